@@ -1,0 +1,75 @@
+"""Learn modes (which mixing learns) and the parameter report.
+
+Cazenavette et al. 2025, Sec. 3: ``full`` learns everything; ``chans`` freezes every spatial-mixing
+conv at its init (depthwise filters and the ConvMixer patch stem); ``space`` freezes every channel-mixing
+(pointwise 1×1) conv. Norm layers and the classifier head always learn. Frozen parameters get
+``requires_grad=False``, so autograd computes no gradient for them and the trainer leaves them out of
+the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError, check_choice
+from .filter_banks import init_filter_banks
+
+LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
+_FROZEN_ROLE = {"chans": "spatial", "space": "channel"}
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def apply_learn_mode(model: nn.Module, learn: str) -> None:
+    """Freeze the parameters of every module whose ``role`` the learn mode fixes."""
+    check_choice("learn mode", learn, LEARN_MODES)
+    if learn == "full":
+        return
+    role = _FROZEN_ROLE[learn]
+    frozen = [m for m in model.modules() if getattr(m, "role", None) == role]
+    if not frozen:
+        raise ConfigError(
+            f"learn mode '{learn}' needs {role}-mixing layers, but {type(model).__name__} has none "
+            "(it has no separable convolutions); use learn=full or a separable model"
+        )
+    for module in frozen:
+        module.requires_grad_(False)
+
+
+def configure_spatial_mixing(
+    model: nn.Module, *, learn: str, filters: str, smooth_sigma: float, seed: int
+) -> None:
+    """Initialise the depthwise filter banks, then apply the learn mode. Called at the end of every
+    model constructor, so learn mode and filters are constructor arguments, not classes."""
+    init_filter_banks(model, filters, seed=seed, smooth_sigma=smooth_sigma)
+    apply_learn_mode(model, learn)
+
+
+def layer_type(module: nn.Module) -> str:
+    """``spatial`` / ``channel`` / ``dense`` / ``head`` (from a ``role`` attribute), ``norm``, or ``other``."""
+    role = getattr(module, "role", None)
+    if role is not None:
+        return str(role)
+    if isinstance(module, _NORMS):
+        return "norm"
+    if isinstance(module, nn.Linear):
+        return "head"
+    return "other"
+
+
+def param_report(model: nn.Module) -> dict[str, Any]:
+    """Trainable and frozen parameter counts per layer type, and in total."""
+    by_type: dict[str, dict[str, int]] = {}
+    for module in model.modules():
+        for param in module.parameters(recurse=False):
+            row = by_type.setdefault(layer_type(module), {"trainable": 0, "frozen": 0})
+            row["trainable" if param.requires_grad else "frozen"] += param.numel()
+    trainable = sum(r["trainable"] for r in by_type.values())
+    frozen = sum(r["frozen"] for r in by_type.values())
+    return {
+        "params_trainable": trainable,
+        "params_frozen": frozen,
+        "params_total": trainable + frozen,
+        "by_type": dict(sorted(by_type.items())),
+    }
