@@ -1,0 +1,75 @@
+"""Batch sources for the trainer. A source yields ``(uint8 images on the device, int64 labels)``.
+
+Every epoch's order and every batch's augmentation are drawn from generators seeded by
+``(seed, epoch, step)``, so a run resumed at any step sees exactly the batches an uninterrupted run sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+
+from .augment import augment
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed from several integers (seed, epoch, step, ...)."""
+    value = 0x243F6A8885A308D3
+    for part in parts:
+        value = (value * 0x100000001B3 ^ (int(part) + 0x9E3779B97F4A7C15)) % (1 << 63)
+    return value
+
+
+class BatchSource(Protocol):
+    steps_per_epoch: int
+    num_examples: int
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]: ...
+
+
+class TensorBatches:
+    """Shuffled, augmented mini-batches from uint8 tensors that already live on the device.
+
+    The last incomplete batch of an epoch is dropped (BatchNorm needs more than one image, and every step
+    then has the same size); with fewer images than ``batch_size`` the single batch is all of them.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        seed: int,
+        crop_pad: int = 0,
+        hflip: bool = False,
+    ) -> None:
+        self.images = images
+        self.labels = labels
+        self.num_examples = images.shape[0]
+        self.batch_size = min(batch_size, self.num_examples)
+        self.steps_per_epoch = self.num_examples // self.batch_size
+        self.seed = seed
+        self.crop_pad = crop_pad
+        self.hflip = hflip
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+        order = torch.randperm(
+            self.num_examples, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+        )
+        order = order.to(self.images.device)
+        for step in range(start_step, self.steps_per_epoch):
+            idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step))
+            images = augment(self.images[idx], crop_pad=self.crop_pad, hflip=self.hflip, generator=generator)
+            yield images, self.labels[idx]
+
+
+def eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Iterator[Batch]:
+    """The evaluation set in order, without augmentation."""
+    for start in range(0, images.shape[0], batch_size):
+        yield images[start : start + batch_size], labels[start : start + batch_size]

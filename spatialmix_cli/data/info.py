@@ -1,0 +1,56 @@
+"""Static facts about each dataset: shape, classes, normalisation, default augmentation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from ..errors import check_choice
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and the trainer need to know about a dataset (and what a checkpoint records)."""
+
+    name: str
+    in_chans: int
+    image_size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_pad: int  # default random-crop padding (0 = no crop)
+    hflip: bool  # default random horizontal flip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
+        return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+
+    def with_classes(self, num_classes: int) -> DatasetInfo:
+        return replace(self, num_classes=num_classes)
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", 1, 28, 10, (0.1307,), (0.3081,), crop_pad=2, hflip=False),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 1, 28, 10, (0.2860,), (0.3530,), crop_pad=2, hflip=True),
+    "cifar10": DatasetInfo(
+        "cifar10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), crop_pad=4, hflip=True
+    ),
+    "cifar100": DatasetInfo(
+        "cifar100", 3, 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), crop_pad=4, hflip=True
+    ),
+    "imagenet": DatasetInfo("imagenet", 3, 224, 1000, _IMAGENET_MEAN, _IMAGENET_STD, crop_pad=0, hflip=True),
+    # Made on the fly by the tests and for trials: CIFAR-shaped, 10 learnable classes.
+    "synthetic": DatasetInfo(
+        "synthetic", 3, 32, 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), crop_pad=4, hflip=True
+    ),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    return DATASETS[check_choice("dataset", name, DATASETS)]
