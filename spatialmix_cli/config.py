@@ -1,0 +1,203 @@
+"""The one training configuration: defaults, strict key/type/range checks, and what the model gets.
+
+Precedence (lowest first): these defaults < recipe ``base`` < a sweep point < command-line options.
+Unknown keys and wrong types are errors that name the key path (nanoGPT's configurator does the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .data.info import DATASETS, DatasetInfo, dataset_info
+from .errors import ConfigError, check_choice, did_you_mean
+from .layers import FILTER_BANKS, LEARN_MODES
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+# Keys that change how a run executes but not what it computes; they may differ when a run is resumed.
+RUNTIME_KEYS = frozenset(
+    {"device", "data_dir", "download", "workers", "log_every", "eval_batch_size", "compile", "channels_last"}
+)
+
+
+@dataclass
+class TrainConfig:
+    # --- model -------------------------------------------------------------------------------------
+    arch: str = "convmixer"  # registry name; `spatialmix train --list-models`
+    learn: str = "full"  # full | chans (spatial frozen) | space (channel mixing frozen)
+    filters: str = "random"  # initial depthwise bank: random | same | box | identity | smooth
+    smooth_sigma: float = 1.0  # Gaussian std in filter taps, for filters=smooth
+    width: int | None = None  # ConvMixer hidden width / ResNet base width (None: the model's default)
+    depth: int | None = None  # ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (None: default)
+    kernel: int | None = None  # depthwise kernel size (None: default)
+    patch: int | None = None  # ConvMixer patch size (None: default)
+    depth_multiplier: int | None = None  # separable ResNet depthwise multiplier (None: 9)
+    # --- data --------------------------------------------------------------------------------------
+    dataset: str = "cifar10"  # mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic
+    data_dir: str | None = None  # None: $SPATIALMIX_DATA, ../shared/datasets, then download to the cache
+    download: bool = True  # allow torchvision to download a missing dataset
+    subset: int | None = None  # number of training images (None: all)
+    test_subset: int | None = None  # number of test images (None: all)
+    image_size: int | None = None  # imagenet crop size in pixels (None: 224)
+    crop_pad: int | None = None  # random-crop padding in pixels (None: dataset default; 0: off)
+    hflip: bool | None = None  # random horizontal flips (None: dataset default)
+    workers: int = 4  # DataLoader workers, imagenet only
+    # --- optimisation ------------------------------------------------------------------------------
+    epochs: int = 10
+    batch_size: int = 128  # images per step
+    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
+    lr: float = 0.01  # peak learning rate
+    weight_decay: float = 0.01  # not applied to norm layers and biases
+    momentum: float = 0.9  # sgd only
+    schedule: str = "onecycle"  # onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant
+    warmup_epochs: float | None = None  # None: 30% of training for onecycle, 0 otherwise
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # max global gradient norm (None: off)
+    # --- evaluation --------------------------------------------------------------------------------
+    eval_batch_size: int = 512
+    eval_every: int = 1  # test-set evaluation every N epochs (0: only after the last)
+    # --- runtime -----------------------------------------------------------------------------------
+    seed: int = 0  # model init, filter banks, data order and augmentation
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    channels_last: bool = False
+    bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the training model
+    log_every: int = 20  # steps between live loss/accuracy updates (each one syncs the device)
+
+    # -------------------------------------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
+        cfg = cls()
+        return cfg.updated(data, where)
+
+    def updated(self, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        """A copy with ``data`` applied on top, checked key by key, then validated as a whole."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
+        values = dataclasses.asdict(self)
+        for key, value in data.items():
+            values[key] = coerce(key, value, where)
+        cfg = TrainConfig(**values)
+        cfg.validate(where)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def diff(self, other: TrainConfig, ignore: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+        """Keys whose values differ: ``{key: (self's, other's)}``."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
+
+    def validate(self, where: str = "config") -> None:
+        from .models import check_model_name, create_model
+
+        try:
+            check_model_name(self.arch)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.arch: {exc}") from None
+        for key, choices in (
+            ("learn", LEARN_MODES),
+            ("filters", FILTER_BANKS),
+            ("dataset", DATASETS),
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+        ):
+            try:
+                check_choice(key, getattr(self, key), choices)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+        for key in ("epochs", "batch_size", "lr", "eval_batch_size", "log_every", "smooth_sigma"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key} must be > 0, got {getattr(self, key)}")
+        optional_positive = ("width", "depth", "kernel", "patch", "depth_multiplier", "subset", "test_subset")
+        for key in (*optional_positive, "image_size", "grad_clip"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{where}.{key} must be > 0, got {value}")
+        for key in ("weight_decay", "eval_every", "workers", "crop_pad", "warmup_epochs"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigError(f"{where}.{key} must be >= 0, got {value}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"{where}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"{where}.momentum must be in [0, 1), got {self.momentum}")
+        if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
+            raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
+        # Build the model on the meta device (no memory, ~ms) so bad model arguments fail here, before
+        # any data is loaded or anything is written.
+        try:
+            with torch.device("meta"):
+                create_model(self.arch, **self.model_kwargs(dataset_info(self.dataset)))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
+        """Arguments for ``create_model(self.arch, ...)``; unset (None) sizes keep the model's defaults."""
+        return {
+            "width": self.width,
+            "depth": self.depth,
+            "kernel": self.kernel,
+            "patch": self.patch,
+            "depth_multiplier": self.depth_multiplier,
+            "in_chans": info.in_chans,
+            "num_classes": info.num_classes,
+            "learn": self.learn,
+            "filters": self.filters,
+            "smooth_sigma": self.smooth_sigma,
+            "seed": self.seed,
+            "mean": list(info.mean),
+            "std": list(info.std),
+        }
+
+
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _type_name(hint: Any) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    name = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[base]
+    return f"{name} or null" if type(None) in typing.get_args(hint) else name
+
+
+def coerce(key: str, value: Any, where: str = "config", label: str | None = None) -> Any:
+    """Check ``value`` against the type of config ``key`` (ints are accepted for floats; bools are never
+    numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
+    (default ``where.key``)."""
+    if key not in _HINTS:
+        raise ConfigError(f"unknown key '{where}.{key}'{did_you_mean(key, _HINTS)}")
+    label = label or f"{where}.{key}"
+    hint = _HINTS[key]
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None:
+        if optional:
+            return None
+    elif base is bool and isinstance(value, bool):
+        return value
+    elif base is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{label} must be a finite number, got {value!r}")
+        return float(value)
+    elif base is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")

@@ -1,0 +1,217 @@
+"""YAML recipes: a base config plus an optional grid sweep; one run directory per sweep point.
+
+A recipe file::
+
+    name: fig5-cpu
+    description: ConvMixer full / chans / space over depth on Fashion-MNIST
+    paper: Fig. 5
+    out: runs/fig5-cpu          # root of the run directories (default: runs/<name>)
+    base:                       # any TrainConfig keys
+      arch: convmixer
+      dataset: fashion-mnist
+    sweep:                      # grid over any TrainConfig keys (seeds included); optional
+      learn: [full, chans, space]
+      depth: [2, 4, 8]
+
+``sweep`` may also be a list of such grids, whose points are concatenated; in a grid, a list is an axis,
+a single value is a setting of that grid only, and ``grid: label`` puts its runs in a sub-folder::
+
+    sweep:
+      - {grid: cifar10, dataset: cifar10, width: 128, learn: [full, chans], depth: [4, 8]}
+      - {grid: imagenet, dataset: imagenet, width: 512, patch: 7, learn: [full, chans], depth: [8, 16]}
+
+Points are the grids in file order (the last key varies fastest). Every point's run directory is
+``<out>[/<grid>]/<key>-<value>_<key>-<value>``, so points can run in any order, on any machine of a
+scheduler.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import TrainConfig, coerce
+from .errors import ConfigError, did_you_mean
+
+RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "notes")
+
+
+@dataclass
+class Point:
+    """One run of a recipe: its index, the swept values, the full config and its run directory."""
+
+    index: int
+    name: str
+    values: dict[str, Any]
+    config: TrainConfig
+    run_dir: Path
+    grid: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "grid": self.grid,
+            "run_dir": str(self.run_dir),
+            "values": self.values,
+        }
+
+
+@dataclass
+class Grid:
+    """One grid of a sweep: ``axes`` (key -> values, the last varying fastest), ``fixed`` settings of
+    this grid only, and an optional ``label`` that becomes a sub-folder of the recipe's output."""
+
+    axes: dict[str, list[Any]] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass
+class Recipe:
+    name: str
+    base: dict[str, Any] = field(default_factory=dict)
+    grids: list[Grid] = field(default_factory=lambda: [Grid()])
+    description: str = ""
+    paper: str = ""
+    out: str | None = None
+    source: str = "<recipe>"
+
+    def points(self, overrides: dict[str, Any] | None = None, out: str | Path | None = None) -> list[Point]:
+        """Expand the grids in order. ``overrides`` (command-line options) win over base, grid and sweep
+        values; a swept key that is overridden stops being swept."""
+        overrides = overrides or {}
+        root = Path(out or self.out or Path("runs") / self.name)
+        base = TrainConfig.from_dict(self.base, f"{self.source}: base")
+        points: list[Point] = []
+        seen: dict[Path, Point] = {}
+        for grid in self.grids:
+            axes = {k: v for k, v in grid.axes.items() if k not in overrides}
+            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}")
+            for combo in itertools.product(*axes.values()) if axes else [()]:
+                values = dict(zip(axes, combo, strict=True))
+                name = point_name(values)
+                where = (
+                    f"{self.source}: sweep point {'/'.join(filter(None, [grid.label, name])) or len(points)}"
+                )
+                config = grid_base.updated(values, where).updated(overrides, "option")
+                run_dir = root.joinpath(*filter(None, [grid.label, name]))
+                point = Point(len(points), name, values, config, run_dir, grid.label)
+                if run_dir in seen:
+                    if seen[run_dir].config != config:
+                        raise ConfigError(
+                            f"{self.source}: two sweep points write to {run_dir}; give each grid a 'grid' label"
+                        )
+                    continue
+                seen[run_dir] = point
+                points.append(point)
+        return points
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    return str(value)
+
+
+def point_name(values: dict[str, Any]) -> str:
+    """``learn-chans_depth-4`` for ``{"learn": "chans", "depth": 4}``; safe as a folder name."""
+    parts = [f"{key}-{_format(value)}" for key, value in values.items()]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", "_".join(parts))
+
+
+def _parse_grid(raw: Any, where: str) -> Grid:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping of key: [values], got {type(raw).__name__}")
+    grid = Grid()
+    for key, values in raw.items():
+        if key == "grid":
+            if not isinstance(values, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", values):
+                raise ConfigError(
+                    f"{where}.grid must be a folder-safe label (letters, digits, . _ -), got {values!r}"
+                )
+            grid.label = values
+        elif isinstance(values, list):
+            if not values:
+                raise ConfigError(f"{where}.{key} must be a non-empty list")
+            grid.axes[key] = [coerce(key, v, where, f"{where}.{key}[{i}]") for i, v in enumerate(values)]
+        elif isinstance(values, dict):
+            raise ConfigError(f"{where}.{key} must be a value or a list of values, got a mapping")
+        else:
+            grid.fixed[key] = coerce(key, values, where)
+    return grid
+
+
+def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recipe") -> Recipe:
+    """Check a recipe mapping key by key; every sweep value is type-checked where it stands."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: a recipe must be a mapping with a 'base' section, got {type(data).__name__}"
+        )
+    for key in data:
+        if key not in RECIPE_KEYS:
+            allowed = ", ".join(RECIPE_KEYS)
+            raise ConfigError(
+                f"{source}: unknown key '{key}'{did_you_mean(str(key), RECIPE_KEYS)}; allowed: {allowed}"
+            )
+    for key in ("name", "description", "paper", "out", "notes"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise ConfigError(f"{source}: '{key}' must be a string, got {data[key]!r}")
+    base = data.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{source}: 'base' must be a mapping of config keys, got {type(base).__name__}")
+    sweep = data.get("sweep") or {}
+    if isinstance(sweep, list):
+        grids = [_parse_grid(g, f"{source}: sweep[{i}]") for i, g in enumerate(sweep)] or [Grid()]
+    else:
+        grids = [_parse_grid(sweep, f"{source}: sweep")]
+    recipe = Recipe(
+        name=data.get("name") or default_name,
+        base=dict(base),
+        grids=grids,
+        description=data.get("description") or "",
+        paper=data.get("paper") or "",
+        out=data.get("out"),
+        source=source,
+    )
+    recipe.points()  # validate every point now, not halfway through a sweep
+    return recipe
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and check a recipe file (``yaml.safe_load`` only)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"recipe not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_recipe(data, str(path), default_name=path.stem)
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["lr=0.1", "hflip=false"]`` → ``{"lr": 0.1, "hflip": False}``; values are read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = coerce(key.strip(), value, "--set")
+    return out
