@@ -1,0 +1,124 @@
+"""Run directories: what is in one, whether it is new / unfinished / finished, and refusing to mix configs.
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch),
+``last.safetensors`` (weights + optimizer + progress, rewritten atomically every epoch and on Ctrl-C),
+and, once finished, ``model.safetensors`` and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .checkpoint import atomic_write_text
+from .config import RUNTIME_KEYS, TrainConfig
+from .errors import ConfigError, RunDirError
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+LAST_FILE = "last.safetensors"
+MODEL_FILE = "model.safetensors"
+RESULT_FILE = "result.json"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, LAST_FILE, MODEL_FILE, RESULT_FILE)
+
+
+def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{cfg.arch}-{cfg.learn}-{cfg.filters}-{cfg.dataset}-s{cfg.seed}-{stamp}"
+
+
+def read_config(run_dir: str | Path) -> TrainConfig | None:
+    """The config a run directory was made with, or None if it has none."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunDirError(f"cannot read {path}: {exc}") from None
+    try:
+        return TrainConfig.from_dict(data or {}, str(path))
+    except ConfigError as exc:
+        raise RunDirError(f"{path} is not a config this version can use: {exc}") from None
+
+
+def read_result(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / RESULT_FILE
+    if not (path.is_file() and (Path(run_dir) / MODEL_FILE).is_file()):
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def status(run_dir: str | Path) -> str:
+    """``new`` (nothing to keep), ``unfinished`` (has last.safetensors) or ``finished``."""
+    run_dir = Path(run_dir)
+    if read_result(run_dir) is not None:
+        return "finished"
+    if (run_dir / LAST_FILE).is_file():
+        return "unfinished"
+    return "new"
+
+
+def _describe(diff: dict[str, tuple[Any, Any]]) -> str:
+    items = list(diff.items())
+    text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in items[:4])
+    return text + (f", and {len(items) - 4} more" if len(items) > 4 else "")
+
+
+def prepare_run_dir(
+    run_dir: str | Path, cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False
+) -> str:
+    """Make ``run_dir`` ready for ``cfg``; returns its status (``new``, ``unfinished`` or ``finished``).
+
+    Refuses, changing nothing on disk: a non-empty folder that is not a run directory; a run directory of
+    another config (unless ``overwrite``); an unfinished run unless ``resume`` or ``overwrite``.
+    ``overwrite`` removes only the run files listed in ``RUN_FILES``.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file, not a folder")
+    saved = read_config(run_dir) if run_dir.is_dir() else None
+    if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RunDirError(
+            f"--out {run_dir} exists and is not a spatialmix run directory; choose another folder"
+        )
+    state = status(run_dir) if saved is not None else "new"
+    if saved is not None and overwrite:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        state = "new"
+    elif saved is not None:
+        diff = saved.diff(cfg, ignore=RUNTIME_KEYS)
+        if diff:
+            raise RunDirError(
+                f"{run_dir} holds a run with another config ({_describe(diff)}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        if state == "unfinished" and not resume:
+            raise RunDirError(
+                f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
+            )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(run_dir, os.W_OK):
+            raise PermissionError(f"no write permission for {run_dir}")
+        atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    except OSError as exc:
+        raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+    return state
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in history))
+
+
+def write_result(run_dir: Path, result: dict[str, Any]) -> None:
+    atomic_write_text(run_dir / RESULT_FILE, json.dumps(result, indent=2) + "\n")

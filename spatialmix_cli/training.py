@@ -1,0 +1,429 @@
+"""The trainer: one readable ``train(cfg) -> TrainResult``, plus ``evaluate`` and a pure ``lr_at(step)``.
+
+Reads top to bottom in the order it runs (airbench's habit): device → data (held once as uint8 on the
+device) → model → optimizer → resume → epochs of steps → checkpoint → result. Library code: it never
+prints; progress goes to an optional :class:`Callbacks` object, and a ``should_stop`` callable lets the
+caller ask for a clean stop (the CLI sets it from SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import load_into, save_checkpoint
+from .config import TrainConfig
+from .data import TensorBatches, eval_batches, load_dataset
+from .data.batches import Batch, BatchSource
+from .data.info import DatasetInfo, dataset_info
+from .errors import ConfigError, SpatialmixError
+from .layers import param_report
+from .models import create_model
+from .rundir import (
+    LAST_FILE,
+    MODEL_FILE,
+    default_run_dir,
+    prepare_run_dir,
+    read_result,
+    write_metrics,
+    write_result,
+)
+
+
+class TrainingInterrupted(Exception):
+    """Raised after the state was saved because ``should_stop()`` turned true (Ctrl-C / SIGTERM)."""
+
+    def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
+        super().__init__(f"stopped at epoch {epoch + 1}, step {step}; state saved in {run_dir / LAST_FILE}")
+        self.run_dir = run_dir
+
+
+class TrainingDiverged(SpatialmixError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class Callbacks:
+    """Progress hooks; the CLI's rich progress bar subclasses this. All methods are optional no-ops."""
+
+    def on_start(
+        self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]
+    ) -> None: ...
+
+    def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None: ...
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    checkpoint: str
+    test_acc: float
+    test_loss: float
+    train_acc: float
+    train_loss: float
+    epochs: int
+    seconds: float
+    params_trainable: int
+    params_frozen: int
+    arch: str
+    learn: str
+    filters: str
+    dataset: str
+    seed: int
+    resumed: bool = False
+    skipped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Progress:
+    """Where a run is; saved in last.safetensors so a resumed run continues at the exact step."""
+
+    epoch: int = 0
+    step: int = 0  # steps done in ``epoch``
+    global_step: int = 0
+    seconds: float = 0.0  # training time so far (evaluation excluded)
+    sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "count": 0.0})
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- small pure pieces ------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {name} asked for, but no CUDA GPU is available here; use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:
+    """Learning rate for optimizer step ``step`` (0-based) of ``total``: linear warm-up over ``warmup``
+    steps, then ``onecycle`` decays linearly to 0, ``cosine`` along a half cosine, ``constant`` stays.
+    A pure function of the step (not a torch scheduler), so resuming needs nothing but the step number."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    if schedule == "constant":
+        return peak
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "cosine":
+        return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return peak * (1.0 - progress)
+
+
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    if cfg.warmup_epochs is not None:
+        return round(cfg.warmup_epochs * steps_per_epoch)
+    return round(0.3 * cfg.epochs * steps_per_epoch) if cfg.schedule == "onecycle" else 0
+
+
+def build_model(cfg: TrainConfig, info: DatasetInfo) -> nn.Module:
+    return create_model(cfg.arch, **cfg.model_kwargs(info))
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Only trainable parameters; no weight decay on norm weights and biases (ndim < 2)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    if device.type == "cuda" and bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_float(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """uint8 [0, 255] → float [0, 1] (the models normalise inside)."""
+    x = images.float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterator[Batch],
+    *,
+    device: torch.device,
+    bf16: bool = True,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode over uint8 batches."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.float64)
+    count = 0
+    for images, labels in batches:
+        with _autocast(device, bf16):
+            logits = model(to_float(images, channels_last))
+        loss += F.cross_entropy(logits.float(), labels, reduction="sum")
+        correct += (logits.argmax(1) == labels).sum()
+        count += labels.shape[0]
+    model.train(was_training)
+    n = max(count, 1)
+    return {"loss": loss.item() / n, "acc": correct.item() / n, "n": count}
+
+
+# --- data ---------------------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    info: DatasetInfo
+    train: BatchSource
+    test: Callable[[], Iterator[Batch]]
+
+
+def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
+    """Small datasets: loaded once, moved once to the device as uint8. ImageNet: an ImageFolder stream."""
+    info = dataset_info(cfg.dataset)
+    crop_pad = info.crop_pad if cfg.crop_pad is None else cfg.crop_pad
+    hflip = info.hflip if cfg.hflip is None else cfg.hflip
+    if cfg.dataset == "imagenet":
+        from .data.imagefolder import FolderBatches, find_imagefolder, folder_eval_batches, imagefolder_info
+
+        root = find_imagefolder(cfg.data_dir)
+        size = cfg.image_size or info.image_size
+        source = FolderBatches(
+            root,
+            image_size=size,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            device=device,
+            hflip=hflip,
+            subset=cfg.subset,
+            workers=cfg.workers,
+        )
+        return _Data(
+            imagefolder_info(root, size),
+            source,
+            lambda: folder_eval_batches(
+                root,
+                image_size=size,
+                batch_size=cfg.eval_batch_size,
+                device=device,
+                subset=cfg.test_subset,
+                workers=cfg.workers,
+            ),
+        )
+    data = load_dataset(
+        cfg.dataset,
+        data_dir=cfg.data_dir,
+        subset=cfg.subset,
+        test_subset=cfg.test_subset,
+        download=cfg.download,
+    ).to(device)
+    source = TensorBatches(
+        data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed, crop_pad=crop_pad, hflip=hflip
+    )
+    return _Data(data.info, source, lambda: eval_batches(data.test_x, data.test_y, cfg.eval_batch_size))
+
+
+# --- the run ------------------------------------------------------------------------------------------
+def _meta(cfg: TrainConfig, info: DatasetInfo, progress: _Progress) -> dict[str, Any]:
+    return {
+        "model": {
+            "name": cfg.arch,
+            "kwargs": {k: v for k, v in cfg.model_kwargs(info).items() if v is not None},
+        },
+        "dataset": info.to_dict(),
+        "config": cfg.to_dict(),
+        "epoch": progress.epoch,
+        "metrics": progress.history[-1] if progress.history else {},
+        "progress": {k: v for k, v in asdict(progress).items() if k != "history"},
+        "history": progress.history,
+    }
+
+
+def _save_state(
+    run_dir: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    info: DatasetInfo,
+    progress: _Progress,
+) -> None:
+    save_checkpoint(run_dir / LAST_FILE, model, {"kind": "train_state", **_meta(cfg, info, progress)}, opt)
+
+
+def _restore(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -> _Progress:
+    meta = load_into(run_dir / LAST_FILE, model, opt)
+    saved = meta.get("progress", {})
+    return _Progress(**{**saved, "history": meta.get("history", [])})
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Callbacks | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (default ``runs/<arch>-<learn>-...``) and return the result.
+
+    A finished run directory of the same config is not trained again (its result comes back with
+    ``skipped=True``); an unfinished one continues exactly where it stopped when ``resume`` is true.
+    """
+    callbacks = callbacks or Callbacks()
+    should_stop = should_stop or (lambda: False)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    state = prepare_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+    if state == "finished":
+        return TrainResult(**{**read_result(run_dir), "skipped": True})  # type: ignore[arg-type]
+
+    device = resolve_device(cfg.device)
+    data = prepare_data(cfg, device)
+    model = build_model(cfg, data.info).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = build_optimizer(cfg, model)
+    progress = _restore(run_dir, model, opt) if state == "unfinished" else _Progress()
+    write_metrics(run_dir, progress.history)
+    forward = torch.compile(model) if cfg.compile else model
+    params = param_report(model)
+    steps = data.train.steps_per_epoch
+    total, warmup = cfg.epochs * steps, warmup_steps(cfg, steps)
+    callbacks.on_start(run_dir=run_dir, total_steps=total, done_steps=progress.global_step, params=params)
+
+    while progress.epoch < cfg.epochs:
+        _run_epoch(
+            cfg, data, model, forward, opt, progress, device, total, warmup, callbacks, should_stop, run_dir
+        )
+        record = _end_epoch(cfg, data, model, progress, device, steps)
+        progress.epoch, progress.step = progress.epoch + 1, 0
+        progress.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+        progress.history.append(record)
+        write_metrics(run_dir, progress.history)
+        _save_state(run_dir, model, opt, cfg, data.info, progress)
+        callbacks.on_epoch_end(record)
+
+    final = progress.history[-1]
+    save_checkpoint(run_dir / MODEL_FILE, model, {"kind": "model", **_meta(cfg, data.info, progress)})
+    result = TrainResult(
+        run_dir=str(run_dir),
+        checkpoint=str(run_dir / MODEL_FILE),
+        test_acc=final["test_acc"],
+        test_loss=final["test_loss"],
+        train_acc=final["train_acc"],
+        train_loss=final["train_loss"],
+        epochs=cfg.epochs,
+        seconds=round(progress.seconds, 3),
+        params_trainable=params["params_trainable"],
+        params_frozen=params["params_frozen"],
+        arch=cfg.arch,
+        learn=cfg.learn,
+        filters=cfg.filters,
+        dataset=cfg.dataset,
+        seed=cfg.seed,
+        resumed=state == "unfinished",
+    )
+    write_result(run_dir, result.to_dict())
+    return result
+
+
+def _run_epoch(
+    cfg: TrainConfig,
+    data: _Data,
+    model: nn.Module,
+    forward: nn.Module,
+    opt: torch.optim.Optimizer,
+    progress: _Progress,
+    device: torch.device,
+    total: int,
+    warmup: int,
+    callbacks: Callbacks,
+    should_stop: Callable[[], bool],
+    run_dir: Path,
+) -> None:
+    """The steps of one epoch, from ``progress.step`` on. Running sums stay on the device; ``.item()``
+    happens only every ``log_every`` steps."""
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    sums = {k: torch.tensor(v, device=device) for k, v in progress.sums.items()}
+    started = time.perf_counter()
+    for images, labels in data.train.epoch(progress.epoch, progress.step):
+        lr = lr_at(progress.global_step, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with _autocast(device, cfg.bf16):
+            logits = forward(to_float(images, cfg.channels_last))
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+        opt.step()
+        n = labels.shape[0]
+        sums["loss"] += loss.detach() * n
+        sums["correct"] += (logits.detach().argmax(1) == labels).sum()
+        sums["count"] += n
+        progress.step += 1
+        progress.global_step += 1
+        stop = should_stop()
+        metrics = None
+        if progress.global_step % cfg.log_every == 0 or stop:
+            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress)
+        callbacks.on_step(global_step=progress.global_step, epoch=progress.epoch, metrics=metrics)
+        if stop:
+            progress.sums = {k: v.item() for k, v in sums.items()}
+            progress.seconds += time.perf_counter() - started
+            _save_state(run_dir, model, opt, cfg, data.info, progress)
+            raise TrainingInterrupted(run_dir, progress.epoch, progress.step)
+    progress.sums = {k: v.item() for k, v in sums.items()}
+    _check_finite(progress.sums, 0.0, progress)
+    progress.seconds += time.perf_counter() - started
+
+
+def _check_finite(sums: dict[str, float], lr: float, progress: _Progress) -> dict[str, float]:
+    if not math.isfinite(sums["loss"]):
+        raise TrainingDiverged(
+            f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}; "
+            "the last good state is kept in last.safetensors (try a lower --lr or --set grad_clip=1.0)"
+        )
+    count = max(sums["count"], 1.0)
+    return {**sums, "lr": lr, "train_loss": sums["loss"] / count, "train_acc": sums["correct"] / count}
+
+
+def _end_epoch(
+    cfg: TrainConfig, data: _Data, model: nn.Module, progress: _Progress, device: torch.device, steps: int
+) -> dict[str, Any]:
+    """Training metrics of the epoch, and a test evaluation if one is due (always after the last)."""
+    count = max(progress.sums["count"], 1.0)
+    last = progress.epoch + 1 == cfg.epochs
+    due = last or (cfg.eval_every > 0 and (progress.epoch + 1) % cfg.eval_every == 0)
+    test = (
+        evaluate(model, data.test(), device=device, bf16=cfg.bf16, channels_last=cfg.channels_last)
+        if due
+        else None
+    )
+    return {
+        "epoch": progress.epoch + 1,
+        "step": progress.global_step,
+        "train_loss": progress.sums["loss"] / count,
+        "train_acc": progress.sums["correct"] / count,
+        "test_loss": test["loss"] if test else None,
+        "test_acc": test["acc"] if test else None,
+        "seconds": round(progress.seconds, 3),
+    }
