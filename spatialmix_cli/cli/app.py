@@ -1,0 +1,37 @@
+"""The ``spatialmix`` command: wires the subcommands together; each lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .output import print_error
+from .train import train_command
+
+app = typer.Typer(
+    name="spatialmix",
+    help="Train, attack, inspect and report on models whose spatial mixing is frozen at random init.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(train_command)
+
+
+@app.callback()
+def _root() -> None:
+    """spatialmix: reproduce 'Rethinking the Role of Spatial Mixing' (Cazenavette, Julin, Lucey 2025)."""
+
+
+def main() -> None:
+    """Console-script entry point: usage errors also become one line on stderr (exit code 2)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors (bad option value, unknown option, ...)
+        command = " ".join(a for a in sys.argv[1:2] if not a.startswith("-"))
+        print_error(f"{exc.format_message()} (see 'spatialmix {command} --help')".replace("  ", " "))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

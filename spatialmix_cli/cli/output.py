@@ -1,0 +1,121 @@
+"""Where things are printed: results (JSON) to stdout; progress, tables, warnings and errors to stderr.
+
+Known errors (``SpatialmixError``) become one line ``error: ...`` and their exit code (2 for bad
+input); anything else is an internal error with exit code 1. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import SpatialmixError
+
+
+def console() -> Console:
+    """A rich console on the *current* stderr (so test runners that swap streams capture it)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON object per line on stdout. A reader that stops early (``| head``) ends the command
+    quietly, as with any Unix filter."""
+    try:
+        sys.stdout.write(json.dumps(obj, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+def print_error(message: str) -> None:
+    text = " ".join(str(message).split())
+    sys.stderr.write(f"error: {text}\n")
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def handled_errors(debug: bool) -> Iterator[None]:
+    """Turn exceptions raised inside a command into one line on stderr and an exit code."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except SpatialmixError as exc:
+        if debug:
+            raise
+        print_error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
+        if debug:
+            raise
+        print_error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        raise typer.Exit(1) from None
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request the trainer polls between steps (a second SIGINT
+    interrupts at once). Use as a context manager; handlers are restored on exit."""
+
+    EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        return self.EXIT_CODES.get(self.signum or signal.SIGINT, 130)
+
+    def _handle(self, signum: int, frame: types.FrameType | None) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        for signum in self.EXIT_CODES:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave the default handling alone
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        t.add_row(*[fmt(v) for v in row])
+    return t
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
