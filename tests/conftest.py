@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny configs on synthetic data, the CLI runner, and real data when present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from spatialmix_cli.cli.app import app
+from spatialmix_cli.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "datasets"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def tiny_config(**overrides: Any) -> TrainConfig:
+    """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second."""
+    base = dict(
+        arch="convmixer", width=16, depth=2, kernel=3, patch=4, dataset="synthetic", subset=256,
+        test_subset=64, epochs=2, batch_size=64, lr=0.01, device="cpu", log_every=1,
+    )  # fmt: skip
+    return TrainConfig.from_dict({**base, **overrides})
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Invoke the CLI in ``tmp_path``; returns the click Result (``.stdout``/``.stderr`` separate)."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real datasets not found under {SHARED_DATA}")
+    return SHARED_DATA
