@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,6 +155,18 @@ def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMan
     return contextlib.nullcontext()
 
 
+def use_channels_last(requested: bool, device: torch.device) -> bool:
+    """channels_last is a CUDA optimisation; on CPU it is ignored with a warning.
+
+    Why: with torch 2.14's oneDNN CPU kernels the backward pass of a strided 1x1 conv in
+    channels_last (the projection shortcut of every ResNet stage) hangs indefinitely.
+    """
+    if requested and device.type != "cuda":
+        warnings.warn("channels_last is ignored on CPU (it only speeds up CUDA)", stacklevel=2)
+        return False
+    return requested
+
+
 def to_float(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """uint8 [0, 255] → float [0, 1] (the models normalise inside)."""
     x = images.float().div_(255.0)
@@ -291,12 +304,14 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     state = prepare_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
     if state == "finished":
-        return TrainResult(**{**read_result(run_dir), "skipped": True})  # type: ignore[arg-type]
+        stored = read_result(run_dir) or {}
+        known = {k: v for k, v in stored.items() if k in TrainResult.__dataclass_fields__}
+        return TrainResult(**{**known, "skipped": True})
 
     device = resolve_device(cfg.device)
     data = prepare_data(cfg, device)
     model = build_model(cfg, data.info).to(device)
-    if cfg.channels_last:
+    if use_channels_last(cfg.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
     progress = _restore(run_dir, model, opt) if state == "unfinished" else _Progress()
@@ -368,7 +383,7 @@ def _run_epoch(
         for group in opt.param_groups:
             group["lr"] = lr
         with _autocast(device, cfg.bf16):
-            logits = forward(to_float(images, cfg.channels_last))
+            logits = forward(to_float(images, cfg.channels_last and device.type == "cuda"))
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -414,7 +429,7 @@ def _end_epoch(
     last = progress.epoch + 1 == cfg.epochs
     due = last or (cfg.eval_every > 0 and (progress.epoch + 1) % cfg.eval_every == 0)
     test = (
-        evaluate(model, data.test(), device=device, bf16=cfg.bf16, channels_last=cfg.channels_last)
+        evaluate(model, data.test(), device=device, bf16=cfg.bf16, channels_last=cfg.channels_last and device.type == "cuda")
         if due
         else None
     )
