@@ -106,6 +106,8 @@ def prepare_run_dir(
             raise RunDirError(
                 f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
             )
+    if state == "finished":
+        return state  # nothing to write: the caller returns the stored result
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(run_dir, os.W_OK):

@@ -382,8 +382,9 @@ def _run_epoch(
         lr = lr_at(progress.global_step, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule)
         for group in opt.param_groups:
             group["lr"] = lr
+        x = to_float(images, cfg.channels_last and device.type == "cuda")
         with _autocast(device, cfg.bf16):
-            logits = forward(to_float(images, cfg.channels_last and device.type == "cuda"))
+            logits = forward(x)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -429,7 +430,13 @@ def _end_epoch(
     last = progress.epoch + 1 == cfg.epochs
     due = last or (cfg.eval_every > 0 and (progress.epoch + 1) % cfg.eval_every == 0)
     test = (
-        evaluate(model, data.test(), device=device, bf16=cfg.bf16, channels_last=cfg.channels_last and device.type == "cuda")
+        evaluate(
+            model,
+            data.test(),
+            device=device,
+            bf16=cfg.bf16,
+            channels_last=cfg.channels_last and device.type == "cuda",
+        )
         if due
         else None
     )

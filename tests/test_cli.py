@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from spatialmix_cli.checkpoint import load_model
+from spatialmix_cli.errors import ConfigError
 
 from conftest import json_lines
 
@@ -71,6 +72,7 @@ def test_dry_run_prints_the_parameter_report_and_trains_nothing(cli, tmp_path: P
         (["--set", "nope=1"], "unknown key"),
         (["--dataset", "fashion-mnist", "--data-dir", "empty", "--no-download"], "--data-dir"),
         (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "cuda"),
+        (["--index", "0"], "--index needs --recipe"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, args: list[str], message: str) -> None:
@@ -79,6 +81,19 @@ def test_bad_input_is_one_line_exit_2(cli, args: list[str], message: str) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_needs_out_and_debug_shows_the_exception(cli) -> None:
+    result = cli("train", "--dataset", "synthetic", "--resume")
+    assert result.exit_code == 2 and "--resume needs --out" in result.stderr
+    with pytest.raises(ConfigError, match="did you mean 'chans'"):
+        cli("train", "--learn", "chan", "--debug")
+
+
+def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
+    proc = _run(["--help"], tmp_path)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "train" in out
 
 
 def test_recipe_list_and_index(cli, tmp_path: Path) -> None:

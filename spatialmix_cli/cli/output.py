@@ -24,7 +24,9 @@ from ..errors import SpatialmixError
 
 def console() -> Console:
     """A rich console on the *current* stderr (so test runners that swap streams capture it)."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # Logs and pipes get wide tables rather than rich's 80-column default with truncated cells.
+    return err if err.is_terminal else Console(stderr=True, highlight=False, soft_wrap=True, width=160)
 
 
 def emit_json(obj: Any) -> None:

@@ -36,6 +36,7 @@ class TrainProgress(Callbacks):
             TextColumn("{task.fields[stats]}"),
             console=console,
             transient=False,
+            disable=not console.is_terminal,  # logs get the per-epoch lines only, not bar redraws
         )
         self.task: Any = None
 
@@ -72,3 +73,4 @@ class TrainProgress(Callbacks):
             f"  epoch {record['epoch']}/{self.epochs}  train loss {record['train_loss']:.4f} "
             f"acc {pct(record['train_acc'])}{test}  ({record['seconds']:.1f}s)"
         )
+

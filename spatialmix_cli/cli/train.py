@@ -14,9 +14,9 @@ from ..layers import param_report
 from ..models import create_model, list_models
 from ..recipes import Point, load_recipe, parse_set
 from ..rundir import default_run_dir, read_config, status
-from ..training import TrainingInterrupted, train
+from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
-from .output import StopRequest, console, emit_json, fmt, handled_errors, pct, print_error, table
+from .output import StopRequest, console, emit_json, handled_errors, pct, print_error, table
 from .progress import TrainProgress
 
 # CLI option name -> config key, for options that map one-to-one onto TrainConfig.
@@ -120,7 +120,7 @@ def train_command(
         if dry_run:
             _dry_run(points, json_)
             return
-        _train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
+        train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
 
 
 def _points(
@@ -137,6 +137,8 @@ def _points(
         return points
     if index is not None:
         raise ConfigError("--index needs --recipe")
+    if resume and out is None:
+        raise ConfigError("--resume needs --out: the run directory to continue")
     saved = read_config(out) if (resume and out is not None) else None
     cfg = (saved or TrainConfig()).updated(overrides, "option")
     return [Point(0, "", {}, cfg, out or default_run_dir(cfg))]
@@ -164,7 +166,10 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report})
 
 
-def _train_points(points: list[Point], *, resume: bool, overwrite: bool, as_json: bool) -> None:
+def train_points(
+    points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, summary: bool = True
+) -> list[TrainResult]:
+    """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``."""
     err = console()
     results = []
     with StopRequest() as stop:
@@ -185,7 +190,20 @@ def _train_points(points: list[Point], *, resume: bool, overwrite: bool, as_json
             if as_json:
                 emit_json(result.to_dict())
     rows = [
-        [r.run_dir, r.arch, r.learn, r.filters, pct(r.test_acc), fmt(r.seconds), r.params_trainable]
-        for r in results
+        [
+            p.name or r.run_dir,
+            r.arch,
+            r.learn,
+            r.filters,
+            pct(r.test_acc),
+            r.seconds,
+            r.params_trainable,
+            r.params_frozen,
+        ]
+        for p, r in zip(points, results, strict=True)
     ]
-    err.print(table("results", ["run", "arch", "learn", "filters", "test acc", "seconds", "trainable"], rows))
+    columns = ["run", "arch", "learn", "filters", "test acc", "seconds", "trainable", "frozen"]
+    title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
+    if summary:
+        err.print(table(title, columns, rows))
+    return results
