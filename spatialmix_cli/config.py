@@ -19,8 +19,14 @@ import torch
 from .data.info import DATASETS, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
 from .layers import FILTER_BANKS, LEARN_MODES
+from .numbers import parse_number
+from .tasks import TASKS
 
 OPTIMIZERS = ("adamw", "sgd")
+UNSHUFFLE_ARCH = "convmixer_unshuffle"
+ADV_METHODS = ("none", "fgsm", "pgd")
+# Float keys that also accept fractions written as strings, such as "1/255".
+FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
 # Keys that change how a run executes but not what it computes; they may differ when a run is resumed.
 RUNTIME_KEYS = frozenset(
@@ -30,6 +36,9 @@ RUNTIME_KEYS = frozenset(
 
 @dataclass
 class TrainConfig:
+    # --- task --------------------------------------------------------------------------------------
+    task: str = "classify"  # classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle)
+    perm_seed: int = 0  # unshuffle: seed of the fixed pixel permutation
     # --- model -------------------------------------------------------------------------------------
     arch: str = "convmixer"  # registry name; `spatialmix train --list-models`
     learn: str = "full"  # full | chans (spatial frozen) | space (channel mixing frozen)
@@ -61,6 +70,11 @@ class TrainConfig:
     warmup_epochs: float | None = None  # None: 30% of training for onecycle, 0 otherwise
     label_smoothing: float = 0.0
     grad_clip: float | None = None  # max global gradient norm (None: off)
+    # --- adversarial training (the paper's defence, Sec. 4.3) ---------------------------------------
+    adv: str = "none"  # none | fgsm | pgd: train on adversarial examples crafted on the fly
+    adv_eps: float = 1 / 255  # L-inf radius in pixel units ([0, 1] images); recipes may write 1/255
+    adv_steps: int = 2  # pgd steps
+    adv_alpha: float | None = None  # pgd step size (None: 2.5 * adv_eps / adv_steps)
     # --- evaluation --------------------------------------------------------------------------------
     eval_batch_size: int = 512
     eval_every: int = 1  # test-set evaluation every N epochs (0: only after the last)
@@ -115,6 +129,8 @@ class TrainConfig:
             ("dataset", DATASETS),
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
+            ("adv", ADV_METHODS),
+            ("task", TASKS),
         ):
             try:
                 check_choice(key, getattr(self, key), choices)
@@ -132,12 +148,19 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise ConfigError(f"{where}.{key} must be >= 0, got {value}")
+        if not 0 <= self.adv_eps <= 1:
+            raise ConfigError(f"{where}.adv_eps must be in [0, 1] (pixel units), got {self.adv_eps}")
+        if self.adv_steps < 1:
+            raise ConfigError(f"{where}.adv_steps must be >= 1, got {self.adv_steps}")
+        if self.adv_alpha is not None and self.adv_alpha <= 0:
+            raise ConfigError(f"{where}.adv_alpha must be > 0, got {self.adv_alpha}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"{where}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"{where}.momentum must be in [0, 1), got {self.momentum}")
         if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
             raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
+        self._validate_task(where)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
         # Build the model on the meta device (no memory, ~ms) so bad model arguments fail here, before
@@ -148,6 +171,24 @@ class TrainConfig:
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
+    def _validate_task(self, where: str) -> None:
+        unshuffle_arch = self.arch == UNSHUFFLE_ARCH
+        if self.task == "unshuffle":
+            if not unshuffle_arch:
+                raise ConfigError(
+                    f"{where}.arch: task 'unshuffle' needs arch '{UNSHUFFLE_ARCH}' (patch 1, pixel head), "
+                    f"got '{self.arch}'; `spatialmix unshuffle` sets it for you"
+                )
+            if self.adv != "none":
+                raise ConfigError(f"{where}.adv: adversarial training is for task 'classify' only")
+            if self.dataset == "imagenet":
+                raise ConfigError(f"{where}.dataset: unshuffle works on tensor datasets, not 'imagenet'")
+        elif unshuffle_arch:
+            raise ConfigError(
+                f"{where}.task: arch '{UNSHUFFLE_ARCH}' outputs images; set task: unshuffle "
+                "(or use `spatialmix unshuffle`)"
+            )
+
     def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
         """Arguments for ``create_model(self.arch, ...)``; unset (None) sizes keep the model's defaults."""
         return {
@@ -157,7 +198,7 @@ class TrainConfig:
             "patch": self.patch,
             "depth_multiplier": self.depth_multiplier,
             "in_chans": info.in_chans,
-            "num_classes": info.num_classes,
+            "num_classes": info.num_classes if self.task == "classify" else None,
             "learn": self.learn,
             "filters": self.filters,
             "smooth_sigma": self.smooth_sigma,
@@ -200,4 +241,6 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
         return float(value)
     elif base is str and isinstance(value, str):
         return value
+    elif base is float and key in FRACTION_KEYS and isinstance(value, str):
+        return parse_number(value, label)
     raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")

@@ -12,6 +12,9 @@ A recipe file::
     sweep:                      # grid over any TrainConfig keys (seeds included); optional
       learn: [full, chans, space]
       depth: [2, 4, 8]
+    attack:                     # optional: what `spatialmix attack --recipe` measures (AttackPlan keys)
+      method: [fgsm, pgd]
+      eps: [1/255]
 
 ``sweep`` may also be a list of such grids, whose points are concatenated; in a grid, a list is an axis,
 a single value is a setting of that grid only, and ``grid: label`` puts its runs in a sub-folder::
@@ -35,10 +38,11 @@ from typing import Any
 
 import yaml
 
+from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
 from .errors import ConfigError, did_you_mean
 
-RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "notes")
+RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "attack", "notes")
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Recipe:
     paper: str = ""
     out: str | None = None
     source: str = "<recipe>"
+    attack: AttackPlan | None = None  # what `spatialmix attack --recipe` measures on every point
 
     def points(self, overrides: dict[str, Any] | None = None, out: str | Path | None = None) -> list[Point]:
         """Expand the grids in order. ``overrides`` (command-line options) win over base, grid and sweep
@@ -170,7 +175,9 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
         grids = [_parse_grid(g, f"{source}: sweep[{i}]") for i, g in enumerate(sweep)] or [Grid()]
     else:
         grids = [_parse_grid(sweep, f"{source}: sweep")]
+    attack = data.get("attack")
     recipe = Recipe(
+        attack=AttackPlan.from_dict(attack, f"{source}: attack") if attack is not None else None,
         name=data.get("name") or default_name,
         base=dict(base),
         grids=grids,

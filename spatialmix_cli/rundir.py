@@ -23,8 +23,9 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 LAST_FILE = "last.safetensors"
 MODEL_FILE = "model.safetensors"
+ATTACKS_FILE = "attacks.jsonl"  # appended to by `spatialmix attack`
 RESULT_FILE = "result.json"
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, LAST_FILE, MODEL_FILE, RESULT_FILE)
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, LAST_FILE, MODEL_FILE, RESULT_FILE, ATTACKS_FILE)
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .attacks.build import AttackSpec, perturb
 from .checkpoint import load_into, save_checkpoint
 from .config import TrainConfig
-from .data import TensorBatches, eval_batches, load_dataset
+from .data import TensorBatches, eval_batches, load_dataset, mix_seed
 from .data.batches import Batch, BatchSource
 from .data.info import DatasetInfo, dataset_info
 from .errors import ConfigError, SpatialmixError
@@ -38,6 +38,7 @@ from .rundir import (
     write_metrics,
     write_result,
 )
+from .tasks import Classify, Task, make_task
 
 
 class TrainingInterrupted(Exception):
@@ -70,9 +71,9 @@ class Callbacks:
 class TrainResult:
     run_dir: str
     checkpoint: str
-    test_acc: float
+    test_acc: float | None  # classify (fraction); None for unshuffle
     test_loss: float
-    train_acc: float
+    train_acc: float | None
     train_loss: float
     epochs: int
     seconds: float
@@ -83,6 +84,9 @@ class TrainResult:
     filters: str
     dataset: str
     seed: int
+    task: str = "classify"
+    test_psnr: float | None = None  # unshuffle (dB); None for classify
+    train_psnr: float | None = None
     resumed: bool = False
     skipped: bool = False
 
@@ -155,6 +159,14 @@ def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMan
     return contextlib.nullcontext()
 
 
+def adversary(cfg: TrainConfig) -> AttackSpec | None:
+    """The attack that makes training examples (``--adv``), or None for clean training. Examples are
+    crafted on the model in eval mode (torchattacks' default), seeded by (seed, step) for exact resume."""
+    if cfg.adv == "none":
+        return None
+    return AttackSpec(cfg.adv, cfg.adv_eps, cfg.adv_steps, cfg.adv_alpha, random_start=True)
+
+
 def use_channels_last(requested: bool, device: torch.device) -> bool:
     """channels_last is a CUDA optimisation; on CPU it is ignored with a warning.
 
@@ -181,22 +193,28 @@ def evaluate(
     device: torch.device,
     bf16: bool = True,
     channels_last: bool = False,
+    task: Task | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode over uint8 batches."""
+    """Mean loss and the task's metric of ``model`` in eval mode over uint8 batches: ``{"loss", "acc",
+    "n"}`` for classification (cross-entropy, accuracy as a fraction), ``{"loss", "psnr", "n"}`` (MSE, dB)
+    for un-shuffling."""
+    task = task or Classify()
     was_training = model.training
     model.eval()
     loss = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
+    score = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     for images, labels in batches:
+        inputs, targets = task.inputs_targets(to_float(images, channels_last), labels)
         with _autocast(device, bf16):
-            logits = model(to_float(images, channels_last))
-        loss += F.cross_entropy(logits.float(), labels, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-        count += labels.shape[0]
+            output = model(inputs)
+        n = labels.shape[0]
+        loss += task.loss(output, targets) * n
+        score += task.score(output, targets)
+        count += n
     model.train(was_training)
-    n = max(count, 1)
-    return {"loss": loss.item() / n, "acc": correct.item() / n, "n": count}
+    mean_loss, mean_score = loss.item() / max(count, 1), score.item() / max(count, 1)
+    return {"loss": mean_loss, task.metric: task.summarize(mean_loss, mean_score), "n": count}
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -205,13 +223,17 @@ class _Data:
     info: DatasetInfo
     train: BatchSource
     test: Callable[[], Iterator[Batch]]
+    task: Task
 
 
 def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     """Small datasets: loaded once, moved once to the device as uint8. ImageNet: an ImageFolder stream."""
     info = dataset_info(cfg.dataset)
-    crop_pad = info.crop_pad if cfg.crop_pad is None else cfg.crop_pad
-    hflip = info.hflip if cfg.hflip is None else cfg.hflip
+    task = make_task(cfg.task, image_size=info.image_size, perm_seed=cfg.perm_seed)
+    # Classification uses the dataset's augmentation by default; un-shuffling none (the target is the image).
+    classify = cfg.task == "classify"
+    crop_pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad
+    hflip = (info.hflip if classify else False) if cfg.hflip is None else cfg.hflip
     if cfg.dataset == "imagenet":
         from .data.imagefolder import FolderBatches, find_imagefolder, folder_eval_batches, imagefolder_info
 
@@ -238,6 +260,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
                 subset=cfg.test_subset,
                 workers=cfg.workers,
             ),
+            task,
         )
     data = load_dataset(
         cfg.dataset,
@@ -249,7 +272,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     source = TensorBatches(
         data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed, crop_pad=crop_pad, hflip=hflip
     )
-    return _Data(data.info, source, lambda: eval_batches(data.test_x, data.test_y, cfg.eval_batch_size))
+    return _Data(data.info, source, lambda: eval_batches(data.test_x, data.test_y, cfg.eval_batch_size), task)
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -339,9 +362,9 @@ def train(
     result = TrainResult(
         run_dir=str(run_dir),
         checkpoint=str(run_dir / MODEL_FILE),
-        test_acc=final["test_acc"],
+        test_acc=final.get("test_acc"),
         test_loss=final["test_loss"],
-        train_acc=final["train_acc"],
+        train_acc=final.get("train_acc"),
         train_loss=final["train_loss"],
         epochs=cfg.epochs,
         seconds=round(progress.seconds, 3),
@@ -352,6 +375,9 @@ def train(
         filters=cfg.filters,
         dataset=cfg.dataset,
         seed=cfg.seed,
+        task=cfg.task,
+        test_psnr=final.get("test_psnr"),
+        train_psnr=final.get("train_psnr"),
         resumed=state == "unfinished",
     )
     write_result(run_dir, result.to_dict())
@@ -375,6 +401,8 @@ def _run_epoch(
     """The steps of one epoch, from ``progress.step`` on. Running sums stay on the device; ``.item()``
     happens only every ``log_every`` steps."""
     model.train()
+    task = data.task
+    adv = adversary(cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     sums = {k: torch.tensor(v, device=device) for k, v in progress.sums.items()}
     started = time.perf_counter()
@@ -382,10 +410,15 @@ def _run_epoch(
         lr = lr_at(progress.global_step, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule)
         for group in opt.param_groups:
             group["lr"] = lr
-        x = to_float(images, cfg.channels_last and device.type == "cuda")
+        x, targets = task.inputs_targets(
+            to_float(images, cfg.channels_last and device.type == "cuda"), labels
+        )
+        if adv is not None:
+            x = perturb(model, adv, x, labels, num_classes=data.info.num_classes,
+                        seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
         with _autocast(device, cfg.bf16):
-            logits = forward(x)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+            output = forward(x)
+            loss = task.loss(output, targets, cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -393,14 +426,14 @@ def _run_epoch(
         opt.step()
         n = labels.shape[0]
         sums["loss"] += loss.detach() * n
-        sums["correct"] += (logits.detach().argmax(1) == labels).sum()
+        sums["correct"] += task.score(output.detach(), targets)
         sums["count"] += n
         progress.step += 1
         progress.global_step += 1
         stop = should_stop()
         metrics = None
         if progress.global_step % cfg.log_every == 0 or stop:
-            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress)
+            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress, task)
         callbacks.on_step(global_step=progress.global_step, epoch=progress.epoch, metrics=metrics)
         if stop:
             progress.sums = {k: v.item() for k, v in sums.items()}
@@ -408,18 +441,20 @@ def _run_epoch(
             _save_state(run_dir, model, opt, cfg, data.info, progress)
             raise TrainingInterrupted(run_dir, progress.epoch, progress.step)
     progress.sums = {k: v.item() for k, v in sums.items()}
-    _check_finite(progress.sums, 0.0, progress)
+    _check_finite(progress.sums, 0.0, progress, task)
     progress.seconds += time.perf_counter() - started
 
 
-def _check_finite(sums: dict[str, float], lr: float, progress: _Progress) -> dict[str, float]:
+def _check_finite(sums: dict[str, float], lr: float, progress: _Progress, task: Task) -> dict[str, float]:
     if not math.isfinite(sums["loss"]):
         raise TrainingDiverged(
             f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}; "
             "the last good state is kept in last.safetensors (try a lower --lr or --set grad_clip=1.0)"
         )
     count = max(sums["count"], 1.0)
-    return {**sums, "lr": lr, "train_loss": sums["loss"] / count, "train_acc": sums["correct"] / count}
+    mean_loss = sums["loss"] / count
+    metric = task.summarize(mean_loss, sums["correct"] / count)
+    return {**sums, "lr": lr, "train_loss": mean_loss, f"train_{task.metric}": metric}
 
 
 def _end_epoch(
@@ -427,6 +462,7 @@ def _end_epoch(
 ) -> dict[str, Any]:
     """Training metrics of the epoch, and a test evaluation if one is due (always after the last)."""
     count = max(progress.sums["count"], 1.0)
+    task = data.task
     last = progress.epoch + 1 == cfg.epochs
     due = last or (cfg.eval_every > 0 and (progress.epoch + 1) % cfg.eval_every == 0)
     test = (
@@ -436,16 +472,18 @@ def _end_epoch(
             device=device,
             bf16=cfg.bf16,
             channels_last=cfg.channels_last and device.type == "cuda",
+            task=task,
         )
         if due
         else None
     )
+    mean_loss = progress.sums["loss"] / count
     return {
         "epoch": progress.epoch + 1,
         "step": progress.global_step,
-        "train_loss": progress.sums["loss"] / count,
-        "train_acc": progress.sums["correct"] / count,
+        "train_loss": mean_loss,
+        f"train_{task.metric}": task.summarize(mean_loss, progress.sums["correct"] / count),
         "test_loss": test["loss"] if test else None,
-        "test_acc": test["acc"] if test else None,
+        f"test_{task.metric}": test[task.metric] if test else None,
         "seconds": round(progress.seconds, 3),
     }

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from .attack import attack_command
 from .output import print_error
 from .train import train_command
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("train")(train_command)
+app.command("attack")(attack_command)
 
 
 @app.callback()

@@ -24,6 +24,7 @@ _CONFIG_OPTIONS = (
     "arch", "learn", "filters", "smooth_sigma", "width", "depth", "kernel", "patch", "depth_multiplier",
     "dataset", "data_dir", "subset", "test_subset", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
     "schedule", "label_smoothing", "grad_clip", "seed", "device", "channels_last", "compile", "download",
+    "adv", "adv_eps", "adv_steps", "adv_alpha",
 )  # fmt: skip
 
 
@@ -75,6 +76,16 @@ def train_command(
     schedule: Annotated[str | None, typer.Option(help="onecycle | cosine | constant.")] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing in [0, 1).")] = None,
     grad_clip: Annotated[float | None, typer.Option(help="Clip the global gradient norm.")] = None,
+    adv: Annotated[
+        str | None, typer.Option(help="Adversarial training: none | fgsm | pgd (examples made on the fly).")
+    ] = None,
+    adv_eps: Annotated[
+        str | None, typer.Option(help="Adversarial-training ε in pixel units, e.g. 1/255.")
+    ] = None,
+    adv_steps: Annotated[int | None, typer.Option(help="PGD steps for --adv pgd.")] = None,
+    adv_alpha: Annotated[
+        str | None, typer.Option(help="PGD step size for --adv pgd (default 2.5 ε / steps).")
+    ] = None,
     seed: opt.Seed = None,
     device: opt.Device = None,
     channels_last: Annotated[
@@ -112,7 +123,7 @@ def train_command(
             _print_models(json_)
             return
         overrides = {**given, **parse_set(set_)}
-        points = _points(recipe, overrides, out, resume, index)
+        points = resolve_points(recipe, overrides, out, resume, index)
         if list_points:
             for point in points:
                 emit_json({**point.to_dict(), "status": status(point.run_dir)})
@@ -123,9 +134,16 @@ def train_command(
         train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
 
 
-def _points(
-    recipe: Path | None, overrides: dict[str, Any], out: Path | None, resume: bool, index: int | None
+def resolve_points(
+    recipe: Path | None,
+    overrides: dict[str, Any],
+    out: Path | None,
+    resume: bool,
+    index: int | None,
+    base: TrainConfig | None = None,
 ) -> list[Point]:
+    """The runs a command is asked for: a recipe's points (or point ``index``), or one run of ``base``
+    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``."""
     if recipe is not None:
         points = load_recipe(recipe).points(overrides, out)
         if index is not None:
@@ -140,7 +158,7 @@ def _points(
     if resume and out is None:
         raise ConfigError("--resume needs --out: the run directory to continue")
     saved = read_config(out) if (resume and out is not None) else None
-    cfg = (saved or TrainConfig()).updated(overrides, "option")
+    cfg = (saved or base or TrainConfig()).updated(overrides, "option")
     return [Point(0, "", {}, cfg, out or default_run_dir(cfg))]
 
 
@@ -195,14 +213,14 @@ def train_points(
             r.arch,
             r.learn,
             r.filters,
-            pct(r.test_acc),
+            pct(r.test_acc) if r.test_psnr is None else f"{r.test_psnr:.2f} dB",
             r.seconds,
             r.params_trainable,
             r.params_frozen,
         ]
         for p, r in zip(points, results, strict=True)
     ]
-    columns = ["run", "arch", "learn", "filters", "test acc", "seconds", "trainable", "frozen"]
+    columns = ["run", "arch", "learn", "filters", "test acc/PSNR", "seconds", "trainable", "frozen"]
     title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
     if summary:
         err.print(table(title, columns, rows))

@@ -1,0 +1,258 @@
+"""Robust accuracy of checkpoints on one fixed, seeded sample of test images, with masking checks.
+
+A sample counts as robust when it is classified correctly both clean and after the attack (as in
+RobustBench), so robust accuracy never exceeds clean accuracy and ε = 0 must reproduce it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..checkpoint import Checkpoint
+from ..data import DatasetInfo, eval_batches, load_dataset, mix_seed
+from ..numbers import format_eps
+from ..rundir import ATTACKS_FILE
+from . import checks as C
+from .build import AttackSpec, perturb
+from .plan import AttackPlan
+
+# (label of the attack pass, batches done, batches in the pass)
+OnBatch = Callable[[str, int, int], None]
+
+
+@dataclass
+class Sample:
+    """``n`` test images (float, [0, 1]) and labels, the same for every checkpoint of a dataset."""
+
+    dataset: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    seed: int
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def load_sample(
+    info: DatasetInfo,
+    *,
+    n: int,
+    seed: int,
+    data_dir: str | None = None,
+    download: bool = True,
+    image_size: int | None = None,
+    device: torch.device | str = "cpu",
+) -> Sample:
+    """The first ``n`` test images of a permutation seeded by ``seed`` (independent of any model)."""
+    if info.name == "imagenet":
+        from ..data.imagefolder import find_imagefolder, folder_eval_batches
+
+        batches = folder_eval_batches(
+            find_imagefolder(data_dir), image_size=image_size or info.image_size, batch_size=250,
+            device=torch.device("cpu"), subset=n, workers=4,
+        )  # fmt: skip
+        pairs = list(batches)
+        images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
+    else:
+        data = load_dataset(info.name, data_dir=data_dir, download=download)
+        order = torch.randperm(data.test_y.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+        images, labels = data.test_x[order], data.test_y[order]
+    return Sample(info.name, images.float().div(255).to(device), labels.to(device), seed)
+
+
+@dataclass
+class AttackResult:
+    """One JSON line: a checkpoint under one attack at one ε."""
+
+    checkpoint: str
+    arch: str
+    learn: str
+    filters: str
+    smooth_sigma: float | None
+    adv_training: str
+    method: str
+    eps: float
+    eps_label: str
+    steps: int | None
+    alpha: float | None
+    random_start: bool | None
+    n: int
+    seed: int
+    clean_acc: float
+    robust_acc: float
+    flags: list[str] = field(default_factory=list)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+    transfer_acc: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predictions(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(x).argmax(1) for x, _ in eval_batches(images, images, batch_size)])
+
+
+def correct_under_attack(
+    target: nn.Module,
+    spec: AttackSpec,
+    sample: Sample,
+    *,
+    batch_size: int,
+    num_classes: int,
+    craft_on: nn.Module | None = None,
+    on_batch: OnBatch | None = None,
+    label: str = "",
+) -> torch.Tensor:
+    """Per-image correctness of ``target`` on adversarial images crafted on ``craft_on`` (default:
+    ``target`` itself, a white-box attack). Batch ``i`` is attacked with seed ``mix_seed(seed, i)``."""
+    source = craft_on if craft_on is not None else target
+    out = []
+    total = (sample.n + batch_size - 1) // batch_size
+    for i, start in enumerate(range(0, sample.n, batch_size)):
+        x = sample.images[start : start + batch_size]
+        y = sample.labels[start : start + batch_size]
+        adv = perturb(source, spec, x, y, num_classes=num_classes, seed=mix_seed(sample.seed, i))
+        with torch.no_grad():
+            out.append(target(adv).argmax(1) == y)
+        if on_batch is not None:
+            on_batch(label or spec.label, i + 1, total)
+    return torch.cat(out)
+
+
+def _meta_fields(ckpt: Checkpoint) -> dict[str, Any]:
+    kwargs = ckpt.meta["model"]["kwargs"]
+    config = ckpt.meta.get("config", {})
+    filters = ckpt.filters
+    return {
+        "checkpoint": str(ckpt.path),
+        "arch": ckpt.meta["model"]["name"],
+        "learn": ckpt.learn,
+        "filters": filters,
+        "smooth_sigma": kwargs.get("smooth_sigma") if filters == "smooth" else None,
+        "adv_training": config.get("adv", "none"),
+    }
+
+
+def attack_checkpoint(
+    ckpt: Checkpoint,
+    sample: Sample,
+    plan: AttackPlan,
+    *,
+    source: Checkpoint | None = None,
+    on_batch: OnBatch | None = None,
+) -> list[AttackResult]:
+    """Every (method, ε) of ``plan`` on ``ckpt``, plus the masking checks; one result per (method, ε),
+    each carrying the checkpoint's failed checks in ``flags`` and all check details in ``checks``."""
+    model, num_classes = ckpt.model.eval(), ckpt.info.num_classes
+    clean = predictions(model, sample.images, plan.batch_size) == sample.labels
+    clean_acc = _frac(clean)
+    cache: dict[tuple[str, float, int, bool], float] = {}
+
+    def acc(spec: AttackSpec, craft_on: nn.Module | None = None) -> float:
+        key = (spec.method, spec.eps, spec.steps, craft_on is not None)
+        if key not in cache:
+            label = f"{spec.label}{' (transfer)' if craft_on is not None else ''}"
+            adv = correct_under_attack(model, spec, sample, batch_size=plan.batch_size, num_classes=num_classes,
+                                       craft_on=craft_on, on_batch=on_batch, label=label)  # fmt: skip
+            cache[key] = _frac(clean & adv)
+        return cache[key]
+
+    main = {(m, e): acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
+    transfer: dict[tuple[str, float], float] = {}
+    if source is not None:
+        source_model = source.model.eval()
+        for m, e in main:
+            transfer[(m, e)] = acc(plan.spec("pgd" if m == "autoattack" else m, e), craft_on=source_model)
+    found = _run_checks(plan, sample.n, clean_acc, main, transfer, acc, num_classes) if plan.checks else []
+    flags = [c.name for c in found if not c.passed]
+    details = {c.name: c.to_dict() for c in found}
+    base = _meta_fields(ckpt)
+    return [
+        AttackResult(
+            **base,
+            method=m,
+            eps=e,
+            eps_label=format_eps(e),
+            steps=plan.steps if m == "pgd" else None,
+            alpha=plan.spec(m, e).step_size if m == "pgd" else None,
+            random_start=plan.random_start if m == "pgd" else None,
+            n=sample.n,
+            seed=sample.seed,
+            clean_acc=clean_acc,
+            robust_acc=main[(m, e)],
+            flags=flags,
+            checks=details,
+            source=str(source.path) if source is not None else None,
+            transfer_acc=transfer.get((m, e)),
+        )  # fmt: skip
+        for m, e in main
+    ]
+
+
+def _run_checks(
+    plan: AttackPlan,
+    n: int,
+    clean_acc: float,
+    main: dict[tuple[str, float], float],
+    transfer: dict[tuple[str, float], float],
+    acc: Callable[..., float],
+    num_classes: int,
+) -> list[C.Check]:
+    gradient = [m for m in plan.methods if m != "autoattack"] or ["pgd"]
+    k = max(plan.steps, 2)
+    found = [C.eps0_is_clean(clean_acc, acc(plan.spec(gradient[0], 0.0)))]
+    for method in plan.methods:
+        curve = {e: a for (m, e), a in main.items() if m == method}
+        if method != "autoattack":
+            curve[0.0] = acc(plan.spec(method, 0.0))
+        found.append(C.monotone_in_eps(curve, n, _name(method, plan.steps)))
+    positive = [e for e in plan.eps if e > 0]
+    fgsm = {e: acc(plan.spec("fgsm", e)) for e in positive}
+    pgd = {e: acc(AttackSpec("pgd", e, k, plan.alpha, plan.random_start)) for e in positive}
+    found.append(C.pgd_beats_fgsm(fgsm, pgd, n, k))
+    large = AttackSpec("pgd", plan.large_eps, plan.large_eps_steps, None, True)
+    found.append(C.large_eps_to_chance(acc(large), plan.large_eps, num_classes))
+    if transfer:
+        for method in plan.methods:
+            white = {e: a for (m, e), a in main.items() if m == method and e > 0}
+            moved = {e: a for (m, e), a in transfer.items() if m == method and e > 0}
+            found.append(C.transfer_not_stronger(white, moved, n, _name(method, plan.steps)))
+    return _merge(found)
+
+
+def _frac(mask: torch.Tensor) -> float:
+    return int(mask.sum().item()) / max(int(mask.numel()), 1)
+
+
+def _name(method: str, steps: int) -> str:
+    return {"fgsm": "FGSM", "pgd": f"PGD-{steps}", "autoattack": "AutoAttack"}[method]
+
+
+def _merge(found: list[C.Check]) -> list[C.Check]:
+    """One entry per check name (a check run per method is failed if any run failed)."""
+    merged: dict[str, C.Check] = {}
+    for check in found:
+        if check.name in merged:
+            old = merged[check.name]
+            check = C.Check(check.name, old.passed and check.passed, f"{old.detail} | {check.detail}")
+        merged[check.name] = check
+    return list(merged.values())
+
+
+def record(run_dir: Path, results: list[AttackResult]) -> Path:
+    """Append results to ``<run_dir>/attacks.jsonl`` (what ``spatialmix report`` reads)."""
+    path = run_dir / ATTACKS_FILE
+    with path.open("a") as fh:
+        for r in results:
+            fh.write(json.dumps(r.to_dict()) + "\n")
+    return path

@@ -1,0 +1,25 @@
+"""Peak signal-to-noise ratio for images in [0, 1] (peak 1): PSNR = 10·log10(1 / MSE) dB.
+
+The test-set PSNR is that of the mean squared error over every pixel of every test image (one MSE for
+the whole set), so it follows directly from the MSE loss; identical images give ``inf``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error (``inf`` for 0; negative MSE is an error)."""
+    if mse < 0 or math.isnan(mse):
+        raise ValueError(f"mean squared error must be >= 0, got {mse}")
+    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR of ``prediction`` against ``target`` (same shape, [0, 1] scale) over all their pixels."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"shapes differ: {tuple(prediction.shape)} vs {tuple(target.shape)}")
+    return psnr_from_mse(float(torch.mean((prediction.double() - target.double()) ** 2)))

@@ -1,0 +1,248 @@
+"""Attacks on tiny models trained in the test: FGSM/PGD lower accuracy, ε = 0 is clean, PGD ≤ FGSM,
+paired samples, masking checks that fire on a model with masked gradients, and the CLI contract."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from spatialmix_cli import load_checkpoint, train
+from spatialmix_cli.attacks import AttackPlan, AttackSpec, attack_checkpoint, load_sample, parse_eps, perturb
+from spatialmix_cli.attacks import checks as C
+from spatialmix_cli.checkpoint import Checkpoint, read_tensors
+from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.numbers import format_eps
+from spatialmix_cli.recipes import parse_recipe
+
+from conftest import json_lines, tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A channels-only and a fully learned ConvMixer-16/2 on synthetic data (a few seconds)."""
+    root = tmp_path_factory.mktemp("attack-models")
+    out = {}
+    for learn in ("chans", "full"):
+        result = train(tiny_config(learn=learn, subset=512, epochs=4, test_subset=256), root / learn)
+        out[learn] = Path(result.checkpoint)
+    return out
+
+
+def sample_for(ckpt: Checkpoint, n: int = 128, seed: int = 0):
+    return load_sample(ckpt.info, n=n, seed=seed)
+
+
+# --- ε parsing -----------------------------------------------------------------------------------------
+def test_eps_lists_accept_fractions_and_decimals() -> None:
+    assert parse_eps("1/255, 2/255,0.5") == pytest.approx([1 / 255, 2 / 255, 0.5])
+    assert parse_eps([0, "8/255"]) == pytest.approx([0.0, 8 / 255])
+    assert [format_eps(e) for e in (0.0, 1 / 255, 8 / 255, 0.5)] == ["0", "1/255", "8/255", "0.5"]
+
+
+@pytest.mark.parametrize(
+    "text, message", [("abc", "number or a fraction"), ("-1/255", r"\[0, 1\]"), ("2", r"\[0, 1\]"), ("1/0", "fraction"), ("", "at least one")]
+)  # fmt: skip
+def test_bad_eps_is_a_config_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_eps(text)
+
+
+# --- the attacks on a trained model --------------------------------------------------------------------
+def test_attacks_lower_accuracy_eps0_is_clean_and_pgd_beats_fgsm(trained: dict[str, Path]) -> None:
+    ckpt = load_checkpoint(trained["full"])
+    plan = AttackPlan(methods=["fgsm", "pgd"], eps=[0.0, 4 / 255, 16 / 255], steps=5, n=128, batch_size=64)
+    results = attack_checkpoint(ckpt, sample_for(ckpt), plan)
+    acc = {(r.method, r.eps): r.robust_acc for r in results}
+    clean = results[0].clean_acc
+    assert clean > 0.2  # the model learned something, so there is accuracy to lose
+    assert acc[("fgsm", 0.0)] == clean and acc[("pgd", 0.0)] == clean
+    assert acc[("fgsm", 16 / 255)] < clean and acc[("pgd", 16 / 255)] < clean
+    assert acc[("pgd", 16 / 255)] <= acc[("fgsm", 16 / 255)] + C.noise(
+        acc[("pgd", 16 / 255)], acc[("fgsm", 16 / 255)], 128
+    )
+    assert acc[("pgd", 4 / 255)] >= acc[("pgd", 16 / 255)]
+    assert results[0].checks["eps0_is_clean"]["passed"] and results[0].checks["large_eps_to_chance"]["passed"]
+    assert results[0].flags == []
+
+
+def test_autoattack_is_at_least_as_strong_as_pgd(trained: dict[str, Path]) -> None:
+    """torchattacks' standard AutoAttack runs on our models (normalisation inside) and is the reference."""
+    ckpt = load_checkpoint(trained["full"])
+    plan = AttackPlan(
+        methods=["pgd", "autoattack"], eps=[8 / 255], steps=5, n=24, batch_size=24, checks=False
+    )
+    results = attack_checkpoint(ckpt, sample_for(ckpt, n=24), plan)
+    acc = {r.method: r.robust_acc for r in results}
+    assert results[0].clean_acc > 0.2
+    assert acc["autoattack"] < results[0].clean_acc
+    assert acc["autoattack"] <= acc["pgd"] + C.noise(acc["autoattack"], acc["pgd"], 24)
+    assert [r.method for r in results] == ["pgd", "autoattack"]
+
+
+def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str, Path]) -> None:
+    ckpt = load_checkpoint(trained["chans"])
+    sample = sample_for(ckpt, n=32)
+    for spec in (AttackSpec("fgsm", 8 / 255), AttackSpec("pgd", 8 / 255, steps=3)):
+        adv = perturb(ckpt.model, spec, sample.images, sample.labels, num_classes=10, seed=1)
+        assert (adv - sample.images).abs().max() <= 8 / 255 + 1e-6
+        assert adv.min() >= 0 and adv.max() <= 1
+        assert not torch.equal(adv, sample.images)
+        again = perturb(ckpt.model, spec, sample.images, sample.labels, num_classes=10, seed=1)
+        assert torch.equal(adv, again)  # seeded: PGD's random start is reproducible
+
+
+def test_attacking_leaves_weights_and_global_rng_untouched(trained: dict[str, Path]) -> None:
+    ckpt = load_checkpoint(trained["chans"])
+    before = {k: v.clone() for k, v in ckpt.model.state_dict().items()}
+    state = torch.random.get_rng_state()
+    attack_checkpoint(ckpt, sample_for(ckpt, n=32), AttackPlan(methods=["pgd"], n=32, checks=False))
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert all(torch.equal(before[k], v) for k, v in ckpt.model.state_dict().items())
+
+
+def test_samples_are_paired_across_checkpoints(trained: dict[str, Path]) -> None:
+    a, b = load_checkpoint(trained["chans"]), load_checkpoint(trained["full"])
+    sa, sb = sample_for(a, n=64, seed=3), sample_for(b, n=64, seed=3)
+    assert torch.equal(sa.images, sb.images) and torch.equal(sa.labels, sb.labels)
+    assert not torch.equal(sample_for(a, n=64, seed=4).labels, sa.labels)
+
+
+class _Masked(nn.Module):
+    """Quantises its input to 4 grey levels: gradients vanish, so gradient attacks see nothing."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(torch.round(x * 3) / 3)
+
+
+def test_masking_checks_flag_a_model_with_masked_gradients(trained: dict[str, Path]) -> None:
+    honest = load_checkpoint(trained["full"])
+    masked = Checkpoint(honest.path, _Masked(honest.model).eval(), honest.meta)
+    plan = AttackPlan(methods=["fgsm"], eps=[4 / 255, 16 / 255], n=128, batch_size=64, large_eps_steps=3)
+    results = attack_checkpoint(masked, sample_for(masked), plan, source=honest)
+    flags = results[0].flags
+    assert "large_eps_to_chance" in flags  # no gradient, so even ε = 0.5 changes nothing
+    assert "transfer_not_stronger" in flags  # examples from the honest model do get through
+    assert results[0].robust_acc == results[0].clean_acc
+
+
+def test_check_functions_fail_on_bad_curves() -> None:
+    assert not C.eps0_is_clean(0.8, 0.79).passed and C.eps0_is_clean(0.8, 0.8).passed
+    assert not C.monotone_in_eps({0.0: 0.5, 0.01: 0.2, 0.02: 0.6}, 1000).passed
+    assert C.monotone_in_eps({0.0: 0.5, 0.01: 0.2, 0.02: 0.205}, 1000).passed  # within noise
+    assert not C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.5}, 1000, 2).passed
+    assert C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.28}, 1000, 2).passed
+    assert not C.large_eps_to_chance(0.6, 0.5, 10).passed and C.large_eps_to_chance(0.05, 0.5, 10).passed
+    assert not C.transfer_not_stronger({0.01: 0.6}, {0.01: 0.2}, 1000).passed
+
+
+# --- adversarial training ------------------------------------------------------------------------------
+def test_adversarial_training_runs_and_eps0_equals_clean_training(tmp_path: Path) -> None:
+    clean = read_tensors(train(tiny_config(), tmp_path / "clean").checkpoint)
+    zero = read_tensors(train(tiny_config(adv="fgsm", adv_eps=0.0), tmp_path / "zero").checkpoint)
+    adv = train(tiny_config(adv="pgd", adv_eps="8/255", adv_steps=2, learn="chans"), tmp_path / "pgd")
+    moved = read_tensors(adv.checkpoint)
+    assert all(torch.equal(clean[k], zero[k]) for k in clean)  # FGSM at ε = 0 is clean training
+    assert any(not torch.equal(clean[k], moved[k]) for k in clean if k in moved)
+    assert load_checkpoint(adv.checkpoint).meta["config"]["adv"] == "pgd"
+
+
+def test_adv_config_is_checked() -> None:
+    assert tiny_config(adv_eps="2/255").adv_eps == pytest.approx(2 / 255)
+    with pytest.raises(ConfigError, match="adv"):
+        tiny_config(adv="cw")
+    with pytest.raises(ConfigError, match=r"adv_eps must be in \[0, 1\]"):
+        tiny_config(adv_eps=3)
+
+
+def test_recipe_attack_section_is_validated() -> None:
+    recipe = parse_recipe(
+        {"base": {"dataset": "synthetic"}, "attack": {"method": ["fgsm", "pgd"], "eps": ["1/255"]}}
+    )
+    assert recipe.attack is not None and recipe.attack.eps == pytest.approx([1 / 255])
+    with pytest.raises(ConfigError, match=r"attack.stepz.*did you mean 'steps'"):
+        parse_recipe({"base": {}, "attack": {"stepz": 2}}, "r.yaml")
+    with pytest.raises(ConfigError, match="unknown attack method 'cw'"):
+        parse_recipe({"base": {}, "attack": {"method": "cw"}}, "r.yaml")
+
+
+# --- the command ---------------------------------------------------------------------------------------
+FIELDS = {
+    "checkpoint",
+    "learn",
+    "filters",
+    "method",
+    "eps",
+    "steps",
+    "n",
+    "clean_acc",
+    "robust_acc",
+    "flags",
+    "seed",
+}
+
+
+def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, Path], tmp_path: Path) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained["chans"].parent, run_dir)
+    res = cli("attack", run_dir, trained["full"], "--method", "fgsm,pgd", "--eps", "1/255,4/255", "--n", "64",
+              "--no-checks", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    lines = json_lines(res.stdout)
+    assert len(lines) == 2 * 2 * 2
+    assert all(
+        FIELDS <= set(line) and line["n"] == 64 and 0 <= line["robust_acc"] <= line["clean_acc"] <= 1
+        for line in lines
+    )
+    assert {line["learn"] for line in lines} == {"chans", "full"}
+    assert {line["steps"] for line in lines if line["method"] == "pgd"} == {2}
+    assert "robust accuracy" in res.stderr and "1/255" in res.stderr
+    saved = json_lines((run_dir / "attacks.jsonl").read_text())  # results kept in the run directory
+    assert len(saved) == 4 and all(s["learn"] == "chans" for s in saved)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--eps", "abc"], "--eps must be a number"), (["--eps=-1/255"], r"\[0, 1\]"), (["--eps", "2"], r"\[0, 1\]"),
+     (["--method", "cw"], "unknown attack method"), (["--n", "0"], "--n must be >= 1")],
+)  # fmt: skip
+def test_attack_cli_bad_input_is_one_line_exit_2(
+    cli, trained: dict[str, Path], args: list[str], message: str
+) -> None:
+    res = cli("attack", trained["chans"], *args)
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
+    assert re.search(message, res.stderr)
+
+
+def test_attack_cli_missing_checkpoint(cli, tmp_path: Path) -> None:
+    res = cli("attack", tmp_path / "nope.safetensors")
+    assert res.exit_code == 2 and "checkpoint not found" in res.stderr and res.stdout == ""
+    res = cli("attack")
+    assert res.exit_code == 2 and "at least one checkpoint" in res.stderr
+
+
+def test_attack_recipe_trains_missing_runs_then_attacks_them(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        "name: tiny\nout: runs/tiny\n"
+        "base: {arch: convmixer, width: 8, depth: 1, kernel: 3, patch: 4, dataset: synthetic, subset: 128,"
+        " test_subset: 64, epochs: 1, batch_size: 64, device: cpu}\n"
+        "sweep: {learn: [full, chans]}\n"
+        "attack: {method: fgsm, eps: [1/255], n: 32, checks: false}\n"
+    )
+    res = cli("attack", "--recipe", recipe, "--json")
+    assert res.exit_code == 0, res.stderr
+    lines = json_lines(res.stdout)
+    assert [line["learn"] for line in lines] == ["full", "chans"] and all(line["n"] == 32 for line in lines)
+    assert (tmp_path / "runs/tiny/learn-chans/attacks.jsonl").is_file()
+    again = cli("attack", "--recipe", recipe, "--eps", "2/255", "--json")  # trained runs are reused
+    assert "already finished" in again.stderr and json_lines(again.stdout)[0]["eps_label"] == "2/255"
