@@ -9,6 +9,7 @@ import typer
 from .attack import attack_command
 from .output import print_error
 from .train import train_command
+from .unshuffle import unshuffle_command
 
 app = typer.Typer(
     name="spatialmix",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command("train")(train_command)
 app.command("attack")(attack_command)
+app.command("unshuffle")(unshuffle_command)
 
 
 @app.callback()
