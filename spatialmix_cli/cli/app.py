@@ -8,6 +8,7 @@ import typer
 
 from .attack import attack_command
 from .output import print_error
+from .spectrum import spectrum_command
 from .train import train_command
 from .unshuffle import unshuffle_command
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command("train")(train_command)
 app.command("attack")(attack_command)
 app.command("unshuffle")(unshuffle_command)
+app.command("spectrum")(spectrum_command)
 
 
 @app.callback()

@@ -1,0 +1,182 @@
+"""``spatialmix spectrum``: spectral envelopes and coverage of depthwise filter banks (Fig. 1, 8, 9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ConfigError, check_choice
+from ..layers.filter_banks import FILTER_BANKS
+from ..spectra import (
+    DEFAULT_PAD,
+    DEFAULT_THRESHOLD,
+    CheckpointSpectra,
+    DrawnSpectrum,
+    check_pad,
+    check_threshold,
+    checkpoint_spectra,
+    drawn_spectrum,
+)
+from . import options as opt
+from .output import console, emit_json, handled_errors, table
+
+
+def spectrum_command(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Argument(help="Checkpoint (.safetensors) or run directory.", show_default=False),
+    ] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option(help="Depthwise layer (0-based), a list 0,3, or 'all'.", show_default="all"),
+    ] = None,
+    random: Annotated[
+        str | None,
+        typer.Option("--random", help="Fresh banks of N filters instead of a checkpoint; a list: 1,4,16,64."),
+    ] = None,
+    kernel: Annotated[int | None, typer.Option(help="Kernel size of fresh banks (with --random).")] = None,
+    filters: Annotated[
+        str | None,
+        typer.Option(help=f"{' | '.join(FILTER_BANKS)}, or a list: random,smooth.", show_default="random"),
+    ] = None,
+    smooth_sigma: Annotated[
+        float | None, typer.Option(help="Gaussian std (taps) of 'smooth' banks.", show_default="1.0")
+    ] = None,
+    multiplier: Annotated[
+        int | None,
+        typer.Option(help="Depth multiplier d: ceil(N/d) channels of d filters.", show_default="1"),
+    ] = None,
+    seed: opt.Seed = None,
+    draws: Annotated[
+        int | None, typer.Option(help="Average over seeds seed..seed+D-1.", show_default="1")
+    ] = None,
+    pad: Annotated[int, typer.Option(help="FFT size P (filters zero-padded to P×P).")] = DEFAULT_PAD,
+    threshold: Annotated[
+        float, typer.Option(help="Coverage counts frequencies ≥ threshold × peak.")
+    ] = DEFAULT_THRESHOLD,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the figure to this PNG.")] = None,
+    json_: opt.Json = False,
+    debug: opt.Debug = False,
+) -> None:
+    """Spectral envelopes (max |FFT| over a bank's filters) and their coverage, from a checkpoint's
+    depthwise layers or from fresh random / same / box / identity / smooth banks."""
+    fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
+             "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
+    with handled_errors(debug):
+        if (checkpoint is None) == (random is None):
+            raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
+        check_threshold(threshold)
+        if checkpoint is not None:
+            _only_with("--random", [k for k, v in fresh.items() if v is not None])
+            result = checkpoint_spectra(checkpoint, _layers(layer), pad=pad, threshold=threshold)
+            figure = None
+            if out is not None:
+                from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
+
+                figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
+            _print_checkpoint(result, pad, threshold)
+            payload: dict[str, Any] = result.to_dict()
+        else:
+            _only_with("a checkpoint", ["--layer"] if layer is not None else [])
+            spectra = _drawn(
+                random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold
+            )
+            figure = None
+            if out is not None:
+                from ..spectra.plot import plot_drawn
+
+                figure = str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
+            _print_drawn(spectra, pad, threshold)
+            payload = {"banks": [s.to_dict() for s in spectra]}
+        if json_:
+            emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
+
+
+def _only_with(what: str, given: list[str]) -> None:
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only used with {what}")
+
+
+def _ints(option: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} takes integers or a comma list of them, got '{text}'") from None
+    if not values:
+        raise ConfigError(f"{option} needs at least one value")
+    return values
+
+
+def _layers(text: str | None) -> list[int] | None:
+    return None if text is None or text.strip().lower() == "all" else _ints("--layer", text)
+
+
+def _drawn(
+    random: str,
+    kernel: int | None,
+    filters: str | None,
+    smooth_sigma: float | None,
+    multiplier: int | None,
+    seed: int | None,
+    draws: int | None,
+    pad: int,
+    threshold: float,
+) -> list[DrawnSpectrum]:
+    sizes = _ints("--random", random)
+    if kernel is None:
+        raise ConfigError("--random needs --kernel K")
+    kinds = [check_choice("filter bank", k.strip(), FILTER_BANKS) for k in (filters or "random").split(",")]
+    sigma = 1.0 if smooth_sigma is None else smooth_sigma
+    d = 1 if multiplier is None else multiplier
+    n_draws = 1 if draws is None else draws
+    for name, value in {"N": min(sizes), "--kernel": kernel, "--multiplier": d, "--draws": n_draws}.items():
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if "smooth" in kinds and sigma <= 0:
+        raise ConfigError(f"--smooth-sigma must be > 0, got {sigma}")
+    check_pad(pad, kernel)
+    return [
+        drawn_spectrum(
+            kind,
+            n,
+            kernel,
+            multiplier=d,
+            seed=seed or 0,
+            draws=n_draws,
+            smooth_sigma=sigma,
+            pad=pad,
+            threshold=threshold,
+        )  # fmt: skip
+        for kind in dict.fromkeys(kinds)
+        for n in sizes
+    ]
+
+
+def _pm(std: float | None) -> str:
+    return "-" if std is None else f"±{std:.3f}"
+
+
+def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> None:
+    columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "high-freq share", "std"]
+    rows = [
+        [s.filters if s.smooth_sigma is None else f"smooth σ={s.smooth_sigma:g}", s.n, s.kernel, s.multiplier,
+         s.draws, f"{s.coverage:.3f}", _pm(s.coverage_std), f"{s.high_freq_share:.3f}",
+         _pm(s.high_freq_share_std)]
+        for s in spectra
+    ]  # fmt: skip
+    title = f"spectral coverage of fresh banks (pad {pad}, threshold {threshold:g}, seed {spectra[0].seed})"
+    console().print(table(title, columns, rows))
+
+
+def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float) -> None:
+    columns = ["layer", "n", "kernel", "coverage", "high-freq share"]
+    rows = [
+        [x.layer, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
+         f"{x.spectrum.high_freq_share:.3f}"]
+        for x in result.layers
+    ]  # fmt: skip
+    title = (f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
+             f"(pad {pad}, threshold {threshold:g})")  # fmt: skip
+    console().print(table(title, columns, rows))

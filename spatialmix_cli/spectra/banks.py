@@ -1,0 +1,178 @@
+"""Filter banks to analyse: fresh draws of the initial banks, or the depthwise layers of a checkpoint."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_checkpoint
+from ..errors import ConfigError, check_choice
+from ..layers.filter_banks import FILTER_BANKS, make_filter_bank
+from ..layers.separable import DepthwiseConv2d
+from ..rundir import MODEL_FILE
+from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
+
+
+def draw_bank(
+    kind: str, n: int, kernel: int, *, multiplier: int = 1, seed: int = 0, smooth_sigma: float = 1.0
+) -> torch.Tensor:
+    """``n`` filters (n, 1, k, k) of ``kind`` as a depthwise layer with multiplier ``multiplier`` draws them:
+    ``make_filter_bank(kind, ceil(n / d), k, depth_multiplier=d)[:n]``."""
+    check_choice("filter bank", kind, FILTER_BANKS)
+    if n < 1 or kernel < 1 or multiplier < 1:
+        raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
+    bank = make_filter_bank(
+        kind,
+        math.ceil(n / multiplier),
+        kernel,
+        depth_multiplier=multiplier,
+        generator=torch.Generator().manual_seed(seed),
+        smooth_sigma=smooth_sigma,
+    )
+    return bank[:n]
+
+
+def _std(values: list[float]) -> float | None:
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+@dataclass(frozen=True)
+class DrawnSpectrum:
+    """Mean (and, over several draws, std) coverage and high-frequency share of fresh banks of one kind
+    and size; ``first`` is the first draw's spectrum (its envelope is the one shown)."""
+
+    filters: str
+    n: int
+    kernel: int
+    smooth_sigma: float | None
+    multiplier: int
+    seed: int
+    draws: int
+    coverage: float
+    coverage_std: float | None
+    high_freq_share: float
+    high_freq_share_std: float | None
+    first: BankSpectrum = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "kernel": self.kernel, "filters": self.filters, "smooth_sigma": self.smooth_sigma,
+                "multiplier": self.multiplier, "seed": self.seed, "draws": self.draws,
+                "coverage": self.coverage, "coverage_std": self.coverage_std,
+                "high_freq_share": self.high_freq_share,
+                "high_freq_share_std": self.high_freq_share_std}  # fmt: skip
+
+
+def drawn_spectrum(
+    kind: str,
+    n: int,
+    kernel: int,
+    *,
+    multiplier: int = 1,
+    seed: int = 0,
+    draws: int = 1,
+    smooth_sigma: float = 1.0,
+    pad: int = DEFAULT_PAD,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> DrawnSpectrum:
+    """Spectra of ``draws`` fresh banks (seeds ``seed .. seed + draws - 1``), averaged."""
+    if draws < 1:
+        raise ConfigError(f"draws must be >= 1, got {draws}")
+    check_pad(pad, kernel)
+    check_threshold(threshold)
+    spectra = [
+        bank_spectrum(
+            draw_bank(kind, n, kernel, multiplier=multiplier, seed=seed + i, smooth_sigma=smooth_sigma),
+            pad,
+            threshold,
+        )
+        for i in range(draws)
+    ]
+    cov = [s.coverage for s in spectra]
+    hfs = [s.high_freq_share for s in spectra]
+    return DrawnSpectrum(
+        filters=kind,
+        n=n,
+        kernel=kernel,
+        smooth_sigma=smooth_sigma if kind == "smooth" else None,
+        multiplier=multiplier,
+        seed=seed,
+        draws=draws,
+        coverage=statistics.fmean(cov),
+        coverage_std=_std(cov),
+        high_freq_share=statistics.fmean(hfs),
+        high_freq_share_std=_std(hfs),
+        first=spectra[0],
+    )
+
+
+def depthwise_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights (C·d, 1, k, k) of the model's depthwise layers, in module order."""
+    return [m.weight.detach().cpu() for m in model.modules() if isinstance(m, DepthwiseConv2d)]
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A run directory stands for its ``model.safetensors``."""
+    path = Path(path)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+@dataclass(frozen=True)
+class LayerSpectrum:
+    layer: int
+    spectrum: BankSpectrum
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, **self.spectrum.to_dict()}
+
+
+@dataclass(frozen=True)
+class CheckpointSpectra:
+    """Per-layer spectra of a checkpoint's depthwise filters."""
+
+    checkpoint: str
+    arch: str
+    learn: str
+    filters: str
+    layers: list[LayerSpectrum]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "arch": self.arch, "learn": self.learn,
+                "filters": self.filters, "layers": [x.to_dict() for x in self.layers]}  # fmt: skip
+
+
+def checkpoint_spectra(
+    path: str | Path,
+    layers: list[int] | None = None,
+    *,
+    pad: int = DEFAULT_PAD,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> CheckpointSpectra:
+    """Spectra of the depthwise layers ``layers`` (0-based; None: all) of a checkpoint or run directory."""
+    check_threshold(threshold)
+    file = checkpoint_file(path)
+    ckpt = load_checkpoint(file)
+    weights = depthwise_weights(ckpt.model)
+    arch = str(ckpt.meta["model"]["name"])
+    if not weights:
+        raise ConfigError(f"{file}: model '{arch}' has no depthwise (spatial mixing) layers to analyse")
+    chosen = list(range(len(weights))) if layers is None else layers
+    for i in chosen:
+        if not 0 <= i < len(weights):
+            raise ConfigError(
+                f"layer {i} is out of range: {file} has {len(weights)} depthwise layers (0..{len(weights) - 1})"
+            )
+    for i in chosen:
+        check_pad(pad, max(weights[i].shape[-2:]))
+    return CheckpointSpectra(
+        checkpoint=str(file),
+        arch=arch,
+        learn=ckpt.learn,
+        filters=ckpt.filters,
+        layers=[LayerSpectrum(i, bank_spectrum(weights[i], pad, threshold)) for i in chosen],
+    )
