@@ -55,7 +55,7 @@ class TrainConfig:
     download: bool = True  # allow torchvision to download a missing dataset
     subset: int | None = None  # number of training images (None: all)
     test_subset: int | None = None  # number of test images (None: all)
-    image_size: int | None = None  # imagenet crop size in pixels (None: 224)
+    image_size: int | None = None  # pixels: imagenet crop size (None: 224); others resize (None: native)
     crop_pad: int | None = None  # random-crop padding in pixels (None: dataset default; 0: off)
     hflip: bool | None = None  # random horizontal flips (None: dataset default)
     workers: int = 4  # DataLoader workers, imagenet only

@@ -25,7 +25,18 @@ LAST_FILE = "last.safetensors"
 MODEL_FILE = "model.safetensors"
 ATTACKS_FILE = "attacks.jsonl"  # appended to by `spatialmix attack`
 RESULT_FILE = "result.json"
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, LAST_FILE, MODEL_FILE, RESULT_FILE, ATTACKS_FILE)
+UNSHUFFLE_FILE = "unshuffle.json"  # written by `spatialmix unshuffle`: PSNR and its baselines
+GRID_FILE = "reconstructions.png"  # written by `spatialmix unshuffle`
+RUN_FILES = (
+    CONFIG_FILE,
+    METRICS_FILE,
+    LAST_FILE,
+    MODEL_FILE,
+    RESULT_FILE,
+    ATTACKS_FILE,
+    UNSHUFFLE_FILE,
+    GRID_FILE,
+)
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:

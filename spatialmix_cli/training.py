@@ -229,7 +229,7 @@ class _Data:
 def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     """Small datasets: loaded once, moved once to the device as uint8. ImageNet: an ImageFolder stream."""
     info = dataset_info(cfg.dataset)
-    task = make_task(cfg.task, image_size=info.image_size, perm_seed=cfg.perm_seed)
+    task = make_task(cfg.task, image_size=cfg.image_size or info.image_size, perm_seed=cfg.perm_seed)
     # Classification uses the dataset's augmentation by default; un-shuffling none (the target is the image).
     classify = cfg.task == "classify"
     crop_pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad
@@ -268,7 +268,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
         subset=cfg.subset,
         test_subset=cfg.test_subset,
         download=cfg.download,
-    ).to(device)
+    )
+    data = data.resized(cfg.image_size).to(device)
     source = TensorBatches(
         data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed, crop_pad=crop_pad, hflip=hflip
     )

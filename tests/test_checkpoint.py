@@ -4,13 +4,21 @@ bad file is one clear CheckpointError."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from spatialmix_cli.checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint
+from spatialmix_cli.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    load_model,
+    read_metadata,
+    save_checkpoint,
+)
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import CheckpointError
 from spatialmix_cli.models import create_model
@@ -119,3 +127,14 @@ def test_checkpoint_of_another_model_shape(tmp_path: Path) -> None:
 def test_directory_instead_of_file(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="is a folder"):
         load_checkpoint(tmp_path)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (0600); the final file must honour the umask like open() does."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "x.json"
+        atomic_write_text(path, "{}")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)

@@ -152,3 +152,13 @@ def test_unshuffle_eval_refuses_a_classifier(cli, tmp_path: Path) -> None:
 def test_attack_refuses_an_unshuffle_checkpoint(cli, trained: dict[str, Path]) -> None:
     result = cli("attack", trained["chans"], "--n", "8")
     assert result.exit_code == 2 and "classif" in result.stderr
+
+
+def test_image_size_resizes_the_data_and_the_permutation(tmp_path: Path) -> None:
+    ckpt = load_checkpoint(
+        train(tiny_unshuffle(image_size=16, epochs=1, subset=64), tmp_path / "r").checkpoint
+    )
+    assert ckpt.info.image_size == 16
+    scores, shown = score_checkpoint(ckpt, examples=2)
+    assert shown.truth.shape == (2, 3, 16, 16)
+    assert torch.equal(shown.scrambled, scramble(shown.truth, make_permutation(16, 16, 0)))

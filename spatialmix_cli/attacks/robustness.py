@@ -62,7 +62,7 @@ def load_sample(
         pairs = list(batches)
         images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
     else:
-        data = load_dataset(info.name, data_dir=data_dir, download=download)
+        data = load_dataset(info.name, data_dir=data_dir, download=download).resized(info.image_size)
         order = torch.randperm(data.test_y.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
         images, labels = data.test_x[order], data.test_y[order]
     return Sample(info.name, images.float().div(255).to(device), labels.to(device), seed)

@@ -12,17 +12,16 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..recipes import parse_set
-from ..rundir import MODEL_FILE
+from ..rundir import GRID_FILE, MODEL_FILE
 from ..unshuffle.grid import save_grid
 from ..unshuffle.scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
 from .train import resolve_points, train_points
 
-GRID_FILE = "reconstructions.png"
 _CONFIG_OPTIONS = (
     "dataset", "learn", "filters", "smooth_sigma", "width", "depth", "kernel", "perm_seed", "epochs",
-    "batch_size", "lr", "subset", "test_subset", "seed", "device", "data_dir", "download",
+    "batch_size", "lr", "subset", "test_subset", "image_size", "seed", "device", "data_dir", "download",
 )  # fmt: skip
 
 
@@ -57,6 +56,9 @@ def unshuffle_command(
     lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on N images.")] = None,
     test_subset: Annotated[int | None, typer.Option(help="Evaluate on N test images.")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Resize images to S×S pixels first (e.g. 14 for CPU scale).")
+    ] = None,
     seed: opt.Seed = None,
     device: opt.Device = None,
     data_dir: opt.DataDir = None,

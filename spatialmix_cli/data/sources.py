@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,6 +46,24 @@ class ImageData:
             self.train_y.to(device),
             self.test_x.to(device),
             self.test_y.to(device),
+        )
+
+    def resized(self, size: int | None) -> ImageData:
+        """Every image resized to ``size``×``size`` (antialiased bilinear, still uint8), e.g. MNIST at 14
+        pixels for CPU-scale un-shuffling; ``None`` or the native size returns ``self``."""
+        if size is None or size == self.info.image_size:
+            return self
+        from torchvision.transforms.v2 import functional as TF
+
+        def resize(x: torch.Tensor) -> torch.Tensor:
+            return TF.resize(x, [size, size], antialias=True)
+
+        return ImageData(
+            replace(self.info, image_size=size),
+            resize(self.train_x),
+            self.train_y,
+            resize(self.test_x),
+            self.test_y,
         )
 
 

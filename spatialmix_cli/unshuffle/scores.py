@@ -15,10 +15,9 @@ from ..checkpoint import Checkpoint, atomic_write_text
 from ..config import TrainConfig
 from ..data import eval_batches, load_dataset
 from ..errors import ConfigError
+from ..rundir import UNSHUFFLE_FILE
 from .permutation import make_permutation, scramble
 from .psnr import psnr_from_mse
-
-UNSHUFFLE_FILE = "unshuffle.json"  # written next to the checkpoint; read by `spatialmix report`
 
 
 @dataclass
@@ -79,7 +78,7 @@ def score_checkpoint(
         subset=cfg.subset,
         test_subset=cfg.test_subset,
         download=download,
-    )
+    ).resized(cfg.image_size)
     size = data.info.image_size
     perm = make_permutation(size, size, cfg.perm_seed)
     model = ckpt.model.eval()
