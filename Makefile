@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo lint clean
+.PHONY: setup test test-fast demo reproduce-cpu lint clean
 
 ## setup: create .venv and install spatialmix with its dependencies (torch pinned by constraints.txt)
 setup:
@@ -26,6 +26,21 @@ demo:
 	@mkdir -p $(dir $(DEMO_OUT))
 	$(BIN)/spatialmix train --recipe recipes/demo.yaml --out $(DEMO_OUT) --overwrite --json > $(DEMO_OUT).jsonl
 	@$(BIN)/python -c "import json,sys; [print(f\"{r['learn']:>5}: test accuracy {100*r['test_acc']:.2f}%  ({r['seconds']:.0f}s, {r['params_trainable']:,} trainable params)\") for r in map(json.loads, open(sys.argv[1]))]" $(DEMO_OUT).jsonl
+
+## reproduce-cpu: every *-cpu.yaml recipe on real (Fashion-)MNIST, then the report in docs/reproduction-cpu.
+## Resumable: finished runs are skipped (attacks on them are re-run; they take minutes).
+REPRO_OUT ?= docs/reproduction-cpu
+reproduce-cpu:
+	@set -e; start=$$(date +%s); mkdir -p runs; \
+	for recipe in recipes/*-cpu.yaml; do \
+	  if grep -q '^attack:' $$recipe; then cmd=attack; \
+	  elif grep -q 'task: *unshuffle' $$recipe; then cmd=unshuffle; else cmd=train; fi; \
+	  echo "== spatialmix $$cmd --recipe $$recipe"; \
+	  $(BIN)/spatialmix $$cmd --recipe $$recipe --json > runs/$$(basename $$recipe .yaml).jsonl; \
+	done; \
+	$(BIN)/spatialmix report $$(for r in recipes/*-cpu.yaml; do echo runs/$$(basename $$r .yaml); done) \
+	  --out $(REPRO_OUT) --format both; \
+	echo "reproduce-cpu: $$(( $$(date +%s) - start )) s"
 
 lint:
 	$(BIN)/ruff check spatialmix_cli tests

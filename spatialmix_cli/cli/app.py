@@ -8,6 +8,7 @@ import typer
 
 from .attack import attack_command
 from .output import print_error
+from .report import report_command
 from .spectrum import spectrum_command
 from .train import train_command
 from .unshuffle import unshuffle_command
@@ -23,6 +24,7 @@ app.command("train")(train_command)
 app.command("attack")(attack_command)
 app.command("unshuffle")(unshuffle_command)
 app.command("spectrum")(spectrum_command)
+app.command("report")(report_command)
 
 
 @app.callback()

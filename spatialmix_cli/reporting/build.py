@@ -1,0 +1,202 @@
+"""``build_report``: runs → tables, figures, the claims verdicts, report.md / report.html / summary.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import atomic_write_text
+from ..errors import ConfigError
+from ..numbers import format_eps
+from . import plots
+from .claims import UNKNOWN, Claim, all_claims
+from .collect import Run, load_runs
+from .compare import Stat, describe, groups
+
+FORMATS = ("md", "html", "both")
+COVERAGE_N = (1, 4, 16, 64)
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Report:
+    out: Path
+    runs: list[Run]
+    skipped: list[str]
+    tables: list[Table] = field(default_factory=list)
+    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
+    claims: list[Claim] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "runs": len(self.runs),
+            "skipped": self.skipped,
+            "claims": [c.to_dict() for c in self.claims],
+            "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
+            "files": [str(p) for p in self.files],
+            "machine": _machine(),
+        }
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=False).stdout.strip() or None  # fmt: skip
+    except OSError:
+        commit = None
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "commit": commit,
+    }
+
+
+def _settings_table(runs: list[Run]) -> Table:
+    rows = []
+    for g in groups(runs, ("seed",)) + [{(r.config.seed,): [r]} for r in _singletons(runs)]:
+        rs = [r for v in g.values() for r in v]
+        first = rs[0]
+        unshuffle = first.config.task == "unshuffle"
+        stat = Stat.of(r.metric for r in rs if r.metric is not None)
+        cell = stat.fmt(1, 2, " dB") if unshuffle else stat.fmt(100, 2, "%")
+        rows.append(
+            [str(first.path.parent.name), describe(first, ()), first.config.learn, first.config.task, cell]
+        )
+    rows.sort()
+    return Table("Test metric per setting (mean ± std over seeds; n = runs)",
+                 ["folder", "setting", "learn", "task", "test accuracy / PSNR"], rows)  # fmt: skip
+
+
+def _singletons(runs: list[Run]) -> list[Run]:
+    """Runs that no other run repeats with another seed (each is its own cell)."""
+    paired = {id(r) for g in groups(runs, ("seed",)) for rs in g.values() for r in rs}
+    return [r for r in runs if id(r) not in paired]
+
+
+def _attack_table(runs: list[Run]) -> Table | None:
+    cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        for a in r.attacks:
+            name = {"fgsm": "FGSM", "pgd": f"PGD-{a.get('steps')}", "autoattack": "AutoAttack"}.get(
+                a["method"], a["method"]
+            )
+            label = describe(r, ("learn",)) + (f" ({r.config.adv}-trained)" if r.config.adv != "none" else "")
+            cells.setdefault((label, r.config.learn, name, format_eps(float(a["eps"]))), []).append(a)
+    if not cells:
+        return None
+    rows = []
+    for (label, learn, name, eps), rows_ in sorted(cells.items()):
+        clean, robust = Stat.of(a["clean_acc"] for a in rows_), Stat.of(a["robust_acc"] for a in rows_)
+        flags = sorted({f for a in rows_ for f in a.get("flags", [])})
+        rows.append(
+            [
+                label,
+                learn,
+                name,
+                eps,
+                clean.fmt(100, 1, "%"),
+                robust.fmt(100, 1, "%"),
+                ", ".join(flags) or "ok",
+            ]
+        )
+    return Table("Robust accuracy (mean ± std over seeds; masking checks)",
+                 ["setting", "learn", "attack", "ε", "clean", "robust", "masking checks"], rows)  # fmt: skip
+
+
+def _unshuffle_table(runs: list[Run]) -> Table | None:
+    rows = []
+    for r in sorted((r for r in runs if r.unshuffle is not None), key=lambda r: str(r.path)):
+        u = r.unshuffle or {}
+        rows.append([f"{r.path.parent.name}/{r.path.name}", describe(r, ("learn",)), r.config.learn,
+                     f"{u['psnr']:.2f}", f"{u['psnr_scrambled']:.2f}", f"{u['psnr_mean']:.2f}"])  # fmt: skip
+    if not rows:
+        return None
+    return Table("Un-shuffling: test PSNR (dB) next to its baselines",
+                 ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"], rows)  # fmt: skip
+
+
+def build_report(
+    roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
+) -> Report:
+    """Walk ``roots`` for finished runs and write the report into ``out``."""
+    from ..spectra.banks import drawn_spectrum
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    runs, skipped = load_runs(roots)
+    if not runs:
+        raise ConfigError(
+            f"no finished runs under {', '.join(map(str, roots))} (a run directory holds config.yaml, "
+            "result.json and model.safetensors); train some with `spatialmix train` first"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    figures_dir = out / "figures"
+    report = Report(out, runs, skipped)
+
+    banks = [
+        drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
+    ]
+    coverage = {b.n: Stat(b.coverage, b.coverage_std, b.draws) for b in banks if b.filters == "random"}
+    report.claims = all_claims(runs, coverage)
+
+    report.tables.append(_settings_table(runs))
+    for table in (_attack_table(runs), _unshuffle_table(runs)):
+        if table is not None:
+            report.tables.append(table)
+    report.tables.append(Table(
+        f"Spectral coverage of fresh banks (kernel 5, pad {pad}, threshold 0.5; mean ± std over {draws} draws)",
+        ["filters", "N", "coverage", "high-frequency share"],
+        [[b.filters, str(b.n), Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
+          Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3)] for b in banks],
+    ))  # fmt: skip
+
+    captions = (
+        ("Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)", lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth")),
+        ("Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)", lambda: plots.sweep(runs, "width", figures_dir, "vs-width")),
+        ("Accuracy / PSNR vs kernel (Figs. 10, B.4, B.5)", lambda: plots.sweep(runs, "kernel", figures_dir, "vs-kernel")),
+        ("Frozen filter structure (Fig. 3)", lambda: plots.filter_bars(runs, figures_dir)),
+        ("Adversarial accuracy per learn mode (Fig. 6)", lambda: plots.attack_bars(runs, figures_dir)),
+        ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
+        ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, 0.5)),
+        ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
+    )  # fmt: skip
+    for caption, make in captions:
+        report.figures.extend((caption, Path(p)) for p in make())
+
+    from .render import render_html, render_markdown
+
+    if fmt in ("md", "both"):
+        path = out / "report.md"
+        atomic_write_text(path, render_markdown(report))
+        report.files.append(path)
+    if fmt in ("html", "both"):
+        path = out / "report.html"
+        atomic_write_text(path, render_html(report))
+        report.files.append(path)
+    summary = out / "summary.json"
+    report.files.append(summary)
+    atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
+    return report
+
+
+__all__ = ["FORMATS", "UNKNOWN", "Report", "Table", "build_report"]

@@ -1,0 +1,105 @@
+"""Find finished runs under the folders given to ``spatialmix report`` and read what each one holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig
+from ..errors import ConfigError, RunDirError
+from ..rundir import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, UNSHUFFLE_FILE, read_config, read_result
+
+# Config keys that say how a run executed, not what it is: never part of a comparison's identity.
+_NOT_IDENTITY = frozenset(
+    {"device", "data_dir", "download", "workers", "log_every", "eval_batch_size", "compile", "channels_last",
+     "bf16", "eval_every"}
+)  # fmt: skip
+
+
+@dataclass
+class Run:
+    """One finished run directory: its config, final result, and any attack / un-shuffle results."""
+
+    path: Path
+    config: TrainConfig
+    result: dict[str, Any]
+    attacks: list[dict[str, Any]] = field(default_factory=list)
+    unshuffle: dict[str, Any] | None = None
+    grid: Path | None = None
+
+    def key(self, drop: tuple[str, ...] = ()) -> tuple[tuple[str, Any], ...]:
+        """The config as a hashable identity, without runtime keys and without ``drop``."""
+        values = self.config.to_dict()
+        return tuple(sorted((k, v) for k, v in values.items() if k not in _NOT_IDENTITY and k not in drop))
+
+    def get(self, name: str) -> Any:
+        return getattr(self.config, name)
+
+    @property
+    def metric(self) -> float | None:
+        """Test accuracy (fraction) for classifiers, test PSNR (dB) for un-shuffling."""
+        if self.config.task == "unshuffle":
+            if self.unshuffle is not None:
+                return float(self.unshuffle["psnr"])
+            return self.result.get("test_psnr")
+        return self.result.get("test_acc")
+
+
+def find_run_dirs(roots: list[Path]) -> list[Path]:
+    """Every folder at or under ``roots`` that holds a ``config.yaml`` (sorted, no duplicates)."""
+    found: set[Path] = set()
+    for root in roots:
+        if not root.exists():
+            raise ConfigError(f"{root} does not exist; give run directories or folders that contain them")
+        if root.is_file():
+            raise ConfigError(f"{root} is a file; give run directories or folders that contain them")
+        found.update(p.parent.resolve() for p in root.rglob(CONFIG_FILE))
+    return sorted(found)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a killed writer: skip it, keep the rest
+    return rows
+
+
+def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
+    """Finished runs under ``roots``, and a note for each folder that was skipped and why."""
+    runs, skipped = [], []
+    for path in find_run_dirs(roots):
+        try:
+            config = read_config(path)
+        except RunDirError as exc:
+            skipped.append(f"{path}: {exc}")
+            continue
+        result = read_result(path)
+        if config is None or result is None:
+            skipped.append(f"{path}: unfinished (no result.json / model.safetensors)")
+            continue
+        unshuffle = None
+        if (path / UNSHUFFLE_FILE).is_file():
+            try:
+                unshuffle = json.loads((path / UNSHUFFLE_FILE).read_text())
+            except ValueError:
+                skipped.append(f"{path}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
+        grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
+        runs.append(Run(path, config, result, _latest_attacks(_jsonl(path / ATTACKS_FILE)), unshuffle, grid))
+    return runs, skipped
+
+
+def _latest_attacks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """attacks.jsonl is appended to by every `spatialmix attack`; keep the newest line per (method, ε,
+    steps, n, seed, source)."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row.get(k) for k in ("method", "eps", "steps", "n", "seed", "source"))
+        latest[key] = row
+    return list(latest.values())

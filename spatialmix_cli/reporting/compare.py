@@ -1,0 +1,92 @@
+"""Matching runs that differ only in the keys a comparison varies, and mean ± std over seeds."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .collect import Run
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample std of a cell's values, and how many runs are behind it."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Stat:
+        vals = [float(v) for v in values]
+        if not vals:
+            return cls(math.nan, None, 0)
+        return cls(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, len(vals))
+
+    def fmt(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+        text = f"{self.mean * scale:.{digits}f}"
+        if self.std is not None:
+            text += f" ± {self.std * scale:.{digits}f}"
+        return f"{text}{unit} (n={self.n})"
+
+
+def groups(
+    runs: list[Run], vary: tuple[str, ...], where: Callable[[Run], bool] = lambda r: True
+) -> list[dict[tuple[Any, ...], list[Run]]]:
+    """Runs that share every identity key except ``vary`` and the seed, as ``{values of vary: [runs over
+    seeds]}``, one dict per group (only groups with at least two distinct values)."""
+    by_key: dict[tuple[Any, ...], dict[tuple[Any, ...], list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if where(run):
+            by_key[run.key((*vary, "seed"))][tuple(run.get(k) for k in vary)].append(run)
+    return [dict(g) for g in by_key.values() if len(g) >= 2]
+
+
+def describe(run: Run, skip: tuple[str, ...]) -> str:
+    """A short label of the setting a group shares (dataset, arch and sizes), leaving out ``skip``."""
+    cfg = run.config
+    parts = [cfg.dataset, cfg.arch]
+    for key, short in (("width", "w"), ("depth", "d"), ("kernel", "k"), ("patch", "p")):
+        value = getattr(cfg, key)
+        if key not in skip and value is not None:
+            parts.append(f"{short}{value}")
+    if "filters" not in skip and cfg.filters != "random":
+        parts.append(cfg.filters + (f" σ={cfg.smooth_sigma:g}" if cfg.filters == "smooth" else ""))
+    if "adv" not in skip and cfg.adv != "none":
+        parts.append(f"{cfg.adv}-trained")
+    if cfg.image_size is not None:
+        parts.append(f"{cfg.image_size}px")
+    return " ".join(parts)
+
+
+def metric_stat(runs: list[Run]) -> Stat:
+    return Stat.of(r.metric for r in runs if r.metric is not None)
+
+
+def attack_rows(run: Run, method: str, eps: float, steps: int | None = None) -> list[dict[str, Any]]:
+    """The run's white-box attack results for ``method`` at ``eps`` (to 1e-9), PGD with ``steps``."""
+    return [
+        a
+        for a in run.attacks
+        if a.get("method") == method
+        and abs(float(a.get("eps", -1)) - eps) < 1e-9
+        and (steps is None or a.get("steps") == steps)
+    ]
+
+
+def robust_stat(runs: list[Run], method: str, eps: float, steps: int | None = None) -> tuple[Stat, bool]:
+    """Robust accuracy over the runs' attack results, and whether any of them carries masking flags."""
+    rows = [row for r in runs for row in attack_rows(r, method, eps, steps)[-1:]]
+    return Stat.of(row["robust_acc"] for row in rows), any(row.get("flags") for row in rows)
+
+
+def attack_clean_stat(runs: list[Run], eps: float) -> Stat:
+    """Clean accuracy on the attacked sample (paired with the robust numbers), from the attack results."""
+    rows = [
+        row for r in runs for row in [a for a in r.attacks if abs(float(a.get("eps", -1)) - eps) < 1e-9][-1:]
+    ]
+    return Stat.of(row["clean_acc"] for row in rows)

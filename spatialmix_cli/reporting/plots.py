@@ -1,0 +1,200 @@
+"""One matplotlib figure per paper figure type that the runs cover. Each function returns the written
+PNG paths (none when the runs do not cover that figure)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .collect import Run
+from .compare import attack_clean_stat, describe, groups, metric_stat, robust_stat
+
+_LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
+
+
+def _figure(panels: int) -> tuple[Any, list[Any]]:
+    from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+    cols = min(panels, 3)
+    rows = math.ceil(panels / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    axes = [fig.add_subplot(rows, cols, i + 1) for i in range(panels)]
+    return fig, axes
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _scale(run: Run) -> tuple[float, str]:
+    return (1.0, "test PSNR (dB)") if run.config.task == "unshuffle" else (100.0, "test accuracy (%)")
+
+
+def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
+    """Metric vs ``x`` (depth / width / kernel) with one line per learn mode (Figs. 2, 4, 5, 10, B.4, B.5)."""
+    found = [g for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
+             if len({v for (_, v) in g}) >= 2]  # fmt: skip
+    if not found:
+        return []
+    fig, axes = _figure(len(found))
+    for ax, g in zip(axes, found, strict=True):
+        first = next(iter(g.values()))[0]
+        scale, label = _scale(first)
+        for learn in ("full", "chans", "space"):
+            xs = sorted(v for (lm, v) in g if lm == learn and v is not None)
+            if not xs:
+                continue
+            stats = [metric_stat(g[(learn, v)]) for v in xs]
+            color, marker = _LEARN_STYLE[learn]
+            ax.errorbar(xs, [s.mean * scale for s in stats], yerr=[(s.std or 0) * scale for s in stats],
+                        label=learn, color=color, marker=marker, capsize=3)  # fmt: skip
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.set_title(describe(first, ("learn", x)), fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return [_save(fig, out / f"{name}.png")]
+
+
+def filter_bars(runs: list[Run], out: Path) -> list[Path]:
+    """Fig. 3: chans accuracy per frozen bank (random / same / box / identity), full as a reference line."""
+    order = ("random", "same", "box", "identity")
+    found = [g for g in groups(runs, ("filters",), lambda r: r.config.task == "classify" and r.config.learn == "chans"
+                               and r.config.adv == "none") if sum((f,) in g for f in order) >= 2]  # fmt: skip
+    if not found:
+        return []
+    fig, axes = _figure(len(found))
+    for ax, g in zip(axes, found, strict=True):
+        first = next(iter(g.values()))[0]
+        kinds = [f for f in order if (f,) in g]
+        stats = [metric_stat(g[(f,)]) for f in kinds]
+        ax.bar(
+            kinds,
+            [s.mean * 100 for s in stats],
+            yerr=[(s.std or 0) * 100 for s in stats],
+            color="tab:orange",
+            capsize=3,
+        )
+        full = [
+            r
+            for r in runs
+            if r.config.learn == "full" and r.key(("learn", "seed")) == first.key(("learn", "seed"))
+        ]
+        if full:
+            ax.axhline(metric_stat(full).mean * 100, color="tab:blue", ls="--", label="full (learned)")
+            ax.legend(fontsize=8)
+        low = min(s.mean for s in stats) * 100
+        ax.set_ylim(max(0, low - 10), None)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(describe(first, ("filters",)) + ", chans", fontsize=9)
+    return [_save(fig, out / "fig3-filter-structure.png")]
+
+
+def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
+    """Fig. 6: clean / FGSM / PGD-2 accuracy at ``eps`` per learn mode, one panel per training regime."""
+    found = [g for g in groups(runs, ("learn",), lambda r: r.config.task == "classify" and r.attacks != [])]
+    found = [g for g in found if any(robust_stat(rs, "fgsm", eps)[0].n for rs in g.values())]
+    if not found:
+        return []
+    fig, axes = _figure(len(found))
+    kinds = (("clean", None, None), ("FGSM", "fgsm", None), ("PGD-2", "pgd", 2))
+    for ax, g in zip(axes, found, strict=True):
+        low = 100.0
+        learns = [lm for lm in ("full", "chans", "space") if (lm,) in g]
+        width = 0.8 / len(kinds)
+        for i, (label, method, steps) in enumerate(kinds):
+            vals = []
+            for lm in learns:
+                rs = g[(lm,)]
+                stat = (
+                    attack_clean_stat(rs, eps) if method is None else robust_stat(rs, method, eps, steps)[0]
+                )
+                vals.append(stat.mean * 100 if stat.n else 0.0)
+            ax.bar([j + i * width for j in range(len(learns))], vals, width, label=label)
+            low = min([*(v for v in vals if v > 0), low]) if vals else low
+        ax.set_xticks([j + width for j in range(len(learns))], learns)
+        ax.set_ylim(max(0.0, low - 10), None)  # the differences are a few points: do not start at 0
+        ax.set_ylabel("accuracy (%) on the attacked sample")
+        ax.set_title(describe(g[(learns[0],)][0], ("learn",)) + f", ε = {eps * 255:g}/255", fontsize=9)
+        ax.legend(fontsize=8)
+    return [_save(fig, out / "fig6-adversarial.png")]
+
+
+def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
+    """Fig. 7: robust accuracy vs ε, one line per model (learn mode, bank and σ), one panel per attack."""
+    attacked = [r for r in runs if r.config.task == "classify" and r.config.adv == "none"
+                and len({a["eps"] for a in r.attacks}) >= 2]  # fmt: skip
+    if not attacked:
+        return []
+    methods = sorted({(a["method"], a.get("steps")) for r in attacked for a in r.attacks}, key=str)
+    fig, axes = _figure(len(methods))
+    for ax, (method, steps) in zip(axes, methods, strict=True):
+        by_model: dict[str, list[Run]] = {}
+        for r in attacked:
+            label = f"{r.config.learn}, {r.config.filters}" + (
+                f" σ={r.config.smooth_sigma:g}" if r.config.filters == "smooth" else ""
+            )
+            by_model.setdefault(f"{describe(r, ('learn', 'filters'))}: {label}", []).append(r)
+        for label, rs in sorted(by_model.items()):
+            eps = sorted(
+                {
+                    float(a["eps"])
+                    for r in rs
+                    for a in r.attacks
+                    if a["method"] == method and a.get("steps") == steps
+                }
+            )
+            stats = [robust_stat(rs, method, e, steps)[0] for e in eps]
+            clean = attack_clean_stat(rs, eps[0]) if eps else metric_stat(rs)
+            xs = [0.0, *[e * 255 for e in eps]]
+            ys = [clean.mean * 100, *[s.mean * 100 for s in stats]]
+            ax.plot(xs, ys, marker="o", label=label.split(": ", 1)[1])
+        ax.set_xlabel("ε (× 1/255)")
+        ax.set_ylabel("robust accuracy (%)")
+        ax.set_title(
+            {"fgsm": "FGSM", "pgd": f"PGD-{steps}", "autoattack": "AutoAttack"}.get(method, method),
+            fontsize=9,
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return [_save(fig, out / "fig7-robust-vs-eps.png")]
+
+
+def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold: float) -> list[Path]:
+    """Figs. 1 / 8: fresh random vs smoothed banks (``banks``: DrawnSpectrum list); Fig. 9: the layers of
+    one learned (full) and one frozen (chans) ConvMixer checkpoint among the runs."""
+    from ..spectra.banks import checkpoint_spectra
+    from ..spectra.plot import plot_checkpoint, plot_drawn
+
+    paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, threshold=threshold))]
+    for learn in ("full", "chans"):
+        candidates = [r for r in runs if r.config.learn == learn and r.config.task == "classify"
+                      and r.config.arch.startswith("convmixer") and (r.path / "model.safetensors").is_file()]  # fmt: skip
+        if candidates:
+            spectra = checkpoint_spectra(candidates[0].path, pad=pad, threshold=threshold)
+            paths.append(
+                Path(
+                    plot_checkpoint(
+                        spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, threshold=threshold
+                    )
+                )
+            )
+    return paths
+
+
+def reconstruction_grids(runs: list[Run], out: Path, limit: int = 4) -> list[Path]:
+    """Figs. 11 / B.2 / B.3: the reconstruction grids the un-shuffle runs wrote (copied)."""
+    paths = []
+    for run in [r for r in runs if r.grid is not None][:limit]:
+        target = out / f"grid-{run.path.parent.name}-{run.path.name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.grid, target)
+        paths.append(target)
+    return paths
+
+
+__all__ = ["attack_bars", "envelopes", "filter_bars", "reconstruction_grids", "robust_vs_eps", "sweep"]

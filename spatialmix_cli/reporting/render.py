@@ -1,0 +1,94 @@
+"""report.md (images beside it) and report.html (images inlined as base64, viewable offline)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import TYPE_CHECKING
+
+from .claims import FAILS, HOLDS
+
+if TYPE_CHECKING:
+    from .build import Report, Table
+
+_MARK = {HOLDS: "✅ holds", FAILS: "❌ does not hold"}
+
+
+def _verdict(claim) -> str:  # noqa: ANN001
+    text = _MARK.get(claim.verdict, "… " + claim.verdict)
+    return text + (" ⚠ masking checks failed" if claim.flagged else "")
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(table: Table) -> str:
+    lines = [f"### {table.title}", "", "| " + " | ".join(table.columns) + " |",
+             "|" + "---|" * len(table.columns)]  # fmt: skip
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _header(report: Report) -> list[str]:
+    m = report.summary()["machine"]
+    return [
+        f"Generated {m['date']} on {m['platform']} ({m['cpu_count']} CPUs, torch {m['torch']}"
+        + (f", {m['cuda']}" if m["cuda"] else ", no GPU") + f"), commit {m['commit'] or 'unknown'}.",
+        f"{len(report.runs)} finished runs" + (f"; {len(report.skipped)} folders skipped (listed at the end)." if report.skipped else "."),
+    ]  # fmt: skip
+
+
+def render_markdown(report: Report) -> str:
+    out = ["# spatialmix report", "", *_header(report), "", "## Claims", "",
+           "| # | claim | verdict | rule (thresholds) | numbers |", "|---|---|---|---|---|"]  # fmt: skip
+    for c in report.claims:
+        evidence = "<br>".join(_md_cell(e) for e in c.evidence) or "—"
+        out.append(f"| {c.id} | {_md_cell(c.text)} | {_verdict(c)} | {_md_cell(c.rule)} | {evidence} |")
+    out += ["", "## Figures", ""]
+    for caption, path in report.figures:
+        rel = path.relative_to(report.out).as_posix()
+        out += [f"**{caption}**", "", f"![{caption}]({rel})", ""]
+    out += ["## Tables", ""]
+    out += [_md_table(t) for t in report.tables]
+    if report.skipped:
+        out += ["## Skipped folders", "", *[f"- {_md_cell(s)}" for s in report.skipped], ""]
+    return "\n".join(out) + "\n"
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in table.rows
+    )
+    return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(report: Report) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
+             "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
+             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
+             "font-size:13px;vertical-align:top}img{max-width:100%}</style></head><body>",
+             "<h1>spatialmix report</h1>", *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
+             "<h2>Claims</h2><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
+             "<th>numbers</th></tr>"]  # fmt: skip
+    for c in report.claims:
+        evidence = "<br>".join(html.escape(e) for e in c.evidence) or "—"
+        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{html.escape(_verdict(c))}</td>"
+                     f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>")  # fmt: skip
+    parts.append("</table><h2>Figures</h2>")
+    for caption, path in report.figures:
+        data = base64.b64encode(path.read_bytes()).decode()
+        parts.append(
+            f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+        )
+    parts.append("<h2>Tables</h2>")
+    parts += [_html_table(t) for t in report.tables]
+    if report.skipped:
+        parts.append(
+            "<h2>Skipped folders</h2><ul>"
+            + "".join(f"<li>{html.escape(s)}</li>" for s in report.skipped)
+            + "</ul>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,203 @@
+"""`spatialmix report`: built from run directories made in the test — real tiny runs for the files and
+figures, and run directories with constructed results for claims that must hold or fail."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from spatialmix_cli import TrainConfig, train
+from spatialmix_cli.attacks import AttackPlan, attack_checkpoint, load_sample, record
+from spatialmix_cli.checkpoint import load_checkpoint
+from spatialmix_cli.reporting import FAILS, HOLDS, UNKNOWN, build_report, load_runs
+from spatialmix_cli.reporting.claims import all_claims
+from spatialmix_cli.reporting.compare import Stat
+
+from conftest import json_lines, tiny_config
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny real runs: full / chans / space ConvMixers at two depths, attacked; one un-shuffle pair."""
+    root = tmp_path_factory.mktemp("runs")
+    for learn in ("full", "chans", "space"):
+        for depth in (1, 2):
+            run = root / "sweep" / f"{learn}-d{depth}"
+            result = train(tiny_config(learn=learn, depth=depth, epochs=1, subset=128), run)
+            if depth == 2 and learn != "space":
+                ckpt = load_checkpoint(result.checkpoint)
+                plan = AttackPlan(
+                    methods=["fgsm", "pgd"], eps=[1 / 255, 4 / 255], n=32, batch_size=32, large_eps_steps=2
+                )
+                record(run, attack_checkpoint(ckpt, load_sample(ckpt.info, n=32, seed=0), plan))
+    from spatialmix_cli.unshuffle.grid import save_grid
+    from spatialmix_cli.unshuffle.scores import save_scores, score_checkpoint
+
+    for learn in ("full", "chans"):
+        cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
+                                         depth=1, kernel=3, subset=64, test_subset=16, epochs=1, batch_size=32,
+                                         device="cpu", learn=learn))  # fmt: skip
+        run = root / "unshuffle" / learn
+        scores, ex = score_checkpoint(load_checkpoint(train(cfg, run).checkpoint), examples=2)
+        save_scores(run, scores)
+        save_grid(run / "reconstructions.png", ex.truth, ex.scrambled, [(learn, ex.restored)])
+    return root
+
+
+def test_report_from_real_runs_writes_md_html_json_and_every_image_exists(
+    real_runs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    report = build_report([real_runs], out, draws=2, pad=64)
+    assert len(report.runs) == 8 and not report.skipped
+    md = (out / "report.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(images) >= 5  # depth sweep, attack bars, ε curves, envelopes, reconstruction grids
+    for rel in images:
+        assert (out / rel).read_bytes()[:4] == b"\x89PNG", rel
+    assert (
+        any("vs-depth" in i for i in images)
+        and any("fig6" in i for i in images)
+        and any("grid-" in i for i in images)
+    )
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(images)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["id"] for c in summary["claims"]] == list(range(1, 10))
+    assert summary["runs"] == 8 and summary["machine"]["torch"]
+    assert "| 9 | random-bank spectral coverage grows" in md
+    assert "n=1" in md  # the number of runs behind each cell is shown
+
+
+def test_unfinished_runs_are_listed_as_skipped(real_runs: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "runs"
+    shutil.copytree(real_runs / "sweep" / "full-d1", broken / "done")
+    shutil.copytree(real_runs / "sweep" / "full-d1", broken / "half")
+    (broken / "half" / "result.json").unlink()
+    runs, skipped = load_runs([broken])
+    assert [r.path.name for r in runs] == ["done"]
+    assert len(skipped) == 1 and "unfinished" in skipped[0]
+
+
+# --- constructed run directories: verdicts that must come out right ---------------------------------
+def make_run(root: Path, template: Path, name: str, *, metric: float, attacks: list[dict[str, Any]] = (),
+             **config: Any) -> Path:  # fmt: skip
+    """A run directory whose config is ``config`` and whose test metric is ``metric`` (the weights file is
+    a real one; only the numbers are set by the test)."""
+    run = root / name
+    run.mkdir(parents=True)
+    cfg = tiny_config(**config)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    shutil.copyfile(template / "model.safetensors", run / "model.safetensors")
+    (run / "result.json").write_text(json.dumps({"test_acc": metric}))
+    if attacks:
+        (run / "attacks.jsonl").write_text("".join(json.dumps(a) + "\n" for a in attacks))
+    return run
+
+
+def attack(
+    method: str, robust: float, clean: float, flags: list[str] = (), eps: float = 1 / 255
+) -> dict[str, Any]:
+    return {"method": method, "eps": eps, "steps": 2 if method == "pgd" else None, "n": 100, "seed": 0,
+            "clean_acc": clean, "robust_acc": robust, "flags": list(flags), "source": None}  # fmt: skip
+
+
+def verdicts(root: Path) -> dict[int, Any]:
+    runs, _ = load_runs([root])
+    coverage = {1: Stat(0.3, None, 1), 4: Stat(0.6, None, 1)}
+    return {c.id: c for c in all_claims(runs, coverage)}
+
+
+def test_learn_mode_claims_hold_fail_and_need_runs(real_runs: Path, tmp_path: Path) -> None:
+    t = real_runs / "sweep" / "full-d1"
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for depth in (1, 2):
+        make_run(good, t, f"full{depth}", metric=0.80 + depth / 100, learn="full", depth=depth)
+        make_run(good, t, f"chans{depth}", metric=0.79 + depth / 100, learn="chans", depth=depth)
+        make_run(good, t, f"space{depth}", metric=0.60, learn="space", depth=depth)
+        make_run(bad, t, f"full{depth}", metric=0.80, learn="full", depth=depth)
+        make_run(bad, t, f"chans{depth}", metric=0.79 if depth == 1 else 0.70, learn="chans", depth=depth)
+    v = verdicts(good)
+    assert v[1].verdict == HOLDS and v[2].verdict == HOLDS and len(v[1].evidence) == 2
+    assert v[9].verdict == HOLDS  # coverage 0.3 < 0.6
+    w = verdicts(bad)
+    assert w[1].verdict == FAILS and "gap +10.0" in " ".join(w[1].evidence)
+    assert w[2].verdict == UNKNOWN  # no space runs
+    assert w[3].verdict == UNKNOWN and w[8].verdict == UNKNOWN
+
+
+def test_seeds_are_averaged_with_std_and_count(real_runs: Path, tmp_path: Path) -> None:
+    t = real_runs / "sweep" / "full-d1"
+    for seed, (f, c) in enumerate([(0.80, 0.78), (0.82, 0.76)]):
+        make_run(tmp_path / "r", t, f"full-s{seed}", metric=f, learn="full", seed=seed)
+        make_run(tmp_path / "r", t, f"chans-s{seed}", metric=c, learn="chans", seed=seed)
+    claim = verdicts(tmp_path / "r")[1]
+    # full 81.0 ± 1.4 (n=2), chans 77.0 ± 1.4 (n=2): the 4-point gap of the means fails the 3-point rule
+    assert claim.verdict == FAILS
+    assert "full 81.0 ± 1.4% (n=2)" in claim.evidence[0] and "chans 77.0 ± 1.4% (n=2)" in claim.evidence[0]
+
+
+def test_filter_order_and_width_claims(real_runs: Path, tmp_path: Path) -> None:
+    t = real_runs / "sweep" / "full-d1"
+    for f, acc in (("random", 0.80), ("same", 0.75), ("box", 0.70), ("identity", 0.50)):
+        make_run(tmp_path / "ok", t, f, metric=acc, learn="chans", filters=f)
+    for f, acc in (("random", 0.80), ("same", 0.82), ("box", 0.70), ("identity", 0.50)):
+        make_run(tmp_path / "no", t, f, metric=acc, learn="chans", filters=f)
+    assert verdicts(tmp_path / "ok")[3].verdict == HOLDS
+    assert verdicts(tmp_path / "no")[3].verdict == FAILS
+    for width, (f, c) in ((8, (0.80, 0.70)), (32, (0.85, 0.83))):
+        make_run(tmp_path / "w", t, f"full{width}", metric=f, learn="full", width=width)
+        make_run(tmp_path / "w", t, f"chans{width}", metric=c, learn="chans", width=width)
+    assert verdicts(tmp_path / "w")[4].verdict == HOLDS
+
+
+def test_robustness_claims_and_masking_flags(real_runs: Path, tmp_path: Path) -> None:
+    t = real_runs / "sweep" / "full-d1"
+    root = tmp_path / "adv"
+    make_run(
+        root,
+        t,
+        "full",
+        metric=0.80,
+        learn="full",
+        attacks=[attack("fgsm", 0.50, 0.80), attack("pgd", 0.45, 0.80)],
+    )
+    make_run(root, t, "chans", metric=0.79, learn="chans",
+             attacks=[attack("fgsm", 0.60, 0.79), attack("pgd", 0.58, 0.79, flags=["pgd_beats_fgsm"])])  # fmt: skip
+    make_run(root, t, "full-fgsm", metric=0.78, learn="full", adv="fgsm",
+             attacks=[attack("fgsm", 0.70, 0.78), attack("pgd", 0.69, 0.78)])  # fmt: skip
+    make_run(root, t, "chans-fgsm", metric=0.78, learn="chans", adv="fgsm",
+             attacks=[attack("fgsm", 0.71, 0.78), attack("pgd", 0.70, 0.78)])  # fmt: skip
+    v = verdicts(root)
+    assert v[5].verdict == HOLDS and v[5].flagged  # chans ahead, but one result failed a masking check
+    assert v[6].verdict == HOLDS and not v[6].flagged
+    make_run(root, t, "chans-smooth", metric=0.79, learn="chans", filters="smooth", smooth_sigma=2.0,
+             attacks=[attack("fgsm", 0.70, 0.79), attack("pgd", 0.69, 0.79)])  # fmt: skip
+    assert verdicts(root)[7].verdict == HOLDS
+    shutil.rmtree(root / "chans-smooth")
+    make_run(root, t, "chans-smooth", metric=0.70, learn="chans", filters="smooth", smooth_sigma=2.0,
+             attacks=[attack("fgsm", 0.65, 0.70), attack("pgd", 0.64, 0.70)])  # fmt: skip
+    assert verdicts(root)[7].verdict == FAILS  # more robust, but clean accuracy fell 9 points
+
+
+def test_report_cli_json_and_errors(cli, real_runs: Path, tmp_path: Path) -> None:
+    result = cli(
+        "report", real_runs / "sweep", "--out", tmp_path / "rep", "--format", "md", "--draws", "1", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    (summary,) = json_lines(result.stdout)
+    assert summary["runs"] == 6 and len(summary["claims"]) == 9
+    assert (tmp_path / "rep" / "report.md").is_file() and not (tmp_path / "rep" / "report.html").exists()
+    assert "claims from 6 runs" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = cli("report", empty, "--out", tmp_path / "rep2")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: no finished runs")
+    fmt = cli("report", real_runs, "--format", "pdf")
+    assert fmt.exit_code == 2 and "--format" in fmt.stderr
