@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo reproduce-cpu lint clean
+.PHONY: setup test test-fast demo reproduce-cpu report-screenshot lint clean
 
 ## setup: create .venv and install spatialmix with its dependencies (torch pinned by constraints.txt)
 setup:
@@ -41,6 +41,10 @@ reproduce-cpu:
 	$(BIN)/spatialmix report $$(for r in recipes/*-cpu.yaml; do echo runs/$$(basename $$r .yaml); done) \
 	  --out $(REPRO_OUT) --format both; \
 	echo "reproduce-cpu: $$(( $$(date +%s) - start )) s"
+
+## report-screenshot: render the committed report.html in headless Chromium; fail if an image is missing
+report-screenshot:
+	$(BIN)/python -m spatialmix_cli.reporting.browser $(REPRO_OUT)/report.html $(REPRO_OUT)/report-screenshot.png
 
 lint:
 	$(BIN)/ruff check spatialmix_cli tests

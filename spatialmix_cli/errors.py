@@ -28,6 +28,10 @@ class RunDirError(SpatialmixError):
     """An output/run directory cannot be used as asked (exists with another config, not writable...)."""
 
 
+class ExternalToolError(SpatialmixError):
+    """A program the command calls (e.g. Chromium for report screenshots) is missing or failed."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)

@@ -16,6 +16,7 @@ from spatialmix_cli import TrainConfig, train
 from spatialmix_cli.attacks import AttackPlan, attack_checkpoint, load_sample, record
 from spatialmix_cli.checkpoint import load_checkpoint
 from spatialmix_cli.reporting import FAILS, HOLDS, UNKNOWN, build_report, load_runs
+from spatialmix_cli.reporting.browser import check_html, find_chromium
 from spatialmix_cli.reporting.claims import all_claims
 from spatialmix_cli.reporting.compare import Stat
 
@@ -83,6 +84,18 @@ def test_unfinished_runs_are_listed_as_skipped(real_runs: Path, tmp_path: Path) 
     runs, skipped = load_runs([broken])
     assert [r.path.name for r in runs] == ["done"]
     assert len(skipped) == 1 and "unfinished" in skipped[0]
+
+
+def test_the_same_run_from_two_recipes_counts_once(real_runs: Path, tmp_path: Path) -> None:
+    """A depth sweep and a width sweep that cross at one point train the same config and seed twice: one
+    sample, not two (n=1, no std of 0), and the attack results of both copies are kept."""
+    root = tmp_path / "runs"
+    shutil.copytree(real_runs / "sweep" / "full-d2", root / "depth-sweep" / "full-d2")
+    shutil.copytree(real_runs / "sweep" / "full-d2", root / "width-sweep" / "full-w8")
+    (root / "depth-sweep" / "full-d2" / "attacks.jsonl").unlink()
+    runs, skipped = load_runs([root])
+    assert len(runs) == 1 and runs[0].attacks
+    assert len(skipped) == 1 and "same config and seed" in skipped[0] and "counted once" in skipped[0]
 
 
 # --- constructed run directories: verdicts that must come out right ---------------------------------
@@ -201,3 +214,39 @@ def test_report_cli_json_and_errors(cli, real_runs: Path, tmp_path: Path) -> Non
     assert bad.exit_code == 2 and bad.stderr.startswith("error: no finished runs")
     fmt = cli("report", real_runs, "--format", "pdf")
     assert fmt.exit_code == 2 and "--format" in fmt.stderr
+
+
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Chromium not installed (apt-get install chromium)"
+)
+
+
+@needs_chromium
+def test_html_report_renders_in_headless_chromium_with_every_image(
+    cli, real_runs: Path, tmp_path: Path
+) -> None:
+    shot = tmp_path / "report.png"
+    result = cli("report", real_runs, "--out", tmp_path / "rep", "--format", "html", "--draws", "1",
+                 "--screenshot", shot)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    figures = (tmp_path / "rep" / "report.html").read_text().count("data:image/png;base64,")
+    assert figures >= 5
+    assert f"Chromium: {figures} images loaded, 0 broken" in result.stderr
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)  # a real, non-blank page: text and plots, not one colour
+    assert pixels.shape[1] == 1280 and pixels[..., :3].std() > 0.05
+
+
+@needs_chromium
+def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
+    from spatialmix_cli.reporting.render import IMAGE_CHECK_SCRIPT
+
+    png = (Path(__file__).parent.parent / "docs" / "figures" / "spectrum-random-vs-smooth.png").read_bytes()
+    good = "data:image/png;base64," + __import__("base64").b64encode(png).decode()
+    page = tmp_path / "page.html"
+    page.write_text(
+        f"<html><body><img src='{good}'><img src='missing.png'>{IMAGE_CHECK_SCRIPT}</body></html>"
+    )
+    seen = check_html(page)
+    assert (seen.images, seen.broken, seen.screenshot) == (1, 1, None)

@@ -162,3 +162,12 @@ def test_image_size_resizes_the_data_and_the_permutation(tmp_path: Path) -> None
     scores, shown = score_checkpoint(ckpt, examples=2)
     assert shown.truth.shape == (2, 3, 16, 16)
     assert torch.equal(shown.scrambled, scramble(shown.truth, make_permutation(16, 16, 0)))
+
+
+def test_unshuffle_eval_takes_data_dir_but_no_training_options(
+    cli, trained: dict[str, Path], tmp_path: Path
+) -> None:
+    ok = cli("unshuffle", "--eval", trained["chans"], "--data-dir", tmp_path, "--grid", tmp_path / "g.png")
+    assert ok.exit_code == 0, ok.stderr  # synthetic data needs no files; the option is accepted
+    bad = cli("unshuffle", "--eval", trained["chans"], "--width", "8")
+    assert bad.exit_code == 2 and "no training options" in bad.stderr

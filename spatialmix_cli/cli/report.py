@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigError
 from ..reporting import build_report
+from ..reporting.browser import check_html
 from . import options as opt
-from .output import console, emit_json, handled_errors, table
+from .output import console, emit_json, handled_errors, print_error, table
 
 
 def report_command(
@@ -22,6 +24,13 @@ def report_command(
     ),
     format_: Annotated[str, typer.Option("--format", help="md | html | both.")] = "both",
     draws: Annotated[int, typer.Option(help="Fresh random banks per N for the coverage claim.")] = 8,
+    screenshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also render report.html in headless Chromium, save a PNG screenshot here, and fail if any "
+            "image did not load."
+        ),
+    ] = None,
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
@@ -33,5 +42,14 @@ def report_command(
         err.print(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows))
         for path in report.files:
             err.print(f"wrote {path}")
+        if screenshot is not None:
+            html_path = next((p for p in report.files if p.suffix == ".html"), None)
+            if html_path is None:
+                raise ConfigError("--screenshot needs the HTML report: use --format html or both")
+            seen = check_html(html_path, screenshot)
+            err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
+            if seen.broken:
+                print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
+                raise typer.Exit(1)
         if json_:
             emit_json(report.summary())

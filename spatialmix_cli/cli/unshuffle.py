@@ -85,7 +85,8 @@ def unshuffle_command(
     given = {k: v for k, v in locals().items() if k in _CONFIG_OPTIONS and v is not None}
     with handled_errors(debug):
         if eval_:
-            if recipe is not None or given or set_ or out is not None:
+            training = {k for k in given if k not in ("data_dir", "download")}
+            if recipe is not None or training or set_ or out is not None:
                 raise ConfigError(
                     "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir)"
                 )

@@ -181,7 +181,13 @@ def build_report(
         ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
     )  # fmt: skip
     for caption, make in captions:
-        report.figures.extend((caption, Path(p)) for p in make())
+        made = [Path(p) for p in make()]
+        report.figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
+    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write.
+    written = {p.resolve() for _, p in report.figures}
+    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
+        if old.resolve() not in written:
+            old.unlink()
 
     from .render import render_html, render_markdown
 

@@ -92,7 +92,23 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
                 skipped.append(f"{path}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
         runs.append(Run(path, config, result, _latest_attacks(_jsonl(path / ATTACKS_FILE)), unshuffle, grid))
-    return runs, skipped
+    return _merge_duplicates(runs, skipped)
+
+
+def _merge_duplicates(runs: list[Run], skipped: list[str]) -> tuple[list[Run], list[str]]:
+    """Two recipes can train the very same run (same config and seed, e.g. a depth sweep and a width sweep
+    crossing at one point). Count it once — it is one sample, not two — keeping the attack results of both."""
+    first: dict[tuple[tuple[str, Any], ...], Run] = {}
+    kept = []
+    for run in runs:
+        twin = first.get(run.key())
+        if twin is None:
+            first[run.key()] = run
+            kept.append(run)
+            continue
+        twin.attacks = _latest_attacks(twin.attacks + run.attacks)
+        skipped.append(f"{run.path}: same config and seed as {twin.path}; counted once")
+    return kept, skipped
 
 
 def _latest_attacks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ def describe(run: Run, skip: tuple[str, ...]) -> str:
         parts.append(f"{cfg.adv}-trained")
     if cfg.image_size is not None:
         parts.append(f"{cfg.image_size}px")
+    # The training budget, so two settings that differ only in it get different labels.
+    parts.append(f"({cfg.subset if cfg.subset is not None else 'all'} img × {cfg.epochs} ep)")
     return " ".join(parts)
 
 

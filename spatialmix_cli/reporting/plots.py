@@ -186,11 +186,20 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold:
     return paths
 
 
-def reconstruction_grids(runs: list[Run], out: Path, limit: int = 4) -> list[Path]:
+def reconstruction_grids(runs: list[Run], out: Path, limit: int = 6) -> list[Path]:
     """Figs. 11 / B.2 / B.3: the reconstruction grids the un-shuffle runs wrote (copied)."""
+    # One grid per (dataset, learn mode): the run with the best PSNR, so a report over several recipes
+    # shows each dataset's full and chans reconstructions rather than the first few runs found.
+    best: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        if run.grid is None:
+            continue
+        slot = (run.config.dataset, run.config.learn)
+        if slot not in best or (run.metric or -1.0) > (best[slot].metric or -1.0):
+            best[slot] = run
     paths = []
-    for run in [r for r in runs if r.grid is not None][:limit]:
-        target = out / f"grid-{run.path.parent.name}-{run.path.name}.png"
+    for (dataset, learn), run in sorted(best.items())[:limit]:
+        target = out / f"grid-{dataset}-{learn}-{run.path.parent.name}-{run.path.name}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run.grid, target)
         paths.append(target)

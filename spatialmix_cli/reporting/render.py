@@ -64,6 +64,15 @@ def _html_table(table: Table) -> str:
     return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>"
 
 
+# After load, record on <body> how many images loaded and how many are broken, so a headless browser
+# (reporting/browser.py) can tell from the DOM it dumps. Inline, no network: the page stays offline.
+IMAGE_CHECK_SCRIPT = (
+    "<script>window.addEventListener('load',function(){var i=Array.from(document.images);"
+    "var bad=i.filter(function(x){return !x.complete||x.naturalWidth===0}).length;"
+    "document.body.dataset.imagesLoaded=i.length-bad;document.body.dataset.imagesBroken=bad;});</script>"
+)
+
+
 def render_html(report: Report) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
              "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
@@ -90,5 +99,6 @@ def render_html(report: Report) -> str:
             + "".join(f"<li>{html.escape(s)}</li>" for s in report.skipped)
             + "</ul>"
         )
+    parts.append(IMAGE_CHECK_SCRIPT)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
