@@ -59,6 +59,15 @@ def find_run_dirs(roots: list[Path]) -> list[Path]:
     return sorted(found)
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies under it, so a committed report names no
+    machine-specific absolute paths."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -78,18 +87,18 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
         try:
             config = read_config(path)
         except RunDirError as exc:
-            skipped.append(f"{path}: {exc}")
+            skipped.append(f"{shown(path)}: {exc}")
             continue
         result = read_result(path)
         if config is None or result is None:
-            skipped.append(f"{path}: unfinished (no result.json / model.safetensors)")
+            skipped.append(f"{shown(path)}: unfinished (no result.json / model.safetensors)")
             continue
         unshuffle = None
         if (path / UNSHUFFLE_FILE).is_file():
             try:
                 unshuffle = json.loads((path / UNSHUFFLE_FILE).read_text())
             except ValueError:
-                skipped.append(f"{path}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
+                skipped.append(f"{shown(path)}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
         runs.append(Run(path, config, result, _latest_attacks(_jsonl(path / ATTACKS_FILE)), unshuffle, grid))
     return _merge_duplicates(runs, skipped)
@@ -107,7 +116,7 @@ def _merge_duplicates(runs: list[Run], skipped: list[str]) -> tuple[list[Run], l
             kept.append(run)
             continue
         twin.attacks = _latest_attacks(twin.attacks + run.attacks)
-        skipped.append(f"{run.path}: same config and seed as {twin.path}; counted once")
+        skipped.append(f"{shown(run.path)}: same config and seed as {shown(twin.path)}; counted once")
     return kept, skipped
 
 
