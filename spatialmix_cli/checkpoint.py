@@ -12,6 +12,7 @@ optimizer state + progress, for ``--resume``). Both load with :func:`load_checkp
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -24,17 +25,33 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .data.info import DatasetInfo
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, StorageError
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
 _OPTIM_PREFIX = "__optim__."
+TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename over it."""
+    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename over it.
+
+    A crash or SIGKILL at any moment leaves either the old file or the new one, never a mix. A failed
+    write (disk full, quota, permissions) removes the temp file, leaves the old file as it was, and
+    raises :class:`StorageError` saying so."""
+    try:
+        _write_then_rename(path, data)
+    except OSError as exc:
+        kept = "the previous file is intact" if path.is_file() else "nothing was written"
+        raise StorageError(
+            f"could not write {path}: {exc.strerror or exc} ({kept}); free some space or choose another "
+            "--out, then run the same command again (add --resume for a training run)"
+        ) from None
+
+
+def _write_then_rename(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -52,6 +69,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete temp files that a killed writer left in ``folder`` (``.NAME.XXXX.tmp``); returns them."""
+    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}")) if folder.is_dir() else []
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def _umask() -> int:
@@ -123,24 +148,70 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({_guess(path)}): {exc}") from None
+    if raw is None:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a spatialmix checkpoint (no '{META_KEY}' metadata); "
+            "checkpoints from other programs cannot be loaded"
+        )
+    return parse_metadata(raw, path)
+
+
+def _guess(path: Path) -> str:
+    """Why a file might not parse: a pickle / torch.save file is named as such (we never load those)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return "unreadable"
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        return "it looks like a torch.save / pickle file, which spatialmix never loads because loading it can run code"
+    return "empty" if not head else "truncated or corrupt?"
+
+
+def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any]:
+    """Parse and check the ``spatialmix`` metadata JSON of a checkpoint. Every part the tool reads later
+    is checked here, since the file may come from anyone: the only outcomes are the metadata or a
+    CheckpointError."""
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path} has damaged spatialmix metadata (not JSON: {exc})") from None
+    problem = _metadata_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
+    if "dataset" in meta:
+        try:
+            DatasetInfo.from_dict(meta["dataset"], "dataset")
+        except ConfigError as exc:
+            raise CheckpointError(f"{path} has damaged spatialmix metadata: {exc}") from None
+    return meta
+
+
+def _metadata_problem(meta: Any) -> str | None:
+    if not isinstance(meta, dict):
+        return f"expected a JSON object, got {type(meta).__name__}"
+    model = meta.get("model")
+    if not isinstance(model, dict):
+        return "no 'model' entry"
+    if not isinstance(model.get("name"), str) or not isinstance(model.get("kwargs"), dict):
+        return "'model' needs a 'name' (string) and 'kwargs' (object)"
+    for key, kind in (("config", dict), ("metrics", dict), ("progress", dict), ("history", list),
+                      ("optimizer", dict)):  # fmt: skip
+        if key in meta and not isinstance(meta[key], kind):
+            return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
+    return None
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors in a safetensors file, read from its header (no tensor is loaded)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}"
         ) from None
-    if raw is None:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not a spatialmix checkpoint (no '{META_KEY}' metadata)"
-        )
-    try:
-        meta = json.loads(raw)
-        if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
-            raise ValueError("no 'model' entry")
-        if not isinstance(meta["model"].get("name"), str) or not isinstance(
-            meta["model"].get("kwargs"), dict
-        ):
-            raise ValueError("'model' needs a 'name' and 'kwargs'")
-    except ValueError as exc:
-        raise CheckpointError(f"{path} has damaged spatialmix metadata: {exc}") from None
-    return meta
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -153,18 +224,74 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def build_model_from_meta(meta: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module:
+class _Oversized(Exception):
+    """Raised inside a meta-device build that registers more or bigger parameters than the file holds."""
+
+
+def build_model_from_meta(
+    meta: dict[str, Any],
+    path: str | Path = "<checkpoint>",
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> nn.Module:
+    """Build the model the metadata names. With ``shapes`` (the file's tensors), the model is first built
+    on the meta device and checked against them, so a file whose metadata does not match its tensors, or
+    asks for a huge model, fails before any memory is allocated."""
     from .models import create_model, is_model
 
     name, kwargs = meta["model"]["name"], meta["model"]["kwargs"]
     if not is_model(name):
         raise CheckpointError(f"{path} holds model '{name}', which this version of spatialmix does not know")
+    if shapes is not None:
+        _check_shapes(name, kwargs, shapes, path)
     try:
         return create_model(name, **kwargs)
-    except (ConfigError, TypeError, ValueError) as exc:
+    except (ConfigError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise CheckpointError(
             f"{path} names model '{name}' with arguments that do not build: {exc}"
         ) from None
+
+
+def _check_shapes(name: str, kwargs: dict[str, Any], shapes: dict[str, tuple[int, ...]], path: Any) -> None:
+    from .models import create_model
+
+    weights = {k: v for k, v in shapes.items() if not k.startswith(_OPTIM_PREFIX)}
+    largest = max((math.prod(s) for s in weights.values()), default=0)
+    count = 0
+
+    def guard(module: nn.Module, pname: str, param: nn.Parameter | None) -> None:
+        nonlocal count
+        count += 1
+        if count > len(weights) or (param is not None and param.numel() > largest):
+            raise _Oversized
+
+    # The hook is process-wide while it is registered; it is removed in `finally` and only raises
+    # for parameters built inside this block.
+    handle = nn.modules.module.register_module_parameter_registration_hook(guard)
+    try:
+        with torch.device("meta"):
+            skeleton = create_model(name, **kwargs)
+    except _Oversized:
+        raise CheckpointError(
+            f"{path} does not match model '{name}' (the arguments in its metadata ask for more or larger "
+            "tensors than the file holds; the file is damaged or was edited)"
+        ) from None
+    except (ConfigError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CheckpointError(
+            f"{path} names model '{name}' with arguments that do not build: {exc}"
+        ) from None
+    finally:
+        handle.remove()
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    wrong = [k for k in expected if k in weights and expected[k] != weights[k]]
+    if missing or extra or wrong:
+        if wrong:
+            k = wrong[0]
+            detail = f"tensor '{k}' has shape {list(weights[k])} in the file, the model expects {list(expected[k])}"
+        else:
+            detail = f"missing tensors {missing[:3]}, unexpected tensors {extra[:3]}"
+        raise CheckpointError(f"{path} does not match model '{name}' ({detail})")
 
 
 @dataclass
@@ -177,7 +304,9 @@ class Checkpoint:
 
     @property
     def info(self) -> DatasetInfo:
-        return DatasetInfo.from_dict(self.meta["dataset"])
+        if "dataset" not in self.meta:
+            raise CheckpointError(f"{self.path} records no dataset; it was not written by `spatialmix train`")
+        return DatasetInfo.from_dict(self.meta["dataset"])  # checked by read_metadata
 
     @property
     def learn(self) -> str:
@@ -219,7 +348,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     """Rebuild the model named in the metadata, load the weights, and return it ready (eval mode, on
     ``device``) with its metadata. Needs no other input."""
     path = Path(path)
-    model = build_model_from_meta(read_metadata(path), path)
+    model = build_model_from_meta(read_metadata(path), path, tensor_shapes(path))
     meta = load_into(path, model)
     return Checkpoint(path, model.to(device).eval(), meta)
 

@@ -28,6 +28,12 @@ class RunDirError(SpatialmixError):
     """An output/run directory cannot be used as asked (exists with another config, not writable...)."""
 
 
+class StorageError(SpatialmixError):
+    """A file could not be written (disk full, quota, permissions); what was on disk before is intact."""
+
+    exit_code = 1  # not bad input: the same command succeeds once there is space
+
+
 class ExternalToolError(SpatialmixError):
     """A program the command calls (e.g. Chromium for report screenshots) is missing or failed."""
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, remove_stale_temp_files
 from .config import RUNTIME_KEYS, TrainConfig
-from .errors import ConfigError, RunDirError
+from .errors import ConfigError, RunDirError, StorageError
+from .safeyaml import parse_yaml
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -50,8 +51,8 @@ def read_config(run_dir: str | Path) -> TrainConfig | None:
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = parse_yaml(path.read_text(), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise RunDirError(f"cannot read {path}: {exc}") from None
     try:
         return TrainConfig.from_dict(data or {}, str(path))
@@ -85,48 +86,72 @@ def _describe(diff: dict[str, tuple[Any, Any]]) -> str:
     return text + (f", and {len(items) - 4} more" if len(items) > 4 else "")
 
 
-def prepare_run_dir(
+def check_run_dir(
     run_dir: str | Path, cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False
 ) -> str:
-    """Make ``run_dir`` ready for ``cfg``; returns its status (``new``, ``unfinished`` or ``finished``).
+    """Decide what training ``cfg`` into ``run_dir`` means, without touching the disk: returns ``new``,
+    ``unfinished`` (resume it) or ``finished`` (nothing to do).
 
-    Refuses, changing nothing on disk: a non-empty folder that is not a run directory; a run directory of
-    another config (unless ``overwrite``); an unfinished run unless ``resume`` or ``overwrite``.
-    ``overwrite`` removes only the run files listed in ``RUN_FILES``.
+    Refuses: a non-empty folder that is not a run directory; a run directory of another config (unless
+    ``overwrite``); an unfinished run unless ``resume`` or ``overwrite``.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} is a file, not a folder")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunDirError(f"cannot write to --out {run_dir}: {parent} is a file, not a folder")
+            break
     saved = read_config(run_dir) if run_dir.is_dir() else None
     if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
         raise RunDirError(
             f"--out {run_dir} exists and is not a spatialmix run directory; choose another folder"
         )
-    state = status(run_dir) if saved is not None else "new"
-    if saved is not None and overwrite:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        state = "new"
-    elif saved is not None:
-        diff = saved.diff(cfg, ignore=RUNTIME_KEYS)
-        if diff:
-            raise RunDirError(
-                f"{run_dir} holds a run with another config ({_describe(diff)}); "
-                "pass --overwrite to replace it or choose another --out"
-            )
-        if state == "unfinished" and not resume:
-            raise RunDirError(
-                f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
-            )
-    if state == "finished":
-        return state  # nothing to write: the caller returns the stored result
+    if saved is None:
+        return "new"
+    if overwrite:
+        return "new"
+    diff = saved.diff(cfg, ignore=RUNTIME_KEYS)
+    if diff:
+        raise RunDirError(
+            f"{run_dir} holds a run with another config ({_describe(diff)}); "
+            "pass --overwrite to replace it or choose another --out"
+        )
+    state = status(run_dir)
+    if state == "unfinished" and not resume:
+        raise RunDirError(
+            f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
+        )
+    return state
+
+
+def init_run_dir(run_dir: str | Path, cfg: TrainConfig, state: str, *, overwrite: bool = False) -> None:
+    """Write ``cfg`` into ``run_dir`` for a ``new`` or ``unfinished`` run (as decided by
+    :func:`check_run_dir`). ``overwrite`` first removes only the run files listed in ``RUN_FILES``."""
+    run_dir = Path(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(run_dir, os.W_OK):
             raise PermissionError(f"no write permission for {run_dir}")
+        if overwrite and state == "new":
+            for name in RUN_FILES:
+                (run_dir / name).unlink(missing_ok=True)
+        remove_stale_temp_files(run_dir)  # left by a run killed mid-write; the real files are intact
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     except OSError as exc:
         raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+    except StorageError as exc:
+        raise RunDirError(f"cannot write to --out {run_dir}: {exc}") from None
+
+
+def prepare_run_dir(
+    run_dir: str | Path, cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False
+) -> str:
+    """:func:`check_run_dir`, then :func:`init_run_dir` unless the run is finished; returns the state."""
+    state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+    if state != "finished":
+        init_run_dir(run_dir, cfg, state, overwrite=overwrite)
     return state
 
 

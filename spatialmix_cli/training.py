@@ -32,8 +32,9 @@ from .models import create_model
 from .rundir import (
     LAST_FILE,
     MODEL_FILE,
+    check_run_dir,
     default_run_dir,
-    prepare_run_dir,
+    init_run_dir,
     read_result,
     write_metrics,
     write_result,
@@ -326,14 +327,15 @@ def train(
     callbacks = callbacks or Callbacks()
     should_stop = should_stop or (lambda: False)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    state = prepare_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+    state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
     if state == "finished":
         stored = read_result(run_dir) or {}
         known = {k: v for k, v in stored.items() if k in TrainResult.__dataclass_fields__}
         return TrainResult(**{**known, "skipped": True})
 
     device = resolve_device(cfg.device)
-    data = prepare_data(cfg, device)
+    data = prepare_data(cfg, device)  # a missing dataset fails here, before anything is written
+    init_run_dir(run_dir, cfg, state, overwrite=overwrite)
     model = build_model(cfg, data.info).to(device)
     if use_channels_last(cfg.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
@@ -434,7 +436,7 @@ def _run_epoch(
         stop = should_stop()
         metrics = None
         if progress.global_step % cfg.log_every == 0 or stop:
-            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress, task)
+            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress, task, run_dir)
         callbacks.on_step(global_step=progress.global_step, epoch=progress.epoch, metrics=metrics)
         if stop:
             progress.sums = {k: v.item() for k, v in sums.items()}
@@ -442,15 +444,21 @@ def _run_epoch(
             _save_state(run_dir, model, opt, cfg, data.info, progress)
             raise TrainingInterrupted(run_dir, progress.epoch, progress.step)
     progress.sums = {k: v.item() for k, v in sums.items()}
-    _check_finite(progress.sums, 0.0, progress, task)
+    _check_finite(progress.sums, 0.0, progress, task, run_dir)
     progress.seconds += time.perf_counter() - started
 
 
-def _check_finite(sums: dict[str, float], lr: float, progress: _Progress, task: Task) -> dict[str, float]:
+def _check_finite(
+    sums: dict[str, float], lr: float, progress: _Progress, task: Task, run_dir: Path
+) -> dict[str, float]:
     if not math.isfinite(sums["loss"]):
+        last = run_dir / LAST_FILE
+        kept = (
+            f"the last good state is kept in {last}" if last.is_file() else "no checkpoint had been saved yet"
+        )
         raise TrainingDiverged(
             f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}; "
-            "the last good state is kept in last.safetensors (try a lower --lr or --set grad_clip=1.0)"
+            f"{kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)"
         )
     count = max(sums["count"], 1.0)
     mean_loss = sums["loss"] / count

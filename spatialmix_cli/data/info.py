@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..errors import check_choice
+from ..errors import ConfigError, check_choice
+
+_MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,39 @@ class DatasetInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
-        return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+    def from_dict(cls, data: Any, where: str = "dataset") -> DatasetInfo:
+        """Rebuild from :meth:`to_dict` output (e.g. a checkpoint's metadata), checking every field, since
+        the dict may come from a file someone else wrote."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in data if k not in fields]
+        missing = [k for k in fields if k not in data]
+        if unknown or missing:
+            raise ConfigError(f"{where}: unknown fields {unknown}, missing fields {missing}")
+        if not isinstance(data["name"], str):
+            raise ConfigError(f"{where}.name must be a string, got {data['name']!r}")
+        for key in ("in_chans", "image_size", "num_classes", "crop_pad"):
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_SIZE:
+                raise ConfigError(f"{where}.{key} must be an integer in [0, {_MAX_SIZE}], got {value!r}")
+        if not isinstance(data["hflip"], bool):
+            raise ConfigError(f"{where}.hflip must be true/false, got {data['hflip']!r}")
+        stats = {}
+        for key in ("mean", "std"):
+            value = data[key]
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != data["in_chans"]
+                or not all(_finite_number(v) for v in value)
+                or (key == "std" and not all(v > 0 for v in value))
+            ):
+                raise ConfigError(
+                    f"{where}.{key} must be {data['in_chans']} finite numbers"
+                    f"{' > 0' if key == 'std' else ''}, got {value!r}"
+                )
+            stats[key] = tuple(float(v) for v in value)
+        return cls(**{**data, **stats})
 
     def with_classes(self, num_classes: int) -> DatasetInfo:
         return replace(self, num_classes=num_classes)

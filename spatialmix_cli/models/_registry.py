@@ -7,8 +7,11 @@ unknown names or arguments are errors.
 
 from __future__ import annotations
 
+import collections.abc
 import fnmatch
 import inspect
+import math
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -60,16 +63,54 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         return entry(**kwargs)
 
 
+# Upper bounds on size arguments. Far beyond any real model; they stop a typo or a hostile checkpoint's
+# metadata from building a model with billions of layers (which would hang even on the meta device).
+SIZE_LIMITS = {"depth": 4096, "width": 1 << 16, "kernel": 1 << 10, "patch": 1 << 10,
+               "depth_multiplier": 1 << 10, "in_chans": 1 << 10, "num_classes": 1 << 20}  # fmt: skip
+_SEED_LIMIT = 1 << 63
+
+
 def check_kwargs(cls: type, name: str, kwargs: dict[str, Any], fixed: tuple[str, ...] = ()) -> None:
     """Raise a ConfigError naming the first argument that ``cls.__init__`` does not take (or that the
-    entry point fixes itself, listed in ``fixed``)."""
+    entry point fixes itself, listed in ``fixed``), or whose value has the wrong type or size."""
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
-    for key in kwargs:
+    hints = typing.get_type_hints(cls.__init__)
+    for key, value in kwargs.items():
         if key not in accepted:
             raise ConfigError(
                 f"model '{name}' takes no argument '{key}'{did_you_mean(key, accepted)}; "
                 f"it takes: {', '.join(accepted)}"
             )
+        problem = _type_problem(hints.get(key), value)
+        if problem is None and key in SIZE_LIMITS and value > SIZE_LIMITS[key]:
+            problem = f"at most {SIZE_LIMITS[key]}"
+        if problem is None and key == "seed" and not 0 <= value < _SEED_LIMIT:
+            problem = "in [0, 2**63)"
+        if problem is not None:
+            raise ConfigError(f"model '{name}' argument '{key}' must be {problem}, got {value!r}")
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """What ``value`` should be to match annotation ``hint``, or None if it does (None is always allowed:
+    ``create_model`` drops None values before this runs)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        hint = next(a for a in args if a is not type(None))
+    if value is None:
+        return None
+    if hint is bool:
+        return None if isinstance(value, bool) else "true/false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    if typing.get_origin(hint) is collections.abc.Sequence:
+        ok = isinstance(value, (list, tuple)) and all(_type_problem(float, v) is None for v in value)
+        return None if ok else "a list of finite numbers"
+    return None
 
 
 def preset(name: str, fixed: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
