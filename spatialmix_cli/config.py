@@ -223,7 +223,7 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
     numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
     (default ``where.key``)."""
     if key not in _HINTS:
-        raise ConfigError(f"unknown key '{where}.{key}'{did_you_mean(key, _HINTS)}")
+        raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
     label = label or f"{where}.{key}"
     hint = _HINTS[key]
     optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)

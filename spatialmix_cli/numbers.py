@@ -13,10 +13,13 @@ _FRACTION = re.compile(r"\s*([+-]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*")
 
 def parse_number(text: str | float | int, what: str = "value") -> float:
     """``"1/255"`` → 0.00392…, ``"0.5"`` → 0.5; anything else is a ConfigError naming ``what``."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ConfigError(f"{what} must be a number or a fraction like 1/255, got {text!r}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an int too large for a float
+            raise ConfigError(f"{what} must be finite, got {text!r}") from None
     else:
         match = _FRACTION.fullmatch(text)
         try:

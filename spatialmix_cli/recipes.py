@@ -36,13 +36,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
 from .errors import ConfigError, did_you_mean
+from .safeyaml import parse_yaml
 
 RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "attack", "notes")
+_FOLDER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_inside(value: str, where: str) -> str:
+    """A path written in a recipe must stay inside the folder the command runs from: relative, no '..'.
+    (A recipe is a file someone may hand you; the command line's --out can still point anywhere.)"""
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in value:
+        raise ConfigError(
+            f"{where} must be a relative path without '..' (a recipe may only write inside the folder it "
+            f"is run from), got {value!r}; pass --out to write elsewhere"
+        )
+    return value
 
 
 @dataclass
@@ -105,7 +117,10 @@ class Recipe:
                     f"{self.source}: sweep point {'/'.join(filter(None, [grid.label, name])) or len(points)}"
                 )
                 config = grid_base.updated(values, where).updated(overrides, "option")
-                run_dir = root.joinpath(*filter(None, [grid.label, name]))
+                parts = [p for p in (grid.label, name) if p]
+                if any(p in (".", "..") or not _FOLDER_SAFE.fullmatch(p) for p in parts):
+                    raise ConfigError(f"{where}: run directory {parts} would not be a folder inside {root}")
+                run_dir = root.joinpath(*parts)
                 point = Point(len(points), name, values, config, run_dir, grid.label)
                 if run_dir in seen:
                     if seen[run_dir].config != config:
@@ -136,7 +151,7 @@ def _parse_grid(raw: Any, where: str) -> Grid:
     grid = Grid()
     for key, values in raw.items():
         if key == "grid":
-            if not isinstance(values, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", values):
+            if not isinstance(values, str) or not _FOLDER_SAFE.fullmatch(values) or values in (".", ".."):
                 raise ConfigError(
                     f"{where}.grid must be a folder-safe label (letters, digits, . _ -), got {values!r}"
                 )
@@ -167,6 +182,13 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     for key in ("name", "description", "paper", "out", "notes"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise ConfigError(f"{source}: '{key}' must be a string, got {data[key]!r}")
+    if data.get("name") and not _FOLDER_SAFE.fullmatch(data["name"]):
+        raise ConfigError(
+            f"{source}: 'name' becomes a folder name (runs/<name>); use letters, digits, . _ - only, "
+            f"got {data['name']!r}"
+        )
+    if data.get("out"):
+        check_inside(data["out"], f"{source}: 'out'")
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise ConfigError(f"{source}: 'base' must be a mapping of config keys, got {type(base).__name__}")
@@ -199,13 +221,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ConfigError(f"recipe not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    data = parse_yaml(text, str(path))
     return parse_recipe(data, str(path), default_name=path.stem)
 
 
@@ -217,8 +233,8 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = parse_yaml(raw, "--set") if raw.strip() else None
+        except ConfigError:
             value = raw
         out[key.strip()] = coerce(key.strip(), value, "--set")
     return out

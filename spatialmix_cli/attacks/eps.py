@@ -13,10 +13,12 @@ def parse_eps(value: str | float | Sequence[str | float], what: str = "--eps") -
     items: list[str | float]
     if isinstance(value, str):
         items = [part for part in value.split(",") if part.strip()]
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
         items = [value]
-    else:
+    elif isinstance(value, (list, tuple)):
         items = list(value)
+    else:
+        raise ConfigError(f"{what} must be a number, a fraction like 1/255, or a list of them, got {value!r}")
     if not items:
         raise ConfigError(f"{what} needs at least one value, such as 1/255")
     out: list[float] = []
