@@ -104,7 +104,8 @@ def check_run_dir(
                 raise RunDirError(f"cannot write to --out {run_dir}: {parent} is a file, not a folder")
             break
     saved = read_config(run_dir) if run_dir.is_dir() else None
-    if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
+    # Dotfiles (the claim's .lock, temp files of a killed write) do not make a folder "used".
+    if saved is None and run_dir.is_dir() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
         raise RunDirError(
             f"--out {run_dir} exists and is not a spatialmix run directory; choose another folder"
         )

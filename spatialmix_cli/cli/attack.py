@@ -97,9 +97,9 @@ def _targets(
             raise ConfigError("give checkpoints or --recipe, not both")
         loaded = load_recipe(recipe)
         points = loaded.points()
-        train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
+        finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
         plan = (loaded.attack or AttackPlan()).updated(overrides, "option")
-        return [p.run_dir / MODEL_FILE for p in points], plan
+        return [p.run_dir / MODEL_FILE for p, _ in finished], plan  # points another worker holds wait
     if not checkpoints:
         raise ConfigError("give at least one checkpoint (or a run directory), or --recipe")
     return [_as_checkpoint(p) for p in checkpoints], AttackPlan().updated(overrides, "option")

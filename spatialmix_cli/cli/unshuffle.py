@@ -103,9 +103,9 @@ def unshuffle_command(
             )
         if grid is not None and len(points) > 1:
             raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
-        results = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
+        finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
         rows = []
-        for point, result in zip(points, results, strict=True):
+        for point, result in finished:
             ckpt = load_checkpoint(result.checkpoint)
             scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
             save_scores(point.run_dir, scores)

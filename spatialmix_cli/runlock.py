@@ -1,0 +1,64 @@
+"""One writer per run directory: an exclusive, non-blocking claim held while a run trains.
+
+``fcntl.flock`` on ``<run_dir>/.lock``: the kernel drops the claim when the process ends, however it ends
+(SIGKILL included), so there are no stale locks to clean up and a killed point can be resumed by any
+worker. Workers of a sweep (a SLURM array, GNU parallel, or several ``spatialmix train --recipe R``
+processes) that reach a claimed point skip it and go on. flock works on local disks and on NFS v4 (Linux
+emulates it with byte-range locks); where a shared filesystem lacks it, give each worker its own
+``--index``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import RunDirError
+
+LOCK_FILE = ".lock"
+
+
+class RunDirBusy(RunDirError):
+    """Another process holds the claim on this run directory."""
+
+
+@contextlib.contextmanager
+def claim(run_dir: Path) -> Iterator[None]:
+    """Hold the claim on ``run_dir`` (created if needed) for the block, or raise :class:`RunDirBusy`."""
+    path = run_dir / LOCK_FILE
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "unknown"
+            raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the claim
+
+
+def claimed_by(run_dir: Path) -> str | None:
+    """Who holds the claim on ``run_dir`` right now (``pid N on HOST``), or None if nobody does."""
+    path = run_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return path.read_text().strip() or "unknown"
+    finally:
+        os.close(fd)
+    return None
