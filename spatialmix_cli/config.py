@@ -30,7 +30,17 @@ FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
 # Keys that change how a run executes but not what it computes; they may differ when a run is resumed.
 RUNTIME_KEYS = frozenset(
-    {"device", "data_dir", "download", "workers", "log_every", "eval_batch_size", "compile", "channels_last"}
+    {
+        "device",
+        "data_dir",
+        "download",
+        "workers",
+        "log_every",
+        "eval_batch_size",
+        "compile",
+        "channels_last",
+        "sync_bn",
+    }
 )
 
 
@@ -56,6 +66,10 @@ class TrainConfig:
     subset: int | None = None  # number of training images (None: all)
     test_subset: int | None = None  # number of test images (None: all)
     image_size: int | None = None  # pixels: imagenet crop size (None: 224); others resize (None: native)
+    randaugment: int = 0  # RandAugment operations per image (ImageFolder data only; 0 = off)
+    randaugment_magnitude: int = 9  # RandAugment magnitude (0-30)
+    mixup: float = 0.0  # MixUp alpha (0 = off)
+    cutmix: float = 0.0  # CutMix alpha (0 = off); with both on, one of the two per batch
     crop_pad: int | None = None  # random-crop padding in pixels (None: dataset default; 0: off)
     hflip: bool | None = None  # random horizontal flips (None: dataset default)
     workers: int = 4  # DataLoader workers, imagenet only
@@ -84,6 +98,7 @@ class TrainConfig:
     channels_last: bool = False
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the training model
+    sync_bn: bool = False  # distributed (torchrun) GPU runs: BatchNorm statistics over the global batch
     log_every: int = 20  # steps between live loss/accuracy updates (each one syncs the device)
 
     # -------------------------------------------------------------------------------------------------
@@ -148,6 +163,20 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise ConfigError(f"{where}.{key} must be >= 0, got {value}")
+        for key in ("randaugment", "randaugment_magnitude", "mixup", "cutmix"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{where}.{key} must be >= 0, got {getattr(self, key)}")
+        if self.randaugment_magnitude > 30:
+            raise ConfigError(
+                f"{where}.randaugment_magnitude must be in [0, 30], got {self.randaugment_magnitude}"
+            )
+        if self.randaugment and self.dataset != "imagenet":
+            raise ConfigError(
+                f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet) pipeline; "
+                f"'{self.dataset}' is augmented in batches on the device (crop and flip)"
+            )
+        if (self.mixup or self.cutmix) and self.task != "classify":
+            raise ConfigError(f"{where}: mixup / cutmix are for task 'classify'")
         if not 0 <= self.adv_eps <= 1:
             raise ConfigError(f"{where}.adv_eps must be in [0, 1] (pixel units), got {self.adv_eps}")
         if self.adv_steps < 1:

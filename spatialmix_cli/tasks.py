@@ -51,6 +51,8 @@ class Classify:
         return F.cross_entropy(output.float(), targets, label_smoothing=label_smoothing)
 
     def score(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.ndim == 2:  # soft labels (MixUp / CutMix): the class with the largest share
+            targets = targets.argmax(1)
         return (output.argmax(1) == targets).sum()
 
     def summarize(self, mean_loss: float, mean_score: float) -> float:

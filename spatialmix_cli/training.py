@@ -20,13 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .attacks.build import AttackSpec, perturb
 from .checkpoint import load_into, save_checkpoint
 from .config import TrainConfig
 from .data import TensorBatches, eval_batches, load_dataset, mix_seed
 from .data.batches import Batch, BatchSource
 from .data.info import DatasetInfo, dataset_info
-from .errors import ConfigError, SpatialmixError
+from .data.mixing import make_mixer
+from .errors import ConfigError, RunDirError, SpatialmixError
 from .layers import param_report
 from .models import create_model
 from .rundir import (
@@ -39,6 +41,7 @@ from .rundir import (
     write_metrics,
     write_result,
 )
+from .runlock import RunDirBusy, claim, claimed_by
 from .tasks import Classify, Task, make_task
 
 
@@ -227,7 +230,7 @@ class _Data:
     task: Task
 
 
-def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
+def prepare_data(cfg: TrainConfig, device: torch.device, dist: distributed.Dist | None = None) -> _Data:
     """Small datasets: loaded once, moved once to the device as uint8. ImageNet: an ImageFolder stream."""
     info = dataset_info(cfg.dataset)
     task = make_task(cfg.task, image_size=cfg.image_size or info.image_size, perm_seed=cfg.perm_seed)
@@ -235,6 +238,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     classify = cfg.task == "classify"
     crop_pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad
     hflip = (info.hflip if classify else False) if cfg.hflip is None else cfg.hflip
+    shard = (dist.rank, dist.world) if dist is not None else (0, 1)
     if cfg.dataset == "imagenet":
         from .data.imagefolder import FolderBatches, find_imagefolder, folder_eval_batches, imagefolder_info
 
@@ -249,6 +253,9 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
             hflip=hflip,
             subset=cfg.subset,
             workers=cfg.workers,
+            shard=shard,
+            randaugment=cfg.randaugment,
+            randaugment_magnitude=cfg.randaugment_magnitude,
         )
         return _Data(
             imagefolder_info(root, size),
@@ -271,9 +278,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
         download=cfg.download,
     )
     data = data.resized(cfg.image_size).to(device)
-    source = TensorBatches(
-        data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed, crop_pad=crop_pad, hflip=hflip
-    )
+    source = TensorBatches(data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed,
+                           crop_pad=crop_pad, hflip=hflip, shard=shard)  # fmt: skip
     return _Data(data.info, source, lambda: eval_batches(data.test_x, data.test_y, cfg.eval_batch_size), task)
 
 
@@ -324,25 +330,81 @@ def train(
     A finished run directory of the same config is not trained again (its result comes back with
     ``skipped=True``); an unfinished one continues exactly where it stopped when ``resume`` is true.
     """
-    callbacks = callbacks or Callbacks()
+    dist = distributed.from_env()
+    main = dist is None or dist.main
+    callbacks = (callbacks or Callbacks()) if main else Callbacks()  # only rank 0 reports progress
     should_stop = should_stop or (lambda: False)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    holder = claimed_by(run_dir)
+    if holder is not None:
+        raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped")
     state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
     if state == "finished":
-        stored = read_result(run_dir) or {}
-        known = {k: v for k, v in stored.items() if k in TrainResult.__dataclass_fields__}
-        return TrainResult(**{**known, "skipped": True})
+        return _stored_result(run_dir)
 
-    device = resolve_device(cfg.device)
-    data = prepare_data(cfg, device)  # a missing dataset fails here, before anything is written
-    init_run_dir(run_dir, cfg, state, overwrite=overwrite)
+    distributed.check_batch(dist, cfg.batch_size)
+    device = distributed.device_for(dist, resolve_device(cfg.device))
+    with distributed.process_group(dist, device):
+        data = prepare_data(cfg, device, dist)  # a missing dataset fails here, before anything is written
+        with claim(run_dir) if main else contextlib.nullcontext():
+            state = _decide(run_dir, cfg, resume, overwrite, dist, device)
+            if state == "finished":
+                return _stored_result(run_dir)
+            return _fit(cfg, run_dir, state, device, data, callbacks, should_stop, dist)
+
+
+_STATES = ("new", "unfinished", "finished")
+
+
+def _decide(
+    run_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool, dist: distributed.Dist | None,
+    device: torch.device,
+) -> str:  # fmt: skip
+    """Under the claim: decide again (another worker may have finished or started this point while the
+    data loaded) and write the config. Rank 0 decides and writes; the other ranks follow its decision."""
+    decided = None
+    try:
+        if dist is None or dist.main:
+            decided = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+            if decided != "finished":
+                init_run_dir(run_dir, cfg, decided, overwrite=overwrite)
+    finally:  # rank 0's error still reaches the others (as "no decision"), so none of them hangs
+        shared = distributed.broadcast_choice(decided, _STATES, dist, device)
+    if shared is None:
+        raise RunDirError(f"rank 0 could not prepare {run_dir}; see its error")
+    return shared
+
+
+def _stored_result(run_dir: Path) -> TrainResult:
+    stored = read_result(run_dir) or {}
+    known = {k: v for k, v in stored.items() if k in TrainResult.__dataclass_fields__}
+    return TrainResult(**{**known, "skipped": True})
+
+
+def _fit(
+    cfg: TrainConfig,
+    run_dir: Path,
+    state: str,
+    device: torch.device,
+    data: _Data,
+    callbacks: Callbacks,
+    should_stop: Callable[[], bool],
+    dist: distributed.Dist | None = None,
+) -> TrainResult:
+    """The run itself, in a claimed and initialised run directory: model → optimizer → resume → epochs.
+    Every rank trains; only rank 0 (``main``) writes."""
+    main = dist is None or dist.main
     model = build_model(cfg, data.info).to(device)
     if use_channels_last(cfg.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
     progress = _restore(run_dir, model, opt) if state == "unfinished" else _Progress()
-    write_metrics(run_dir, progress.history)
-    forward = torch.compile(model) if cfg.compile else model
+    if not main:  # the saved running sums are global: rank 0 carries them, the others start from zero
+        progress.sums = {k: 0.0 for k in progress.sums}
+    if main:
+        write_metrics(run_dir, progress.history)
+    forward = distributed.wrap(model, dist, device, cfg.sync_bn)
+    forward = torch.compile(forward) if cfg.compile else forward
     params = param_report(model)
     steps = data.train.steps_per_epoch
     total, warmup = cfg.epochs * steps, warmup_steps(cfg, steps)
@@ -350,18 +412,21 @@ def train(
 
     while progress.epoch < cfg.epochs:
         _run_epoch(
-            cfg, data, model, forward, opt, progress, device, total, warmup, callbacks, should_stop, run_dir
-        )
+            cfg, data, model, forward, opt, progress, device, total, warmup, callbacks, should_stop, run_dir,
+            dist,
+        )  # fmt: skip
         record = _end_epoch(cfg, data, model, progress, device, steps)
         progress.epoch, progress.step = progress.epoch + 1, 0
         progress.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
         progress.history.append(record)
-        write_metrics(run_dir, progress.history)
-        _save_state(run_dir, model, opt, cfg, data.info, progress)
+        if main:
+            write_metrics(run_dir, progress.history)
+            _save_state(run_dir, model, opt, cfg, data.info, progress)
         callbacks.on_epoch_end(record)
 
     final = progress.history[-1]
-    save_checkpoint(run_dir / MODEL_FILE, model, {"kind": "model", **_meta(cfg, data.info, progress)})
+    if main:
+        save_checkpoint(run_dir / MODEL_FILE, model, {"kind": "model", **_meta(cfg, data.info, progress)})
     result = TrainResult(
         run_dir=str(run_dir),
         checkpoint=str(run_dir / MODEL_FILE),
@@ -383,7 +448,9 @@ def train(
         train_psnr=final.get("train_psnr"),
         resumed=state == "unfinished",
     )
-    write_result(run_dir, result.to_dict())
+    if main:
+        write_result(run_dir, result.to_dict())
+    distributed.barrier(dist)  # no rank reports success before rank 0 has written the run
     return result
 
 
@@ -400,12 +467,16 @@ def _run_epoch(
     callbacks: Callbacks,
     should_stop: Callable[[], bool],
     run_dir: Path,
+    dist: distributed.Dist | None = None,
 ) -> None:
     """The steps of one epoch, from ``progress.step`` on. Running sums stay on the device; ``.item()``
-    happens only every ``log_every`` steps."""
+    happens only every ``log_every`` steps. Distributed: the ranks agree on stopping at every step, and
+    the sums are added over ranks whenever they are read."""
     model.train()
     task = data.task
     adv = adversary(cfg)
+    mixer = make_mixer(cfg.mixup, cfg.cutmix, data.info.num_classes) if cfg.task == "classify" else None
+    rank = dist.rank if dist is not None else 0
     trainable = [p for p in model.parameters() if p.requires_grad]
     sums = {k: torch.tensor(v, device=device) for k, v in progress.sums.items()}
     started = time.perf_counter()
@@ -419,6 +490,8 @@ def _run_epoch(
         if adv is not None:
             x = perturb(model, adv, x, labels, num_classes=data.info.num_classes,
                         seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
+        if mixer is not None:
+            x, targets = mixer(x, targets, mix_seed(cfg.seed, progress.global_step, rank, 1))
         with _autocast(device, cfg.bf16):
             output = forward(x)
             loss = task.loss(output, targets, cfg.label_smoothing)
@@ -433,19 +506,28 @@ def _run_epoch(
         sums["count"] += n
         progress.step += 1
         progress.global_step += 1
-        stop = should_stop()
+        stop = should_stop() if dist is None else distributed.any_rank(should_stop(), device)
         metrics = None
         if progress.global_step % cfg.log_every == 0 or stop:
-            metrics = _check_finite({k: v.item() for k, v in sums.items()}, lr, progress, task, run_dir)
+            metrics = _check_finite(_read(sums, dist), lr, progress, task, run_dir)
         callbacks.on_step(global_step=progress.global_step, epoch=progress.epoch, metrics=metrics)
         if stop:
-            progress.sums = {k: v.item() for k, v in sums.items()}
+            progress.sums = _read(sums, dist)
             progress.seconds += time.perf_counter() - started
-            _save_state(run_dir, model, opt, cfg, data.info, progress)
+            if dist is None or dist.main:
+                _save_state(run_dir, model, opt, cfg, data.info, progress)
+            distributed.barrier(dist)
             raise TrainingInterrupted(run_dir, progress.epoch, progress.step)
-    progress.sums = {k: v.item() for k, v in sums.items()}
+    progress.sums = _read(sums, dist)
     _check_finite(progress.sums, 0.0, progress, task, run_dir)
     progress.seconds += time.perf_counter() - started
+
+
+def _read(sums: dict[str, torch.Tensor], dist: distributed.Dist | None) -> dict[str, float]:
+    """The running sums as floats; distributed, added over ranks (the same numbers on every rank)."""
+    if dist is not None:
+        sums = distributed.sum_over_ranks(sums)
+    return {k: v.item() for k, v in sums.items()}
 
 
 def _check_finite(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from ..config import TrainConfig
 from ..data.info import dataset_info
+from ..distributed import is_main
 from ..errors import ConfigError
 from ..layers import param_report
 from ..models import create_model, list_models
 from ..recipes import Point, load_recipe, parse_set
 from ..rundir import default_run_dir, read_config, status
+from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
 from .output import StopRequest, console, emit_json, handled_errors, pct, print_error, table
@@ -23,7 +27,7 @@ from .progress import TrainProgress
 _CONFIG_OPTIONS = (
     "arch", "learn", "filters", "smooth_sigma", "width", "depth", "kernel", "patch", "depth_multiplier",
     "dataset", "data_dir", "subset", "test_subset", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
-    "schedule", "label_smoothing", "grad_clip", "seed", "device", "channels_last", "compile", "download",
+    "schedule", "label_smoothing", "grad_clip", "seed", "device", "channels_last", "compile", "sync_bn", "download",
     "adv", "adv_eps", "adv_steps", "adv_alpha",
 )  # fmt: skip
 
@@ -97,6 +101,14 @@ def train_command(
     compile: Annotated[
         bool | None,
         typer.Option("--compile/--no-compile", help="torch.compile the model.", show_default=False),
+    ] = None,
+    sync_bn: Annotated[
+        bool | None,
+        typer.Option(
+            "--sync-bn/--no-sync-bn",
+            help="Under torchrun on GPUs: BatchNorm statistics over the global batch.",
+            show_default=False,
+        ),
     ] = None,
     download: Annotated[
         bool | None,
@@ -186,10 +198,16 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
 
 def train_points(
     points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, summary: bool = True
-) -> list[TrainResult]:
-    """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``."""
+) -> list[tuple[Point, TrainResult]]:
+    """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
+    Returns (point, result) for every point that is finished now; points another worker holds are left
+    out."""
     err = console()
-    results = []
+    results: list[TrainResult] = []
+    trained: list[Point] = []
+    if not is_main():  # under torchrun, ranks other than 0 train silently
+        err = Console(file=io.StringIO())
+        as_json = summary = False
     with StopRequest() as stop:
         for n, point in enumerate(points, 1):
             label = point.name or point.config.arch
@@ -202,9 +220,15 @@ def train_points(
             except TrainingInterrupted as exc:
                 print_error(f"interrupted: {exc}; continue with --resume (same --out)")
                 raise typer.Exit(stop.exit_code) from None
+            except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
+                err.print(f"{label}: {exc}")
+                if as_json:
+                    emit_json({"run_dir": str(point.run_dir), "skipped": True, "busy": True})
+                continue
             if result.skipped:
                 err.print(f"{label}: already finished in {result.run_dir}; skipped")
             results.append(result)
+            trained.append(point)
             if as_json:
                 emit_json(result.to_dict())
     rows = [
@@ -218,10 +242,10 @@ def train_points(
             r.params_trainable,
             r.params_frozen,
         ]
-        for p, r in zip(points, results, strict=True)
+        for p, r in zip(trained, results, strict=True)
     ]
     columns = ["run", "arch", "learn", "filters", "test acc/PSNR", "seconds", "trainable", "frozen"]
     title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
-    if summary:
+    if summary and rows:
         err.print(table(title, columns, rows))
-    return results
+    return list(zip(trained, results, strict=True))

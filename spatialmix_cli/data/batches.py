@@ -34,7 +34,8 @@ class BatchSource(Protocol):
 class TensorBatches:
     """Shuffled, augmented mini-batches from uint8 tensors that already live on the device.
 
-    The last incomplete batch of an epoch is dropped (BatchNorm needs more than one image, and every step
+    ``batch_size`` is the global batch; with ``shard=(rank, world)`` each step yields this rank's
+    ``batch_size / world`` images of it. The last incomplete batch of an epoch is dropped (BatchNorm needs more than one image, and every step
     then has the same size); with fewer images than ``batch_size`` the single batch is all of them.
     """
 
@@ -47,7 +48,9 @@ class TensorBatches:
         seed: int,
         crop_pad: int = 0,
         hflip: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        self.rank, self.world = shard
         self.images = images
         self.labels = labels
         self.num_examples = images.shape[0]
@@ -66,7 +69,12 @@ class TensorBatches:
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
             generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step))
             images = augment(self.images[idx], crop_pad=self.crop_pad, hflip=self.hflip, generator=generator)
-            yield images, self.labels[idx]
+            labels = self.labels[idx]
+            if self.world > 1:
+                # This rank's share of the global batch. The whole batch is augmented first (cheap: crops
+                # and flips of uint8) so every image gets the same draws as in a single-process run.
+                images, labels = images[self.rank :: self.world], labels[self.rank :: self.world]
+            yield images, labels
 
 
 def eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Iterator[Batch]:

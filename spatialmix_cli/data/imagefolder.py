@@ -33,16 +33,20 @@ def find_imagefolder(data_dir: str | None) -> Path:
 
 
 def _folder(path: Path, transform: v2.Transform) -> datasets.ImageFolder:
+    # Decoding uses ImageFolder's PIL loader: torchvision.io's image decoders are deprecated since
+    # torchvision 0.29 in favour of TorchCodec (a warning per image, removal announced).
     try:
         return datasets.ImageFolder(str(path), transform=transform)
     except (FileNotFoundError, OSError) as exc:
         raise DataError(f"cannot read ImageFolder {path}: {exc}") from exc
 
 
-def train_transform(size: int, hflip: bool) -> v2.Transform:
+def train_transform(size: int, hflip: bool, randaugment: int = 0, magnitude: int = 9) -> v2.Transform:
     steps: list[v2.Transform] = [v2.PILToTensor(), v2.RandomResizedCrop(size, antialias=True)]
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
+    if randaugment:
+        steps.append(v2.RandAugment(num_ops=randaugment, magnitude=magnitude))
     return v2.Compose(steps)
 
 
@@ -67,8 +71,13 @@ class FolderBatches:
         hflip: bool = True,
         subset: int | None = None,
         workers: int = 4,
+        shard: tuple[int, int] = (0, 1),
+        randaugment: int = 0,
+        randaugment_magnitude: int = 9,
     ) -> None:
-        self.dataset = _folder(root / "train", train_transform(image_size, hflip))
+        self.rank, self.world = shard
+        transform = train_transform(image_size, hflip, randaugment, randaugment_magnitude)
+        self.dataset = _folder(root / "train", transform)
         self.indices = list(range(len(self.dataset)))
         if subset is not None:
             order = torch.randperm(len(self.indices), generator=torch.Generator().manual_seed(0))
@@ -84,9 +93,12 @@ class FolderBatches:
         generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
         order = torch.randperm(self.num_examples, generator=generator).tolist()
         chosen = [self.indices[i] for i in order[start_step * self.batch_size :]]
+        if self.world > 1:  # this rank decodes only its share of every global batch
+            full = len(chosen) // self.batch_size * self.batch_size
+            chosen = [c for i, c in enumerate(chosen[:full]) if i % self.batch_size % self.world == self.rank]
         loader = DataLoader(
             Subset(self.dataset, chosen),
-            batch_size=self.batch_size,
+            batch_size=self.batch_size // self.world,
             drop_last=True,
             num_workers=self.workers,
             generator=generator,
