@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo reproduce-cpu report-screenshot lint clean
+.PHONY: setup test test-fast demo reproduce-cpu report-screenshot bench lint clean
 
 ## setup: create .venv and install spatialmix with its dependencies (torch pinned by constraints.txt)
 setup:
@@ -45,6 +45,13 @@ reproduce-cpu:
 ## report-screenshot: render the committed report.html in headless Chromium; fail if an image is missing
 report-screenshot:
 	$(BIN)/python -m spatialmix_cli.reporting.browser $(REPRO_OUT)/report.html $(REPRO_OUT)/report-screenshot.png
+
+## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
+## chans, CIFAR-shaped random data); writes docs/bench/bench.json
+BENCH_OUT ?= docs/bench/bench.json
+bench:
+	@mkdir -p $(dir $(BENCH_OUT))
+	$(BIN)/spatialmix bench --preset convmixer_256_8_k5_p2 --learn full,chans --out $(BENCH_OUT)
 
 lint:
 	$(BIN)/ruff check spatialmix_cli tests

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from .attack import attack_command
+from .bench import bench_command
 from .output import print_error
 from .report import report_command
 from .spectrum import spectrum_command
@@ -25,6 +26,7 @@ app.command("attack")(attack_command)
 app.command("unshuffle")(unshuffle_command)
 app.command("spectrum")(spectrum_command)
 app.command("report")(report_command)
+app.command("bench")(bench_command)
 
 
 @app.callback()

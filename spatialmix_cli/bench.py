@@ -1,0 +1,234 @@
+"""Throughput benchmark: the project's training, evaluation and attack paths next to plain PyTorch
+references on the same model, measured in one process, one after the other.
+
+The reference is what a researcher would write first: the same model definition, eager, channels-first,
+``torch.optim.AdamW``, batches from a ``DataLoader`` over a CPU tensor dataset with per-sample
+torchvision v2 crop + flip; evaluation through a ``DataLoader``; PGD-2 with plain torchattacks on the eager
+model. The project's path is the trainer's: uint8 data held once on the device, batched on-device crop +
+flip, channels-last / ``torch.compile`` where they help (``--compile``), frozen spatial weights excluded
+from the optimizer and from autograd. Both are timed end to end (data + step), median over iterations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from .attacks.build import AttackSpec, perturb
+from .config import TrainConfig
+from .data import TensorBatches
+from .data.info import dataset_info
+from .models import create_model
+from .training import _autocast, build_optimizer, resolve_device, to_float, use_channels_last
+
+DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    batch_size: int = 128
+    iters: int = 5
+    warmup: int = 2
+    device: str = "auto"
+    compile: bool = False
+    channels_last: bool | None = None  # None: on CUDA only (ignored on CPU, see training.use_channels_last)
+    seed: int = 0
+    peak_gflops: float | None = None  # the machine's peak, for the "% of peak" column (None: unknown)
+
+
+def _median_seconds(step: Callable[[], None], iters: int, warmup: int, device: torch.device) -> float:
+    times = []
+    for i in range(warmup + iters):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _PerSampleAugment(Dataset):
+    """The reference's dataset: one uint8 image at a time through v2 RandomCrop + flip, then to float."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+        self.transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[i]).float().div(255.0), self.labels[i]
+
+
+def _forever(loader: DataLoader) -> Any:
+    return itertools.chain.from_iterable(itertools.repeat(loader))
+
+
+def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(
+        0, 10, (n,), generator=g
+    )
+
+
+def train_flops(model: nn.Module, batch_size: int) -> float:
+    """FLOPs of one training step on a CIFAR-shaped batch: 3 × the forward FLOPs counted by PyTorch's
+    FlopCounterMode (the usual convention: backward ≈ 2 × forward). Counting the backward directly is
+    wrong here: the counter charges a depthwise conv's weight gradient like a dense conv's (7.6 instead
+    of 0.86 GFLOP per image for ConvMixer-256/8)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.rand(batch_size, 3, 32, 32))
+    return 3.0 * float(counter.get_total_flops())
+
+
+def bench_preset(
+    preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of bench.json: img/s of both paths for training, evaluation and PGD-2, and their ratios.
+    ``model_kwargs`` go to ``create_model`` (the tests use them for a tiny model)."""
+    extra = dict(model_kwargs or {})
+    device = resolve_device(s.device)
+    info = dataset_info("synthetic")
+    images, labels = _data(s.batch_size * (s.iters + s.warmup + 1), s.seed)
+
+    def make() -> nn.Module:
+        return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
+                            seed=s.seed, **extra).to(device)  # fmt: skip
+
+    row: dict[str, Any] = {"preset": preset, "learn": learn, "batch_size": s.batch_size}
+    flops = train_flops(create_model(preset, learn=learn, num_classes=10, seed=s.seed, **extra), s.batch_size)
+    row["gflop_per_train_image"] = flops / s.batch_size / 1e9
+
+    # --- training: reference ---
+    ref = make()
+    ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
+    ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=s.batch_size,
+                                      shuffle=True, drop_last=True,
+                                      generator=torch.Generator().manual_seed(s.seed)))  # fmt: skip
+
+    def ref_step() -> None:
+        x, y = next(ref_batches)
+        loss = F.cross_entropy(ref(x.to(device)), y.to(device))
+        ref_opt.zero_grad()
+        loss.backward()
+        ref_opt.step()
+
+    ref.train()
+    row["train_ref_img_s"] = s.batch_size / _median_seconds(ref_step, s.iters, s.warmup, device)
+
+    # --- training: the project's path (mirrors the trainer's step in training._run_epoch) ---
+    cfg = TrainConfig.from_dict(
+        {
+            "arch": preset,
+            "learn": learn,
+            "dataset": "synthetic",
+            "device": "cpu",
+            **{k: v for k, v in extra.items() if k in ("width", "depth", "kernel", "patch")},
+        }
+    )
+    model = make()
+    channels_last = use_channels_last(
+        device.type == "cuda" if s.channels_last is None else s.channels_last, device
+    )
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = build_optimizer(cfg, model)
+    forward = torch.compile(model) if s.compile else model
+    source = TensorBatches(images.to(device), labels.to(device), batch_size=s.batch_size, seed=s.seed,
+                           crop_pad=4, hflip=True)  # fmt: skip
+    batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
+
+    def our_step() -> None:
+        x, y = next(batches)
+        with _autocast(device, cfg.bf16):
+            loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    compile_start = time.perf_counter()
+    our_step()  # with --compile, the first step compiles
+    row["first_step_s"] = time.perf_counter() - compile_start
+    row["train_img_s"] = s.batch_size / _median_seconds(our_step, s.iters, s.warmup, device)
+    row["train_ratio"] = row["train_img_s"] / row["train_ref_img_s"]
+    row["train_gflop_s"] = row["train_img_s"] * row["gflop_per_train_image"]
+    if s.peak_gflops:
+        row["train_pct_of_peak"] = 100 * row["train_gflop_s"] / s.peak_gflops
+
+    # --- evaluation ---
+    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
+                                      batch_size=s.batch_size))  # fmt: skip
+    ref.eval()
+
+    def ref_eval() -> None:
+        x, _ = next(eval_loader)
+        with torch.no_grad():
+            ref(x.to(device))
+
+    device_images = images.to(device)
+    starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
+    model.eval()
+
+    def our_eval() -> None:
+        start = next(starts)
+        with torch.inference_mode(), _autocast(device, cfg.bf16):
+            forward(to_float(device_images[start : start + s.batch_size], channels_last))
+
+    row["eval_ref_img_s"] = s.batch_size / _median_seconds(ref_eval, s.iters, s.warmup, device)
+    row["eval_img_s"] = s.batch_size / _median_seconds(our_eval, s.iters, s.warmup, device)
+    row["eval_ratio"] = row["eval_img_s"] / row["eval_ref_img_s"]
+
+    # --- PGD-2 at 1/255: plain torchattacks on the eager reference vs the project's perturb() ---
+    import torchattacks
+
+    x_attack = images[: s.batch_size].float().div(255.0).to(device)
+    y_attack = labels[: s.batch_size].to(device)
+    plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
+    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+    row["attack_ref_img_s"] = s.batch_size / _median_seconds(
+        lambda: plain(x_attack, y_attack), s.iters, s.warmup, device
+    )
+    row["attack_img_s"] = s.batch_size / _median_seconds(
+        lambda: perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed),
+        s.iters,
+        s.warmup,
+        device,
+    )
+    row["attack_ratio"] = row["attack_img_s"] / row["attack_ref_img_s"]
+    return row
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

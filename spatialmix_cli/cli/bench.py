@@ -1,0 +1,84 @@
+"""``spatialmix bench``: training / evaluation / PGD-2 throughput of the project's paths against plain
+PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import bench
+from ..checkpoint import atomic_write_text
+from ..errors import ConfigError
+from ..models import list_models
+from . import options as opt
+from .output import console, emit_json, handled_errors, table
+
+
+def bench_command(
+    preset: Annotated[
+        list[str] | None,
+        typer.Option("--preset", help="Model preset (repeatable). Default: convmixer_256_8_k5_p2."),
+    ] = None,
+    learn: Annotated[str, typer.Option("--learn", help="Learn modes, comma-separated.")] = "full,chans",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
+    iters: Annotated[int, typer.Option("--iters", help="Timed iterations (median reported).")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 2,
+    compile: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the project path.")
+    ] = False,
+    peak_gflops: Annotated[
+        float | None, typer.Option("--peak-gflops", help="The machine's peak GFLOP/s, for % of peak.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the JSON.")] = Path("bench.json"),
+    device: opt.Device = None,
+    json_: opt.Json = False,
+    debug: opt.Debug = False,
+) -> None:
+    """Measure img/s of training, evaluation and PGD-2 next to plain PyTorch; write bench.json."""
+    with handled_errors(debug):
+        presets = preset or list(bench.DEFAULT_PRESETS)
+        for name in presets:
+            if name not in list_models():
+                raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
+        modes = [m.strip() for m in learn.split(",") if m.strip()]
+        if iters < 1 or warmup < 0 or batch_size < 2:
+            raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
+        settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
+                                       compile=compile, peak_gflops=peak_gflops)  # fmt: skip
+        err = console()
+        rows = []
+        started = time.perf_counter()
+        for name in presets:
+            for mode in modes:
+                err.print(f"bench {name} learn={mode} ...")
+                row = bench.bench_preset(name, mode, settings)
+                rows.append(row)
+                if json_:
+                    emit_json(row)
+        report = {"machine": bench.machine(), "settings": dataclasses.asdict(settings), "rows": rows,
+                  "peak_rss_mib": bench.peak_rss_mib(), "seconds": time.perf_counter() - started}  # fmt: skip
+        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+        columns = [
+            "preset",
+            "learn",
+            "train img/s",
+            "ref",
+            "×",
+            "eval img/s",
+            "ref",
+            "×",
+            "PGD-2 img/s",
+            "ref",
+            "×",
+        ]
+        err.print(table("throughput (median)", columns, [
+            [r["preset"], r["learn"], r["train_img_s"], r["train_ref_img_s"], r["train_ratio"], r["eval_img_s"],
+             r["eval_ref_img_s"], r["eval_ratio"], r["attack_img_s"], r["attack_ref_img_s"], r["attack_ratio"]]
+            for r in rows
+        ]))  # fmt: skip
+        err.print(f"wrote {out}")

@@ -1,0 +1,37 @@
+"""The benchmark runs end to end and reports every number it promises (speed itself is never asserted in
+tests: `make bench` measures it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spatialmix_cli.bench import BenchSettings, bench_preset, train_flops
+from spatialmix_cli.models import create_model
+
+TINY = dict(width=16, depth=1, kernel=3, patch=4)
+
+
+def test_bench_row_has_both_paths_and_ratios() -> None:
+    row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu",
+                                                           peak_gflops=100.0), TINY)  # fmt: skip
+    for kind in ("train", "eval", "attack"):
+        assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0
+        assert abs(row[f"{kind}_ratio"] - row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]) < 1e-9
+    assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
+
+
+def test_flop_count_matches_the_analytic_count() -> None:
+    # ConvMixer-256/8 k5 p2 on 32×32: per image, 16×16 positions of a 2×2×3→256 stem, then 8 blocks of a
+    # 5×5 depthwise and a 256→256 pointwise conv (2 FLOPs per multiply-add); training = 3 × forward.
+    positions, width = 16 * 16, 256
+    forward = positions * (2 * 2 * 2 * 3 * width + 8 * (2 * 25 * width + 2 * width * width))
+    counted = train_flops(create_model("convmixer_256_8_k5_p2", num_classes=10), 2) / 2
+    assert abs(counted - 3 * forward) / (3 * forward) < 0.01
+
+
+def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
+    result = cli("bench", "--preset", "nope")
+    assert result.exit_code == 2 and "unknown preset" in result.stderr
+    bad = cli("bench", "--iters", "0")
+    assert bad.exit_code == 2
+    assert not (tmp_path / "bench.json").exists()
