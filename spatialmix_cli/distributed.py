@@ -9,6 +9,7 @@ the same seed on every rank and have no gradient, so DDP never all-reduces them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
@@ -65,19 +66,22 @@ def device_for(dist: Dist | None, device: torch.device) -> torch.device:
 
 @contextlib.contextmanager
 def process_group(dist: Dist | None, device: torch.device) -> Iterator[None]:
-    """Join (and finally leave) the default process group; a no-op for single-process runs or when the
-    caller has already joined one."""
-    if dist is None or tdist.is_initialized():
-        yield
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    tdist.init_process_group(
-        "nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=30)
-    )
-    try:
-        yield
-    finally:
+    """Make sure this process has joined the default process group (a no-op for single-process runs).
+
+    The group is joined once per process and left at exit, not per run: a recipe trains many points in
+    one torchrun job, and re-creating the default group reuses its store keys, which makes gloo connect
+    to the previous group's stale addresses (seen here as flaky "Connection refused")."""
+    if dist is not None and not tdist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        tdist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+        atexit.register(_leave)
+    yield
+
+
+def _leave() -> None:
+    if tdist.is_initialized():
         tdist.destroy_process_group()
 
 

@@ -335,41 +335,55 @@ def train(
     callbacks = (callbacks or Callbacks()) if main else Callbacks()  # only rank 0 reports progress
     should_stop = should_stop or (lambda: False)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    holder = claimed_by(run_dir)
-    if holder is not None:
-        raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped")
-    state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-    if state == "finished":
-        return _stored_result(run_dir)
-
     distributed.check_batch(dist, cfg.batch_size)
     device = distributed.device_for(dist, resolve_device(cfg.device))
-    with distributed.process_group(dist, device):
+
+    def precheck() -> str:  # read-only: refuse or skip before the data is loaded
+        holder = claimed_by(run_dir)
+        if holder is not None:
+            raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped")
+        return check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+
+    with distributed.process_group(dist, device), contextlib.ExitStack() as held:
+
+        def decide() -> str:  # under the claim: another worker may have finished or started this point
+            held.enter_context(claim(run_dir))  # while the data loaded, so decide again, then write
+            state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+            if state != "finished":
+                init_run_dir(run_dir, cfg, state, overwrite=overwrite)
+            return state
+
+        if _on_rank0(precheck, run_dir, dist, device) == "finished":
+            return _stored_result(run_dir)
         data = prepare_data(cfg, device, dist)  # a missing dataset fails here, before anything is written
-        with claim(run_dir) if main else contextlib.nullcontext():
-            state = _decide(run_dir, cfg, resume, overwrite, dist, device)
-            if state == "finished":
-                return _stored_result(run_dir)
-            return _fit(cfg, run_dir, state, device, data, callbacks, should_stop, dist)
+        state = _on_rank0(decide, run_dir, dist, device)
+        if state == "finished":
+            return _stored_result(run_dir)
+        return _fit(cfg, run_dir, state, device, data, callbacks, should_stop, dist)
 
 
-_STATES = ("new", "unfinished", "finished")
+_OUTCOMES = ("new", "unfinished", "finished", "busy")
 
 
-def _decide(
-    run_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool, dist: distributed.Dist | None,
-    device: torch.device,
-) -> str:  # fmt: skip
-    """Under the claim: decide again (another worker may have finished or started this point while the
-    data loaded) and write the config. Rank 0 decides and writes; the other ranks follow its decision."""
-    decided = None
-    try:
-        if dist is None or dist.main:
-            decided = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-            if decided != "finished":
-                init_run_dir(run_dir, cfg, decided, overwrite=overwrite)
-    finally:  # rank 0's error still reaches the others (as "no decision"), so none of them hangs
-        shared = distributed.broadcast_choice(decided, _STATES, dist, device)
+def _on_rank0(
+    decision: Callable[[], str], run_dir: Path, dist: distributed.Dist | None, device: torch.device
+) -> str:
+    """Run ``decision`` on rank 0 (or alone) and give its outcome to every rank, so all ranks train,
+    skip or fail the same point together; a rank that went its own way would wait forever in the next
+    collective."""
+    outcome, error = None, None
+    if dist is None or dist.main:
+        try:
+            outcome = decision()
+        except RunDirBusy as exc:
+            outcome, error = "busy", exc
+        except BaseException as exc:
+            error = exc
+    shared = distributed.broadcast_choice(outcome, _OUTCOMES, dist, device)
+    if error is not None:
+        raise error
+    if shared == "busy":
+        raise RunDirBusy(f"{run_dir} is being trained by another process; skipped")
     if shared is None:
         raise RunDirError(f"rank 0 could not prepare {run_dir}; see its error")
     return shared

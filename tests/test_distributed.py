@@ -132,3 +132,28 @@ def test_environment_parsing_and_batch_check() -> None:
         check_batch(Dist(0, 3, 0), 64)
     with pytest.raises(ConfigError, match="distributed"):
         wrap(torch.nn.Linear(2, 2), None, torch.device("cpu"), sync_bn=True)
+
+
+@pytest.mark.slow
+def test_a_torchrun_job_trains_every_point_of_a_recipe(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "name: dd\nout: sweep\nbase: {dataset: synthetic, subset: 128, test_subset: 32, width: 8, depth: 1,\n"
+        "       kernel: 3, patch: 4, epochs: 1, batch_size: 32, device: cpu}\nsweep: {seed: [0, 1]}\n"
+    )
+    (tmp_path / "sweep" / "seed-0").mkdir(parents=True)  # point 0 is "held" by another process
+    import fcntl
+
+    held = os.open(tmp_path / "sweep" / "seed-0" / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "spatialmix_cli", "train", "--recipe", "r.yaml", "--json"]  # fmt: skip
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+    finally:
+        os.close(held)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert [r.get("busy", False) for r in rows] == [True, False]  # both ranks skipped the held point
+    assert (tmp_path / "sweep" / "seed-1" / "model.safetensors").is_file()
+    assert not (tmp_path / "sweep" / "seed-0" / "config.yaml").exists()
