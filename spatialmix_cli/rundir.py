@@ -146,16 +146,6 @@ def init_run_dir(run_dir: str | Path, cfg: TrainConfig, state: str, *, overwrite
         raise RunDirError(f"cannot write to --out {run_dir}: {exc}") from None
 
 
-def prepare_run_dir(
-    run_dir: str | Path, cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False
-) -> str:
-    """:func:`check_run_dir`, then :func:`init_run_dir` unless the run is finished; returns the state."""
-    state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-    if state != "finished":
-        init_run_dir(run_dir, cfg, state, overwrite=overwrite)
-    return state
-
-
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in history))
 

@@ -26,6 +26,17 @@ class RunDirBusy(RunDirError):
     """Another process holds the claim on this run directory."""
 
 
+def _busy(run_dir: Path, holder: str) -> RunDirBusy:
+    return RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped")
+
+
+def check_free(run_dir: Path) -> None:
+    """Raise :class:`RunDirBusy` if another process holds the claim on ``run_dir`` right now."""
+    holder = claimed_by(run_dir)
+    if holder is not None:
+        raise _busy(run_dir, holder)
+
+
 @contextlib.contextmanager
 def claim(run_dir: Path) -> Iterator[None]:
     """Hold the claim on ``run_dir`` (created if needed) for the block, or raise :class:`RunDirBusy`."""

@@ -41,7 +41,7 @@ from .rundir import (
     write_metrics,
     write_result,
 )
-from .runlock import RunDirBusy, claim, claimed_by
+from .runlock import RunDirBusy, check_free, claim
 from .tasks import Classify, Task, make_task
 
 
@@ -339,9 +339,7 @@ def train(
     device = distributed.device_for(dist, resolve_device(cfg.device))
 
     def precheck() -> str:  # read-only: refuse or skip before the data is loaded
-        holder = claimed_by(run_dir)
-        if holder is not None:
-            raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped")
+        check_free(run_dir)
         return check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
 
     with distributed.process_group(dist, device), contextlib.ExitStack() as held:
