@@ -5,8 +5,10 @@ The reference is what a researcher would write first: the same model definition,
 ``torch.optim.AdamW``, batches from a ``DataLoader`` over a CPU tensor dataset with per-sample
 torchvision v2 crop + flip; evaluation through a ``DataLoader``; PGD-2 with plain torchattacks on the eager
 model. The project's path is the trainer's: uint8 data held once on the device, batched on-device crop +
-flip, channels-last / ``torch.compile`` where they help (``--compile``), frozen spatial weights excluded
-from the optimizer and from autograd. Both are timed end to end (data + step), median over iterations.
+flip, channels-last memory format, the tuned allocator of ``allocator.py`` (the reference runs with glibc's
+defaults: the setting is switched around each measurement), ``torch.compile`` only with ``--compile``,
+frozen spatial weights excluded from the optimizer and from autograd. Both are timed end to end
+(data + step), median over iterations.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from .allocator import tune_malloc
 from .attacks.build import AttackSpec, perturb
 from .config import TrainConfig
 from .data import TensorBatches
 from .data.info import dataset_info
 from .models import create_model
-from .training import _autocast, build_optimizer, resolve_device, to_float, use_channels_last
+from .training import _autocast, build_optimizer, resolve_device, to_float
 
 DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 
@@ -43,7 +46,8 @@ class BenchSettings:
     warmup: int = 2
     device: str = "auto"
     compile: bool = False
-    channels_last: bool | None = None  # None: on CUDA only (ignored on CPU, see training.use_channels_last)
+    channels_last: bool = True  # the project path's memory format (the trainer's default)
+    tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
     seed: int = 0
     peak_gflops: float | None = None  # the machine's peak, for the "% of peak" column (None: unknown)
 
@@ -133,6 +137,7 @@ def bench_preset(
         ref_opt.step()
 
     ref.train()
+    tune_malloc(False)
     row["train_ref_img_s"] = s.batch_size / _median_seconds(ref_step, s.iters, s.warmup, device)
 
     # --- training: the project's path (mirrors the trainer's step in training._run_epoch) ---
@@ -146,9 +151,7 @@ def bench_preset(
         }
     )
     model = make()
-    channels_last = use_channels_last(
-        device.type == "cuda" if s.channels_last is None else s.channels_last, device
-    )
+    channels_last = s.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
@@ -166,6 +169,7 @@ def bench_preset(
         opt.step()
 
     model.train()
+    tune_malloc(s.tune_malloc)
     compile_start = time.perf_counter()
     our_step()  # with --compile, the first step compiles
     row["first_step_s"] = time.perf_counter() - compile_start
@@ -194,26 +198,32 @@ def bench_preset(
         with torch.inference_mode(), _autocast(device, cfg.bf16):
             forward(to_float(device_images[start : start + s.batch_size], channels_last))
 
+    tune_malloc(False)
     row["eval_ref_img_s"] = s.batch_size / _median_seconds(ref_eval, s.iters, s.warmup, device)
+    tune_malloc(s.tune_malloc)
     row["eval_img_s"] = s.batch_size / _median_seconds(our_eval, s.iters, s.warmup, device)
     row["eval_ratio"] = row["eval_img_s"] / row["eval_ref_img_s"]
 
-    # --- PGD-2 at 1/255: plain torchattacks on the eager reference vs the project's perturb() ---
+    # --- PGD-2 at 1/255: plain torchattacks on the eager reference vs the project's perturb() on the
+    # model as `spatialmix attack` runs it (channels-last, eager: the attack command does not compile) ---
     import torchattacks
 
     x_attack = images[: s.batch_size].float().div(255.0).to(device)
     y_attack = labels[: s.batch_size].to(device)
     plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
     spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+    tune_malloc(False)
     row["attack_ref_img_s"] = s.batch_size / _median_seconds(
         lambda: plain(x_attack, y_attack), s.iters, s.warmup, device
     )
+    tune_malloc(s.tune_malloc)
     row["attack_img_s"] = s.batch_size / _median_seconds(
         lambda: perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed),
         s.iters,
         s.warmup,
         device,
     )
+    tune_malloc(False)  # back to glibc's defaults: the next measurement starts from the reference's state
     row["attack_ratio"] = row["attack_img_s"] / row["attack_ref_img_s"]
     return row
 

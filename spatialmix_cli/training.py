@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,18 +168,6 @@ def adversary(cfg: TrainConfig) -> AttackSpec | None:
     if cfg.adv == "none":
         return None
     return AttackSpec(cfg.adv, cfg.adv_eps, cfg.adv_steps, cfg.adv_alpha, random_start=True)
-
-
-def use_channels_last(requested: bool, device: torch.device) -> bool:
-    """channels_last is a CUDA optimisation; on CPU it is ignored with a warning.
-
-    Why: with torch 2.14's oneDNN CPU kernels the backward pass of a strided 1x1 conv in
-    channels_last (the projection shortcut of every ResNet stage) hangs indefinitely.
-    """
-    if requested and device.type != "cuda":
-        warnings.warn("channels_last is ignored on CPU (it only speeds up CUDA)", stacklevel=2)
-        return False
-    return requested
 
 
 def to_float(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
@@ -407,7 +394,7 @@ def _fit(
     Every rank trains; only rank 0 (``main``) writes."""
     main = dist is None or dist.main
     model = build_model(cfg, data.info).to(device)
-    if use_channels_last(cfg.channels_last, device):
+    if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
     progress = _restore(run_dir, model, opt) if state == "unfinished" else _Progress()
@@ -496,9 +483,7 @@ def _run_epoch(
         lr = lr_at(progress.global_step, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, targets = task.inputs_targets(
-            to_float(images, cfg.channels_last and device.type == "cuda"), labels
-        )
+        x, targets = task.inputs_targets(to_float(images, cfg.channels_last), labels)
         if adv is not None:
             x = perturb(model, adv, x, labels, num_classes=data.info.num_classes,
                         seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
@@ -574,7 +559,7 @@ def _end_epoch(
             data.test(),
             device=device,
             bf16=cfg.bf16,
-            channels_last=cfg.channels_last and device.type == "cuda",
+            channels_last=cfg.channels_last,
             task=task,
         )
         if due

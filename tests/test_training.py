@@ -111,8 +111,7 @@ def test_same_seed_same_result_other_seed_different(tmp_path: Path) -> None:
 def test_sgd_cosine_label_smoothing_grad_clip_channels_last_run(tmp_path: Path) -> None:
     cfg = tiny_config(optimizer="sgd", schedule="cosine", warmup_epochs=1, label_smoothing=0.1, grad_clip=1.0,
                       channels_last=True, arch="sep_resnet", depth=8, width=4, kernel=3, patch=None)  # fmt: skip
-    with pytest.warns(UserWarning, match="channels_last is ignored on CPU"):
-        result = train(cfg, tmp_path / "run")
+    result = train(cfg, tmp_path / "run")  # channels_last on CPU: the strided 1x1 shortcut must not hang
     assert 0 <= result.test_acc <= 1 and result.epochs == 2
 
 

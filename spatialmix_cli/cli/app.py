@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from ..allocator import tune_malloc_from_env
 from .attack import attack_command
 from .bench import bench_command
 from .output import print_error
@@ -32,6 +33,9 @@ app.command("bench")(bench_command)
 @app.callback()
 def _root() -> None:
     """spatialmix: reproduce 'Rethinking the Role of Spatial Mixing' (Cazenavette, Julin, Lucey 2025)."""
+    # Process-wide and speed-only: freed activations stay in the process (2x faster CPU training here;
+    # see allocator.py). SPATIALMIX_MALLOC=default opts out.
+    tune_malloc_from_env()
 
 
 def main() -> None:

@@ -31,6 +31,14 @@ def bench_command(
     compile: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the project path.")
     ] = False,
+    channels_last: Annotated[
+        bool,
+        typer.Option("--channels-last/--no-channels-last", help="Channels-last layout on the project path."),
+    ] = True,
+    tune_malloc: Annotated[
+        bool,
+        typer.Option("--tune-malloc/--no-tune-malloc", help="The tuned allocator on the project path."),
+    ] = True,
     peak_gflops: Annotated[
         float | None, typer.Option("--peak-gflops", help="The machine's peak GFLOP/s, for % of peak.")
     ] = None,
@@ -49,7 +57,8 @@ def bench_command(
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
-                                       compile=compile, peak_gflops=peak_gflops)  # fmt: skip
+                                       compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
+                                       peak_gflops=peak_gflops)  # fmt: skip
         err = console()
         rows = []
         started = time.perf_counter()

@@ -95,7 +95,9 @@ def train_command(
     channels_last: Annotated[
         bool | None,
         typer.Option(
-            "--channels-last/--no-channels-last", help="Channels-last memory format.", show_default=False
+            "--channels-last/--no-channels-last",
+            help="Channels-last memory format (default: on).",
+            show_default=False,
         ),
     ] = None,
     compile: Annotated[

@@ -9,6 +9,8 @@ keeps the state-dict keys and the cuDNN/oneDNN kernels of ``nn.Conv2d`` unchange
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -57,6 +59,15 @@ class ChannelConv2d(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, bias: bool = True) -> None:
         super().__init__(in_channels, out_channels, 1, stride=stride, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # A strided 1x1 conv reads only every stride-th pixel: take them first, then a stride-1 conv. Same
+        # numbers (forward and gradients, see tests/test_layers.py); why not nn.Conv2d's strided kernel:
+        # torch 2.14's oneDNN backward of a strided 1x1 conv in channels_last hangs on CPU (the projection
+        # shortcut of every ResNet stage), and channels_last is the faster CPU layout for everything else.
+        if self.stride != (1, 1):
+            x = x[:, :, :: self.stride[0], :: self.stride[1]]
+        return F.conv2d(x, self.weight, self.bias)
 
 
 class DenseConv2d(nn.Conv2d):
