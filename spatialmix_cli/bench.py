@@ -14,11 +14,13 @@ frozen spatial weights excluded from the optimizer and from autograd. Both are t
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import platform
 import resource
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,30 +106,26 @@ def train_flops(model: nn.Module, batch_size: int) -> float:
     return 3.0 * float(counter.get_total_flops())
 
 
-def bench_preset(
-    preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One row of bench.json: img/s of both paths for training, evaluation and PGD-2, and their ratios.
-    ``model_kwargs`` go to ``create_model`` (the tests use them for a tiny model)."""
-    extra = dict(model_kwargs or {})
-    device = resolve_device(s.device)
-    info = dataset_info("synthetic")
-    images, labels = _data(s.batch_size * (s.iters + s.warmup + 1), s.seed)
-
-    def make() -> nn.Module:
-        return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
-                            seed=s.seed, **extra).to(device)  # fmt: skip
-
-    row: dict[str, Any] = {"preset": preset, "learn": learn, "batch_size": s.batch_size}
-    flops = train_flops(create_model(preset, learn=learn, num_classes=10, seed=s.seed, **extra), s.batch_size)
-    row["gflop_per_train_image"] = flops / s.batch_size / 1e9
-
-    # --- training: reference ---
+def _reference_img_s(
+    make: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    x_attack: torch.Tensor,
+    y_attack: torch.Tensor,
+    median_img_s: Callable[[Callable[[], None]], float],
+    device: torch.device,
+    seed: int,
+) -> dict[str, float]:
+    """img/s of the plain references: training (DataLoader + per-sample v2 crop/flip + AdamW), evaluation
+    (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first model; batches are the
+    size of the attack batch."""
+    out: dict[str, float] = {}
     ref = make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
-    ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=s.batch_size,
+    batch_size = x_attack.shape[0]
+    ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=batch_size,
                                       shuffle=True, drop_last=True,
-                                      generator=torch.Generator().manual_seed(s.seed)))  # fmt: skip
+                                      generator=torch.Generator().manual_seed(seed)))  # fmt: skip
 
     def ref_step() -> None:
         x, y = next(ref_batches)
@@ -137,10 +135,61 @@ def bench_preset(
         ref_opt.step()
 
     ref.train()
-    tune_malloc(False)
-    row["train_ref_img_s"] = s.batch_size / _median_seconds(ref_step, s.iters, s.warmup, device)
+    out["train_ref_img_s"] = median_img_s(ref_step)
 
-    # --- training: the project's path (mirrors the trainer's step in training._run_epoch) ---
+    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
+                                      batch_size=batch_size))  # fmt: skip
+    ref.eval()
+
+    def ref_eval() -> None:
+        x, _ = next(eval_loader)
+        with torch.no_grad():
+            ref(x.to(device))
+
+    out["eval_ref_img_s"] = median_img_s(ref_eval)
+    import torchattacks
+
+    plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
+    out["attack_ref_img_s"] = median_img_s(lambda: plain(x_attack, y_attack))
+    return out
+
+
+def bench_preset(
+    preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of bench.json: img/s of both paths for training, evaluation and PGD-2, and their ratios.
+    ``model_kwargs`` go to ``create_model`` (the tests use them for a tiny model).
+
+    Every reference is measured first, with glibc's default allocator, then the project's paths: once a
+    process has run with the tuned allocator its heap stays warm (freed pages are reused without faults
+    even after the defaults are restored), which would flatter the reference. ``bench_rows`` runs each
+    row in a fresh process for the same reason."""
+    extra = dict(model_kwargs or {})
+    device = resolve_device(s.device)
+    info = dataset_info("synthetic")
+    images, labels = _data(s.batch_size * (s.iters + s.warmup + 1), s.seed)
+
+    def make() -> nn.Module:
+        return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
+                            seed=s.seed, **extra).to(device)  # fmt: skip
+
+    def median_img_s(step: Callable[[], None]) -> float:
+        return s.batch_size / _median_seconds(step, s.iters, s.warmup, device)
+
+    row: dict[str, Any] = {"preset": preset, "learn": learn, "batch_size": s.batch_size}
+    flops = train_flops(create_model(preset, learn=learn, num_classes=10, seed=s.seed, **extra), s.batch_size)
+    row["gflop_per_train_image"] = flops / s.batch_size / 1e9
+    tune_malloc(False)
+    x_attack = images[: s.batch_size].float().div(255.0).to(device)
+    y_attack = labels[: s.batch_size].to(device)
+    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+
+    # references first: plain PyTorch, glibc's default allocator (their objects are gone when it returns)
+    row.update(_reference_img_s(make, images, labels, x_attack, y_attack, median_img_s, device, s.seed))
+    row["peak_rss_mib_ref"] = peak_rss_mib()
+
+    # ---------------- the project's paths (training mirrors training._run_epoch) ----------------
+    tune_malloc(s.tune_malloc)
     cfg = TrainConfig.from_dict(
         {
             "arch": preset,
@@ -156,7 +205,8 @@ def bench_preset(
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
     forward = torch.compile(model) if s.compile else model
-    source = TensorBatches(images.to(device), labels.to(device), batch_size=s.batch_size, seed=s.seed,
+    device_images = images.to(device)
+    source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
                            crop_pad=4, hflip=True)  # fmt: skip
     batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
 
@@ -169,27 +219,11 @@ def bench_preset(
         opt.step()
 
     model.train()
-    tune_malloc(s.tune_malloc)
     compile_start = time.perf_counter()
     our_step()  # with --compile, the first step compiles
     row["first_step_s"] = time.perf_counter() - compile_start
-    row["train_img_s"] = s.batch_size / _median_seconds(our_step, s.iters, s.warmup, device)
-    row["train_ratio"] = row["train_img_s"] / row["train_ref_img_s"]
-    row["train_gflop_s"] = row["train_img_s"] * row["gflop_per_train_image"]
-    if s.peak_gflops:
-        row["train_pct_of_peak"] = 100 * row["train_gflop_s"] / s.peak_gflops
+    row["train_img_s"] = median_img_s(our_step)
 
-    # --- evaluation ---
-    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
-                                      batch_size=s.batch_size))  # fmt: skip
-    ref.eval()
-
-    def ref_eval() -> None:
-        x, _ = next(eval_loader)
-        with torch.no_grad():
-            ref(x.to(device))
-
-    device_images = images.to(device)
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
     model.eval()
 
@@ -198,34 +232,42 @@ def bench_preset(
         with torch.inference_mode(), _autocast(device, cfg.bf16):
             forward(to_float(device_images[start : start + s.batch_size], channels_last))
 
-    tune_malloc(False)
-    row["eval_ref_img_s"] = s.batch_size / _median_seconds(ref_eval, s.iters, s.warmup, device)
-    tune_malloc(s.tune_malloc)
-    row["eval_img_s"] = s.batch_size / _median_seconds(our_eval, s.iters, s.warmup, device)
-    row["eval_ratio"] = row["eval_img_s"] / row["eval_ref_img_s"]
-
-    # --- PGD-2 at 1/255: plain torchattacks on the eager reference vs the project's perturb() on the
-    # model as `spatialmix attack` runs it (channels-last, eager: the attack command does not compile) ---
-    import torchattacks
-
-    x_attack = images[: s.batch_size].float().div(255.0).to(device)
-    y_attack = labels[: s.batch_size].to(device)
-    plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
-    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
-    tune_malloc(False)
-    row["attack_ref_img_s"] = s.batch_size / _median_seconds(
-        lambda: plain(x_attack, y_attack), s.iters, s.warmup, device
+    row["eval_img_s"] = median_img_s(our_eval)
+    # PGD-2 at 1/255 as `spatialmix attack` runs it: perturb() on the channels-last eager model (the
+    # attack command does not compile).
+    row["attack_img_s"] = median_img_s(
+        lambda: perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed)
     )
-    tune_malloc(s.tune_malloc)
-    row["attack_img_s"] = s.batch_size / _median_seconds(
-        lambda: perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed),
-        s.iters,
-        s.warmup,
-        device,
-    )
-    tune_malloc(False)  # back to glibc's defaults: the next measurement starts from the reference's state
-    row["attack_ratio"] = row["attack_img_s"] / row["attack_ref_img_s"]
+    row["peak_rss_mib"] = peak_rss_mib()
+    tune_malloc(False)
+
+    for kind in ("train", "eval", "attack"):
+        row[f"{kind}_ratio"] = row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]
+    row["train_gflop_s"] = row["train_img_s"] * row["gflop_per_train_image"]
+    if s.peak_gflops:
+        row["train_pct_of_peak"] = 100 * row["train_gflop_s"] / s.peak_gflops
     return row
+
+
+def bench_rows(
+    presets: list[str],
+    modes: list[str],
+    s: BenchSettings,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """``bench_preset`` for every (preset, learn mode), each in a fresh spawned process: no row inherits
+    another's heap, compiled code or peak memory (``peak_rss_mib`` is then the row's own)."""
+    rows = []
+    spawn = multiprocessing.get_context("spawn")
+    for preset in presets:
+        for mode in modes:
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                row = pool.submit(bench_preset, preset, mode, s, model_kwargs).result()
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
 
 
 def machine() -> dict[str, Any]:

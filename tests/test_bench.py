@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spatialmix_cli.bench import BenchSettings, bench_preset, train_flops
+from spatialmix_cli.bench import BenchSettings, bench_preset, bench_rows, train_flops
 from spatialmix_cli.models import create_model
 
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
@@ -35,3 +35,15 @@ def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     bad = cli("bench", "--iters", "0")
     assert bad.exit_code == 2
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_bench_rows_run_each_row_in_a_fresh_process() -> None:
+    """The CLI's path: one spawned process per row; the reference's peak memory is measured before the
+    project's path runs, so it can never exceed the row's overall peak."""
+    seen: list[dict] = []
+    settings = BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu")
+    rows = bench_rows(["convmixer"], ["full", "chans"], settings, on_row=seen.append, model_kwargs=TINY)
+    assert [r["learn"] for r in rows] == ["full", "chans"] and seen == rows
+    for row in rows:
+        assert 0 < row["peak_rss_mib_ref"] <= row["peak_rss_mib"]
+        assert row["train_ratio"] > 0 and "train_pct_of_peak" not in row  # no --peak-gflops given

@@ -60,17 +60,17 @@ def bench_command(
                                        compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
                                        peak_gflops=peak_gflops)  # fmt: skip
         err = console()
-        rows = []
         started = time.perf_counter()
-        for name in presets:
-            for mode in modes:
-                err.print(f"bench {name} learn={mode} ...")
-                row = bench.bench_preset(name, mode, settings)
-                rows.append(row)
-                if json_:
-                    emit_json(row)
+
+        def announce(row: dict) -> None:
+            err.print(f"bench {row['preset']} learn={row['learn']}: train ×{row['train_ratio']:.2f}")
+            if json_:
+                emit_json(row)
+
+        err.print(f"bench {', '.join(presets)} learn={','.join(modes)} (each row in a fresh process) ...")
+        rows = bench.bench_rows(presets, modes, settings, on_row=announce)
         report = {"machine": bench.machine(), "settings": dataclasses.asdict(settings), "rows": rows,
-                  "peak_rss_mib": bench.peak_rss_mib(), "seconds": time.perf_counter() - started}  # fmt: skip
+                  "seconds": time.perf_counter() - started}  # fmt: skip
         atomic_write_text(out, json.dumps(report, indent=2) + "\n")
         columns = [
             "preset",
