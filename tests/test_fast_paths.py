@@ -36,6 +36,8 @@ def test_strided_pointwise_matches_conv2d(stride: int, size: int, channels_last:
     out = layer(x)
     ref = F.conv2d(x_ref, w_ref, b_ref, stride=stride)
     torch.testing.assert_close(out, ref, **TOL)
+    if channels_last:
+        assert out.is_contiguous(memory_format=torch.channels_last)  # the layout carries on to the next layer
     grad = torch.randn_like(ref)
     out.backward(grad)
     ref.backward(grad)

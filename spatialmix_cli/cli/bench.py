@@ -26,8 +26,8 @@ def bench_command(
     ] = None,
     learn: Annotated[str, typer.Option("--learn", help="Learn modes, comma-separated.")] = "full,chans",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
-    iters: Annotated[int, typer.Option("--iters", help="Timed iterations (median reported).")] = 5,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 2,
+    iters: Annotated[int, typer.Option("--iters", help="Timed iterations (median reported).")] = 7,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 3,
     compile: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the project path.")
     ] = False,
