@@ -9,7 +9,7 @@ preloading jemalloc or tcmalloc; ``mallopt`` gets it from the C library the proc
 preload and no new dependency.
 
 The setting is process-wide, so only the ``spatialmix`` command turns it on (once, at start) and the
-benchmark switches it explicitly around its plain-PyTorch reference. It changes no result, only speed, and
+benchmark switches it off for its plain-PyTorch reference. It changes no result, only speed, and
 means the process keeps its peak memory until it exits; fragmentation adds to it (ConvMixer-256/8 chans at
 batch 128: 3.1-3.4 GiB peak RSS tuned against 2.4 GiB with the defaults, which page-fault 3.4 GiB of fresh
 memory per step). ``SPATIALMIX_MALLOC=default`` leaves glibc alone.
@@ -45,8 +45,8 @@ def _glibc() -> ctypes.CDLL | None:
 
 def tune_malloc(enabled: bool = True) -> bool:
     """``enabled``: no ``mmap`` for large blocks and no trimming, so freed activations are reused in place;
-    otherwise glibc's defaults, and the kept free memory is returned to the system. Returns True when the setting was applied (glibc present and both
-    ``mallopt`` calls accepted)."""
+    otherwise glibc's defaults, and the kept free memory is returned to the system. Returns True when the
+    setting was applied (glibc present and both ``mallopt`` calls accepted)."""
     libc = _glibc()
     if libc is None:
         return False

@@ -1,15 +1,14 @@
 """Throughput benchmark: the project's training, evaluation and attack paths next to plain PyTorch
-references on the same model, measured in one process, one after the other.
+references on the same model.
 
 The reference is what a researcher would write first: the same model definition, eager, channels-first,
 ``torch.optim.AdamW``, batches from a ``DataLoader`` over a CPU tensor dataset with per-sample
 torchvision v2 crop + flip; evaluation through a ``DataLoader``; PGD-2 with plain torchattacks on the eager
 model. The project's path is the trainer's: uint8 data held once on the device, batched on-device crop +
-flip, channels-last memory format, the tuned allocator of ``allocator.py`` (the reference runs with glibc's
-defaults: the setting is switched around each measurement), ``torch.compile`` only with ``--compile``,
-frozen spatial weights excluded from the optimizer and from autograd. Both are timed end to end
-(data + step), median over iterations.
-"""
+flip, channels-last memory format, the tuned allocator of ``allocator.py``, ``torch.compile`` only with
+``--compile``, frozen spatial weights excluded from the optimizer and from autograd. Each row runs in its
+own process: every reference first, with glibc's default allocator, then the project's paths. Both are
+timed end to end (data + step), median over iterations."""
 
 from __future__ import annotations
 

@@ -34,6 +34,8 @@ def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown preset" in result.stderr
     bad = cli("bench", "--iters", "0")
     assert bad.exit_code == 2
+    mode = cli("bench", "--learn", "full,nope")  # refused before any row's process is spawned
+    assert mode.exit_code == 2 and mode.stderr.startswith("error: unknown learn mode 'nope'")
     assert not (tmp_path / "bench.json").exists()
 
 

@@ -13,10 +13,13 @@ import typer
 
 from .. import bench
 from ..checkpoint import atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
+from ..layers import LEARN_MODES
 from ..models import list_models
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
+
+_DEFAULTS = bench.BenchSettings()
 
 
 def bench_command(
@@ -26,8 +29,10 @@ def bench_command(
     ] = None,
     learn: Annotated[str, typer.Option("--learn", help="Learn modes, comma-separated.")] = "full,chans",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
-    iters: Annotated[int, typer.Option("--iters", help="Timed iterations (median reported).")] = 7,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 3,
+    iters: Annotated[
+        int, typer.Option("--iters", help="Timed iterations (median reported).")
+    ] = _DEFAULTS.iters,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = _DEFAULTS.warmup,
     compile: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the project path.")
     ] = False,
@@ -54,6 +59,8 @@ def bench_command(
             if name not in list_models():
                 raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
         modes = [m.strip() for m in learn.split(",") if m.strip()]
+        for mode in modes:  # before any row's process is spawned
+            check_choice("learn mode", mode, LEARN_MODES)
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
