@@ -5,8 +5,10 @@ The reference is what a researcher would write first: the same model definition,
 ``torch.optim.AdamW``, batches from a ``DataLoader`` over a CPU tensor dataset with per-sample
 torchvision v2 crop + flip; evaluation through a ``DataLoader``; PGD-2 with plain torchattacks on the eager
 model. The project's path is the trainer's: uint8 data held once on the device, batched on-device crop +
-flip, channels-last memory format, the tuned allocator of ``allocator.py``, ``torch.compile`` only with
-``--compile``, frozen spatial weights excluded from the optimizer and from autograd. Each row runs in its
+flip, channels-last memory format, the tuned allocator of ``allocator.py``, the training forward
+``torch.compile``'d as the trainer's automatic rule does for any run longer than 10 eager minutes
+(``--no-compile``: eager; evaluation and the attack stay eager, as in the trainer and ``spatialmix attack``),
+frozen spatial weights excluded from the optimizer and from autograd. Each row runs in its
 own process: every reference first, with glibc's default allocator, then the project's paths. Both are
 timed end to end (data + step), median over iterations."""
 
@@ -31,6 +33,7 @@ from torchvision.transforms import v2
 
 from .allocator import tune_malloc
 from .attacks.build import AttackSpec, perturb
+from .compiling import CompileSwitch
 from .config import TrainConfig
 from .data import TensorBatches
 from .data.info import dataset_info
@@ -46,7 +49,7 @@ class BenchSettings:
     iters: int = 7
     warmup: int = 3  # the tuned allocator grows its heap over the first 2-3 steps, then never faults again
     device: str = "auto"
-    compile: bool = False
+    compile: bool = True  # the training forward compiled, as `spatialmix train` runs any long run
     channels_last: bool = True  # the project path's memory format (the trainer's default)
     tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
     seed: int = 0
@@ -203,7 +206,7 @@ def bench_preset(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
-    forward = torch.compile(model) if s.compile else model
+    forward = CompileSwitch(model, s.compile, total_steps=s.warmup + s.iters + 1)
     device_images = images.to(device)
     source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
                            crop_pad=4, hflip=True)  # fmt: skip
@@ -228,8 +231,8 @@ def bench_preset(
 
     def our_eval() -> None:
         start = next(starts)
-        with torch.inference_mode(), _autocast(device, cfg.bf16):
-            forward(to_float(device_images[start : start + s.batch_size], channels_last))
+        with torch.inference_mode(), _autocast(device, cfg.bf16):  # eager, as the trainer's evaluate()
+            model(to_float(device_images[start : start + s.batch_size], channels_last))
 
     row["eval_img_s"] = median_img_s(our_eval)
     # PGD-2 at 1/255 as `spatialmix attack` runs it: perturb() on the channels-last eager model (the

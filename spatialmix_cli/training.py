@@ -22,6 +22,7 @@ from torch import nn
 from . import distributed
 from .attacks.build import AttackSpec, perturb
 from .checkpoint import load_into, save_checkpoint
+from .compiling import CompileSwitch
 from .config import TrainConfig
 from .data import TensorBatches, eval_batches, load_dataset, mix_seed
 from .data.batches import Batch, BatchSource
@@ -69,6 +70,9 @@ class Callbacks:
 
     def on_epoch_end(self, record: dict[str, Any]) -> None: ...
 
+    def on_note(self, text: str) -> None:
+        """A one-line remark about how the run executes (e.g. the automatic torch.compile decision)."""
+
 
 @dataclass
 class TrainResult:
@@ -92,6 +96,7 @@ class TrainResult:
     train_psnr: float | None = None
     resumed: bool = False
     skipped: bool = False
+    compiled: bool = False  # the training forward ran torch.compile'd (``seconds`` includes the compile)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -402,11 +407,17 @@ def _fit(
         progress.sums = {k: 0.0 for k in progress.sums}
     if main:
         write_metrics(run_dir, progress.history)
-    forward = distributed.wrap(model, dist, device, cfg.sync_bn)
-    forward = torch.compile(forward) if cfg.compile else forward
     params = param_report(model)
     steps = data.train.steps_per_epoch
     total, warmup = cfg.epochs * steps, warmup_steps(cfg, steps)
+    forward = CompileSwitch(
+        distributed.wrap(model, dist, device, cfg.sync_bn),
+        cfg.compile,
+        total_steps=total,
+        done_steps=progress.global_step,
+        agree=(lambda decision: decision) if dist is None else (lambda d: distributed.any_rank(d, device)),
+        note=callbacks.on_note,
+    )
     callbacks.on_start(run_dir=run_dir, total_steps=total, done_steps=progress.global_step, params=params)
 
     while progress.epoch < cfg.epochs:
@@ -446,6 +457,7 @@ def _fit(
         test_psnr=final.get("test_psnr"),
         train_psnr=final.get("train_psnr"),
         resumed=state == "unfinished",
+        compiled=forward.is_compiled,
     )
     if main:
         write_result(run_dir, result.to_dict())
@@ -457,7 +469,7 @@ def _run_epoch(
     cfg: TrainConfig,
     data: _Data,
     model: nn.Module,
-    forward: nn.Module,
+    forward: CompileSwitch,
     opt: torch.optim.Optimizer,
     progress: _Progress,
     device: torch.device,

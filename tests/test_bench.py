@@ -11,7 +11,7 @@ from spatialmix_cli.models import create_model
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
 
 
-def test_bench_row_has_both_paths_and_ratios() -> None:
+def test_bench_row_has_both_paths_and_ratios() -> None:  # the default path: training forward compiled
     row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu",
                                                            peak_gflops=100.0), TINY)  # fmt: skip
     for kind in ("train", "eval", "attack"):
@@ -43,7 +43,7 @@ def test_bench_rows_run_each_row_in_a_fresh_process() -> None:
     """The CLI's path: one spawned process per row; the reference's peak memory is measured before the
     project's path runs, so it can never exceed the row's overall peak."""
     seen: list[dict] = []
-    settings = BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu")
+    settings = BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=False)
     rows = bench_rows(["convmixer"], ["full", "chans"], settings, on_row=seen.append, model_kwargs=TINY)
     assert [r["learn"] for r in rows] == ["full", "chans"] and seen == rows
     for row in rows:

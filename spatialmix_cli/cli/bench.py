@@ -34,8 +34,12 @@ def bench_command(
     ] = _DEFAULTS.iters,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = _DEFAULTS.warmup,
     compile: Annotated[
-        bool, typer.Option("--compile/--no-compile", help="torch.compile the project path.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the project's training forward (as `train` does for runs >10 min eager).",
+        ),
+    ] = _DEFAULTS.compile,
     channels_last: Annotated[
         bool,
         typer.Option("--channels-last/--no-channels-last", help="Channels-last layout on the project path."),

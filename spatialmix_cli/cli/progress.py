@@ -74,6 +74,9 @@ class TrainProgress(Callbacks):
             f"{_metric(record, 'train')}{test}  ({record['seconds']:.1f}s)"
         )
 
+    def on_note(self, text: str) -> None:
+        self.progress.console.print(f"  {text}")
+
 
 def _metric(values: dict[str, Any], split: str) -> str:
     """``acc 81.20%`` for classification, ``PSNR 17.31 dB`` for un-shuffling."""

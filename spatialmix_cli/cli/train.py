@@ -102,7 +102,11 @@ def train_command(
     ] = None,
     compile: Annotated[
         bool | None,
-        typer.Option("--compile/--no-compile", help="torch.compile the model.", show_default=False),
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the model (default: auto, only when the run would take >10 min eagerly).",
+            show_default=False,
+        ),
     ] = None,
     sync_bn: Annotated[
         bool | None,
