@@ -8,21 +8,23 @@ model. The project's path is the trainer's: uint8 data held once on the device, 
 flip, channels-last memory format, the tuned allocator of ``allocator.py``, the training forward
 ``torch.compile``'d as the trainer's automatic rule does for any run longer than 10 eager minutes
 (``--no-compile``: eager; evaluation and the attack stay eager, as in the trainer and ``spatialmix attack``),
-frozen spatial weights excluded from the optimizer and from autograd. Each row runs in its
-own process: every reference first, with glibc's default allocator, then the project's paths. Both are
-timed end to end (data + step), median over iterations."""
+frozen spatial weights excluded from the optimizer and from autograd. Each side of a row runs in its own
+fresh process (the reference with glibc's default allocator), and their steps are timed interleaved, one
+at a time, end to end (data + step); medians over iterations."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import platform
 import resource
 import statistics
 import time
+import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
@@ -54,20 +56,6 @@ class BenchSettings:
     tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
     seed: int = 0
     peak_gflops: float | None = None  # the machine's peak, for the "% of peak" column (None: unknown)
-
-
-def _median_seconds(step: Callable[[], None], iters: int, warmup: int, device: torch.device) -> float:
-    times = []
-    for i in range(warmup + iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class _PerSampleAugment(Dataset):
@@ -108,52 +96,181 @@ def train_flops(model: nn.Module, batch_size: int) -> float:
     return 3.0 * float(counter.get_total_flops())
 
 
-def _reference_img_s(
+KINDS = ("train", "eval", "attack")
+
+
+def _reference_steps(
     make: Callable[[], nn.Module],
     images: torch.Tensor,
     labels: torch.Tensor,
     x_attack: torch.Tensor,
     y_attack: torch.Tensor,
-    median_img_s: Callable[[Callable[[], None]], float],
     device: torch.device,
     seed: int,
-) -> dict[str, float]:
-    """img/s of the plain references: training (DataLoader + per-sample v2 crop/flip + AdamW), evaluation
-    (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first model; batches are the
-    size of the attack batch."""
-    out: dict[str, float] = {}
+) -> dict[str, Callable[[], None]]:
+    """The plain references, one step of each kind: training (DataLoader + per-sample v2 crop/flip +
+    AdamW), evaluation (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first
+    model; batches are the size of the attack batch."""
+    import torchattacks
+
     ref = make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
     batch_size = x_attack.shape[0]
     ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=batch_size,
                                       shuffle=True, drop_last=True,
                                       generator=torch.Generator().manual_seed(seed)))  # fmt: skip
+    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
+                                      batch_size=batch_size))  # fmt: skip
+    plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
 
-    def ref_step() -> None:
+    def train_step() -> None:
+        ref.train()
         x, y = next(ref_batches)
         loss = F.cross_entropy(ref(x.to(device)), y.to(device))
         ref_opt.zero_grad()
         loss.backward()
         ref_opt.step()
 
-    ref.train()
-    out["train_ref_img_s"] = median_img_s(ref_step)
-
-    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
-                                      batch_size=batch_size))  # fmt: skip
-    ref.eval()
-
-    def ref_eval() -> None:
+    def eval_step() -> None:
+        ref.eval()
         x, _ = next(eval_loader)
         with torch.no_grad():
             ref(x.to(device))
 
-    out["eval_ref_img_s"] = median_img_s(ref_eval)
-    import torchattacks
+    def attack_step() -> None:
+        ref.eval()
+        plain(x_attack, y_attack)
 
-    plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
-    out["attack_ref_img_s"] = median_img_s(lambda: plain(x_attack, y_attack))
-    return out
+    return {"train": train_step, "eval": eval_step, "attack": attack_step}
+
+
+def _project_steps(
+    preset: str,
+    learn: str,
+    make: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    x_attack: torch.Tensor,
+    y_attack: torch.Tensor,
+    device: torch.device,
+    s: BenchSettings,
+    model_kwargs: dict[str, Any],
+) -> dict[str, Callable[[], None]]:
+    """The project's paths, one step of each kind: training as ``training._run_epoch`` runs it (uint8
+    data on the device, batched crop + flip, channels-last, the compiled forward of a long run), eager
+    evaluation as ``evaluate`` runs it, and PGD-2 as ``spatialmix attack`` runs it (``perturb`` on the
+    channels-last eager model)."""
+    cfg = TrainConfig.from_dict(
+        {
+            "arch": preset,
+            "learn": learn,
+            "dataset": "synthetic",
+            "device": "cpu",
+            **{k: v for k, v in model_kwargs.items() if k in ("width", "depth", "kernel", "patch")},
+        }
+    )
+    model = make()
+    channels_last = s.channels_last
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = build_optimizer(cfg, model)
+    forward = CompileSwitch(model, s.compile, total_steps=2 * (s.warmup + s.iters) + 1)
+    device_images = images.to(device)
+    source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
+                           crop_pad=4, hflip=True)  # fmt: skip
+    batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
+    starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
+    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+
+    def train_step() -> None:
+        model.train()
+        x, y = next(batches)
+        with _autocast(device, cfg.bf16):
+            loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def eval_step() -> None:
+        model.eval()
+        start = next(starts)
+        with torch.inference_mode(), _autocast(device, cfg.bf16):  # eager, as the trainer's evaluate()
+            model(to_float(device_images[start : start + s.batch_size], channels_last))
+
+    def attack_step() -> None:
+        model.eval()
+        perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed)
+
+    return {"train": train_step, "eval": eval_step, "attack": attack_step}
+
+
+def _timed(step: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _worker(
+    conn: Connection, side: str, preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any]
+) -> None:
+    """One side of a row in its own process: waits for "build", then times one step per "step" request.
+    The reference side keeps glibc's default allocator; the project side runs with the tuned one."""
+    try:
+        conn.recv()  # "build": the parent builds one side at a time, so nothing else runs meanwhile
+        device = resolve_device(s.device)
+        info = dataset_info("synthetic")
+        images, labels = _data(s.batch_size * (s.iters + s.warmup + 1), s.seed)
+        x_attack = images[: s.batch_size].float().div(255.0).to(device)
+        y_attack = labels[: s.batch_size].to(device)
+
+        def make() -> nn.Module:
+            return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
+                                seed=s.seed, **model_kwargs).to(device)  # fmt: skip
+
+        ready: dict[str, float] = {}
+        if side == "reference":
+            steps = _reference_steps(make, images, labels, x_attack, y_attack, device, s.seed)
+        else:
+            tune_malloc(s.tune_malloc)
+            steps = _project_steps(preset, learn, make, images, labels, x_attack, y_attack, device, s,
+                                   model_kwargs)  # fmt: skip
+            ready["first_step_s"] = _timed(steps["train"], device)  # the compile, when compiling
+        conn.send(("ok", ready))
+        while (request := conn.recv()) != "stop":
+            conn.send(("ok", _timed(steps[request], device) if request in steps else peak_rss_mib()))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+
+
+class _Side:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, side: str, preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any]):
+        spawn = multiprocessing.get_context("spawn")
+        self.side = side
+        self.conn, child = spawn.Pipe()
+        self.process = spawn.Process(target=_worker, args=(child, side, preset, learn, s, model_kwargs),
+                                     daemon=True)  # fmt: skip
+        self.process.start()
+
+    def ask(self, request: str) -> Any:
+        self.conn.send(request)
+        status, value = self.conn.recv()
+        if status == "error":
+            raise RuntimeError(f"bench {self.side} process failed:\n{value}")
+        return value
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self.conn.send("stop")
+            self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
 
 
 def bench_preset(
@@ -162,88 +279,35 @@ def bench_preset(
     """One row of bench.json: img/s of both paths for training, evaluation and PGD-2, and their ratios.
     ``model_kwargs`` go to ``create_model`` (the tests use them for a tiny model).
 
-    Every reference is measured first, with glibc's default allocator, then the project's paths: once a
-    process has run with the tuned allocator its heap stays warm (freed pages are reused without faults
-    even after the defaults are restored), which would flatter the reference. ``bench_rows`` runs each
-    row in a fresh process for the same reason."""
+    The reference and the project's path each live in a fresh spawned process (neither inherits the
+    other's heap, allocator settings or compiled code; ``peak_rss_mib`` is each side's own), and their
+    steps are timed **interleaved**: reference step, project step, reference step, ... Only one process
+    computes at a time, and a slow spell of this shared machine lands on both sides alike instead of on
+    whichever ran during it (measured one after the other, the same command's ratio moved by ±25 %)."""
     extra = dict(model_kwargs or {})
-    device = resolve_device(s.device)
-    info = dataset_info("synthetic")
-    images, labels = _data(s.batch_size * (s.iters + s.warmup + 1), s.seed)
-
-    def make() -> nn.Module:
-        return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
-                            seed=s.seed, **extra).to(device)  # fmt: skip
-
-    def median_img_s(step: Callable[[], None]) -> float:
-        return s.batch_size / _median_seconds(step, s.iters, s.warmup, device)
-
     row: dict[str, Any] = {"preset": preset, "learn": learn, "batch_size": s.batch_size}
     flops = train_flops(create_model(preset, learn=learn, num_classes=10, seed=s.seed, **extra), s.batch_size)
     row["gflop_per_train_image"] = flops / s.batch_size / 1e9
-    tune_malloc(False)
-    x_attack = images[: s.batch_size].float().div(255.0).to(device)
-    y_attack = labels[: s.batch_size].to(device)
-    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
-
-    # references first: plain PyTorch, glibc's default allocator (their objects are gone when it returns)
-    row.update(_reference_img_s(make, images, labels, x_attack, y_attack, median_img_s, device, s.seed))
-    row["peak_rss_mib_ref"] = peak_rss_mib()
-
-    # ---------------- the project's paths (training mirrors training._run_epoch) ----------------
-    tune_malloc(s.tune_malloc)
-    cfg = TrainConfig.from_dict(
-        {
-            "arch": preset,
-            "learn": learn,
-            "dataset": "synthetic",
-            "device": "cpu",
-            **{k: v for k, v in extra.items() if k in ("width", "depth", "kernel", "patch")},
-        }
-    )
-    model = make()
-    channels_last = s.channels_last
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = build_optimizer(cfg, model)
-    forward = CompileSwitch(model, s.compile, total_steps=s.warmup + s.iters + 1)
-    device_images = images.to(device)
-    source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
-                           crop_pad=4, hflip=True)  # fmt: skip
-    batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
-
-    def our_step() -> None:
-        x, y = next(batches)
-        with _autocast(device, cfg.bf16):
-            loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    model.train()
-    compile_start = time.perf_counter()
-    our_step()  # with --compile, the first step compiles
-    row["first_step_s"] = time.perf_counter() - compile_start
-    row["train_img_s"] = median_img_s(our_step)
-
-    starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
-    model.eval()
-
-    def our_eval() -> None:
-        start = next(starts)
-        with torch.inference_mode(), _autocast(device, cfg.bf16):  # eager, as the trainer's evaluate()
-            model(to_float(device_images[start : start + s.batch_size], channels_last))
-
-    row["eval_img_s"] = median_img_s(our_eval)
-    # PGD-2 at 1/255 as `spatialmix attack` runs it: perturb() on the channels-last eager model (the
-    # attack command does not compile).
-    row["attack_img_s"] = median_img_s(
-        lambda: perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed)
-    )
-    row["peak_rss_mib"] = peak_rss_mib()
-    tune_malloc(False)
-
-    for kind in ("train", "eval", "attack"):
+    sides = [_Side(side, preset, learn, s, extra) for side in ("reference", "project")]
+    try:
+        ref, ours = sides
+        ref.ask("build")
+        row.update(ours.ask("build"))
+        for kind in KINDS:
+            times: dict[str, list[float]] = {"ref": [], "ours": []}
+            for i in range(s.warmup + s.iters):
+                for key, side in (("ref", ref), ("ours", ours)):
+                    seconds = side.ask(kind)
+                    if i >= s.warmup:
+                        times[key].append(seconds)
+            row[f"{kind}_ref_img_s"] = s.batch_size / statistics.median(times["ref"])
+            row[f"{kind}_img_s"] = s.batch_size / statistics.median(times["ours"])
+        row["peak_rss_mib_ref"] = ref.ask("rss")
+        row["peak_rss_mib"] = ours.ask("rss")
+    finally:
+        for side in sides:
+            side.close()
+    for kind in KINDS:
         row[f"{kind}_ratio"] = row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]
     row["train_gflop_s"] = row["train_img_s"] * row["gflop_per_train_image"]
     if s.peak_gflops:
@@ -258,17 +322,13 @@ def bench_rows(
     on_row: Callable[[dict[str, Any]], None] | None = None,
     model_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """``bench_preset`` for every (preset, learn mode), each in a fresh spawned process: no row inherits
-    another's heap, compiled code or peak memory (``peak_rss_mib`` is then the row's own)."""
+    """``bench_preset`` for every (preset, learn mode); each row's processes are its own."""
     rows = []
-    spawn = multiprocessing.get_context("spawn")
     for preset in presets:
         for mode in modes:
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                row = pool.submit(bench_preset, preset, mode, s, model_kwargs).result()
-            rows.append(row)
+            rows.append(bench_preset(preset, mode, s, model_kwargs))
             if on_row is not None:
-                on_row(row)
+                on_row(rows[-1])
     return rows
 
 

@@ -3,7 +3,11 @@ tests: `make bench` measures it)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+
+import pytest
+import torch
 
 from spatialmix_cli.bench import BenchSettings, bench_preset, bench_rows, train_flops
 from spatialmix_cli.models import create_model
@@ -34,18 +38,32 @@ def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown preset" in result.stderr
     bad = cli("bench", "--iters", "0")
     assert bad.exit_code == 2
+    if not torch.cuda.is_available():
+        gpu = cli("bench", "--device", "cuda")
+        assert gpu.exit_code == 2 and "no CUDA GPU" in gpu.stderr
     mode = cli("bench", "--learn", "full,nope")  # refused before any row's process is spawned
     assert mode.exit_code == 2 and mode.stderr.startswith("error: unknown learn mode 'nope'")
     assert not (tmp_path / "bench.json").exists()
 
 
-def test_bench_rows_run_each_row_in_a_fresh_process() -> None:
-    """The CLI's path: one spawned process per row; the reference's peak memory is measured before the
-    project's path runs, so it can never exceed the row's overall peak."""
+def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
+    """The CLI's path: each row spawns a reference process and a project process, times their steps
+    interleaved, reports each one's peak memory, and leaves no process behind."""
     seen: list[dict] = []
-    settings = BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=False)
+    settings = BenchSettings(batch_size=8, iters=2, warmup=1, device="cpu", compile=False)
     rows = bench_rows(["convmixer"], ["full", "chans"], settings, on_row=seen.append, model_kwargs=TINY)
     assert [r["learn"] for r in rows] == ["full", "chans"] and seen == rows
     for row in rows:
-        assert 0 < row["peak_rss_mib_ref"] <= row["peak_rss_mib"]
+        assert row["peak_rss_mib_ref"] > 0 and row["peak_rss_mib"] > 0
         assert row["train_ratio"] > 0 and "train_pct_of_peak" not in row  # no --peak-gflops given
+        assert "first_step_s" in row
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_failing_side_is_reported_and_cleaned_up() -> None:
+    with pytest.raises(RuntimeError, match="(?s)bench reference process failed.*cuda"):
+        bench_preset(
+            "convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cuda"), TINY
+        )
+    assert multiprocessing.active_children() == []

@@ -16,6 +16,7 @@ from ..checkpoint import atomic_write_text
 from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
 from ..models import list_models
+from ..training import resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
 
@@ -65,6 +66,7 @@ def bench_command(
         modes = [m.strip() for m in learn.split(",") if m.strip()]
         for mode in modes:  # before any row's process is spawned
             check_choice("learn mode", mode, LEARN_MODES)
+        resolve_device(device or "auto")  # a missing GPU is a clean error here, not a worker's traceback
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
@@ -78,7 +80,10 @@ def bench_command(
             if json_:
                 emit_json(row)
 
-        err.print(f"bench {', '.join(presets)} learn={','.join(modes)} (each row in a fresh process) ...")
+        err.print(
+            f"bench {', '.join(presets)} learn={','.join(modes)} "
+            "(reference and project steps interleaved, each side in its own process) ..."
+        )
         rows = bench.bench_rows(presets, modes, settings, on_row=announce)
         report = {"machine": bench.machine(), "settings": dataclasses.asdict(settings), "rows": rows,
                   "seconds": time.perf_counter() - started}  # fmt: skip
