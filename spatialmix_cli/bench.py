@@ -6,8 +6,8 @@ The reference is what a researcher would write first: the same model definition,
 torchvision v2 crop + flip; evaluation through a ``DataLoader``; PGD-2 with plain torchattacks on the eager
 model. The project's path is the trainer's: uint8 data held once on the device, batched on-device crop +
 flip, channels-last memory format, the tuned allocator of ``allocator.py``, the training forward
-``torch.compile``'d as the trainer's automatic rule does for any run longer than 10 eager minutes
-(``--no-compile``: eager; evaluation and the attack stay eager, as in the trainer and ``spatialmix attack``),
+compiled as the trainer's automatic rule does for a long run (on CUDA only; ``--compile`` /
+``--no-compile`` force it; evaluation and the attack stay eager, as in the trainer and ``spatialmix attack``),
 frozen spatial weights excluded from the optimizer and from autograd. Each side of a row runs in its own
 fresh process (the reference with glibc's default allocator), and their steps are timed interleaved, one
 at a time, end to end (data + step); medians over iterations."""
@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 
 from .allocator import tune_malloc
 from .attacks.build import AttackSpec, perturb
-from .compiling import CompileSwitch
+from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
 from .data import TensorBatches
 from .data.info import dataset_info
@@ -48,10 +48,10 @@ DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 @dataclass(frozen=True)
 class BenchSettings:
     batch_size: int = 128
-    iters: int = 7
+    iters: int = 11
     warmup: int = 3  # the tuned allocator grows its heap over the first 2-3 steps, then never faults again
     device: str = "auto"
-    compile: bool = True  # the training forward compiled, as `spatialmix train` runs any long run
+    compile: bool | None = None  # None: as `train` runs a long run (compiled on CUDA, eager on CPU)
     channels_last: bool = True  # the project path's memory format (the trainer's default)
     tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
     seed: int = 0
@@ -157,7 +157,7 @@ def _project_steps(
     model_kwargs: dict[str, Any],
 ) -> dict[str, Callable[[], None]]:
     """The project's paths, one step of each kind: training as ``training._run_epoch`` runs it (uint8
-    data on the device, batched crop + flip, channels-last, the compiled forward of a long run), eager
+    data on the device, batched crop + flip, channels-last, compiled as a long run is), eager
     evaluation as ``evaluate`` runs it, and PGD-2 as ``spatialmix attack`` runs it (``perturb`` on the
     channels-last eager model)."""
     cfg = TrainConfig.from_dict(
@@ -174,7 +174,8 @@ def _project_steps(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
-    forward = CompileSwitch(model, s.compile, total_steps=2 * (s.warmup + s.iters) + 1)
+    compile = s.compile if s.compile is not None else auto_mode(device) is None  # a long run's choice
+    forward = CompileSwitch(model, compile, total_steps=2 * (s.warmup + s.iters) + 1)
     device_images = images.to(device)
     source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
                            crop_pad=4, hflip=True)  # fmt: skip

@@ -1,12 +1,14 @@
-"""When to ``torch.compile`` the training forward: on, off, or automatically for runs long enough to pay.
+"""When to ``torch.compile`` the training forward: on, off, or automatically for long runs on a GPU.
 
-Compiling costs 10-60 s on a CPU (ConvMixer-256/8: ≈10 s; a separable ResNet-20: ≈55 s) and pays back
-only over many steps: on this project's 2-core benchmark machine it speeds a ConvMixer-256/8 ``chans``
-step up 1.4× and a ``full`` step not at all (docs/bench/). So the default (``compile: null``, *auto*)
-times the first eager steps and compiles only when the rest of the run would take longer than
-:data:`AUTO_MIN_EAGER_S` eagerly — tests, demos and short sweeps points never pay the compile.
-Inductor keeps compiled kernels in its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``), so a second run of the
-same model compiles faster.
+Compiling pays back only over many steps, and on this project's 2-core benchmark CPU it did not pay at
+all: interleaved A/B runs of a ConvMixer-256/8 ``chans`` training step, eager vs compiled, gave 66.1 vs
+66.7 and 58.9 vs 59.8 img/s (``mode="max-autotune-no-cudagraphs"``: 65.0 vs 58.6), while the compile
+itself takes 10-60 s (39 s with a cold inductor cache). So the default (``compile: null``, *auto*) never
+compiles on a CPU; on CUDA, where fusing the element-wise work (GELU, BatchNorm) is the usual win, it times
+the first eager steps and compiles when the rest of the run would take longer than
+:data:`AUTO_MIN_EAGER_S` eagerly (no GPU was available to measure that here). ``--compile`` forces it
+anywhere. Inductor keeps compiled kernels in its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``), so a second
+run of the same model compiles faster.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class CompileError(SpatialmixError):
     """``--compile`` was asked for and torch.compile failed (no C++ compiler, unsupported op...)."""
 
     exit_code = 1
+
+
+def auto_mode(device: torch.device) -> bool | None:
+    """What ``compile: null`` means on ``device``: decide from the first steps on CUDA (None), never on a
+    CPU (False; see the module docstring for the measurements)."""
+    return None if device.type == "cuda" else False
 
 
 def should_compile(step_seconds: float, remaining_steps: int, min_eager_s: float = AUTO_MIN_EAGER_S) -> bool:

@@ -22,7 +22,7 @@ from torch import nn
 from . import distributed
 from .attacks.build import AttackSpec, perturb
 from .checkpoint import load_into, save_checkpoint
-from .compiling import CompileSwitch
+from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
 from .data import TensorBatches, eval_batches, load_dataset, mix_seed
 from .data.batches import Batch, BatchSource
@@ -412,7 +412,7 @@ def _fit(
     total, warmup = cfg.epochs * steps, warmup_steps(cfg, steps)
     forward = CompileSwitch(
         distributed.wrap(model, dist, device, cfg.sync_bn),
-        cfg.compile,
+        cfg.compile if cfg.compile is not None else auto_mode(device),
         total_steps=total,
         done_steps=progress.global_step,
         agree=(lambda decision: decision) if dist is None else (lambda d: distributed.any_rank(d, device)),

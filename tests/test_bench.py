@@ -15,8 +15,8 @@ from spatialmix_cli.models import create_model
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
 
 
-def test_bench_row_has_both_paths_and_ratios() -> None:  # the default path: training forward compiled
-    row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu",
+def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled training forward (--compile)
+    row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=True,
                                                            peak_gflops=100.0), TINY)  # fmt: skip
     for kind in ("train", "eval", "attack"):
         assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0

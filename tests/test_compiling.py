@@ -1,4 +1,4 @@
-"""torch.compile on, off and auto: the automatic rule, its fallback, and that a compiled training step
+"""torch.compile on, off and auto: the automatic rule (never on a CPU), its fallback, and that a compiled training step
 computes what the eager one computes (forward, loss and every gradient) and trains a run end to end."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from spatialmix_cli import compiling
 from spatialmix_cli.checkpoint import load_model
-from spatialmix_cli.compiling import PROBE_STEPS, CompileError, CompileSwitch, should_compile
+from spatialmix_cli.compiling import PROBE_STEPS, CompileError, CompileSwitch, auto_mode, should_compile
 from spatialmix_cli.models import create_model
 from spatialmix_cli.training import Callbacks, train
 
@@ -25,6 +25,11 @@ def test_should_compile_compares_the_remaining_eager_time_with_the_threshold() -
     assert should_compile(2.0, 301, min_eager_s=600)
     assert not should_compile(2.0, 300, min_eager_s=600)
     assert not should_compile(0.01, 10_000, min_eager_s=600)
+
+
+def test_auto_never_compiles_on_a_cpu_and_decides_from_the_first_steps_on_cuda() -> None:
+    assert auto_mode(torch.device("cpu")) is False
+    assert auto_mode(torch.device("cuda", 0)) is None
 
 
 class FakeCompile:

@@ -35,12 +35,14 @@ def bench_command(
     ] = _DEFAULTS.iters,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = _DEFAULTS.warmup,
     compile: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--compile/--no-compile",
-            help="torch.compile the project's training forward (as `train` does for runs >10 min eager).",
+            help="torch.compile the project's training forward (default: as `train` does for a long run: "
+            "on CUDA, not on CPU).",
+            show_default=False,
         ),
-    ] = _DEFAULTS.compile,
+    ] = None,
     channels_last: Annotated[
         bool,
         typer.Option("--channels-last/--no-channels-last", help="Channels-last layout on the project path."),

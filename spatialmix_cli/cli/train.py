@@ -104,7 +104,7 @@ def train_command(
         bool | None,
         typer.Option(
             "--compile/--no-compile",
-            help="torch.compile the model (default: auto, only when the run would take >10 min eagerly).",
+            help="torch.compile the model (default: auto, on CUDA for runs >10 min eager; never on CPU).",
             show_default=False,
         ),
     ] = None,
