@@ -303,6 +303,9 @@ def bench_preset(
                         times[key].append(seconds)
             row[f"{kind}_ref_img_s"] = s.batch_size / statistics.median(times["ref"])
             row[f"{kind}_img_s"] = s.batch_size / statistics.median(times["ours"])
+            row[f"{kind}_ratio_quartiles"] = _quartiles(
+                [r / o for r, o in zip(times["ref"], times["ours"], strict=True)]
+            )  # the spread of the paired per-step ratios: how far to trust the ratio of medians
         row["peak_rss_mib_ref"] = ref.ask("rss")
         row["peak_rss_mib"] = ours.ask("rss")
     finally:
@@ -314,6 +317,14 @@ def bench_preset(
     if s.peak_gflops:
         row["train_pct_of_peak"] = 100 * row["train_gflop_s"] / s.peak_gflops
     return row
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    """[q1, q3] of ``values`` (both the value itself for a single one)."""
+    if len(values) < 2:
+        return [values[0], values[0]]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return [q1, q3]
 
 
 def bench_rows(

@@ -21,6 +21,8 @@ def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled tra
     for kind in ("train", "eval", "attack"):
         assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0
         assert abs(row[f"{kind}_ratio"] - row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]) < 1e-9
+        q1, q3 = row[f"{kind}_ratio_quartiles"]
+        assert 0 < q1 <= q3
     assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
 
 
@@ -57,6 +59,8 @@ def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
         assert row["peak_rss_mib_ref"] > 0 and row["peak_rss_mib"] > 0
         assert row["train_ratio"] > 0 and "train_pct_of_peak" not in row  # no --peak-gflops given
         assert "first_step_s" in row
+        q1, q3 = row["train_ratio_quartiles"]
+        assert 0 < q1 <= q3
     assert multiprocessing.active_children() == []
 
 

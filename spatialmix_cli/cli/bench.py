@@ -103,9 +103,14 @@ def bench_command(
             "ref",
             "×",
         ]
-        err.print(table("throughput (median)", columns, [
-            [r["preset"], r["learn"], r["train_img_s"], r["train_ref_img_s"], r["train_ratio"], r["eval_img_s"],
-             r["eval_ref_img_s"], r["eval_ratio"], r["attack_img_s"], r["attack_ref_img_s"], r["attack_ratio"]]
+
+        def ratio(r: dict, kind: str) -> str:
+            q1, q3 = r[f"{kind}_ratio_quartiles"]
+            return f"{r[f'{kind}_ratio']:.2f} [{q1:.2f}-{q3:.2f}]"
+
+        err.print(table("throughput (median img/s; ×: ratio, then the quartiles of the paired per-step ratios)", columns, [
+            [r["preset"], r["learn"], r["train_img_s"], r["train_ref_img_s"], ratio(r, "train"), r["eval_img_s"],
+             r["eval_ref_img_s"], ratio(r, "eval"), r["attack_img_s"], r["attack_ref_img_s"], ratio(r, "attack")]
             for r in rows
         ]))  # fmt: skip
         err.print(f"wrote {out}")
