@@ -99,23 +99,29 @@ def train_flops(model: nn.Module, batch_size: int) -> float:
 KINDS = ("train", "eval", "attack")
 
 
-def _reference_steps(
-    make: Callable[[], nn.Module],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    x_attack: torch.Tensor,
-    y_attack: torch.Tensor,
-    device: torch.device,
-    seed: int,
-) -> dict[str, Callable[[], None]]:
+@dataclass(frozen=True)
+class _Inputs:
+    """What both sides of a row start from: a model factory, the uint8 training images, and one float
+    batch to attack."""
+
+    make: Callable[[], nn.Module]
+    images: torch.Tensor
+    labels: torch.Tensor
+    x_attack: torch.Tensor
+    y_attack: torch.Tensor
+    device: torch.device
+
+
+def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
     """The plain references, one step of each kind: training (DataLoader + per-sample v2 crop/flip +
     AdamW), evaluation (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first
     model; batches are the size of the attack batch."""
     import torchattacks
 
-    ref = make()
+    images, labels, device = inp.images, inp.labels, inp.device
+    ref = inp.make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
-    batch_size = x_attack.shape[0]
+    batch_size = inp.x_attack.shape[0]
     ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=batch_size,
                                       shuffle=True, drop_last=True,
                                       generator=torch.Generator().manual_seed(seed)))  # fmt: skip
@@ -139,22 +145,13 @@ def _reference_steps(
 
     def attack_step() -> None:
         ref.eval()
-        plain(x_attack, y_attack)
+        plain(inp.x_attack, inp.y_attack)
 
     return {"train": train_step, "eval": eval_step, "attack": attack_step}
 
 
 def _project_steps(
-    preset: str,
-    learn: str,
-    make: Callable[[], nn.Module],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    x_attack: torch.Tensor,
-    y_attack: torch.Tensor,
-    device: torch.device,
-    s: BenchSettings,
-    model_kwargs: dict[str, Any],
+    preset: str, learn: str, inp: _Inputs, s: BenchSettings, model_kwargs: dict[str, Any]
 ) -> dict[str, Callable[[], None]]:
     """The project's paths, one step of each kind: training as ``training._run_epoch`` runs it (uint8
     data on the device, batched crop + flip, channels-last, compiled as a long run is), eager
@@ -169,7 +166,8 @@ def _project_steps(
             **{k: v for k, v in model_kwargs.items() if k in ("width", "depth", "kernel", "patch")},
         }
     )
-    model = make()
+    images, labels, device = inp.images, inp.labels, inp.device
+    model = inp.make()
     channels_last = s.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -200,7 +198,7 @@ def _project_steps(
 
     def attack_step() -> None:
         model.eval()
-        perturb(model, spec, x_attack, y_attack, num_classes=10, seed=s.seed)
+        perturb(model, spec, inp.x_attack, inp.y_attack, num_classes=10, seed=s.seed)
 
     return {"train": train_step, "eval": eval_step, "attack": attack_step}
 
@@ -232,13 +230,13 @@ def _worker(
             return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
                                 seed=s.seed, **model_kwargs).to(device)  # fmt: skip
 
+        inp = _Inputs(make, images, labels, x_attack, y_attack, device)
         ready: dict[str, float] = {}
         if side == "reference":
-            steps = _reference_steps(make, images, labels, x_attack, y_attack, device, s.seed)
+            steps = _reference_steps(inp, s.seed)
         else:
             tune_malloc(s.tune_malloc)
-            steps = _project_steps(preset, learn, make, images, labels, x_attack, y_attack, device, s,
-                                   model_kwargs)  # fmt: skip
+            steps = _project_steps(preset, learn, inp, s, model_kwargs)
             ready["first_step_s"] = _timed(steps["train"], device)  # the compile, when compiling
         conn.send(("ok", ready))
         while (request := conn.recv()) != "stop":
