@@ -8,8 +8,8 @@ hundreds of 32 MiB activations, and each fresh mapping is zero-filled page by pa
 preloading jemalloc or tcmalloc; ``mallopt`` gets it from the C library the process already has, with no
 preload and no new dependency.
 
-The setting is process-wide, so only the ``spatialmix`` command turns it on (once, at start) and the
-benchmark switches it off for its plain-PyTorch reference. It changes no result, only speed, and
+The setting is process-wide, so only the ``spatialmix`` command turns it on (once, at start); the
+benchmark runs its plain-PyTorch reference in a process of its own that never turns it on. It changes no result, only speed, and
 means the process keeps its peak memory until it exits; fragmentation adds to it (ConvMixer-256/8 chans at
 batch 128: 3.1-3.4 GiB peak RSS tuned against 2.4 GiB with the defaults, which page-fault 3.4 GiB of fresh
 memory per step). ``SPATIALMIX_MALLOC=default`` leaves glibc alone.
@@ -54,7 +54,7 @@ def tune_malloc(enabled: bool = True) -> bool:
     applied = bool(libc.mallopt(_M_MMAP_MAX, mmap_max)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim))
     if not enabled:
         # Give back the free memory kept so far, or later allocations would still be served from it
-        # without page faults (the benchmark's reference must pay what a default process pays).
+        # without page faults, unlike in a process that never tuned it.
         libc.malloc_trim(0)
     return applied
 

@@ -216,8 +216,9 @@ def _timed(step: Callable[[], None], device: torch.device) -> float:
 def _worker(
     conn: Connection, side: str, preset: str, learn: str, s: BenchSettings, model_kwargs: dict[str, Any]
 ) -> None:
-    """One side of a row in its own process: waits for "build", then times one step per "step" request.
-    The reference side keeps glibc's default allocator; the project side runs with the tuned one."""
+    """One side of a row in its own process: waits for "build", then answers each request — a step kind
+    ("train", "eval", "attack": its seconds) or "rss" (peak memory) — until "stop". The reference side
+    keeps glibc's default allocator; the project side runs with the tuned one."""
     try:
         conn.recv()  # "build": the parent builds one side at a time, so nothing else runs meanwhile
         device = resolve_device(s.device)
@@ -240,7 +241,7 @@ def _worker(
             ready["first_step_s"] = _timed(steps["train"], device)  # the compile, when compiling
         conn.send(("ok", ready))
         while (request := conn.recv()) != "stop":
-            conn.send(("ok", _timed(steps[request], device) if request in steps else peak_rss_mib()))
+            conn.send(("ok", peak_rss_mib() if request == "rss" else _timed(steps[request], device)))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
 
