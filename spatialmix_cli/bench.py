@@ -39,6 +39,7 @@ from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
 from .data import TensorBatches
 from .data.info import dataset_info
+from .hardware import cpu_info
 from .models import create_model
 from .training import _autocast, build_optimizer, resolve_device, to_float
 
@@ -344,10 +345,15 @@ def bench_rows(
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, CPU model and vector units included: ratios differ from one CPU to
+    the next (README, Performance)."""
+    cpu = cpu_info()
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu.name,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels ATen dispatches to
+        "cpu_bf16": cpu.bf16,  # native bf16 arithmetic
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

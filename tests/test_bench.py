@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spatialmix_cli.bench import BenchSettings, bench_preset, bench_rows, train_flops
+from spatialmix_cli.bench import BenchSettings, bench_preset, bench_rows, machine, train_flops
+from spatialmix_cli.hardware import cpu_info
 from spatialmix_cli.models import create_model
 
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
@@ -71,3 +72,10 @@ def test_a_failing_side_is_reported_and_cleaned_up() -> None:
             "convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cuda"), TINY
         )
     assert multiprocessing.active_children() == []
+
+
+def test_machine_names_the_cpu_and_its_vector_units() -> None:
+    # Ratios differ between CPUs (AVX2 vs AVX-512, bf16 units), so bench.json must say which one it ran on.
+    info, cpu = machine(), cpu_info()
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert info["cpu"] == cpu.name and info["cpu_bf16"] is cpu.bf16
