@@ -235,12 +235,19 @@ def _finish(args: list[str], cwd: Path, prelude: str = "") -> tuple[int, str, st
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The uninterrupted run every fault test must reproduce exactly."""
+def straight_timed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """The uninterrupted run every fault test must reproduce exactly, and its wall-clock seconds (start-up
+    included), so kills can land inside a run on a fast machine as on a slow one."""
     root = tmp_path_factory.mktemp("straight")
+    started = time.perf_counter()
     code, _, err = _finish(["train", *FAULT_ARGS, "--out", "run"], root)
     assert code == 0, err
-    return root / "run"
+    return root / "run", time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def straight(straight_timed: tuple[Path, float]) -> Path:
+    return straight_timed[0]
 
 
 def _assert_same_run(a: Path, b: Path) -> None:
@@ -295,13 +302,16 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_old_one_and_resume_is_exact
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
-    tmp_path: Path, straight: Path
+    tmp_path: Path, straight_timed: tuple[Path, float]
 ) -> None:
+    straight, seconds = straight_timed
     rng = __import__("random").Random(0)
     kills = 0
     for _ in range(12):
         proc = _spawn(["train", *FAULT_ARGS, "--out", "run", "--resume", "--json"], tmp_path)
-        time.sleep(rng.uniform(2.0, 6.0))  # python + torch start-up takes ~2 s here
+        # Somewhere between start-up (python + torch import) and the end of a whole run, however fast
+        # this machine is: a fixed 2-6 s let the whole run finish unkilled on a fast one.
+        time.sleep(rng.uniform(0.3, 0.9) * seconds)
         if proc.poll() is not None:
             break
         proc.kill()
@@ -313,9 +323,18 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
     _assert_same_run(straight, tmp_path / "run")
 
 
+# Every optimizer step also sleeps 50 ms (numbers unchanged): epochs of this tiny run take 0.1 s on a fast
+# machine, too short to signal the child reliably mid-run.
+_SLOW_STEPS = """
+import time
+from torch.optim.optimizer import register_optimizer_step_post_hook
+register_optimizer_step_post_hook(lambda *_: time.sleep(0.05))
+"""
+
+
 @pytest.mark.slow
 def test_sigterm_saves_exits_143_and_resume_is_exact(tmp_path: Path, straight: Path) -> None:
-    proc = _spawn(["train", *FAULT_ARGS, "--out", "run"], tmp_path)
+    proc = _spawn(["train", *FAULT_ARGS, "--out", "run"], tmp_path, _SLOW_STEPS)
     deadline = time.time() + 120
     while not (tmp_path / "run" / "last.safetensors").exists() and time.time() < deadline:
         time.sleep(0.05)
