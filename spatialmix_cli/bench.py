@@ -41,7 +41,7 @@ from .data import TensorBatches
 from .data.info import dataset_info
 from .hardware import cpu_info
 from .models import create_model
-from .training import _autocast, build_optimizer, resolve_device, to_float
+from .training import _autocast, build_optimizer, resolve_device, to_float, use_bf16
 
 DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 
@@ -55,6 +55,7 @@ class BenchSettings:
     compile: bool | None = None  # None: as `train` runs a long run (compiled on CUDA, eager on CPU)
     channels_last: bool = True  # the project path's memory format (the trainer's default)
     tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
+    cpu_bf16: bool = False  # the project path in bf16 autocast on a CPU too (the reference is always float32)
     seed: int = 0
     peak_gflops: float | None = None  # the machine's peak, for the "% of peak" column (None: unknown)
 
@@ -164,6 +165,7 @@ def _project_steps(
             "learn": learn,
             "dataset": "synthetic",
             "device": "cpu",
+            "cpu_bf16": s.cpu_bf16,
             **{k: v for k, v in model_kwargs.items() if k in ("width", "depth", "kernel", "patch")},
         }
     )
@@ -185,7 +187,7 @@ def _project_steps(
     def train_step() -> None:
         model.train()
         x, y = next(batches)
-        with _autocast(device, cfg.bf16):
+        with _autocast(device, use_bf16(cfg, device)):
             loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -194,7 +196,10 @@ def _project_steps(
     def eval_step() -> None:
         model.eval()
         start = next(starts)
-        with torch.inference_mode(), _autocast(device, cfg.bf16):  # eager, as the trainer's evaluate()
+        with (
+            torch.inference_mode(),
+            _autocast(device, use_bf16(cfg, device)),
+        ):  # eager, as the trainer's evaluate()
             model(to_float(device_images[start : start + s.batch_size], channels_last))
 
     def attack_step() -> None:

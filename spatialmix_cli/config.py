@@ -96,7 +96,8 @@ class TrainConfig:
     seed: int = 0  # model init, filter banks, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     channels_last: bool = True  # the faster layout on CPU and GPU (same numbers: tests/test_fast_paths.py)
-    bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    bf16: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on a CPU too: needs native bf16 units (refused without them)
     compile: bool | None = None  # torch.compile the training forward; None (auto): long CUDA runs only
     sync_bn: bool = False  # distributed (torchrun) GPU runs: BatchNorm statistics over the global batch
     log_every: int = 20  # steps between live loss/accuracy updates (each one syncs the device)

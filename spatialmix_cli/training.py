@@ -29,6 +29,7 @@ from .data.batches import Batch, BatchSource
 from .data.info import DatasetInfo, dataset_info
 from .data.mixing import make_mixer
 from .errors import ConfigError, RunDirError, SpatialmixError
+from .hardware import cpu_info
 from .layers import param_report
 from .models import create_model
 from .rundir import (
@@ -161,9 +162,25 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether ``cfg`` runs in bf16 autocast on ``device``: ``bf16`` on CUDA, ``cpu_bf16`` on a CPU."""
+    return cfg.bf16 if device.type == "cuda" else device.type == "cpu" and cfg.cpu_bf16
+
+
+def check_bf16(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse ``cpu_bf16`` on a CPU without native bf16 arithmetic: oneDNN would emulate it, slower than
+    float32, and the numbers would differ for nothing."""
+    if device.type == "cpu" and cfg.cpu_bf16 and not cpu_info().bf16:
+        raise ConfigError(
+            "cpu_bf16: this CPU has no native bf16 units (AVX512-BF16 / AMX-BF16 / Arm BF16 in /proc/cpuinfo); "
+            "bf16 would be emulated and slower than float32 — train without --cpu-bf16"
+        )
+
+
 def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` when ``bf16`` (see ``use_bf16``), else nothing."""
+    if bf16 and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -187,7 +204,7 @@ def evaluate(
     batches: Iterator[Batch],
     *,
     device: torch.device,
-    bf16: bool = True,
+    bf16: bool = False,
     channels_last: bool = False,
     task: Task | None = None,
 ) -> dict[str, float]:
@@ -329,6 +346,7 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     distributed.check_batch(dist, cfg.batch_size)
     device = distributed.device_for(dist, resolve_device(cfg.device))
+    check_bf16(cfg, device)
 
     def precheck() -> str:  # read-only: refuse or skip before the data is loaded
         check_free(run_dir)
@@ -501,7 +519,7 @@ def _run_epoch(
                         seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
         if mixer is not None:
             x, targets = mixer(x, targets, mix_seed(cfg.seed, progress.global_step, rank, 1))
-        with _autocast(device, cfg.bf16):
+        with _autocast(device, use_bf16(cfg, device)):
             output = forward(x)
             loss = task.loss(output, targets, cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
@@ -570,7 +588,7 @@ def _end_epoch(
             model,
             data.test(),
             device=device,
-            bf16=cfg.bf16,
+            bf16=use_bf16(cfg, device),
             channels_last=cfg.channels_last,
             task=task,
         )

@@ -13,10 +13,11 @@ import typer
 
 from .. import bench
 from ..checkpoint import atomic_write_text
+from ..config import TrainConfig
 from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
 from ..models import list_models
-from ..training import resolve_device
+from ..training import check_bf16, resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
 
@@ -51,6 +52,13 @@ def bench_command(
         bool,
         typer.Option("--tune-malloc/--no-tune-malloc", help="The tuned allocator on the project path."),
     ] = True,
+    cpu_bf16: Annotated[
+        bool,
+        typer.Option(
+            "--cpu-bf16/--no-cpu-bf16",
+            help="bf16 autocast on the project path on a CPU (as `train --cpu-bf16`; needs native bf16 units).",
+        ),
+    ] = False,
     peak_gflops: Annotated[
         float | None, typer.Option("--peak-gflops", help="The machine's peak GFLOP/s, for % of peak.")
     ] = None,
@@ -68,12 +76,13 @@ def bench_command(
         modes = [m.strip() for m in learn.split(",") if m.strip()]
         for mode in modes:  # before any row's process is spawned
             check_choice("learn mode", mode, LEARN_MODES)
-        resolve_device(device or "auto")  # a missing GPU is a clean error here, not a worker's traceback
+        # A missing GPU or bf16 units are clean errors here, not a worker's traceback.
+        check_bf16(TrainConfig(cpu_bf16=cpu_bf16), resolve_device(device or "auto"))
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
                                        compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
-                                       peak_gflops=peak_gflops)  # fmt: skip
+                                       cpu_bf16=cpu_bf16, peak_gflops=peak_gflops)  # fmt: skip
         err = console()
         started = time.perf_counter()
 

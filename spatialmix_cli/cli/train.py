@@ -27,7 +27,8 @@ from .progress import TrainProgress
 _CONFIG_OPTIONS = (
     "arch", "learn", "filters", "smooth_sigma", "width", "depth", "kernel", "patch", "depth_multiplier",
     "dataset", "data_dir", "subset", "test_subset", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
-    "schedule", "label_smoothing", "grad_clip", "seed", "device", "channels_last", "compile", "sync_bn", "download",
+    "schedule", "label_smoothing", "grad_clip", "seed", "device", "channels_last", "compile", "cpu_bf16", "sync_bn",
+    "download",
     "adv", "adv_eps", "adv_steps", "adv_alpha",
 )  # fmt: skip
 
@@ -105,6 +106,14 @@ def train_command(
         typer.Option(
             "--compile/--no-compile",
             help="torch.compile the model (default: auto, on CUDA for runs >10 min eager; never on CPU).",
+            show_default=False,
+        ),
+    ] = None,
+    cpu_bf16: Annotated[
+        bool | None,
+        typer.Option(
+            "--cpu-bf16/--no-cpu-bf16",
+            help="bf16 autocast on a CPU too (off by default; needs native bf16 units: AVX512-BF16, AMX, Arm BF16).",
             show_default=False,
         ),
     ] = None,

@@ -14,7 +14,7 @@ from ..rundir import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, UNSHUFFLE_FILE, read_
 # Config keys that say how a run executed, not what it is: never part of a comparison's identity.
 _NOT_IDENTITY = frozenset(
     {"device", "data_dir", "download", "workers", "log_every", "eval_batch_size", "compile", "channels_last",
-     "bf16", "eval_every"}
+     "bf16", "cpu_bf16", "eval_every"}
 )  # fmt: skip
 
 

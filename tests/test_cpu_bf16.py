@@ -1,0 +1,63 @@
+"""bf16 autocast on a CPU (``cpu_bf16``): off by default, refused without native bf16 units, and when on,
+the training forward really runs in bf16 (the trained weights differ from a float32 run, stay finite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spatialmix_cli import training
+from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.hardware import CpuInfo
+from spatialmix_cli.training import _autocast, check_bf16, train, use_bf16
+
+from conftest import tiny_config
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+WITH_BF16 = CpuInfo("test CPU", frozenset({"avx512_bf16"}))
+WITHOUT_BF16 = CpuInfo("test CPU", frozenset({"avx2"}))
+
+
+def test_which_device_runs_in_bf16() -> None:
+    assert not use_bf16(tiny_config(), CPU)  # the default on a CPU: float32, whatever the CPU has
+    assert use_bf16(tiny_config(cpu_bf16=True), CPU)
+    assert use_bf16(tiny_config(), CUDA) and not use_bf16(tiny_config(bf16=False), CUDA)
+    assert not use_bf16(tiny_config(cpu_bf16=True, bf16=False), CUDA) and use_bf16(
+        tiny_config(cpu_bf16=True), CUDA
+    )
+    w, x = torch.randn(4, 3, 3, 3), torch.randn(1, 3, 8, 8)
+    with _autocast(CPU, True):
+        assert F.conv2d(x, w).dtype == torch.bfloat16
+    with _autocast(CPU, False):
+        assert F.conv2d(x, w).dtype == torch.float32
+
+
+def test_refused_on_a_cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(training, "cpu_info", lambda: WITHOUT_BF16)
+    with pytest.raises(ConfigError, match="no native bf16 units"):
+        check_bf16(tiny_config(cpu_bf16=True), CPU)
+    check_bf16(tiny_config(), CPU)  # float32 needs nothing
+    check_bf16(tiny_config(cpu_bf16=True), CUDA)  # the CPU's units do not matter on a GPU
+    with pytest.raises(ConfigError, match="no native bf16 units"):  # before anything is written
+        train(tiny_config(cpu_bf16=True), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cpu_bf16_run_trains_in_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(training, "cpu_info", lambda: WITH_BF16)  # autocast also runs, emulated, without them
+    fp32 = train(tiny_config(epochs=1), tmp_path / "fp32")
+    bf16 = train(tiny_config(epochs=1, cpu_bf16=True), tmp_path / "bf16")
+    assert bf16.train_loss == pytest.approx(fp32.train_loss, rel=0.05)
+    assert bf16.train_loss != fp32.train_loss  # bf16 rounding changed the numbers
+    assert torch.isfinite(torch.tensor(bf16.test_loss)) and Path(bf16.checkpoint).exists()
+
+
+def test_the_cli_refuses_cleanly(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "cpu_info", lambda: WITHOUT_BF16)
+    result = cli("train", "--arch", "convmixer", "--width", "16", "--depth", "1", "--dataset", "synthetic",
+                 "--device", "cpu", "--cpu-bf16", "--out", "run")  # fmt: skip
+    assert result.exit_code != 0 and "no native bf16 units" in result.stderr
+    assert "Traceback" not in result.stderr
