@@ -48,7 +48,7 @@ report-screenshot:
 
 ## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
 ## chans, CIFAR-shaped random data); writes docs/bench/bench.json
-## (PEAK_GFLOPS: the machine's peak for the "% of peak" column; 150 = the 2 Zen 3 cores this was measured on)
+## (PEAK_GFLOPS: the machine's float32 peak for the "% of peak" column; 150 ≈ 2 Zen 3 cores — set it for yours)
 BENCH_OUT ?= docs/bench/bench.json
 PEAK_GFLOPS ?= 150
 bench:
