@@ -183,11 +183,12 @@ def _project_steps(
     batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
     spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+    bf16 = use_bf16(cfg, device)
 
     def train_step() -> None:
         model.train()
         x, y = next(batches)
-        with _autocast(device, use_bf16(cfg, device)):
+        with _autocast(device, bf16):
             loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -196,10 +197,7 @@ def _project_steps(
     def eval_step() -> None:
         model.eval()
         start = next(starts)
-        with (
-            torch.inference_mode(),
-            _autocast(device, use_bf16(cfg, device)),
-        ):  # eager, as the trainer's evaluate()
+        with torch.inference_mode(), _autocast(device, bf16):  # eager, as the trainer's evaluate()
             model(to_float(device_images[start : start + s.batch_size], channels_last))
 
     def attack_step() -> None:

@@ -507,6 +507,7 @@ def _run_epoch(
     mixer = make_mixer(cfg.mixup, cfg.cutmix, data.info.num_classes) if cfg.task == "classify" else None
     rank = dist.rank if dist is not None else 0
     trainable = [p for p in model.parameters() if p.requires_grad]
+    bf16 = use_bf16(cfg, device)
     sums = {k: torch.tensor(v, device=device) for k, v in progress.sums.items()}
     started = time.perf_counter()
     for images, labels in data.train.epoch(progress.epoch, progress.step):
@@ -519,7 +520,7 @@ def _run_epoch(
                         seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
         if mixer is not None:
             x, targets = mixer(x, targets, mix_seed(cfg.seed, progress.global_step, rank, 1))
-        with _autocast(device, use_bf16(cfg, device)):
+        with _autocast(device, bf16):
             output = forward(x)
             loss = task.loss(output, targets, cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
