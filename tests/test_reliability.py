@@ -235,19 +235,12 @@ def _finish(args: list[str], cwd: Path, prelude: str = "") -> tuple[int, str, st
 
 
 @pytest.fixture(scope="module")
-def straight_timed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    """The uninterrupted run every fault test must reproduce exactly, and its wall-clock seconds (start-up
-    included), so kills can land inside a run on a fast machine as on a slow one."""
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run every fault test must reproduce exactly."""
     root = tmp_path_factory.mktemp("straight")
-    started = time.perf_counter()
     code, _, err = _finish(["train", *FAULT_ARGS, "--out", "run"], root)
     assert code == 0, err
-    return root / "run", time.perf_counter() - started
-
-
-@pytest.fixture(scope="module")
-def straight(straight_timed: tuple[Path, float]) -> Path:
-    return straight_timed[0]
+    return root / "run"
 
 
 def _assert_same_run(a: Path, b: Path) -> None:
@@ -300,18 +293,37 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_old_one_and_resume_is_exact
     _assert_same_run(straight, run)
 
 
+# The child appends one byte to steps.log after every optimizer step, so the test can kill it a random number
+# of steps into its run however fast the machine is (kills timed by wall clock alone raced a fast machine:
+# the whole run could finish before the first kill landed, as it did once in CI).
+_COUNT_STEPS = """
+from torch.optim.optimizer import register_optimizer_step_post_hook
+def _count(*_):
+    with open("steps.log", "ab") as f:
+        f.write(b".")
+register_optimizer_step_post_hook(_count)
+"""
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
-    tmp_path: Path, straight_timed: tuple[Path, float]
+    tmp_path: Path, straight: Path
 ) -> None:
-    straight, seconds = straight_timed
     rng = __import__("random").Random(0)
+    steps_log = tmp_path / "steps.log"
     kills = 0
     for _ in range(12):
-        proc = _spawn(["train", *FAULT_ARGS, "--out", "run", "--resume", "--json"], tmp_path)
-        # Somewhere between start-up (python + torch import) and the end of a whole run, however fast
-        # this machine is: a fixed 2-6 s let the whole run finish unkilled on a fast one.
-        time.sleep(rng.uniform(0.3, 0.9) * seconds)
+        before = steps_log.stat().st_size if steps_log.exists() else 0
+        proc = _spawn(["train", *FAULT_ARGS, "--out", "run", "--resume", "--json"], tmp_path, _COUNT_STEPS)
+        # 1-24 optimizer steps into this process (an epoch is 12 steps, the run 48; a resume restarts the
+        # epoch it was killed in), then a random few ms more: the kill lands mid-step, between steps or
+        # inside an end-of-epoch checkpoint write.
+        target, deadline = before + rng.randint(1, 24), time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            if steps_log.exists() and steps_log.stat().st_size >= target:
+                break
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.03))
         if proc.poll() is not None:
             break
         proc.kill()
