@@ -145,8 +145,8 @@ def test_ctrl_c_saves_exits_130_and_resume_matches_uninterrupted(tmp_path: Path)
     proc = _run(["train", *args, "--out", "killed"], tmp_path)
     deadline = time.time() + 120
     while not (tmp_path / "killed" / "last.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)  # wait until the first epoch is done, then interrupt in the middle of the second
-    time.sleep(0.3)
+        time.sleep(0.01)  # until the first epoch is done, then interrupt early in the second: a fixed
+    time.sleep(0.02)  # 0.3 s more could outlast the remaining 5 tiny epochs on a fast machine
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
