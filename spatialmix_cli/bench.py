@@ -41,7 +41,8 @@ from .data import TensorBatches
 from .data.info import dataset_info
 from .hardware import cpu_info
 from .models import create_model
-from .training import _autocast, build_optimizer, resolve_device, to_float, use_bf16
+from .tasks import Classify
+from .training import _autocast, build_optimizer, resolve_device, to_float, train_step, use_bf16
 
 DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 
@@ -131,7 +132,7 @@ def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
                                       batch_size=batch_size))  # fmt: skip
     plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
 
-    def train_step() -> None:
+    def reference_train_step() -> None:
         ref.train()
         x, y = next(ref_batches)
         loss = F.cross_entropy(ref(x.to(device)), y.to(device))
@@ -149,13 +150,13 @@ def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
         ref.eval()
         plain(inp.x_attack, inp.y_attack)
 
-    return {"train": train_step, "eval": eval_step, "attack": attack_step}
+    return {"train": reference_train_step, "eval": eval_step, "attack": attack_step}
 
 
 def _project_steps(
     preset: str, learn: str, inp: _Inputs, s: BenchSettings, model_kwargs: dict[str, Any]
 ) -> dict[str, Callable[[], None]]:
-    """The project's paths, one step of each kind: training as ``training._run_epoch`` runs it (uint8
+    """The project's paths, one step of each kind: training through the trainer's own ``train_step`` (uint8
     data on the device, batched crop + flip, channels-last, compiled as a long run is), eager
     evaluation as ``evaluate`` runs it, and PGD-2 as ``spatialmix attack`` runs it (``perturb`` on the
     channels-last eager model)."""
@@ -184,15 +185,12 @@ def _project_steps(
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
     spec = AttackSpec("pgd", 1 / 255, 2, None, True)
     bf16 = use_bf16(cfg, device)
+    task = Classify()
 
-    def train_step() -> None:
+    def project_train_step() -> None:
         model.train()
         x, y = next(batches)
-        with _autocast(device, bf16):
-            loss = F.cross_entropy(forward(to_float(x, channels_last)).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(forward, opt, task, to_float(x, channels_last), y, device=device, bf16=bf16)
 
     def eval_step() -> None:
         model.eval()
@@ -204,7 +202,7 @@ def _project_steps(
         model.eval()
         perturb(model, spec, inp.x_attack, inp.y_attack, num_classes=10, seed=s.seed)
 
-    return {"train": train_step, "eval": eval_step, "attack": attack_step}
+    return {"train": project_train_step, "eval": eval_step, "attack": attack_step}
 
 
 def _timed(step: Callable[[], None], device: torch.device) -> float:

@@ -483,6 +483,33 @@ def _fit(
     return result
 
 
+def train_step(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    task: Task,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    device: torch.device,
+    bf16: bool,
+    label_smoothing: float = 0.0,
+    grad_clip: float | None = None,
+    trainable: list[nn.Parameter] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on one prepared batch — forward (in bf16 autocast where chosen), loss, backward,
+    optional gradient clipping over ``trainable``, step — returning the output and the loss. The trainer's
+    loop and ``spatialmix bench`` both run this, so the benchmark times the step training really takes."""
+    with _autocast(device, bf16):
+        output = forward(x)
+        loss = task.loss(output, targets, label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(trainable if trainable is not None else [], grad_clip)
+    opt.step()
+    return output, loss
+
+
 def _run_epoch(
     cfg: TrainConfig,
     data: _Data,
@@ -520,14 +547,9 @@ def _run_epoch(
                         seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
         if mixer is not None:
             x, targets = mixer(x, targets, mix_seed(cfg.seed, progress.global_step, rank, 1))
-        with _autocast(device, bf16):
-            output = forward(x)
-            loss = task.loss(output, targets, cfg.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-        opt.step()
+        output, loss = train_step(forward, opt, task, x, targets, device=device, bf16=bf16,
+                                  label_smoothing=cfg.label_smoothing, grad_clip=cfg.grad_clip,
+                                  trainable=trainable)  # fmt: skip
         n = labels.shape[0]
         sums["loss"] += loss.detach() * n
         sums["correct"] += task.score(output.detach(), targets)
