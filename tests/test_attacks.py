@@ -96,13 +96,19 @@ def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str
         assert torch.equal(adv, again)  # seeded: PGD's random start is reproducible
 
 
-def test_attacking_leaves_weights_and_global_rng_untouched(trained: dict[str, Path]) -> None:
-    ckpt = load_checkpoint(trained["chans"])
+def test_attacking_leaves_weights_mode_layout_and_global_rng_untouched(trained: dict[str, Path]) -> None:
+    ckpt, source = load_checkpoint(trained["chans"]), load_checkpoint(trained["full"])
+    ckpt.model.train()
     before = {k: v.clone() for k, v in ckpt.model.state_dict().items()}
     state = torch.random.get_rng_state()
-    attack_checkpoint(ckpt, sample_for(ckpt, n=32), AttackPlan(methods=["pgd"], n=32, checks=False))
+    plan = AttackPlan(methods=["pgd"], n=32, checks=False)
+    attack_checkpoint(ckpt, sample_for(ckpt, n=32), plan, source=source, channels_last=True)
     assert torch.equal(state, torch.random.get_rng_state())
     assert all(torch.equal(before[k], v) for k, v in ckpt.model.state_dict().items())
+    # the attack runs on a channels-last, eval-mode copy: the caller's models keep their mode and layout
+    assert ckpt.model.training and not source.model.training
+    for model in (ckpt.model, source.model):
+        assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_samples_are_paired_across_checkpoints(trained: dict[str, Path]) -> None:

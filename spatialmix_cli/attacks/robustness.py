@@ -6,6 +6,7 @@ RobustBench), so robust accuracy never exceeds clean accuracy and ε = 0 must re
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -157,7 +158,11 @@ def attack_checkpoint(
     ``channels_last``: run the models in the faster memory layout (CPU and GPU; the same numbers within
     float tolerance, see tests/test_fast_paths.py)."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model, num_classes = ckpt.model.eval().to(memory_format=layout), ckpt.info.num_classes
+
+    def prepared(m: nn.Module) -> nn.Module:  # a copy: the caller's model keeps its mode and memory layout
+        return copy.deepcopy(m).eval().to(memory_format=layout)
+
+    model, num_classes = prepared(ckpt.model), ckpt.info.num_classes
     clean = predictions(model, sample.images, plan.batch_size) == sample.labels
     clean_acc = _frac(clean)
     cache: dict[tuple[str, float, int, bool], float] = {}
@@ -174,7 +179,7 @@ def attack_checkpoint(
     main = {(m, e): acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
     transfer: dict[tuple[str, float], float] = {}
     if source is not None:
-        source_model = source.model.eval().to(memory_format=layout)
+        source_model = prepared(source.model)
         for m, e in main:
             transfer[(m, e)] = acc(plan.spec("pgd" if m == "autoattack" else m, e), craft_on=source_model)
     found = _run_checks(plan, sample.n, clean_acc, main, transfer, acc, num_classes) if plan.checks else []
