@@ -497,15 +497,17 @@ def train_step(
     trainable: list[nn.Parameter] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on one prepared batch — forward (in bf16 autocast where chosen), loss, backward,
-    optional gradient clipping over ``trainable``, step — returning the output and the loss. The trainer's
-    loop and ``spatialmix bench`` both run this, so the benchmark times the step training really takes."""
+    optional gradient clipping over ``trainable`` (default: the optimizer's parameters), step — returning the
+    output and the loss. The trainer's loop and ``spatialmix bench`` both run this, so the benchmark times the
+    step training really takes."""
     with _autocast(device, bf16):
         output = forward(x)
         loss = task.loss(output, targets, label_smoothing)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip is not None:
-        nn.utils.clip_grad_norm_(trainable if trainable is not None else [], grad_clip)
+        params = trainable if trainable is not None else [p for g in opt.param_groups for p in g["params"]]
+        nn.utils.clip_grad_norm_(params, grad_clip)
     opt.step()
     return output, loss
 

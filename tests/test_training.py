@@ -13,7 +13,8 @@ import yaml
 from spatialmix_cli.checkpoint import load_model, read_metadata
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import RunDirError
-from spatialmix_cli.training import TrainingInterrupted, build_model, lr_at, train
+from spatialmix_cli.tasks import Classify
+from spatialmix_cli.training import TrainingInterrupted, build_model, lr_at, train, train_step
 
 from conftest import tiny_config
 
@@ -124,3 +125,17 @@ def test_lr_schedules() -> None:
     cos = [lr_at(s, total=total, warmup=0, peak=peak, schedule="cosine") for s in range(total)]
     assert cos[0] == pytest.approx(1.0) and cos[50] == pytest.approx(0.5) and cos[-1] < 0.01
     assert lr_at(99, total=total, warmup=0, peak=0.3, schedule="constant") == 0.3
+
+
+def test_train_step_clips_the_optimizers_parameters_by_default() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the step leaves the gradients to inspect
+    x, y = torch.randn(16, 8) * 100, torch.randint(0, 3, (16,))
+    kw = dict(device=torch.device("cpu"), bf16=False)
+    train_step(model, opt, Classify(), x, y, **kw)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert norm > 1.0  # big inputs, big gradients: there is something to clip
+    train_step(model, opt, Classify(), x, y, grad_clip=1e-3, **kw)
+    clipped = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert clipped == pytest.approx(1e-3, rel=1e-3)
