@@ -24,7 +24,7 @@ from .attacks.build import AttackSpec, perturb
 from .checkpoint import load_into, save_checkpoint
 from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
-from .data import TensorBatches, eval_batches, load_dataset, mix_seed
+from .data import TensorBatches, eval_batches, load_dataset
 from .data.batches import Batch, BatchSource
 from .data.info import DatasetInfo, dataset_info
 from .data.mixing import make_mixer
@@ -43,7 +43,9 @@ from .rundir import (
     write_result,
 )
 from .runlock import RunDirBusy, check_free, claim
+from .seeding import derive_seed
 from .tasks import Classify, Task, make_task
+from .unshuffle.psnr import PSNR_CONVENTION
 
 
 class TrainingInterrupted(Exception):
@@ -95,6 +97,7 @@ class TrainResult:
     task: str = "classify"
     test_psnr: float | None = None  # unshuffle (dB); None for classify
     train_psnr: float | None = None
+    psnr_convention: str | None = None  # how test/train PSNR were computed (unshuffle); None for classify
     resumed: bool = False
     skipped: bool = False
     compiled: bool = False  # the training forward ran torch.compile'd (``seconds`` includes the compile)
@@ -474,6 +477,7 @@ def _fit(
         task=cfg.task,
         test_psnr=final.get("test_psnr"),
         train_psnr=final.get("train_psnr"),
+        psnr_convention=PSNR_CONVENTION if cfg.task == "unshuffle" else None,
         resumed=state == "unfinished",
         compiled=forward.is_compiled,
     )
@@ -546,9 +550,9 @@ def _run_epoch(
         x, targets = task.inputs_targets(to_float(images, cfg.channels_last), labels)
         if adv is not None:
             x = perturb(model, adv, x, labels, num_classes=data.info.num_classes,
-                        seed=mix_seed(cfg.seed, progress.global_step))  # fmt: skip
+                        seed=derive_seed(cfg.seed, "adversary", progress.global_step))  # fmt: skip
         if mixer is not None:
-            x, targets = mixer(x, targets, mix_seed(cfg.seed, progress.global_step, rank, 1))
+            x, targets = mixer(x, targets, derive_seed(cfg.seed, "mix", progress.global_step, rank))
         output, loss = train_step(forward, opt, task, x, targets, device=device, bf16=bf16,
                                   label_smoothing=cfg.label_smoothing, grad_clip=cfg.grad_clip,
                                   trainable=trainable)  # fmt: skip

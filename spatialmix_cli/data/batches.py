@@ -1,7 +1,7 @@
 """Batch sources for the trainer. A source yields ``(uint8 images on the device, int64 labels)``.
 
 Every epoch's order and every batch's augmentation are drawn from generators seeded by
-``(seed, epoch, step)``, so a run resumed at any step sees exactly the batches an uninterrupted run sees.
+``(seed, purpose, epoch, step)`` (:func:`~spatialmix_cli.seeding.derive_seed`), so a run resumed at any step sees exactly the batches an uninterrupted run sees.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from ..seeding import derive_seed
 from .augment import augment
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -62,12 +63,12 @@ class TensorBatches:
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         order = torch.randperm(
-            self.num_examples, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+            self.num_examples, generator=torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
         )
         order = order.to(self.images.device)
         for step in range(start_step, self.steps_per_epoch):
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
-            generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step))
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, "augment", epoch, step))
             images = augment(self.images[idx], crop_pad=self.crop_pad, hflip=self.hflip, generator=generator)
             labels = self.labels[idx]
             if self.world > 1:

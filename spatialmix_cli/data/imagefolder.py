@@ -13,7 +13,8 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from ..errors import DataError
-from .batches import Batch, mix_seed
+from ..seeding import derive_seed
+from .batches import Batch
 from .info import DatasetInfo, dataset_info
 from .sources import expected_layout, search_roots
 
@@ -90,7 +91,7 @@ class FolderBatches:
         self.seed, self.device, self.workers = seed, device, workers
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
-        generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
         order = torch.randperm(self.num_examples, generator=generator).tolist()
         chosen = [self.indices[i] for i in order[start_step * self.batch_size :]]
         if self.world > 1:  # this rank decodes only its share of every global batch

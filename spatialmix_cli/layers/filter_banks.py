@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, check_choice
+from ..seeding import derive_seed
 from .separable import DepthwiseConv2d
 
 FILTER_BANKS: tuple[str, ...] = ("random", "same", "box", "identity", "smooth")
@@ -95,11 +96,17 @@ def make_filter_bank(
 
 @torch.no_grad()
 def init_filter_banks(model: nn.Module, kind: str, *, seed: int, smooth_sigma: float = 1.0) -> int:
-    """Overwrite the weight of every :class:`DepthwiseConv2d` in ``model`` (module order) with a bank of
-    ``kind``, drawn from one generator seeded with ``seed``. Returns the number of layers set."""
-    generator = torch.Generator().manual_seed(seed)
-    layers = [m for m in model.modules() if isinstance(m, DepthwiseConv2d)]
-    for layer in layers:
+    """Overwrite the weight of every :class:`DepthwiseConv2d` in ``model`` with a bank of ``kind``. Returns
+    the number of layers set.
+
+    Each layer draws from its own generator, seeded with ``derive_seed(seed, "filters", <layer name>)``: a
+    stream that neither PyTorch's default init (``create_model`` seeds it with ``derive_seed(seed, "init")``)
+    nor any other layer uses, so the frozen banks are independent of every other parameter tensor (one
+    generator seeded with ``seed`` itself would replay the init stream: the stem and the first bank would be
+    the same random numbers).
+    """
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, DepthwiseConv2d)]
+    for name, layer in layers:
         channels = layer.in_channels
         kernel_h, kernel_w = layer.kernel_size
         if kernel_h != kernel_w:
@@ -109,7 +116,7 @@ def init_filter_banks(model: nn.Module, kind: str, *, seed: int, smooth_sigma: f
             channels,
             kernel_h,
             depth_multiplier=layer.depth_multiplier,
-            generator=generator,
+            generator=torch.Generator().manual_seed(derive_seed(seed, "filters", name)),
             smooth_sigma=smooth_sigma,
         )
         layer.weight.copy_(bank.to(layer.weight.dtype))

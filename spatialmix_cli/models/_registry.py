@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, did_you_mean
+from ..seeding import derive_seed
 
 _MODEL_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -53,13 +54,15 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build registered model ``name``. ``None`` values are dropped.
 
     The whole model (not only its filter banks) is a function of ``seed`` (default 0): the
-    construction runs under a forked, seeded CPU RNG, so it neither reads nor changes the global RNG.
+    construction runs under a forked CPU RNG seeded with ``derive_seed(seed, "init")``, so it neither reads
+    nor changes the global RNG, and PyTorch's default init draws from a stream that nothing else uses (the
+    frozen filter banks, the data order and the attacks each derive their own; see :mod:`..seeding`).
     """
     entry = _MODEL_ENTRYPOINTS[check_model_name(name)]
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     seed = int(kwargs.get("seed", 0))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(derive_seed(seed, "init"))
         return entry(**kwargs)
 
 

@@ -16,6 +16,7 @@ from ..errors import ConfigError, check_choice
 from ..layers.filter_banks import FILTER_BANKS, make_filter_bank
 from ..layers.separable import DepthwiseConv2d
 from ..rundir import MODEL_FILE
+from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
 
 
@@ -23,7 +24,11 @@ def draw_bank(
     kind: str, n: int, kernel: int, *, multiplier: int = 1, seed: int = 0, smooth_sigma: float = 1.0
 ) -> torch.Tensor:
     """``n`` filters (n, 1, k, k) of ``kind`` as a depthwise layer with multiplier ``multiplier`` draws them:
-    ``make_filter_bank(kind, ceil(n / d), k, depth_multiplier=d)[:n]``."""
+    ``make_filter_bank(kind, ceil(n / d), k, depth_multiplier=d)[:n]``.
+
+    The generator is seeded with ``derive_seed(seed, "bank", kind, n, kernel, multiplier)``: banks of
+    different sizes are independent draws. (Seeded with ``seed`` itself, the N = 1 bank would be the first
+    filter of the N = 4 bank, and so on: nested banks, whose coverage grows with N by construction.)"""
     check_choice("filter bank", kind, FILTER_BANKS)
     if n < 1 or kernel < 1 or multiplier < 1:
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
@@ -32,7 +37,7 @@ def draw_bank(
         math.ceil(n / multiplier),
         kernel,
         depth_multiplier=multiplier,
-        generator=torch.Generator().manual_seed(seed),
+        generator=torch.Generator().manual_seed(derive_seed(seed, "bank", kind, n, kernel, multiplier)),
         smooth_sigma=smooth_sigma,
     )
     return bank[:n]
