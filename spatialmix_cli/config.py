@@ -28,7 +28,10 @@ ADV_METHODS = ("none", "fgsm", "pgd")
 # Float keys that also accept fractions written as strings, such as "1/255".
 FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
-# Keys that change how a run executes but not what it computes; they may differ when a run is resumed.
+# Keys that change how a run executes but not what it computes (up to float rounding of kernel choice). The
+# one list: a resumed run may change them, and `spatialmix report` leaves them out of a run's identity when
+# it matches runs. Everything else (bf16 and cpu_bf16 included: bf16 arithmetic changes the numbers;
+# sync_bn: BatchNorm statistics over the global batch) is part of what a run is.
 RUNTIME_KEYS = frozenset(
     {
         "device",
@@ -37,9 +40,9 @@ RUNTIME_KEYS = frozenset(
         "workers",
         "log_every",
         "eval_batch_size",
+        "eval_every",  # evaluation runs in eval mode and draws no random numbers: training is unchanged
         "compile",
         "channels_last",
-        "sync_bn",
     }
 )
 
@@ -59,6 +62,7 @@ class TrainConfig:
     kernel: int | None = None  # depthwise kernel size (None: default)
     patch: int | None = None  # ConvMixer patch size (None: default)
     depth_multiplier: int | None = None  # separable ResNet depthwise multiplier (None: 9)
+    activation: str | None = None  # ConvMixer activation: gelu | relu (None: the model's; 768/32 is relu)
     # --- data --------------------------------------------------------------------------------------
     dataset: str = "cifar10"  # mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic
     data_dir: str | None = None  # None: $SPATIALMIX_DATA, ../shared/datasets, then download to the cache
@@ -227,6 +231,7 @@ class TrainConfig:
             "kernel": self.kernel,
             "patch": self.patch,
             "depth_multiplier": self.depth_multiplier,
+            "activation": self.activation,
             "in_chans": info.in_chans,
             "num_classes": info.num_classes if self.task == "classify" else None,
             "learn": self.learn,

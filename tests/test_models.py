@@ -142,3 +142,32 @@ def test_chans_trainable_count_does_not_change_with_kernel(name: str) -> None:
     frozen = {k: r["params_frozen"] for k, r in counts.items()}
     assert len(set(trainable.values())) == 1, trainable
     assert frozen[3] < frozen[5] < frozen[7]
+
+
+def test_convmixer_768_32_uses_relu_as_in_the_convmixer_paper_and_timm() -> None:
+    """timm's ``convmixer_768_32`` (and the ConvMixer paper's 768/32 model) use ReLU; every other preset GELU."""
+    with torch.device("meta"):
+        relu = create_model("convmixer_768_32_k7_p7", num_classes=10)
+        gelu = create_model("convmixer_1536_20_k9_p7", num_classes=10)
+    acts = lambda m: {type(x) for x in m.modules() if isinstance(x, (torch.nn.ReLU, torch.nn.GELU))}  # noqa: E731
+    assert acts(relu) == {torch.nn.ReLU}
+    assert acts(gelu) == {torch.nn.GELU}
+    assert acts(create_model("convmixer", width=8, depth=1, activation="relu")) == {torch.nn.ReLU}
+    assert acts(create_model("convmixer_unshuffle", width=8, depth=1, activation="relu")) == {torch.nn.ReLU}
+    with pytest.raises(ConfigError, match="fixes activation=relu"):
+        create_model("convmixer_768_32_k7_p7", activation="gelu")
+    with pytest.raises(ConfigError, match="activation"):
+        create_model("convmixer", activation="swish")
+
+
+@pytest.mark.parametrize("name", ["sep_resnet_imagenet", "resnet_imagenet"])
+def test_imagenet_resnet_stem_is_conv_bn_relu_maxpool(name: str) -> None:
+    """He et al. 2016 / fb.resnet.torch: conv 7×7/2 → BN → ReLU → 3×3/2 max-pool (no max-pool of raw conv
+    outputs)."""
+    model = create_model(name, depth=10, width=4, in_chans=3, num_classes=10)
+    kinds = [type(m).__name__ for m in model.stem]
+    assert kinds[1:] == ["BatchNorm2d", "ReLU", "MaxPool2d"]
+    first = model.stem[0]
+    conv = first.spatial if name.startswith("sep") else first
+    assert conv.kernel_size == (7, 7) and conv.stride == (2, 2)
+    assert model.stem[1].num_features == 4

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..layers import ChannelConv2d, DepthwiseConv2d, Normalize, PatchConv2d, configure_spatial_mixing
 from ._registry import check_kwargs, preset, register_model
 
@@ -28,17 +28,26 @@ class Residual(nn.Module):
         return self.fn(x) + x
 
 
-def _block(width: int, kernel: int) -> nn.Sequential:
+# Activations by name (timm's ``act_layer``): the ConvMixer paper uses GELU, except ReLU for ConvMixer-768/32.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+def activation_layer(name: str) -> type[nn.Module]:
+    check_choice("activation", name, tuple(ACTIVATIONS))
+    return ACTIVATIONS[name]
+
+
+def _block(width: int, kernel: int, act: type[nn.Module] = nn.GELU) -> nn.Sequential:
     return nn.Sequential(
         Residual(
             nn.Sequential(
                 DepthwiseConv2d(width, kernel, padding="same"),
-                nn.GELU(),
+                act(),
                 nn.BatchNorm2d(width),
             )
         ),
         ChannelConv2d(width, width),
-        nn.GELU(),
+        act(),
         nn.BatchNorm2d(width),
     )
 
@@ -56,6 +65,7 @@ class ConvMixer(nn.Module):
         depth: int = 8,
         kernel: int = 5,
         patch: int = 2,
+        activation: str = "gelu",
         in_chans: int = 3,
         num_classes: int = 10,
         learn: str = "full",
@@ -69,13 +79,14 @@ class ConvMixer(nn.Module):
         for key, value in dict(width=width, depth=depth, kernel=kernel, patch=patch).items():
             if int(value) < 1:
                 raise ConfigError(f"convmixer {key} must be >= 1, got {value}")
+        act = activation_layer(activation)
         self.normalize = Normalize(mean or [0.0] * in_chans, std or [1.0] * in_chans)
         self.stem = nn.Sequential(
             PatchConv2d(in_chans, width, patch, stride=patch),
-            nn.GELU(),
+            act(),
             nn.BatchNorm2d(width),
         )
-        self.blocks = nn.Sequential(*[_block(width, kernel) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[_block(width, kernel, act) for _ in range(depth)])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(width, num_classes)
         configure_spatial_mixing(self, learn=learn, filters=filters, smooth_sigma=smooth_sigma, seed=seed)
@@ -121,9 +132,11 @@ def convmixer_512_16_k8_p7(**kwargs: Any) -> ConvMixer:
 
 @register_model
 def convmixer_768_32_k7_p7(**kwargs: Any) -> ConvMixer:
-    """ConvMixer-768/32, kernel 7, patch 7 (ImageNet, ConvMixer paper)."""
+    """ConvMixer-768/32, kernel 7, patch 7 (ImageNet, ConvMixer paper): the one preset with ReLU, as in the
+    ConvMixer paper's Table 1 and timm's ``convmixer_768_32``."""
     name = "convmixer_768_32_k7_p7"
-    return _create_convmixer(name, **preset(name, dict(width=768, depth=32, kernel=7, patch=7), kwargs))
+    fixed = dict(width=768, depth=32, kernel=7, patch=7, activation="relu")
+    return _create_convmixer(name, **preset(name, fixed, kwargs))
 
 
 @register_model

@@ -3,7 +3,8 @@ k×k convolution either separable (``sep_resnet*``, Cazenavette et al. 2025 Figs
 (``resnet*``, the reference with the same shapes).
 
 - CIFAR form: 6n+2 layers, 3 stages of n basic blocks, widths (w, 2w, 4w), base width w = 16.
-- ImageNet form: 8n+2 layers, 7×7/2 stem + 3×3/2 max-pool, 4 stages, widths (w, 2w, 4w, 8w), w = 64.
+- ImageNet form: 8n+2 layers, stem 7×7/2 conv → BN → ReLU → 3×3/2 max-pool, 4 stages, widths
+  (w, 2w, 4w, 8w), w = 64.
 The width multiplier of the paper's width sweep is ``width / 16`` (CIFAR) or ``width / 64`` (ImageNet).
 Separable convs use depth multiplier d = 9 (depthwise c → 9c, then pointwise 9c → c_out). Downsampling
 shortcuts are pointwise 1×1 convolutions with stride 2 (channel mixing).
@@ -106,7 +107,14 @@ class PreActResNet(nn.Module):
         if form == "cifar":
             self.stem = conv(in_chans, width, kernel, 1)
         else:
-            self.stem = nn.Sequential(conv(in_chans, width, 7, 2), nn.MaxPool2d(3, stride=2, padding=1))
+            # conv 7×7/2 → BN → ReLU → max-pool, as He et al. 2016 and fb.resnet.torch's preresnet: the
+            # pre-activation blocks normalise their own inputs, but the stem's max-pool needs activations.
+            self.stem = nn.Sequential(
+                conv(in_chans, width, 7, 2),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
         layers: list[nn.Module] = []
         c_in = width
         for stage in range(stages):

@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import Normalize, PatchConv2d, configure_spatial_mixing
 from ._registry import check_kwargs, register_model
-from .convmixer import _block
+from .convmixer import _block, activation_layer
 
 
 class PixelHead(nn.Conv2d):
@@ -40,6 +40,7 @@ class UnshuffleConvMixer(nn.Module):
         width: int = 128,
         depth: int = 8,
         kernel: int = 7,
+        activation: str = "gelu",
         in_chans: int = 3,
         learn: str = "full",
         filters: str = "random",
@@ -52,10 +53,11 @@ class UnshuffleConvMixer(nn.Module):
         for key, value in dict(width=width, depth=depth, kernel=kernel).items():
             if int(value) < 1:
                 raise ConfigError(f"convmixer_unshuffle {key} must be >= 1, got {value}")
+        act = activation_layer(activation)
         self.normalize = Normalize(mean or [0.0] * in_chans, std or [1.0] * in_chans)
         # Patch size 1: the "stem" is a 1×1 conv; it is still the frozen stem in learn=chans, as in ConvMixer.
-        self.stem = nn.Sequential(PatchConv2d(in_chans, width, 1), nn.GELU(), nn.BatchNorm2d(width))
-        self.blocks = nn.Sequential(*[_block(width, kernel) for _ in range(depth)])
+        self.stem = nn.Sequential(PatchConv2d(in_chans, width, 1), act(), nn.BatchNorm2d(width))
+        self.blocks = nn.Sequential(*[_block(width, kernel, act) for _ in range(depth)])
         self.head = PixelHead(width, in_chans)
         configure_spatial_mixing(self, learn=learn, filters=filters, smooth_sigma=smooth_sigma, seed=seed)
 
