@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_same_seed_same_permutation_and_other_seed_another() -> None:
 
 # --- PSNR -----------------------------------------------------------------------------------------
 def test_psnr_of_identical_images_is_infinite_and_known_noise_matches_the_formula() -> None:
-    x = torch.rand(4, 1, 8, 8)
+    x = torch.rand(4, 1, 8, 8) * 0.5 + 0.25  # mid-range pixels: the noise below never leaves [0, 1]
     assert psnr(x, x) == math.inf
     assert psnr(x, x + 0.1) == pytest.approx(20.0)  # MSE 0.01 → 10·log10(100)
     noise = torch.randn_like(x) * 0.05
@@ -171,3 +172,32 @@ def test_unshuffle_eval_takes_data_dir_but_no_training_options(
     assert ok.exit_code == 0, ok.stderr  # synthetic data needs no files; the option is accepted
     bad = cli("unshuffle", "--eval", trained["chans"], "--width", "8")
     assert bad.exit_code == 2 and "no training options" in bad.stderr
+
+
+def test_psnr_scores_outputs_clamped_to_the_image_range() -> None:
+    """Images live in [0, 1]; an output of 1.4 for a white pixel is a white pixel. The training/eval metric
+    (the task's score) and the standalone ``psnr`` both clamp; the loss does not."""
+    from spatialmix_cli.tasks import make_task
+
+    target = torch.rand(4, 1, 6, 6) * 0.5 + 0.5
+    output = target.clone()
+    output[target > 0.9] = 1.4  # overshoots that clamping removes entirely
+    output[:, :, 0, 0] = target[:, :, 0, 0] - 0.1  # a real error of 0.1 on one pixel per image
+    task = make_task("unshuffle", image_size=6)
+    mse_clamped = float(((output.clamp(0, 1) - target) ** 2).mean())
+    mean_score = float(task.score(output, target)) / target.shape[0]
+    assert mean_score == pytest.approx(mse_clamped)
+    assert task.summarize(float(task.loss(output, target)), mean_score) == pytest.approx(psnr_from_mse(mse_clamped))
+    assert psnr(output, target) == pytest.approx(psnr_from_mse(mse_clamped))
+    assert float(task.loss(output, target)) > mse_clamped  # the loss still sees the overshoot
+
+
+def test_psnr_convention_is_recorded(trained: dict[str, Path]) -> None:
+    from spatialmix_cli.unshuffle import PSNR_CONVENTION
+
+    assert "clamped to [0, 1]" in PSNR_CONVENTION and "dataset-level" in PSNR_CONVENTION
+    for ckpt in trained.values():
+        result = json.loads((ckpt.parent / "result.json").read_text())
+        assert result["psnr_convention"] == PSNR_CONVENTION
+        scores, _ = score_checkpoint(load_checkpoint(ckpt))
+        assert scores.psnr_convention == PSNR_CONVENTION

@@ -2,6 +2,14 @@
 and the reconstruction grid. Training itself is the shared trainer with ``task: unshuffle``."""
 
 from .permutation import inverse, make_permutation, scramble, unscramble
-from .psnr import psnr, psnr_from_mse
+from .psnr import PSNR_CONVENTION, psnr, psnr_from_mse
 
-__all__ = ["inverse", "make_permutation", "psnr", "psnr_from_mse", "scramble", "unscramble"]
+__all__ = [
+    "PSNR_CONVENTION",
+    "inverse",
+    "make_permutation",
+    "psnr",
+    "psnr_from_mse",
+    "scramble",
+    "unscramble",
+]

@@ -17,7 +17,7 @@ from ..data import eval_batches, load_dataset
 from ..errors import ConfigError
 from ..rundir import UNSHUFFLE_FILE
 from .permutation import make_permutation, scramble
-from .psnr import psnr_from_mse
+from .psnr import PSNR_CONVENTION, psnr_from_mse
 
 
 @dataclass
@@ -35,6 +35,7 @@ class UnshuffleScores:
     psnr: float  # dB, the model's reconstruction
     psnr_scrambled: float  # dB, the scrambled input compared with the image
     psnr_mean: float  # dB, the per-pixel training mean compared with the image
+    psnr_convention: str = PSNR_CONVENTION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,14 +91,14 @@ def score_checkpoint(
     for images, _ in eval_batches(data.test_x, data.test_y, batch_size):
         x = images.to(device).float().div(255.0)
         scrambled = scramble(x, perm)
-        restored = model(scrambled).float()
+        restored = model(scrambled).float().clamp(0, 1)  # scored as an image (PSNR_CONVENTION)
         sums["model"] += float(((restored.double() - x.double()) ** 2).sum())
         sums["scrambled"] += float(((scrambled.double() - x.double()) ** 2).sum())
         sums["mean"] += float(((mean_image.to(device) - x.double()) ** 2).sum())
         pixels += x.numel()
         if shown is None:
             k = min(examples, x.shape[0])
-            shown = Examples(x[:k].cpu(), scrambled[:k].cpu(), restored[:k].clamp(0, 1).cpu())
+            shown = Examples(x[:k].cpu(), scrambled[:k].cpu(), restored[:k].cpu())
     if pixels == 0 or shown is None:
         raise ConfigError(f"{ckpt.path}: no test images to evaluate on")
     kwargs = ckpt.meta["model"]["kwargs"]
