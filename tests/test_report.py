@@ -250,3 +250,22 @@ def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
     )
     seen = check_html(page)
     assert (seen.images, seen.broken, seen.screenshot) == (1, 1, None)
+
+
+def test_keys_that_change_results_keep_runs_apart(real_runs: Path, tmp_path: Path) -> None:
+    """One list (config.RUNTIME_KEYS) says which keys do not change what a run computes. A bf16 run and its
+    float32 twin are two runs, not one counted once; a run that only evaluated more often is the same run."""
+    from spatialmix_cli.config import RUNTIME_KEYS
+    from spatialmix_cli.reporting import collect
+
+    assert {"cpu_bf16", "bf16", "sync_bn"}.isdisjoint(RUNTIME_KEYS)
+    assert not hasattr(collect, "_NOT_IDENTITY")  # no second list to drift from the first
+    template = real_runs / "sweep" / "full-d1"
+    make_run(tmp_path / "a", template, "fp32", metric=0.5)
+    make_run(tmp_path / "a", template, "bf16", metric=0.6, cpu_bf16=True)
+    runs, skipped = load_runs([tmp_path / "a"])
+    assert len(runs) == 2 and not skipped
+    make_run(tmp_path / "b", template, "once", metric=0.5, eval_every=0)
+    make_run(tmp_path / "b", template, "often", metric=0.5, eval_every=1)
+    runs, skipped = load_runs([tmp_path / "b"])
+    assert len(runs) == 1 and "counted once" in skipped[0]

@@ -7,15 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import RUNTIME_KEYS, TrainConfig
 from ..errors import ConfigError, RunDirError
 from ..rundir import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, UNSHUFFLE_FILE, read_config, read_result
-
-# Config keys that say how a run executed, not what it is: never part of a comparison's identity.
-_NOT_IDENTITY = frozenset(
-    {"device", "data_dir", "download", "workers", "log_every", "eval_batch_size", "compile", "channels_last",
-     "bf16", "cpu_bf16", "eval_every"}
-)  # fmt: skip
 
 
 @dataclass
@@ -30,9 +24,10 @@ class Run:
     grid: Path | None = None
 
     def key(self, drop: tuple[str, ...] = ()) -> tuple[tuple[str, Any], ...]:
-        """The config as a hashable identity, without runtime keys and without ``drop``."""
+        """The config as a hashable identity, without the runtime keys (``config.RUNTIME_KEYS``: they do not
+        change what a run computes) and without ``drop``."""
         values = self.config.to_dict()
-        return tuple(sorted((k, v) for k, v in values.items() if k not in _NOT_IDENTITY and k not in drop))
+        return tuple(sorted((k, v) for k, v in values.items() if k not in RUNTIME_KEYS and k not in drop))
 
     def get(self, name: str) -> Any:
         return getattr(self.config, name)
