@@ -70,18 +70,7 @@ def test_attacks_lower_accuracy_eps0_is_clean_and_pgd_beats_fgsm(trained: dict[s
     assert results[0].flags == []
 
 
-def test_autoattack_is_at_least_as_strong_as_pgd(trained: dict[str, Path]) -> None:
-    """torchattacks' standard AutoAttack runs on our models (normalisation inside) and is the reference."""
-    ckpt = load_checkpoint(trained["full"])
-    plan = AttackPlan(
-        methods=["pgd", "autoattack"], eps=[8 / 255], steps=5, n=24, batch_size=24, checks=False
-    )
-    results = attack_checkpoint(ckpt, sample_for(ckpt, n=24), plan)
-    acc = {r.method: r.robust_acc for r in results}
-    assert results[0].clean_acc > 0.2
-    assert acc["autoattack"] < results[0].clean_acc
-    assert acc["autoattack"] <= acc["pgd"] + C.noise(acc["autoattack"], acc["pgd"], 24)
-    assert [r.method for r in results] == ["pgd", "autoattack"]
+# The standard AutoAttack (and its composition) is tested on a tiny model in test_attack_specs.py.
 
 
 def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str, Path]) -> None:
@@ -144,9 +133,12 @@ def test_check_functions_fail_on_bad_curves() -> None:
     assert not C.eps0_is_clean(0.8, 0.79).passed and C.eps0_is_clean(0.8, 0.8).passed
     assert not C.monotone_in_eps({0.0: 0.5, 0.01: 0.2, 0.02: 0.6}, 1000).passed
     assert C.monotone_in_eps({0.0: 0.5, 0.01: 0.2, 0.02: 0.205}, 1000).passed  # within noise
-    assert not C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.5}, 1000, 2).passed
-    assert C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.28}, 1000, 2).passed
+    worse = C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.5}, 1000, "PGD-2 (α=ε, no random start)")
+    assert not worse.passed and "PGD-2 (α=ε, no random start) 50.0% > FGSM 30.0%" in worse.detail
+    assert C.pgd_beats_fgsm({0.01: 0.3}, {0.01: 0.28}, 1000, "PGD-2").passed
     assert not C.large_eps_to_chance(0.6, 0.5, 10).passed and C.large_eps_to_chance(0.05, 0.5, 10).passed
+    named = C.large_eps_to_chance(0.05, 0.5, 10, attack="PGD-10 (α=0.25ε, random start)")
+    assert named.detail.startswith("PGD-10 (α=0.25ε, random start): 5.0% at ε=0.5")
     assert not C.transfer_not_stronger({0.01: 0.6}, {0.01: 0.2}, 1000).passed
 
 
@@ -186,8 +178,13 @@ FIELDS = {
     "learn",
     "filters",
     "method",
+    "attack",
     "eps",
     "steps",
+    "alpha",
+    "random_start",
+    "pgd_variant",
+    "components",
     "n",
     "clean_acc",
     "robust_acc",
@@ -210,6 +207,8 @@ def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, P
     )
     assert {line["learn"] for line in lines} == {"chans", "full"}
     assert {line["steps"] for line in lines if line["method"] == "pgd"} == {2}
+    assert {line["attack"] for line in lines} == {"FGSM", "PGD-2 (α=1.25ε, random start)"}
+    assert {line["pgd_variant"] for line in lines} == {None, "madry"}
     assert "robust accuracy" in res.stderr and "1/255" in res.stderr
     saved = json_lines((run_dir / "attacks.jsonl").read_text())  # results kept in the run directory
     assert len(saved) == 4 and all(s["learn"] == "chans" for s in saved)
@@ -218,7 +217,8 @@ def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, P
 @pytest.mark.parametrize(
     "args, message",
     [(["--eps", "abc"], "--eps must be a number"), (["--eps=-1/255"], r"\[0, 1\]"), (["--eps", "2"], r"\[0, 1\]"),
-     (["--method", "cw"], "unknown attack method"), (["--n", "0"], "--n must be >= 1")],
+     (["--method", "cw"], "unknown attack method"), (["--n", "0"], "--n must be >= 1"),
+     (["--pgd-variant", "papr"], "unknown --pgd-variant 'papr' .did you mean 'paper'.")],
 )  # fmt: skip
 def test_attack_cli_bad_input_is_one_line_exit_2(
     cli, trained: dict[str, Path], args: list[str], message: str
@@ -227,6 +227,17 @@ def test_attack_cli_bad_input_is_one_line_exit_2(
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
     assert re.search(message, res.stderr)
+
+
+def test_attack_cli_pgd_variant_paper_and_overrides(cli, trained: dict[str, Path]) -> None:
+    base = ("attack", trained["chans"], "--method", "pgd", "--eps", "4/255", "--n", "16", "--no-checks", "--json",
+            "--no-save", "--pgd-variant", "paper")  # fmt: skip
+    (paper,) = json_lines(cli(*base).stdout)
+    assert paper["attack"] == "PGD-2 (α=ε, no random start)" and paper["pgd_variant"] == "paper"
+    assert paper["alpha"] == pytest.approx(4 / 255) and paper["random_start"] is False
+    (given,) = json_lines(cli(*base, "--alpha", "1/255", "--random-start").stdout)
+    assert given["attack"] == "PGD-2 (α=1/255, random start)"
+    assert given["alpha"] == pytest.approx(1 / 255) and given["random_start"] is True
 
 
 def test_attack_cli_missing_checkpoint(cli, tmp_path: Path) -> None:

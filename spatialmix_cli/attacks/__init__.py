@@ -1,22 +1,35 @@
-"""Adversarial robustness: torchattacks FGSM / PGD / AutoAttack on models that normalise inside, on a
+"""Adversarial robustness: torchattacks FGSM / PGD (Madry's or the paper's) / AutoAttack on models that normalise inside, on a
 fixed seeded sample, with checks that the measured robustness is not gradient masking."""
 
-from .build import METHODS, AttackSpec, build_attack, perturb
+from .build import (
+    AUTOATTACKS,
+    METHODS,
+    PGD_VARIANTS,
+    AttackSpec,
+    attack_name,
+    build_attack,
+    components,
+    perturb,
+)
 from .checks import CHECKS, Check
 from .eps import parse_eps
 from .plan import AttackPlan
 from .robustness import AttackResult, Sample, attack_checkpoint, correct_under_attack, load_sample, record
 
 __all__ = [
+    "AUTOATTACKS",
     "CHECKS",
     "METHODS",
+    "PGD_VARIANTS",
     "AttackPlan",
     "AttackResult",
     "AttackSpec",
     "Check",
     "Sample",
     "attack_checkpoint",
+    "attack_name",
     "build_attack",
+    "components",
     "correct_under_attack",
     "load_sample",
     "parse_eps",

@@ -2,12 +2,25 @@
 
 The models normalise inside (a ``Normalize`` module), so ε is in pixel units and torchattacks'
 ``set_normalization_used`` is never needed. Defaults follow the paper (Sec. 4.3): FGSM and PGD-2 at
-ε = 1/255; PGD's step size defaults to 2.5 ε / steps (Madry et al.) with a uniform random start.
+ε = 1/255. PGD comes in two readings (``PGD_VARIANTS``): Madry et al.'s (the default: step size
+α = 2.5 ε / steps from a uniform random start) and the paper's Eq. 4, x ← Π(x + ε·sign ∇ₓL) iterated
+``steps`` times from the clean image (α = ε, no random start). An explicit ``alpha`` (pixel units) or
+``random_start`` overrides the variant's value for that field.
+
+``autoattack`` is the standard AutoAttack of Croce & Hein 2020 (fra31/auto-attack, ``version='standard'``,
+RobustBench's reference), assembled from torchattacks' parts: APGD-CE (100 steps, 1 restart, ρ 0.75),
+APGD-T (DLR, 100 steps, 1 restart, 9 target classes), FAB-T (100 steps, 1 restart, 9 target classes),
+Square (5000 queries, 1 restart, p_init 0.8, no schedule rescaling); each sample meets the next attack only
+while it is still classified correctly. ``autoattack-fast`` is torchattacks' own
+``AutoAttack(version='standard')``, which is *not* that: 10 iterations per gradient attack, n_classes − 1
+target classes and a rescaled Square schedule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torchattacks
@@ -16,52 +29,154 @@ from torch import nn
 from ..errors import ConfigError, check_choice
 from ..numbers import format_eps
 
-METHODS = ("fgsm", "pgd", "autoattack")
+METHODS = {
+    "fgsm": "FGSM (Goodfellow et al. 2015): one signed-gradient step of size ε",
+    "pgd": "PGD-k (see --pgd-variant for its step size and start)",
+    "autoattack": "the standard AutoAttack (Croce & Hein 2020): APGD-CE, APGD-T, FAB-T, Square",
+    "autoattack-fast": "torchattacks' AutoAttack 'standard': 10 iterations each, not the standard one",
+}
+AUTOATTACKS = ("autoattack", "autoattack-fast")
+PGD_VARIANTS = {
+    "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
+    "paper": "α = ε from the clean image: the paper's Eq. 4 iterated `steps` times",
+}
+# The standard AutoAttack's settings (fra31/auto-attack, version='standard', norm Linf).
+AA_STEPS, AA_RESTARTS, AA_RHO, AA_TARGETS = 100, 1, 0.75, 9
+AA_SQUARE_QUERIES, AA_SQUARE_P_INIT = 5000, 0.8
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """One attack at one ε. ``steps``, ``alpha`` and ``random_start`` matter for PGD only."""
+    """One attack at one ε. ``steps``, ``alpha``, ``random_start`` and ``pgd_variant`` matter for PGD only.
+    ``alpha`` None takes the variant's step size (and the name says so, relative to ε); ``random_start``
+    None is replaced by the variant's at construction, so a built spec always holds the start it uses."""
 
     method: str
     eps: float
     steps: int = 2
-    alpha: float | None = None  # PGD step size (None: 2.5 * eps / steps)
-    random_start: bool = True
+    alpha: float | None = None  # PGD step size in pixel units (None: the variant's)
+    random_start: bool | None = None  # PGD uniform random start (None → the variant's, set on construction)
+    pgd_variant: str = "madry"
 
     def __post_init__(self) -> None:
         check_choice("attack method", self.method, METHODS)
+        check_choice("PGD variant", self.pgd_variant, PGD_VARIANTS)
         if not 0 <= self.eps <= 1:
             raise ConfigError(f"eps must be in [0, 1] (pixel units), got {self.eps}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.alpha is not None and self.alpha <= 0:
             raise ConfigError(f"alpha must be > 0, got {self.alpha}")
+        if self.random_start is None:
+            object.__setattr__(self, "random_start", self.pgd_variant == "madry")
+        if not isinstance(self.random_start, bool):
+            raise ConfigError(f"random_start must be true/false, got {self.random_start!r}")
 
     @property
     def step_size(self) -> float:
         if self.method == "fgsm":
             return self.eps
-        return self.alpha if self.alpha is not None else 2.5 * self.eps / self.steps
+        if self.alpha is not None:
+            return self.alpha
+        return self.eps * self._relative_alpha()
+
+    @property
+    def name(self) -> str:
+        """The exact attack without ε, e.g. ``PGD-2 (α=1.25ε, random start)``."""
+        if self.method == "fgsm":
+            return "FGSM"
+        if self.method == "autoattack":
+            return "AutoAttack (standard)"
+        if self.method == "autoattack-fast":
+            return "AutoAttack-fast (torchattacks, 10 iterations)"
+        alpha = (
+            format_eps(self.alpha)
+            if self.alpha is not None
+            else _times_eps(self._relative_alpha(), self.steps)
+        )
+        start = "random start" if self.random_start else "no random start"
+        return f"PGD-{self.steps} (α={alpha}, {start})"
 
     @property
     def label(self) -> str:
-        name = {"fgsm": "FGSM", "pgd": f"PGD-{self.steps}", "autoattack": "AutoAttack"}[self.method]
-        return f"{name} ε={format_eps(self.eps)}"
+        return f"{self.name} ε={format_eps(self.eps)}"
+
+    def _relative_alpha(self) -> float:
+        return 1.0 if self.pgd_variant == "paper" else 2.5 / self.steps
+
+
+def _times_eps(ratio: float, steps: int) -> str:
+    """``ε``, ``1.25ε``; ``2.5ε/3`` where the ratio has no short exact decimal."""
+    if ratio == 1:
+        return "ε"
+    short = f"{ratio:g}"
+    return f"{short}ε" if float(short) == ratio else f"2.5ε/{steps}"
+
+
+def check_classes(spec: AttackSpec, num_classes: int) -> None:
+    """AutoAttack's DLR losses compare the 1st, 3rd and 4th largest logits: at least 4 classes."""
+    if spec.method in AUTOATTACKS and num_classes < 4:
+        raise ConfigError(f"{spec.name} needs at least 4 classes (its DLR loss), the model has {num_classes}")
 
 
 def build_attack(model: nn.Module, spec: AttackSpec, *, num_classes: int, seed: int) -> torchattacks.Attack:
     """The torchattacks object for ``spec`` on ``model`` (which must be in eval mode)."""
+    check_classes(spec, num_classes)
     if spec.method == "fgsm":
         return torchattacks.FGSM(model, eps=spec.eps)
     if spec.method == "pgd":
         return torchattacks.PGD(
             model, eps=spec.eps, alpha=spec.step_size, steps=spec.steps, random_start=spec.random_start
         )
-    # The standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square), RobustBench's reference number.
-    return torchattacks.AutoAttack(
-        model, norm="Linf", eps=spec.eps, version="standard", n_classes=num_classes, seed=seed
+    if spec.method == "autoattack-fast":
+        return torchattacks.AutoAttack(
+            model, norm="Linf", eps=spec.eps, version="standard", n_classes=num_classes, seed=seed
+        )
+    return _standard_autoattack(model, spec.eps, num_classes, seed)
+
+
+def _standard_autoattack(
+    model: nn.Module, eps: float, num_classes: int, seed: int
+) -> torchattacks.MultiAttack:
+    """fra31/auto-attack's ``version='standard'`` (L∞) from torchattacks' components."""
+    common = dict(norm="Linf", eps=eps, seed=seed, n_restarts=AA_RESTARTS)
+    apgd = torchattacks.APGD(model, steps=AA_STEPS, loss="ce", rho=AA_RHO, **common)
+    apgdt = torchattacks.APGDT(model, steps=AA_STEPS, rho=AA_RHO, n_classes=num_classes, **common)
+    fab = torchattacks.FAB(model, steps=AA_STEPS, multi_targeted=True, n_classes=num_classes, **common)
+    for targeted in (apgdt, fab):  # torchattacks derives n_classes - 1; the standard attacks top-9 classes
+        targeted.n_target_classes = min(AA_TARGETS, num_classes - 1)
+    square = torchattacks.Square(
+        model, n_queries=AA_SQUARE_QUERIES, p_init=AA_SQUARE_P_INIT, resc_schedule=False, **common
     )
+    return torchattacks.MultiAttack([apgd, apgdt, fab, square])
+
+
+def components(attack: torchattacks.Attack) -> list[dict[str, Any]] | None:
+    """What an AutoAttack is made of, read off its torchattacks objects; None for a single attack."""
+    if isinstance(attack, torchattacks.AutoAttack):
+        attack = attack._autoattack  # torchattacks keeps its MultiAttack here
+    if not isinstance(attack, torchattacks.MultiAttack):
+        return None
+    return [_component(a) for a in attack.attacks]
+
+
+def _component(a: torchattacks.Attack) -> dict[str, Any]:
+    if isinstance(a, torchattacks.APGDT):
+        return {
+            "name": "APGD-T",
+            "steps": a.steps,
+            "restarts": a.n_restarts,
+            "target_classes": a.n_target_classes,
+        }
+    if isinstance(a, torchattacks.APGD):
+        return {"name": f"APGD-{a.loss.upper()}", "steps": a.steps, "restarts": a.n_restarts}
+    if isinstance(a, torchattacks.FAB):
+        out = {"name": "FAB-T" if a.multi_targeted else "FAB", "steps": a.steps, "restarts": a.n_restarts}
+        return {**out, "target_classes": a.n_target_classes} if a.multi_targeted else out
+    if isinstance(a, torchattacks.Square):
+        return {"name": "Square", "queries": a.n_queries, "restarts": a.n_restarts, "p_init": a.p_init,
+                "resc_schedule": a.rescale_schedule}  # fmt: skip
+    return {"name": type(a).__name__}
 
 
 def perturb(
@@ -72,16 +187,45 @@ def perturb(
     *,
     num_classes: int,
     seed: int,
+    on_attack: Callable[[torchattacks.Attack], None] | None = None,
 ) -> torch.Tensor:
     """Adversarial versions of ``images`` (in [0, 1]) crafted on ``model``.
 
     The attack's randomness (PGD's random start, AutoAttack) is seeded by ``seed`` inside a forked RNG,
-    so results are reproducible and the caller's global RNG state is left untouched.
+    so results are reproducible and the caller's global RNG state is left untouched. ``on_attack`` sees
+    the torchattacks object before it runs (at ε = 0 an AutoAttack is built but not run).
     """
-    if spec.eps == 0 and spec.method == "autoattack":
-        return images  # AutoAttack's sub-attacks divide by ε
     devices = [images.device] if images.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         attack = build_attack(model, spec, num_classes=num_classes, seed=seed)
+        if on_attack is not None:
+            on_attack(attack)
+        if spec.eps == 0 and spec.method in AUTOATTACKS:
+            return images  # AutoAttack's sub-attacks divide by ε
         return attack(images, labels).detach()
+
+
+def attack_name(row: dict[str, Any]) -> str:
+    """A result row's exact attack name; rows written before names were recorded get it rebuilt from
+    their method, eps, steps, alpha and random_start (their ``autoattack`` was torchattacks' fast one)."""
+    if isinstance(row.get("attack"), str):
+        return row["attack"]
+    method = str(row["method"])
+    if method == "autoattack":
+        method = "autoattack-fast"
+    if method != "pgd":
+        return AttackSpec(method, 0.0).name
+    eps, steps = float(row["eps"]), int(row.get("steps") or 2)
+    alpha = row.get("alpha")
+    start = row.get("random_start")
+    start = True if start is None else bool(start)  # old PGD always recorded it; its default was on
+    if alpha is None or _close(float(alpha), 2.5 * eps / steps):
+        return AttackSpec("pgd", eps, steps, None, start, "madry").name
+    if _close(float(alpha), eps):
+        return AttackSpec("pgd", eps, steps, None, start, "paper").name
+    return AttackSpec("pgd", eps, steps, float(alpha), start).name
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-12)

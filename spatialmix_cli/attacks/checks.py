@@ -60,25 +60,29 @@ def monotone_in_eps(curve: dict[float, float], n: int, attack: str = "") -> Chec
     return Check("monotone_in_eps", not rises, f"{attack}: {detail}" if attack else detail)
 
 
-def pgd_beats_fgsm(fgsm: dict[float, float], pgd: dict[float, float], n: int, steps: int) -> Check:
-    """At every ε measured with both, PGD-``steps`` accuracy ≤ FGSM accuracy + noise."""
+def pgd_beats_fgsm(fgsm: dict[float, float], pgd: dict[float, float], n: int, attack: str) -> Check:
+    """At every ε measured with both, the accuracy under PGD (named ``attack``, e.g.
+    ``PGD-2 (α=1.25ε, random start)``) ≤ FGSM accuracy + noise."""
     common = sorted(set(fgsm) & set(pgd))
     worse = [
-        f"ε={format_eps(e)}: PGD-{steps} {_pct(pgd[e])} > FGSM {_pct(fgsm[e])}"
+        f"ε={format_eps(e)}: {attack} {_pct(pgd[e])} > FGSM {_pct(fgsm[e])}"
         for e in common
         if pgd[e] > fgsm[e] + noise(pgd[e], fgsm[e], n)
     ]
     detail = "; ".join(worse) or ", ".join(
-        f"ε={format_eps(e)}: PGD-{steps} {_pct(pgd[e])} ≤ FGSM {_pct(fgsm[e])}" for e in common
+        f"ε={format_eps(e)}: {attack} {_pct(pgd[e])} ≤ FGSM {_pct(fgsm[e])}" for e in common
     )
     return Check("pgd_beats_fgsm", not worse, detail)
 
 
-def large_eps_to_chance(acc: float, eps: float, num_classes: int, margin: float = 0.1) -> Check:
-    """A strong attack at a huge ε must leave at most chance + ``margin`` accuracy."""
+def large_eps_to_chance(
+    acc: float, eps: float, num_classes: int, margin: float = 0.1, attack: str = ""
+) -> Check:
+    """A strong attack (named ``attack``) at a huge ε must leave at most chance + ``margin`` accuracy."""
     chance = 1 / num_classes
     ok = acc <= chance + margin
-    return Check("large_eps_to_chance", ok, f"{_pct(acc)} at ε={format_eps(eps)} (chance {_pct(chance)})")
+    detail = f"{_pct(acc)} at ε={format_eps(eps)} (chance {_pct(chance)})"
+    return Check("large_eps_to_chance", ok, f"{attack}: {detail}" if attack else detail)
 
 
 def transfer_not_stronger(

@@ -6,18 +6,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, did_you_mean
-from .build import METHODS, AttackSpec
+from ..errors import ConfigError, check_choice, did_you_mean
+from .build import METHODS, PGD_VARIANTS, AttackSpec
 from .eps import parse_eps
 
 
 @dataclass
 class AttackPlan:
-    methods: list[str] = field(default_factory=lambda: ["fgsm"])  # fgsm | pgd | autoattack
+    methods: list[str] = field(default_factory=lambda: ["fgsm"])  # fgsm | pgd | autoattack | autoattack-fast
     eps: list[float] = field(default_factory=lambda: [1 / 255])  # L∞ radii in pixel units
     steps: int = 2  # PGD steps (the paper's PGD-2)
-    alpha: float | None = None  # PGD step size (None: 2.5 * eps / steps)
-    random_start: bool = True  # PGD uniform random start
+    pgd_variant: str = "madry"  # madry: α = 2.5 ε / steps, random start | paper: α = ε, no random start
+    alpha: float | None = None  # PGD step size in pixel units (None: the variant's)
+    random_start: bool | None = None  # PGD uniform random start (None: the variant's)
     n: int = 1000  # test images: the same seeded sample for every checkpoint (paired comparisons)
     batch_size: int = 250
     seed: int = 0  # picks the sample and seeds the attacks' randomness
@@ -50,6 +51,7 @@ class AttackPlan:
     def validate(self, where: str = "attack") -> None:
         for method in self.methods:
             AttackSpec(method, 0.0)  # unknown names fail here, with the choices
+        check_choice(_label(where, "pgd_variant"), self.pgd_variant, PGD_VARIANTS)
         for key in ("n", "batch_size", "steps", "large_eps_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{_label(where, key)} must be >= 1, got {getattr(self, key)}")
@@ -59,7 +61,7 @@ class AttackPlan:
             raise ConfigError(f"{_label(where, 'large_eps')} must be in (0, 1], got {self.large_eps}")
 
     def spec(self, method: str, eps: float) -> AttackSpec:
-        return AttackSpec(method, eps, self.steps, self.alpha, self.random_start)
+        return AttackSpec(method, eps, self.steps, self.alpha, self.random_start, self.pgd_variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,7 +86,13 @@ def _coerce(key: str, value: Any, label: str) -> Any:
         if value is None and key == "alpha":
             return None
         return parse_eps(value, label)[0]
+    if key == "pgd_variant":
+        if not isinstance(value, str):
+            raise ConfigError(f"{label} must be one of {', '.join(PGD_VARIANTS)}, got {value!r}")
+        return value.strip().lower()
     if key in ("random_start", "checks"):
+        if value is None and key == "random_start":
+            return None
         if not isinstance(value, bool):
             raise ConfigError(f"{label} must be true/false, got {value!r}")
         return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..data import DatasetInfo, eval_batches, load_dataset, mix_seed
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
 from . import checks as C
-from .build import AttackSpec, perturb
+from .build import AUTOATTACKS, AttackSpec, check_classes, components, perturb
 from .plan import AttackPlan
 
 # (label of the attack pass, batches done, batches in the pass)
@@ -80,11 +80,13 @@ class AttackResult:
     smooth_sigma: float | None
     adv_training: str
     method: str
+    attack: str  # the exact attack without ε (AttackSpec.name), e.g. "PGD-2 (α=1.25ε, random start)"
     eps: float
     eps_label: str
-    steps: int | None
+    steps: int | None  # PGD only, as are alpha (pixel units), random_start and pgd_variant
     alpha: float | None
     random_start: bool | None
+    pgd_variant: str | None
     n: int
     seed: int
     clean_acc: float
@@ -93,6 +95,7 @@ class AttackResult:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
     transfer_acc: float | None = None
+    components: list[dict[str, Any]] | None = None  # AutoAttack only: its sub-attacks as they were built
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,16 +116,20 @@ def correct_under_attack(
     craft_on: nn.Module | None = None,
     on_batch: OnBatch | None = None,
     label: str = "",
+    on_attack: Callable[[Any], None] | None = None,
 ) -> torch.Tensor:
     """Per-image correctness of ``target`` on adversarial images crafted on ``craft_on`` (default:
-    ``target`` itself, a white-box attack). Batch ``i`` is attacked with seed ``mix_seed(seed, i)``."""
+    ``target`` itself, a white-box attack). Batch ``i`` is attacked with seed ``mix_seed(seed, i)``;
+    ``on_attack`` sees each batch's torchattacks object (see :func:`perturb`)."""
     source = craft_on if craft_on is not None else target
     out = []
     total = (sample.n + batch_size - 1) // batch_size
     for i, start in enumerate(range(0, sample.n, batch_size)):
         x = sample.images[start : start + batch_size]
         y = sample.labels[start : start + batch_size]
-        adv = perturb(source, spec, x, y, num_classes=num_classes, seed=mix_seed(sample.seed, i))
+        adv = perturb(
+            source, spec, x, y, num_classes=num_classes, seed=mix_seed(sample.seed, i), on_attack=on_attack
+        )
         with torch.no_grad():
             out.append(target(adv).argmax(1) == y)
         if on_batch is not None:
@@ -162,17 +169,26 @@ def attack_checkpoint(
     def prepared(m: nn.Module) -> nn.Module:  # a copy: the caller's model keeps its mode and memory layout
         return copy.deepcopy(m).eval().to(memory_format=layout)
 
-    model, num_classes = prepared(ckpt.model), ckpt.info.num_classes
+    num_classes = ckpt.info.num_classes
+    for method in plan.methods:  # before any work
+        check_classes(plan.spec(method, 0.0), num_classes)
+    model = prepared(ckpt.model)
     clean = predictions(model, sample.images, plan.batch_size) == sample.labels
     clean_acc = _frac(clean)
-    cache: dict[tuple[str, float, int, bool], float] = {}
+    cache: dict[tuple[AttackSpec, bool], float] = {}  # the whole spec: α and random start matter too
+    parts: dict[AttackSpec, list[dict[str, Any]] | None] = {}
 
     def acc(spec: AttackSpec, craft_on: nn.Module | None = None) -> float:
-        key = (spec.method, spec.eps, spec.steps, craft_on is not None)
+        key = (spec, craft_on is not None)
         if key not in cache:
             label = f"{spec.label}{' (transfer)' if craft_on is not None else ''}"
+
+            def seen(attack: Any) -> None:
+                if craft_on is None:
+                    parts[spec] = components(attack)
+
             adv = correct_under_attack(model, spec, sample, batch_size=plan.batch_size, num_classes=num_classes,
-                                       craft_on=craft_on, on_batch=on_batch, label=label)  # fmt: skip
+                                       craft_on=craft_on, on_batch=on_batch, label=label, on_attack=seen)  # fmt: skip
             cache[key] = _frac(clean & adv)
         return cache[key]
 
@@ -181,7 +197,7 @@ def attack_checkpoint(
     if source is not None:
         source_model = prepared(source.model)
         for m, e in main:
-            transfer[(m, e)] = acc(plan.spec("pgd" if m == "autoattack" else m, e), craft_on=source_model)
+            transfer[(m, e)] = acc(_transfer_spec(plan, m, e), craft_on=source_model)
     found = _run_checks(plan, sample.n, clean_acc, main, transfer, acc, num_classes) if plan.checks else []
     flags = [c.name for c in found if not c.passed]
     details = {c.name: c.to_dict() for c in found}
@@ -190,11 +206,13 @@ def attack_checkpoint(
         AttackResult(
             **base,
             method=m,
+            attack=spec.name,
             eps=e,
             eps_label=format_eps(e),
-            steps=plan.steps if m == "pgd" else None,
-            alpha=plan.spec(m, e).step_size if m == "pgd" else None,
-            random_start=plan.random_start if m == "pgd" else None,
+            steps=spec.steps if m == "pgd" else None,
+            alpha=spec.step_size if m == "pgd" else None,
+            random_start=spec.random_start if m == "pgd" else None,
+            pgd_variant=spec.pgd_variant if m == "pgd" else None,
             n=sample.n,
             seed=sample.seed,
             clean_acc=clean_acc,
@@ -203,9 +221,15 @@ def attack_checkpoint(
             checks=details,
             source=str(source.path) if source is not None else None,
             transfer_acc=transfer.get((m, e)),
+            components=parts.get(spec),
         )  # fmt: skip
-        for m, e in main
+        for (m, e), spec in ((key, plan.spec(*key)) for key in main)
     ]
+
+
+def _transfer_spec(plan: AttackPlan, method: str, eps: float) -> AttackSpec:
+    """The transfer attack for a white-box ``method``: itself, but PGD for AutoAttack."""
+    return plan.spec("pgd" if method in AUTOATTACKS else method, eps)
 
 
 def _run_checks(
@@ -217,34 +241,34 @@ def _run_checks(
     acc: Callable[..., float],
     num_classes: int,
 ) -> list[C.Check]:
-    gradient = [m for m in plan.methods if m != "autoattack"] or ["pgd"]
-    k = max(plan.steps, 2)
+    gradient = [m for m in plan.methods if m not in AUTOATTACKS] or ["pgd"]
     found = [C.eps0_is_clean(clean_acc, acc(plan.spec(gradient[0], 0.0)))]
     for method in plan.methods:
         curve = {e: a for (m, e), a in main.items() if m == method}
-        if method != "autoattack":
+        if method not in AUTOATTACKS:
             curve[0.0] = acc(plan.spec(method, 0.0))
-        found.append(C.monotone_in_eps(curve, n, _name(method, plan.steps)))
+        found.append(C.monotone_in_eps(curve, n, plan.spec(method, 0.0).name))
     positive = [e for e in plan.eps if e > 0]
     fgsm = {e: acc(plan.spec("fgsm", e)) for e in positive}
-    pgd = {e: acc(AttackSpec("pgd", e, k, plan.alpha, plan.random_start)) for e in positive}
-    found.append(C.pgd_beats_fgsm(fgsm, pgd, n, k))
-    large = AttackSpec("pgd", plan.large_eps, plan.large_eps_steps, None, True)
-    found.append(C.large_eps_to_chance(acc(large), plan.large_eps, num_classes))
+    k = max(plan.steps, 2)  # the plan's PGD (variant, α, start) with at least 2 steps
+    pgd = {e: acc(replace(plan.spec("pgd", e), steps=k)) for e in positive}
+    found.append(C.pgd_beats_fgsm(fgsm, pgd, n, replace(plan.spec("pgd", 0.0), steps=k).name))
+    # Madry's PGD (α = 2.5 ε / steps, random start) whatever the plan's variant: the strongest cheap attack
+    large = AttackSpec("pgd", plan.large_eps, plan.large_eps_steps, pgd_variant="madry")
+    found.append(C.large_eps_to_chance(acc(large), plan.large_eps, num_classes, attack=large.name))
     if transfer:
         for method in plan.methods:
             white = {e: a for (m, e), a in main.items() if m == method and e > 0}
             moved = {e: a for (m, e), a in transfer.items() if m == method and e > 0}
-            found.append(C.transfer_not_stronger(white, moved, n, _name(method, plan.steps)))
+            name, by = plan.spec(method, 0.0).name, _transfer_spec(plan, method, 0.0).name
+            found.append(
+                C.transfer_not_stronger(white, moved, n, name if by == name else f"{name} (transfer: {by})")
+            )
     return _merge(found)
 
 
 def _frac(mask: torch.Tensor) -> float:
     return int(mask.sum().item()) / max(int(mask.numel()), 1)
-
-
-def _name(method: str, steps: int) -> str:
-    return {"fgsm": "FGSM", "pgd": f"PGD-{steps}", "autoattack": "AutoAttack"}[method]
 
 
 def _merge(found: list[C.Check]) -> list[C.Check]:

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ..attacks import CHECKS, AttackPlan, AttackResult, attack_checkpoint, load_sample, record
+from ..attacks import (
+    CHECKS,
+    METHODS,
+    PGD_VARIANTS,
+    AttackPlan,
+    AttackResult,
+    attack_checkpoint,
+    load_sample,
+    record,
+)
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import load_recipe
@@ -33,17 +42,33 @@ def attack_command(
         ),
     ] = None,
     method: Annotated[
-        str | None, typer.Option(help="fgsm | pgd | autoattack, or a list: fgsm,pgd.", show_default="fgsm")
+        str | None,
+        typer.Option(help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.", show_default="fgsm"),
     ] = None,
     eps: Annotated[
         str | None,
         typer.Option(help="L∞ radius in pixel units; a list sweeps: 1/255,2/255.", show_default="1/255"),
     ] = None,
     steps: Annotated[int | None, typer.Option(help="PGD steps.", show_default="2")] = None,
-    alpha: Annotated[str | None, typer.Option(help="PGD step size (default 2.5 ε / steps).")] = None,
+    pgd_variant: Annotated[
+        str | None,
+        typer.Option(
+            help="PGD's step size and start: "
+            + "; ".join(f"{k}: {v}" for k, v in PGD_VARIANTS.items())
+            + ".",
+            show_default="madry",
+        ),
+    ] = None,
+    alpha: Annotated[
+        str | None, typer.Option(help="PGD step size in pixel units (overrides the variant's).")
+    ] = None,
     random_start: Annotated[
         bool | None,
-        typer.Option("--random-start/--no-random-start", help="PGD uniform random start.", show_default="on"),
+        typer.Option(
+            "--random-start/--no-random-start",
+            help="PGD uniform random start (overrides the variant's).",
+            show_default="the variant's",
+        ),
     ] = None,
     n: Annotated[
         int | None,
@@ -75,7 +100,8 @@ def attack_command(
 ) -> None:
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
     given = {
-        "method": method, "eps": eps, "steps": steps, "alpha": alpha, "random_start": random_start, "n": n,
+        "method": method, "eps": eps, "steps": steps, "pgd_variant": pgd_variant, "alpha": alpha,
+        "random_start": random_start, "n": n,
         "batch_size": batch_size, "seed": seed, "checks": checks, "large_eps": large_eps,
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
@@ -192,8 +218,7 @@ def _print_table(results: list[AttackResult]) -> None:
         name = (
             Path(r.checkpoint).parent.name if r.checkpoint.endswith(MODEL_FILE) else Path(r.checkpoint).name
         )
-        attack = {"fgsm": "FGSM", "pgd": f"PGD-{r.steps}", "autoattack": "AutoAttack"}[r.method]
-        row = [name, r.learn, _describe_filters(r), r.adv_training, attack, r.eps_label, pct(r.clean_acc),
+        row = [name, r.learn, _describe_filters(r), r.adv_training, r.attack, r.eps_label, pct(r.clean_acc),
                pct(r.robust_acc)]  # fmt: skip
         row += [pct(r.transfer_acc)] if transfer else []
         row += [", ".join(r.flags) or ("ok" if r.checks else "-")]
