@@ -37,6 +37,16 @@ STANDARD = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a loaded 2-core machine two threads make
+    each of AutoAttack's thousands of small ops wait for the slower core (0.2 s becomes 20 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(num_classes: int = 3, size: int = 16) -> Checkpoint:
     """An untrained ConvMixer-8/1 (k3 p4) wrapped as a checkpoint of a made-up ``size``² dataset."""
     kwargs = dict(width=8, depth=1, kernel=3, patch=4, num_classes=num_classes)
