@@ -179,3 +179,17 @@ def test_cli_errors_are_one_line(cli, run_dir: Path, args: list[str], message: s
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def test_own_banks_are_measured_on_disjoint_filter_subsets() -> None:
+    """Claim 9 from a run's frozen bank: the N = 1, 4, 16, 64 sub-banks are consecutive, disjoint blocks
+    (independent filters), never nested prefixes whose coverage could only grow."""
+    from spatialmix_cli.spectra import bank_spectrum
+    from spatialmix_cli.spectra.banks import disjoint_subset_coverage
+
+    bank = draw_bank("random", 90, 5, seed=4)
+    got = disjoint_subset_coverage(bank, (1, 4, 16, 64), pad=PAD)
+    assert set(got) == {1, 4, 16, 64}
+    assert got[4] == bank_spectrum(bank[1:5], PAD).coverage
+    assert got[64] == bank_spectrum(bank[21:85], PAD).coverage
+    assert set(disjoint_subset_coverage(bank[:30], (1, 4, 16, 64), pad=PAD)) == {1, 4, 16}  # 64 no longer fits

@@ -94,12 +94,12 @@ def _singletons(runs: list[Run]) -> list[Run]:
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
+    from ..attacks import attack_name
+
     cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         for a in r.attacks:
-            name = {"fgsm": "FGSM", "pgd": f"PGD-{a.get('steps')}", "autoattack": "AutoAttack"}.get(
-                a["method"], a["method"]
-            )
+            name = attack_name(a)
             label = describe(r, ("learn",)) + (f" ({r.config.adv}-trained)" if r.config.adv != "none" else "")
             cells.setdefault((label, r.config.learn, name, format_eps(float(a["eps"]))), []).append(a)
     if not cells:
@@ -135,6 +135,32 @@ def _unshuffle_table(runs: list[Run]) -> Table | None:
                  ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"], rows)  # fmt: skip
 
 
+def _own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
+    """Coverage per N from the frozen random banks of the chans runs (at most ``limit`` banks per kernel
+    size): disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an independent sample."""
+    from ..checkpoint import load_checkpoint
+    from ..spectra.banks import depthwise_weights, disjoint_subset_coverage
+
+    by_kernel: dict[int, dict[int, list[float]]] = {}
+    used: dict[int, int] = {}
+    for run in runs:
+        if run.config.learn != "chans" or run.config.filters != "random" or run.config.task != "classify":
+            continue
+        if not (run.path / "model.safetensors").is_file():
+            continue
+        for bank in depthwise_weights(load_checkpoint(run.path / "model.safetensors").model):
+            k = int(bank.shape[-1])
+            if bank.shape[0] < sum(COVERAGE_N[:3]) or used.get(k, 0) >= limit:
+                continue
+            used[k] = used.get(k, 0) + 1
+            for n, value in disjoint_subset_coverage(bank, COVERAGE_N, pad=pad).items():
+                by_kernel.setdefault(k, {}).setdefault(n, []).append(value)
+        if used and all(v >= limit for v in used.values()):
+            break
+    return {f"frozen random banks of your chans runs (kernel {k}, {used[k]} banks)": d
+            for k, d in sorted(by_kernel.items())}  # fmt: skip
+
+
 def build_report(
     roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
 ) -> Report:
@@ -156,8 +182,8 @@ def build_report(
     banks = [
         drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
     ]
-    coverage = {b.n: Stat(b.coverage, b.coverage_std, b.draws) for b in banks if b.filters == "random"}
-    report.claims = all_claims(runs, coverage)
+    fresh = {b.n: list(b.coverages) for b in banks if b.filters == "random"}
+    report.claims = all_claims(runs, fresh, _own_bank_coverage(runs, pad))
 
     report.tables.append(_settings_table(runs))
     for table in (_attack_table(runs), _unshuffle_table(runs)):

@@ -1,221 +1,314 @@
-"""The paper's claims, each with a verdict from the user's runs and the numbers that decided it.
+"""The paper's claims, each with a verdict from the user's runs, the rule, and the numbers that decided it.
 
-Verdicts: ``holds`` / ``does not hold`` / ``not enough runs``. Every threshold is stated in the claim's
-``rule`` so the report says exactly what was checked. A claim resting on attack results that failed a
-gradient-masking check is marked ``flagged``.
+Every comparison pairs runs that differ only in what the claim varies and share a seed (the same init
+stream and data order) and states the mean paired difference with a 95 % confidence interval
+(:mod:`.stats`): Student-t over seeds, plus, for attack results, the sampling error of the fixed test
+images. A comparison **holds** when its interval lies inside the claim's region, **does not hold** when it
+lies wholly outside, and is **inconclusive** otherwise; a claim over several settings holds only if every
+one holds and fails if any one fails. Fewer than two paired seeds give ``not enough runs``. A claim resting
+on attack results that failed a gradient-masking check is marked ``flagged``.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .collect import Run
-from .compare import Stat, describe, groups, metric_stat, robust_stat
+from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
+from .stats import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    UNKNOWN,
+    Interval,
+    Region,
+    all_of,
+    any_of,
+    paired_binomial_var,
+    paired_interval,
+    unpaired_binomial_var,
+    welch_interval,
+)
 
-HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not enough runs"
-EPS = 1 / 255
+CI_RULE = (
+    "95% CI of the paired (same-seed) difference: t over seeds"
+    " (⊕ the binomial error of the attacked test images); holds = CI inside the region,"
+    " does not hold = CI outside it, else inconclusive"
+)
+PTS = 100.0  # accuracies are fractions; the report speaks in points
+
+
+@dataclass
+class Comparison:
+    """One paired comparison: what was compared, its interval, the region the claim needs, the verdict."""
+
+    setting: str
+    quantity: str
+    interval: Interval | None
+    region: str
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["interval"] = self.interval.to_dict() if self.interval else None
+        return out
 
 
 @dataclass
 class Claim:
     id: int
     text: str
-    rule: str  # the test applied, thresholds included
+    rule: str  # the test applied: the compared quantity, the region, and how the interval is made
     verdict: str = UNKNOWN
-    evidence: list[str] = field(default_factory=list)  # one line per comparison that decided it
+    evidence: list[str] = field(
+        default_factory=list
+    )  # one line per comparison, interval and verdict included
+    comparisons: list[Comparison] = field(default_factory=list)
     flagged: bool = False  # some attack result behind it failed a masking check
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["comparisons"] = [c.to_dict() for c in self.comparisons]
+        return out
+
+    def compare(
+        self,
+        setting: str,
+        quantity: str,
+        interval: Interval | None,
+        region: Region,
+        scale: float = PTS,
+        unit: str = " points",
+    ) -> str:
+        verdict = region.verdict(interval)
+        where = region.describe(scale, unit)
+        numbers = interval.fmt(scale, unit) if interval else "fewer than 2 paired seeds"
+        self.comparisons.append(Comparison(setting, quantity, interval, where, verdict))
+        self.evidence.append(f"{setting}: {quantity} = {numbers} → {verdict} (needs {where})")
+        return verdict
 
 
-def _verdict(claim: Claim, passes: list[bool]) -> Claim:
-    claim.verdict = UNKNOWN if not passes else (HOLDS if all(passes) else FAILS)
-    return claim
+def _clean(run: Run) -> bool:
+    return run.config.task == "classify" and run.config.adv == "none"
 
 
 def _classify(run: Run) -> bool:
     return run.config.task == "classify"
 
 
-def _pts(stat: Stat) -> str:
-    return stat.fmt(100, 1, "%")
+def _pair(
+    claim: Claim, runs: list[Run], vary: str, a: str, b: str, region: Region, where: Callable[[Run], bool]
+) -> list[str]:
+    """For every group of runs that differ only in ``vary`` and have both ``a`` and ``b``: a − b."""
+    verdicts = []
+    for g in groups(runs, (vary,), where):
+        if (a,) in g and (b,) in g:
+            interval = paired_interval(metric_by_seed(g[(a,)]), metric_by_seed(g[(b,)]))
+            setting = describe(g[(a,)][0], (vary,))
+            verdicts.append(claim.compare(setting, f"{a} − {b}", interval, region, *_units(g[(a,)][0])))
+    return verdicts
+
+
+def _units(run: Run) -> tuple[float, str]:
+    return (1.0, " dB") if run.config.task == "unshuffle" else (PTS, " points")
 
 
 def chans_near_full(runs: list[Run], max_gap: float = 3.0) -> Claim:
     claim = Claim(1, "chans is within a few points of full at every depth",
-                  f"for every setting run with both: full − chans test accuracy ≤ {max_gap:g} points")  # fmt: skip
-    passes = []
-    for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == "none"):
-        if ("full",) in g and ("chans",) in g:
-            full, chans = metric_stat(g[("full",)]), metric_stat(g[("chans",)])
-            gap = 100 * (full.mean - chans.mean)
-            passes.append(gap <= max_gap)
-            claim.evidence.append(
-                f"{describe(g[('full',)][0], ('learn',))}: full {_pts(full)}, chans {_pts(chans)}, gap {gap:+.1f}"
-            )
-    return _verdict(claim, passes)
+                  f"every setting run with both: full − chans test accuracy ≤ {max_gap:g} points; {CI_RULE}")  # fmt: skip
+    claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap / PTS), _clean))
+    return claim
 
 
 def space_far_below(runs: list[Run], min_gap: float = 5.0) -> Claim:
     claim = Claim(2, "space is far below chans",
-                  f"for every setting run with both: chans − space test accuracy ≥ {min_gap:g} points")  # fmt: skip
-    passes = []
-    for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == "none"):
-        if ("space",) in g and ("chans",) in g:
-            chans, space = metric_stat(g[("chans",)]), metric_stat(g[("space",)])
-            gap = 100 * (chans.mean - space.mean)
-            passes.append(gap >= min_gap)
-            claim.evidence.append(
-                f"{describe(g[('chans',)][0], ('learn',))}: chans {_pts(chans)}, space {_pts(space)}, gap {gap:+.1f}"
-            )
-    return _verdict(claim, passes)
+                  f"every setting run with both: chans − space test accuracy > {min_gap:g} points; {CI_RULE}")  # fmt: skip
+    claim.verdict = all_of(_pair(claim, runs, "learn", "chans", "space", Region(low=min_gap / PTS), _clean))
+    return claim
 
 
 def filter_order(runs: list[Run]) -> Claim:
     order = ("random", "same", "box", "identity")
     claim = Claim(3, "random frozen filters beat same > box > identity",
-                  "chans runs differing only in the frozen bank: mean accuracy strictly random > same > box > identity")  # fmt: skip
-    passes = []
-    for g in groups(
-        runs, ("filters",), lambda r: _classify(r) and r.config.learn == "chans" and r.config.adv == "none"
-    ):
+                  "chans runs differing only in the frozen bank: each of random − same, same − box, box − identity "
+                  f"test accuracy > 0; {CI_RULE}")  # fmt: skip
+    verdicts = []
+    for g in groups(runs, ("filters",), lambda r: _clean(r) and r.config.learn == "chans"):
         if all((f,) in g for f in order):
-            stats = [metric_stat(g[(f,)]) for f in order]
-            passes.append(all(a.mean > b.mean for a, b in zip(stats, stats[1:], strict=False)))
-            cells = ", ".join(f"{f} {_pts(s)}" for f, s in zip(order, stats, strict=True))
-            claim.evidence.append(f"{describe(g[('random',)][0], ('filters',))}: {cells}")
-    return _verdict(claim, passes)
+            setting = describe(g[("random",)][0], ("filters",))
+            for a, b in zip(order, order[1:], strict=False):
+                interval = paired_interval(metric_by_seed(g[(a,)]), metric_by_seed(g[(b,)]))
+                verdicts.append(claim.compare(setting, f"{a} − {b}", interval, Region(low=0.0)))
+    claim.verdict = all_of(verdicts)
+    return claim
 
 
 def gap_shrinks_with_width(runs: list[Run]) -> Claim:
     claim = Claim(4, "the chans–full gap shrinks as width grows",
-                  "settings run with full and chans at two or more widths: gap at the largest width < gap at the smallest")  # fmt: skip
-    passes = []
-    for g in groups(runs, ("learn", "width"), lambda r: _classify(r) and r.config.adv == "none"):
-        widths = sorted(
-            {w for (learn, w) in g if (("full", w) in g and ("chans", w) in g)}, key=lambda w: w or 0
-        )
+                  "settings run with full and chans at two or more widths: (full − chans at the smallest width) − "
+                  f"(full − chans at the largest) > 0; {CI_RULE}")  # fmt: skip
+    verdicts = []
+    for g in groups(runs, ("learn", "width"), _clean):
+        widths = sorted({w for (_, w) in g if ("full", w) in g and ("chans", w) in g and w is not None})
         if len(widths) < 2:
             continue
-        gaps = {
-            w: 100 * (metric_stat(g[("full", w)]).mean - metric_stat(g[("chans", w)]).mean) for w in widths
-        }
-        passes.append(gaps[widths[-1]] < gaps[widths[0]])
-        any_run = next(iter(g.values()))[0]
-        cells = ", ".join(f"width {w}: {gaps[w]:+.1f}" for w in widths)
-        claim.evidence.append(f"{describe(any_run, ('learn', 'width'))}: full − chans {cells}")
-    return _verdict(claim, passes)
+
+        def gap(w: int, g: dict = g) -> dict[int, float]:
+            full, chans = metric_by_seed(g[("full", w)]), metric_by_seed(g[("chans", w)])
+            return {s: full[s] - chans[s] for s in set(full) & set(chans)}
+
+        small, large = widths[0], widths[-1]
+        interval = paired_interval(gap(small), gap(large))
+        setting = describe(next(iter(g.values()))[0], ("learn", "width"))
+        quantity = f"gap at width {small} − gap at width {large}"
+        verdicts.append(claim.compare(setting, quantity, interval, Region(low=0.0)))
+    claim.verdict = all_of(verdicts)
+    return claim
 
 
-def _robust_pairs(claim: Claim, runs: list[Run], adv: str, test) -> Claim:  # noqa: ANN001
-    passes = []
+def _bits(row: dict[str, Any]) -> list[bool] | None:
+    """Per-image robust correctness of an attack row (``robust_correct``), if it was recorded."""
+    from ..attacks.robustness import hex_to_bits
+
+    text, n = row.get("robust_correct"), row.get("n")
+    return hex_to_bits(text, n) if isinstance(text, str) and isinstance(n, int) else None
+
+
+def _sample_var(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Variance of a − b robust accuracy from the test-image sample: exact when both rows carry per-image
+    results on the same sample, else the conservative unpaired bound."""
+    bits_a, bits_b = _bits(a), _bits(b)
+    same_sample = a.get("n") == b.get("n") and a.get("seed") == b.get("seed")
+    if bits_a is not None and bits_b is not None and same_sample:
+        return paired_binomial_var(bits_a, bits_b)
+    return unpaired_binomial_var(float(a["robust_acc"]), float(b["robust_acc"]), int(a.get("n") or 1))
+
+
+def _robust_interval(
+    a_runs: list[Run], b_runs: list[Run], attack: str, eps: float
+) -> tuple[Interval | None, bool]:
+    a, b = rows_by_seed(a_runs, attack, eps), rows_by_seed(b_runs, attack, eps)
+    seeds = set(a) & set(b)
+    interval = paired_interval(
+        {s: float(a[s]["robust_acc"]) for s in seeds},
+        {s: float(b[s]["robust_acc"]) for s in seeds},
+        {s: _sample_var(a[s], b[s]) for s in seeds},
+    )
+    flagged = any(a[s].get("flags") or b[s].get("flags") for s in seeds)
+    return interval, flagged
+
+
+def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Claim:
+    verdicts = []
     for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == adv and r.attacks != []):
         if ("full",) not in g or ("chans",) not in g:
             continue
-        for method, steps, label in (("fgsm", None, "FGSM"), ("pgd", 2, "PGD-2")):
-            full, flag_f = robust_stat(g[("full",)], method, EPS, steps)
-            chans, flag_c = robust_stat(g[("chans",)], method, EPS, steps)
-            if full.n == 0 or chans.n == 0:
-                continue
-            claim.flagged |= flag_f or flag_c
-            diff = 100 * (chans.mean - full.mean)
-            passes.append(test(diff))
-            claim.evidence.append(
-                f"{describe(g[('full',)][0], ('learn',))} {label} ε=1/255: chans {_pts(chans)}, full {_pts(full)}, "
-                f"chans − full {diff:+.1f}"
-            )
-    return _verdict(claim, passes)
+        setting = describe(g[("full",)][0], ("learn",))
+        for attack, eps in attack_points(g[("full",)] + g[("chans",)], pgd_steps=2):  # FGSM and PGD-2
+            interval, flagged = _robust_interval(g[("chans",)], g[("full",)], attack, eps)
+            claim.flagged |= flagged
+            quantity = f"{attack} ε={eps * 255:g}/255: chans − full robust accuracy"
+            verdicts.append(claim.compare(setting, quantity, interval, region))
+    claim.verdict = all_of(verdicts)
+    return claim
 
 
 def chans_more_robust(runs: list[Run]) -> Claim:
-    claim = Claim(5, "chans is more robust than full to FGSM and PGD-2 at ε = 1/255 without adversarial training",
-                  "robust accuracy of chans > full for FGSM and for PGD-2 at ε = 1/255 in every setting (no adversarial training)")  # fmt: skip
-    return _robust_pairs(claim, runs, "none", lambda d: d > 0)
+    claim = Claim(5, "chans is more robust than full to FGSM and PGD-2 without adversarial training",
+                  "no adversarial training, every setting and every ε attacked: chans − full robust accuracy > 0 for "
+                  f"FGSM and for PGD-2 (each PGD named with its step size and start); {CI_RULE}")  # fmt: skip
+    return _robust_pairs(claim, runs, "none", Region(low=0.0))
 
 
 def gap_closes_under_fgsm(runs: list[Run], max_gap: float = 2.0) -> Claim:
     claim = Claim(6, "the robustness gap closes under FGSM training",
-                  f"FGSM-trained settings: |chans − full| robust accuracy ≤ {max_gap:g} points for FGSM and PGD-2 at ε = 1/255")  # fmt: skip
-    return _robust_pairs(claim, runs, "fgsm", lambda d: abs(d) <= max_gap)
+                  f"FGSM-trained settings, every ε attacked: chans − full robust accuracy in [−{max_gap:g}, {max_gap:g}] "
+                  f"points for FGSM and PGD-2; {CI_RULE}")  # fmt: skip
+    return _robust_pairs(claim, runs, "fgsm", Region(low=-max_gap / PTS, high=max_gap / PTS))
 
 
-def _mean_robust(runs: list[Run], points: list[tuple[str, int | None, float]]) -> tuple[float, bool]:
-    """Mean robust accuracy over attack points (method, steps, ε), and whether any result is flagged."""
-    stats = [robust_stat(runs, m, e, st) for m, st, e in points]
-    ok = [s for s, _ in stats if s.n]
-    return (sum(s.mean for s in ok) / len(ok) if ok else float("nan")), any(f for _, f in stats)
+def _mean_robust_interval(
+    a_runs: list[Run], b_runs: list[Run], points: list[tuple[str, float]]
+) -> tuple[Interval | None, bool]:
+    """a − b of the mean robust accuracy over ``points`` (the same points for both), per seed; the image
+    error of a mean of correlated points is at most the mean of their standard errors."""
+    per_a = [rows_by_seed(a_runs, *p) for p in points]
+    per_b = [rows_by_seed(b_runs, *p) for p in points]
+    seeds = set.intersection(*(set(x) for x in per_a + per_b)) if points else set()
+    mean_a = {s: statistics.fmean(float(x[s]["robust_acc"]) for x in per_a) for s in seeds}
+    mean_b = {s: statistics.fmean(float(x[s]["robust_acc"]) for x in per_b) for s in seeds}
+    var = {s: statistics.fmean(_sample_var(x[s], y[s]) ** 0.5 for x, y in zip(per_a, per_b, strict=True)) ** 2
+           for s in seeds}  # fmt: skip
+    flagged = any(x[s].get("flags") for x in per_a + per_b for s in seeds)
+    return paired_interval(mean_a, mean_b, var), flagged
 
 
-def smoothing_helps(runs: list[Run], min_gain: float = 1.0, max_clean_drop: float = 1.0) -> Claim:
+def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
     claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
-                  f"chans runs differing only in the bank: some smooth σ has mean robust accuracy (over its attacks) ≥ random + "
-                  f"{min_gain:g} point and clean accuracy ≥ random − {max_clean_drop:g} point")  # fmt: skip
-    passes = []
-    for g in groups(runs, ("filters", "smooth_sigma"),
-                    lambda r: _classify(r) and r.config.learn == "chans" and r.config.adv == "none" and r.attacks != []):  # fmt: skip
-        base = [runs_ for (f, _s), runs_ in g.items() if f == "random"]
-        smooth = {s: runs_ for (f, s), runs_ in g.items() if f == "smooth"}
+                  "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
+                  f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
+                  f"point; {CI_RULE}")  # fmt: skip
+    per_setting = []
+    where = lambda r: _clean(r) and r.config.learn == "chans" and r.attacks != []  # noqa: E731
+    for g in groups(runs, ("filters", "smooth_sigma"), where):
+        base = [rs for (f, _s), rs in g.items() if f == "random"]
+        smooth = {s: rs for (f, s), rs in g.items() if f == "smooth"}
         if not base or not smooth:
             continue
         random_runs = base[0]
-        points = sorted(
-            {
-                (a["method"], a.get("steps"), float(a["eps"]))
-                for r in random_runs
-                for a in r.attacks
-                if a["eps"] > 0
-            }
-        )
-
-        rand_robust, flag = _mean_robust(random_runs, points)
-        claim.flagged |= flag
-        rand_clean = metric_stat(random_runs).mean
-        best = False
-        cells = []
+        setting = describe(random_runs[0], ("filters",))
+        points = attack_points(random_runs)
+        per_sigma = []
         for sigma, rs in sorted(smooth.items()):
-            robust, flag = _mean_robust(rs, points)
-            claim.flagged |= flag
-            gain, drop = 100 * (robust - rand_robust), 100 * (rand_clean - metric_stat(rs).mean)
-            best |= gain >= min_gain and drop <= max_clean_drop
-            cells.append(f"σ={sigma:g}: robust {gain:+.1f}, clean {-drop:+.1f}")
-        passes.append(best)
-        claim.evidence.append(
-            f"{describe(random_runs[0], ('filters',))} vs random ({len(points)} attack points): "
-            + "; ".join(cells)
-        )
-    return _verdict(claim, passes)
+            robust, flagged = _mean_robust_interval(rs, random_runs, points)
+            claim.flagged |= flagged
+            clean = paired_interval(metric_by_seed(rs), metric_by_seed(random_runs))
+            names = ", ".join(sorted({a for a, _ in points}))
+            v_robust = claim.compare(setting, f"σ={sigma:g}: smooth − random robust accuracy over {len(points)} "
+                                     f"points ({names})", robust, Region(low=0.0))  # fmt: skip
+            v_clean = claim.compare(setting, f"σ={sigma:g}: smooth − random clean accuracy", clean,
+                                    Region(low=-max_clean_drop / PTS))  # fmt: skip
+            per_sigma.append(all_of([v_robust, v_clean]))
+        per_setting.append(any_of(per_sigma))
+    claim.verdict = all_of(per_setting)
+    return claim
 
 
 def chans_unshuffles(runs: list[Run], max_gap: float = 2.0) -> Claim:
     claim = Claim(8, "chans un-shuffles nearly as well as full",
-                  f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB")  # fmt: skip
-    passes = []
-    for g in groups(runs, ("learn",), lambda r: r.config.task == "unshuffle"):
-        if ("full",) in g and ("chans",) in g:
-            full, chans = metric_stat(g[("full",)]), metric_stat(g[("chans",)])
-            gap = full.mean - chans.mean
-            passes.append(gap <= max_gap)
-            claim.evidence.append(
-                f"{describe(g[('full',)][0], ('learn',))}: full {full.fmt(unit=' dB')}, chans {chans.fmt(unit=' dB')}, gap {gap:+.1f} dB"
-            )
-    return _verdict(claim, passes)
-
-
-def coverage_grows(coverage: dict[int, Stat]) -> Claim:
-    claim = Claim(9, "random-bank spectral coverage grows with the number of filters",
-                  "fresh random banks (kernel 5, pad 512, threshold 0.5): mean coverage strictly increases over N = 1, 4, 16, 64")  # fmt: skip
-    ns = sorted(coverage)
-    if len(ns) >= 2:
-        claim.evidence.append(", ".join(f"N={n}: {coverage[n].fmt(digits=3)}" for n in ns))
-        return _verdict(
-            claim, [coverage[a].mean < coverage[b].mean for a, b in zip(ns, ns[1:], strict=False)]
-        )
+                  f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB; {CI_RULE}")  # fmt: skip
+    unshuffle = lambda r: r.config.task == "unshuffle"  # noqa: E731
+    claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap), unshuffle))
     return claim
 
 
-def all_claims(runs: list[Run], coverage: dict[int, Stat]) -> list[Claim]:
+CoverageDraws = dict[int, list[float]]  # N -> coverage of independent banks of N filters
+
+
+def coverage_grows(fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = None) -> Claim:
+    claim = Claim(9, "random-bank spectral coverage grows with the number of filters",
+                  "coverage (pad 512, threshold 0.5) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, 64, from fresh "
+                  "random banks (independent draws per N) and from the frozen random banks of your chans runs "
+                  "(disjoint filter subsets); 95% CI by Welch's t over banks")  # fmt: skip
+    verdicts = []
+    sources = {"fresh banks (kernel 5)": fresh, **(own or {})}
+    for source, draws in sources.items():
+        ns = sorted(n for n in draws if draws[n])
+        for a, b in zip(ns, ns[1:], strict=False):
+            interval = welch_interval(draws[b], draws[a])
+            verdicts.append(
+                claim.compare(source, f"coverage N={b} − N={a}", interval, Region(low=0.0), 1.0, "")
+            )
+    claim.verdict = all_of(verdicts)
+    return claim
+
+
+def all_claims(
+    runs: list[Run], fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = None
+) -> list[Claim]:
     return [
         chans_near_full(runs),
         space_far_below(runs),
@@ -225,5 +318,8 @@ def all_claims(runs: list[Run], coverage: dict[int, Stat]) -> list[Claim]:
         gap_closes_under_fgsm(runs),
         smoothing_helps(runs),
         chans_unshuffles(runs),
-        coverage_grows(coverage),
+        coverage_grows(fresh, own),
     ]
+
+
+__all__ = ["CI_RULE", "FAILS", "HOLDS", "INCONCLUSIVE", "UNKNOWN", "Claim", "Comparison", "all_claims"]

@@ -116,10 +116,12 @@ def _merge_duplicates(runs: list[Run], skipped: list[str]) -> tuple[list[Run], l
 
 
 def _latest_attacks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """attacks.jsonl is appended to by every `spatialmix attack`; keep the newest line per (method, ε,
-    steps, n, seed, source)."""
+    """attacks.jsonl is appended to by every `spatialmix attack`; keep the newest line per (exact attack:
+    method, steps, step size and start, ε, n, seed, source)."""
+    from ..attacks import attack_name
+
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        key = tuple(row.get(k) for k in ("method", "eps", "steps", "n", "seed", "source"))
+        key = (attack_name(row), *(row.get(k) for k in ("eps", "n", "seed", "source")))
         latest[key] = row
     return list(latest.values())

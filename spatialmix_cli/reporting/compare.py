@@ -69,26 +69,59 @@ def metric_stat(runs: list[Run]) -> Stat:
     return Stat.of(r.metric for r in runs if r.metric is not None)
 
 
-def attack_rows(run: Run, method: str, eps: float, steps: int | None = None) -> list[dict[str, Any]]:
-    """The run's white-box attack results for ``method`` at ``eps`` (to 1e-9), PGD with ``steps``."""
+def metric_by_seed(runs: list[Run]) -> dict[int, float]:
+    """The runs' test metric keyed by seed (a cell's runs differ only in the seed)."""
+    return {r.config.seed: float(r.metric) for r in runs if r.metric is not None}
+
+
+def _same_eps(a: dict[str, Any], eps: float) -> bool:
+    return abs(float(a.get("eps", -1)) - eps) < 1e-9
+
+
+def attack_rows(run: Run, attack: str, eps: float) -> list[dict[str, Any]]:
+    """The run's white-box results of the attack named ``attack`` (``attacks.attack_name``) at ``eps``."""
+    from ..attacks import attack_name
+
     return [
-        a
-        for a in run.attacks
-        if a.get("method") == method
-        and abs(float(a.get("eps", -1)) - eps) < 1e-9
-        and (steps is None or a.get("steps") == steps)
+        a for a in run.attacks if a.get("source") is None and _same_eps(a, eps) and attack_name(a) == attack
     ]
 
 
-def robust_stat(runs: list[Run], method: str, eps: float, steps: int | None = None) -> tuple[Stat, bool]:
-    """Robust accuracy over the runs' attack results, and whether any of them carries masking flags."""
-    rows = [row for r in runs for row in attack_rows(r, method, eps, steps)[-1:]]
+def attack_points(
+    runs: list[Run], methods: tuple[str, ...] = ("fgsm", "pgd"), pgd_steps: int | None = None
+) -> list[tuple[str, float]]:
+    """Every (attack name, ε > 0) that some run was attacked with, for ``methods``; PGD only with
+    ``pgd_steps`` steps when given."""
+    from ..attacks import attack_name
+
+    found = set()
+    for r in runs:
+        for a in r.attacks:
+            if a.get("method") not in methods or float(a["eps"]) <= 0:
+                continue
+            if pgd_steps is not None and a.get("method") == "pgd" and a.get("steps") != pgd_steps:
+                continue
+            found.add((attack_name(a), float(a["eps"])))
+    return sorted(found)
+
+
+def rows_by_seed(runs: list[Run], attack: str, eps: float) -> dict[int, dict[str, Any]]:
+    """Each seed's newest result of ``attack`` at ``eps``."""
+    out = {}
+    for r in runs:
+        rows = attack_rows(r, attack, eps)
+        if rows:
+            out[r.config.seed] = rows[-1]
+    return out
+
+
+def robust_stat(runs: list[Run], attack: str, eps: float) -> tuple[Stat, bool]:
+    """Robust accuracy over the runs' results of ``attack`` at ``eps``, and whether any carries flags."""
+    rows = list(rows_by_seed(runs, attack, eps).values())
     return Stat.of(row["robust_acc"] for row in rows), any(row.get("flags") for row in rows)
 
 
 def attack_clean_stat(runs: list[Run], eps: float) -> Stat:
     """Clean accuracy on the attacked sample (paired with the robust numbers), from the attack results."""
-    rows = [
-        row for r in runs for row in [a for a in r.attacks if abs(float(a.get("eps", -1)) - eps) < 1e-9][-1:]
-    ]
+    rows = [row for r in runs for row in [a for a in r.attacks if _same_eps(a, eps)][-1:]]
     return Stat.of(row["clean_acc"] for row in rows)

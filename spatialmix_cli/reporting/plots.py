@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .collect import Run
-from .compare import attack_clean_stat, describe, groups, metric_stat, robust_stat
+from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
 
@@ -95,70 +95,67 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
 
 
 def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
-    """Fig. 6: clean / FGSM / PGD-2 accuracy at ``eps`` per learn mode, one panel per training regime."""
+    """Fig. 6: clean and robust accuracy at ``eps`` under each FGSM / PGD-2 attack run (named exactly),
+    per learn mode, one panel per training regime; error bars: std over seeds."""
     found = [g for g in groups(runs, ("learn",), lambda r: r.config.task == "classify" and r.attacks != [])]
-    found = [g for g in found if any(robust_stat(rs, "fgsm", eps)[0].n for rs in g.values())]
+    found = [
+        g for g in found if any(e == eps for _, e in attack_points([r for rs in g.values() for r in rs]))
+    ]
     if not found:
         return []
     fig, axes = _figure(len(found))
-    kinds = (("clean", None, None), ("FGSM", "fgsm", None), ("PGD-2", "pgd", 2))
     for ax, g in zip(axes, found, strict=True):
+        attacks = [a for a, e in attack_points([r for rs in g.values() for r in rs], pgd_steps=2) if e == eps]
+        kinds: list[str | None] = [None, *attacks]
         low = 100.0
         learns = [lm for lm in ("full", "chans", "space") if (lm,) in g]
         width = 0.8 / len(kinds)
-        for i, (label, method, steps) in enumerate(kinds):
-            vals = []
-            for lm in learns:
-                rs = g[(lm,)]
-                stat = (
-                    attack_clean_stat(rs, eps) if method is None else robust_stat(rs, method, eps, steps)[0]
-                )
-                vals.append(stat.mean * 100 if stat.n else 0.0)
-            ax.bar([j + i * width for j in range(len(learns))], vals, width, label=label)
+        for i, attack in enumerate(kinds):
+            stats = [attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
+                     for lm in learns]  # fmt: skip
+            vals = [s.mean * 100 if s.n else 0.0 for s in stats]
+            ax.bar([j + i * width for j in range(len(learns))], vals, width, yerr=[(s.std or 0) * 100 for s in stats],
+                   capsize=2, label="clean" if attack is None else attack)  # fmt: skip
             low = min([*(v for v in vals if v > 0), low]) if vals else low
-        ax.set_xticks([j + width for j in range(len(learns))], learns)
+        ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(learns))], learns)
         ax.set_ylim(max(0.0, low - 10), None)  # the differences are a few points: do not start at 0
         ax.set_ylabel("accuracy (%) on the attacked sample")
         ax.set_title(describe(g[(learns[0],)][0], ("learn",)) + f", ε = {eps * 255:g}/255", fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     return [_save(fig, out / "fig6-adversarial.png")]
 
 
 def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
-    """Fig. 7: robust accuracy vs ε, one line per model (learn mode, bank and σ), one panel per attack."""
-    attacked = [r for r in runs if r.config.task == "classify" and r.config.adv == "none"
-                and len({a["eps"] for a in r.attacks}) >= 2]  # fmt: skip
-    if not attacked:
+    """Fig. 7: robust accuracy vs ε, one line per model (setting, learn mode, bank and σ), one panel per
+    attack (named exactly: steps, step size, random start); error bars: std over seeds."""
+    attacked = [r for r in runs if r.config.task == "classify" and len({a["eps"] for a in r.attacks}) >= 2]
+    names = sorted({a for a, _ in attack_points(attacked, ("fgsm", "pgd", "autoattack", "autoattack-fast"))})
+    if not names:
         return []
-    methods = sorted({(a["method"], a.get("steps")) for r in attacked for a in r.attacks}, key=str)
-    fig, axes = _figure(len(methods))
-    for ax, (method, steps) in zip(axes, methods, strict=True):
+    fig, axes = _figure(len(names))
+    for ax, attack in zip(axes, names, strict=True):
         by_model: dict[str, list[Run]] = {}
         for r in attacked:
-            label = f"{r.config.learn}, {r.config.filters}" + (
-                f" σ={r.config.smooth_sigma:g}" if r.config.filters == "smooth" else ""
+            label = (
+                f"{r.config.learn}, {r.config.filters}"
+                + (f" σ={r.config.smooth_sigma:g}" if r.config.filters == "smooth" else "")
+                + (f", {r.config.adv}-trained" if r.config.adv != "none" else "")
             )
-            by_model.setdefault(f"{describe(r, ('learn', 'filters'))}: {label}", []).append(r)
+            by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
         for label, rs in sorted(by_model.items()):
-            eps = sorted(
-                {
-                    float(a["eps"])
-                    for r in rs
-                    for a in r.attacks
-                    if a["method"] == method and a.get("steps") == steps
-                }
-            )
-            stats = [robust_stat(rs, method, e, steps)[0] for e in eps]
-            clean = attack_clean_stat(rs, eps[0]) if eps else metric_stat(rs)
+            eps = sorted({e for a, e in attack_points(rs, ("fgsm", "pgd", "autoattack", "autoattack-fast"))
+                          if a == attack})  # fmt: skip
+            if not eps:
+                continue
+            stats = [robust_stat(rs, attack, e)[0] for e in eps]
+            clean = attack_clean_stat(rs, eps[0])
             xs = [0.0, *[e * 255 for e in eps]]
             ys = [clean.mean * 100, *[s.mean * 100 for s in stats]]
-            ax.plot(xs, ys, marker="o", label=label.split(": ", 1)[1])
+            errs = [(clean.std or 0) * 100, *[(s.std or 0) * 100 for s in stats]]
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=2, label=label.split(": ", 1)[1])
         ax.set_xlabel("ε (× 1/255)")
         ax.set_ylabel("robust accuracy (%)")
-        ax.set_title(
-            {"fgsm": "FGSM", "pgd": f"PGD-{steps}", "autoattack": "AutoAttack"}.get(method, method),
-            fontsize=9,
-        )
+        ax.set_title(attack, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return [_save(fig, out / "fig7-robust-vs-eps.png")]

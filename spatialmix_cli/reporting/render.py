@@ -6,12 +6,18 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
-from .claims import FAILS, HOLDS
+from .claims import CI_RULE
+from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
 
 if TYPE_CHECKING:
     from .build import Report, Table
 
-_MARK = {HOLDS: "✅ holds", FAILS: "❌ does not hold"}
+_MARK = {
+    HOLDS: "✅ holds",
+    FAILS: "❌ does not hold",
+    INCONCLUSIVE: "◐ inconclusive",
+    UNKNOWN: "… not enough runs",
+}
 
 
 def _verdict(claim) -> str:  # noqa: ANN001
@@ -40,7 +46,7 @@ def _header(report: Report) -> list[str]:
 
 
 def render_markdown(report: Report) -> str:
-    out = ["# spatialmix report", "", *_header(report), "", "## Claims", "",
+    out = ["# spatialmix report", "", *_header(report), "", "## Claims", "", f"Verdicts: {CI_RULE}.", "",
            "| # | claim | verdict | rule (thresholds) | numbers |", "|---|---|---|---|---|"]  # fmt: skip
     for c in report.claims:
         evidence = "<br>".join(_md_cell(e) for e in c.evidence) or "—"
@@ -79,7 +85,7 @@ def render_html(report: Report) -> str:
              "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
              "font-size:13px;vertical-align:top}img{max-width:100%}</style></head><body>",
              "<h1>spatialmix report</h1>", *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
-             "<h2>Claims</h2><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
+             f"<h2>Claims</h2><p>Verdicts: {html.escape(CI_RULE)}.</p><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
              "<th>numbers</th></tr>"]  # fmt: skip
     for c in report.claims:
         evidence = "<br>".join(html.escape(e) for e in c.evidence) or "—"

@@ -64,6 +64,7 @@ class DrawnSpectrum:
     high_freq_share: float
     high_freq_share_std: float | None
     first: BankSpectrum = field(repr=False, compare=False)
+    coverages: tuple[float, ...] = ()  # every draw's coverage (the independent samples behind the mean)
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "kernel": self.kernel, "filters": self.filters, "smooth_sigma": self.smooth_sigma,
@@ -113,12 +114,33 @@ def drawn_spectrum(
         high_freq_share=statistics.fmean(hfs),
         high_freq_share_std=_std(hfs),
         first=spectra[0],
+        coverages=tuple(cov),
     )
 
 
 def depthwise_weights(model: nn.Module) -> list[torch.Tensor]:
     """Weights (C·d, 1, k, k) of the model's depthwise layers, in module order."""
     return [m.weight.detach().cpu() for m in model.modules() if isinstance(m, DepthwiseConv2d)]
+
+
+def disjoint_subset_coverage(
+    bank: torch.Tensor,
+    sizes: tuple[int, ...],
+    *,
+    pad: int = DEFAULT_PAD,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[int, float]:
+    """Coverage of disjoint consecutive blocks of ``bank``'s filters, one block per size (the first ``sizes[0]``
+    filters, then the next ``sizes[1]``, ...): independent sub-banks of an i.i.d. random bank, so comparing
+    sizes is not rigged the way nested prefixes would be (a superset's envelope can only cover more).
+    Sizes that no longer fit are left out."""
+    out, start = {}, 0
+    for n in sizes:
+        if start + n > bank.shape[0]:
+            break
+        out[n] = bank_spectrum(bank[start : start + n], pad, threshold).coverage
+        start += n
+    return out
 
 
 def checkpoint_file(path: str | Path) -> Path:

@@ -1,0 +1,158 @@
+"""Paired differences with 95 % confidence intervals, and three-way verdicts on them.
+
+A claim compares runs that differ only in what it varies and share a seed (the same init stream, the same
+data order): the per-seed differences are paired. Their mean gets a Student-t interval over seeds; for
+attack results, which are measured on one fixed sample of test images shared by every run, the sampling
+error of those images is added on top (it does not shrink with more seeds). A verdict is **holds** when the
+whole interval lies inside the claim's region, **does not hold** when it lies wholly outside, and
+**inconclusive** otherwise; fewer than two paired seeds give no interval (``not enough runs``).
+
+Written by hand rather than with scipy (not a dependency): the t quantiles come from the standard table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+HOLDS, FAILS, INCONCLUSIVE, UNKNOWN = "holds", "does not hold", "inconclusive", "not enough runs"
+Z975 = 1.959963984540054
+
+# t_{0.975, df} for df = 1..30 (two-sided 95 %); beyond 30 the Cornish-Fisher expansion below is within 1e-4.
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+         2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+         2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)  # fmt: skip
+
+
+def t975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = Z975
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of paired differences with a 95 % interval. ``seeds``: paired seeds behind it; ``sd``: the
+    std of the per-seed differences; ``sample_se``: the test-image sampling error added (0 if none)."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    sd: float
+    sample_se: float = 0.0
+
+    def fmt(self, scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
+        """``+1.2 [95% CI -0.3, +2.7] (n=3 seeds)`` (and the test-image error, where one was added)."""
+
+        def f(x: float) -> str:
+            return f"{x * scale:+.{digits}f}"
+
+        extra = f", test-image s.e. {self.sample_se * scale:.{digits}f}" if self.sample_se else ""
+        return f"{f(self.mean)}{unit} [95% CI {f(self.low)}, {f(self.high)}] (n={self.seeds} seeds{extra})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired_interval(
+    a: Mapping[int, float], b: Mapping[int, float], sample_var: Mapping[int, float] | None = None
+) -> Interval | None:
+    """Interval for the mean of ``a[s] - b[s]`` over the seeds ``s`` both have (None under two).
+
+    ``sample_var[s]``: the variance of that seed's difference due to the fixed test-image sample; since
+    every seed uses the same images, its mean over seeds is added to the interval as a separate, shared
+    error term: half-width = √((t·sd/√n)² + (1.96·se_img)²)."""
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return None
+    diffs = [a[s] - b[s] for s in seeds]
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    sample_se = 0.0
+    if sample_var:
+        sample_se = math.sqrt(statistics.fmean(sample_var.get(s, 0.0) for s in seeds))
+    half = math.hypot(t975(len(seeds) - 1) * sd / math.sqrt(len(seeds)), Z975 * sample_se)
+    return Interval(mean, mean - half, mean + half, len(seeds), sd, sample_se)
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> Interval | None:
+    """Interval for mean(a) − mean(b) of two independent samples (Welch's t), None if either has < 2."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    mean = statistics.fmean(a) - statistics.fmean(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(mean, mean, mean, min(len(a), len(b)), 0.0)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = t975(max(1, math.floor(df))) * se
+    return Interval(mean, mean - half, mean + half, min(len(a), len(b)), se * math.sqrt(2))
+
+
+def paired_binomial_var(a: Sequence[bool], b: Sequence[bool]) -> float:
+    """Variance of the difference of two accuracies measured on the same ``n`` images, from per-image
+    correctness (McNemar's pairing): (n10 + n01 − (n10 − n01)²/n) / n²."""
+    if len(a) != len(b) or not a:
+        raise ValueError("need two equal, non-empty lists of per-image results")
+    n = len(a)
+    n10 = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    n01 = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    return max(n10 + n01 - (n10 - n01) ** 2 / n, 0.0) / n**2
+
+
+def unpaired_binomial_var(p: float, q: float, n: int) -> float:
+    """Upper bound on that variance from the two accuracies alone (ignores their positive correlation)."""
+    return (p * (1 - p) + q * (1 - q)) / max(n, 1)
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where the claim puts the compared quantity: ``low < x`` and/or ``x <= high`` (None: unbounded)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def describe(self, scale: float = 1.0, unit: str = "") -> str:
+        lo = None if self.low is None else f"{self.low * scale:g}{unit}"
+        hi = None if self.high is None else f"{self.high * scale:g}{unit}"
+        if lo is not None and hi is not None:
+            return f"in [{lo}, {hi}]"
+        return f"> {lo}" if lo is not None else f"≤ {hi}"
+
+    def verdict(self, interval: Interval | None) -> str:
+        if interval is None:
+            return UNKNOWN
+        inside = (self.low is None or interval.low > self.low) and (
+            self.high is None or interval.high <= self.high
+        )
+        outside = (self.low is not None and interval.high <= self.low) or (
+            self.high is not None and interval.low > self.high
+        )
+        return HOLDS if inside else FAILS if outside else INCONCLUSIVE
+
+
+def all_of(verdicts: Iterable[str]) -> str:
+    """A claim that must hold in every comparison: one failure fails it, any doubt leaves it open."""
+    found = [v for v in verdicts if v != UNKNOWN]
+    if not found:
+        return UNKNOWN
+    if FAILS in found:
+        return FAILS
+    return HOLDS if all(v == HOLDS for v in found) else INCONCLUSIVE
+
+
+def any_of(verdicts: Iterable[str]) -> str:
+    """A claim that needs one comparison to hold (e.g. *some* smoothing σ)."""
+    found = [v for v in verdicts if v != UNKNOWN]
+    if not found:
+        return UNKNOWN
+    if HOLDS in found:
+        return HOLDS
+    return FAILS if all(v == FAILS for v in found) else INCONCLUSIVE

@@ -1,0 +1,115 @@
+"""The intervals and verdicts behind every claim: checked against hand computations and simulation."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import statistics
+
+import pytest
+
+from spatialmix_cli.reporting.stats import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    UNKNOWN,
+    Interval,
+    Region,
+    all_of,
+    any_of,
+    paired_binomial_var,
+    paired_interval,
+    t975,
+    unpaired_binomial_var,
+    welch_interval,
+)
+
+
+def test_t_quantiles_match_the_table_and_approach_the_normal() -> None:
+    assert t975(1) == pytest.approx(12.706, abs=1e-3)
+    assert t975(2) == pytest.approx(4.303, abs=1e-3)
+    assert t975(10) == pytest.approx(2.228, abs=1e-3)
+    assert t975(40) == pytest.approx(2.0211, abs=2e-4)  # expansion, against the published 2.021
+    assert t975(120) == pytest.approx(1.9799, abs=2e-4)
+    assert all(t975(d) > t975(d + 1) for d in range(1, 200))
+    with pytest.raises(ValueError):
+        t975(0)
+
+
+def test_paired_interval_is_the_t_interval_of_the_per_seed_differences() -> None:
+    a, b = {0: 0.80, 1: 0.84, 2: 0.79, 7: 0.5}, {0: 0.78, 1: 0.80, 2: 0.78, 9: 0.1}  # seeds 7, 9 unpaired
+    got = paired_interval(a, b)
+    diffs = [0.02, 0.04, 0.01]
+    half = 4.3027 * statistics.stdev(diffs) / math.sqrt(3)
+    assert got.seeds == 3 and got.mean == pytest.approx(statistics.fmean(diffs))
+    assert (got.low, got.high) == pytest.approx((got.mean - half, got.mean + half))
+    assert paired_interval({0: 1.0}, {0: 0.0}) is None  # one paired seed: no interval
+
+
+def test_the_shared_image_error_is_added_and_does_not_shrink_with_seeds() -> None:
+    a = {s: 0.6 for s in range(10)}
+    b = {s: 0.5 for s in range(10)}
+    var = {s: 0.0004 for s in range(10)}  # s.e. 2 points from the test images
+    got = paired_interval(a, b, var)
+    assert got.sd == 0 and got.sample_se == pytest.approx(0.02)
+    assert got.high - got.mean == pytest.approx(1.96 * 0.02, abs=1e-4)
+
+
+def test_paired_binomial_variance_matches_brute_force_and_is_below_the_unpaired_bound() -> None:
+    rng = random.Random(0)
+    a = [rng.random() < 0.7 for _ in range(400)]
+    b = [x if rng.random() < 0.8 else not x for x in a]  # correlated with a, as two models on one sample
+    n = len(a)
+    d = [int(x) - int(y) for x, y in zip(a, b, strict=True)]
+    brute = statistics.pvariance(d) / n  # variance of the mean difference over images
+    assert paired_binomial_var(a, b) == pytest.approx(brute)
+    pa, pb = sum(a) / n, sum(b) / n
+    assert paired_binomial_var(a, b) < unpaired_binomial_var(pa, pb, n)
+    assert paired_binomial_var(a, a) == 0
+    with pytest.raises(ValueError):
+        paired_binomial_var(a, b[:-1])
+
+
+def test_paired_intervals_cover_the_true_difference_95_percent_of_the_time() -> None:
+    """Simulated seeds: 3 paired runs with noise; the interval must cover the true gap ~95 % of the time."""
+    rng = random.Random(1)
+    covered = 0
+    trials = 2000
+    for _ in range(trials):
+        seed_effect = [rng.gauss(0, 0.02) for _ in range(3)]
+        a = {s: 0.80 + e + rng.gauss(0, 0.005) for s, e in enumerate(seed_effect)}
+        b = {s: 0.78 + e + rng.gauss(0, 0.005) for s, e in enumerate(seed_effect)}
+        iv = paired_interval(a, b)
+        covered += iv.low <= 0.02 <= iv.high
+    assert 0.93 < covered / trials < 0.97
+
+
+def test_welch_interval_for_independent_samples() -> None:
+    a, b = [0.62, 0.65, 0.60, 0.66], [0.30, 0.34, 0.28]
+    got = welch_interval(a, b)
+    assert got.mean == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
+    assert got.low > 0.2 and got.high < 0.45
+    assert welch_interval([0.1], b) is None
+
+
+def test_region_verdicts_are_three_way() -> None:
+    above0, at_most3, band = Region(low=0.0), Region(high=0.03), Region(low=-0.02, high=0.02)
+    iv = lambda lo, hi: Interval((lo + hi) / 2, lo, hi, 3, 0.0)  # noqa: E731
+    assert above0.verdict(iv(0.01, 0.05)) == HOLDS
+    assert above0.verdict(iv(-0.05, -0.01)) == FAILS
+    assert above0.verdict(iv(-0.01, 0.02)) == INCONCLUSIVE
+    assert at_most3.verdict(iv(0.0, 0.029)) == HOLDS and at_most3.verdict(iv(0.031, 0.05)) == FAILS
+    assert band.verdict(iv(-0.01, 0.01)) == HOLDS and band.verdict(iv(0.03, 0.05)) == FAILS
+    assert band.verdict(iv(0.0, 0.03)) == INCONCLUSIVE
+    assert above0.verdict(None) == UNKNOWN
+    assert above0.describe(100, " points") == "> 0 points" and band.describe(100, "") == "in [-2, 2]"
+
+
+def test_combining_verdicts() -> None:
+    for combo in itertools.product((HOLDS, FAILS, INCONCLUSIVE, UNKNOWN), repeat=2):
+        every, some = all_of(combo), any_of(combo)
+        assert (every == FAILS) == (FAILS in combo)
+        assert (some == HOLDS) == (HOLDS in combo)
+    assert all_of([HOLDS, UNKNOWN]) == HOLDS and all_of([UNKNOWN]) == UNKNOWN
+    assert all_of([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE and any_of([FAILS, INCONCLUSIVE]) == INCONCLUSIVE
