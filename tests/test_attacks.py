@@ -263,3 +263,33 @@ def test_attack_recipe_trains_missing_runs_then_attacks_them(cli, tmp_path: Path
     assert (tmp_path / "runs/tiny/learn-chans/attacks.jsonl").is_file()
     again = cli("attack", "--recipe", recipe, "--eps", "2/255", "--json")  # trained runs are reused
     assert "already finished" in again.stderr and json_lines(again.stdout)[0]["eps_label"] == "2/255"
+
+
+def test_attack_recipe_out_sets_the_run_root_and_needs_a_recipe(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
+        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
+        "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
+    )
+    result = cli("attack", "--recipe", recipe, "--out", tmp_path / "elsewhere", "--json")
+    assert result.exit_code == 0, result.stderr
+    (line,) = json_lines(result.stdout)
+    assert Path(line["checkpoint"]).is_relative_to(tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "seed-0" / "attacks.jsonl").is_file()
+    bad = cli("attack", tmp_path / "elsewhere" / "seed-0", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "--out goes with --recipe" in bad.stderr
+
+
+def test_results_carry_per_image_correctness_that_matches_the_accuracy(trained: dict[str, Path]) -> None:
+    """robust_correct (hex, bit i = image i) lets a report pair two checkpoints image by image."""
+    from spatialmix_cli.attacks.robustness import bits_to_hex, hex_to_bits
+
+    ckpt = load_checkpoint(trained["chans"])
+    sample = sample_for(ckpt, n=48)
+    plan = AttackPlan(methods=["fgsm"], eps=[0.0, 8 / 255], n=48, batch_size=48, checks=False)
+    for r in attack_checkpoint(ckpt, sample, plan):
+        bits = hex_to_bits(r.robust_correct, r.n)
+        assert len(bits) == 48 and sum(bits) / 48 == pytest.approx(r.robust_acc)
+    mask = torch.tensor([True, False, False, True, True] + [False] * 60 + [True])
+    assert hex_to_bits(bits_to_hex(mask), mask.numel()) == mask.tolist()

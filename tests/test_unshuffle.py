@@ -187,7 +187,9 @@ def test_psnr_scores_outputs_clamped_to_the_image_range() -> None:
     mse_clamped = float(((output.clamp(0, 1) - target) ** 2).mean())
     mean_score = float(task.score(output, target)) / target.shape[0]
     assert mean_score == pytest.approx(mse_clamped)
-    assert task.summarize(float(task.loss(output, target)), mean_score) == pytest.approx(psnr_from_mse(mse_clamped))
+    assert task.summarize(float(task.loss(output, target)), mean_score) == pytest.approx(
+        psnr_from_mse(mse_clamped)
+    )
     assert psnr(output, target) == pytest.approx(psnr_from_mse(mse_clamped))
     assert float(task.loss(output, target)) > mse_clamped  # the loss still sees the overshoot
 

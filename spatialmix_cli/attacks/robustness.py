@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from ..checkpoint import Checkpoint
-from ..data import DatasetInfo, eval_batches, load_dataset, mix_seed
+from ..data import DatasetInfo, eval_batches, load_dataset
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
+from ..seeding import derive_seed
 from . import checks as C
 from .build import AUTOATTACKS, AttackSpec, check_classes, components, perturb
 from .plan import AttackPlan
@@ -96,6 +97,9 @@ class AttackResult:
     source: str | None = None
     transfer_acc: float | None = None
     components: list[dict[str, Any]] | None = None  # AutoAttack only: its sub-attacks as they were built
+    # Per-image robust correctness on the sample, hex (image i = bit i): lets a report pair two checkpoints
+    # image by image (McNemar), so the sampling error of a difference is exact rather than a bound.
+    robust_correct: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +123,7 @@ def correct_under_attack(
     on_attack: Callable[[Any], None] | None = None,
 ) -> torch.Tensor:
     """Per-image correctness of ``target`` on adversarial images crafted on ``craft_on`` (default:
-    ``target`` itself, a white-box attack). Batch ``i`` is attacked with seed ``mix_seed(seed, i)``;
+    ``target`` itself, a white-box attack). Batch ``i`` is attacked with seed ``derive_seed(seed, "attack", i)``;
     ``on_attack`` sees each batch's torchattacks object (see :func:`perturb`)."""
     source = craft_on if craft_on is not None else target
     out = []
@@ -128,7 +132,13 @@ def correct_under_attack(
         x = sample.images[start : start + batch_size]
         y = sample.labels[start : start + batch_size]
         adv = perturb(
-            source, spec, x, y, num_classes=num_classes, seed=mix_seed(sample.seed, i), on_attack=on_attack
+            source,
+            spec,
+            x,
+            y,
+            num_classes=num_classes,
+            seed=derive_seed(sample.seed, "attack", i),
+            on_attack=on_attack,
         )
         with torch.no_grad():
             out.append(target(adv).argmax(1) == y)
@@ -176,6 +186,7 @@ def attack_checkpoint(
     clean = predictions(model, sample.images, plan.batch_size) == sample.labels
     clean_acc = _frac(clean)
     cache: dict[tuple[AttackSpec, bool], float] = {}  # the whole spec: α and random start matter too
+    masks: dict[AttackSpec, torch.Tensor] = {}  # white-box per-image robust correctness
     parts: dict[AttackSpec, list[dict[str, Any]] | None] = {}
 
     def acc(spec: AttackSpec, craft_on: nn.Module | None = None) -> float:
@@ -190,6 +201,8 @@ def attack_checkpoint(
             adv = correct_under_attack(model, spec, sample, batch_size=plan.batch_size, num_classes=num_classes,
                                        craft_on=craft_on, on_batch=on_batch, label=label, on_attack=seen)  # fmt: skip
             cache[key] = _frac(clean & adv)
+            if craft_on is None:
+                masks[spec] = clean & adv
         return cache[key]
 
     main = {(m, e): acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
@@ -222,6 +235,7 @@ def attack_checkpoint(
             source=str(source.path) if source is not None else None,
             transfer_acc=transfer.get((m, e)),
             components=parts.get(spec),
+            robust_correct=bits_to_hex(masks[spec]),
         )  # fmt: skip
         for (m, e), spec in ((key, plan.spec(*key)) for key in main)
     ]
@@ -265,6 +279,20 @@ def _run_checks(
                 C.transfer_not_stronger(white, moved, n, name if by == name else f"{name} (transfer: {by})")
             )
     return _merge(found)
+
+
+def bits_to_hex(mask: torch.Tensor) -> str:
+    """A boolean vector as a hex integer whose bit i is ``mask[i]`` (1000 images: 250 characters)."""
+    value = 0
+    for i in torch.nonzero(mask.flatten().cpu()).flatten().tolist():
+        value |= 1 << i
+    return f"{value:x}"
+
+
+def hex_to_bits(text: str, n: int) -> list[bool]:
+    """The inverse of :func:`bits_to_hex` for ``n`` images."""
+    value = int(text, 16) if text else 0
+    return [bool(value >> i & 1) for i in range(n)]
 
 
 def _frac(mask: torch.Tensor) -> float:

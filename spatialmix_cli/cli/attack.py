@@ -92,6 +92,12 @@ def attack_command(
     ] = None,
     data_dir: opt.DataDir = None,
     device: opt.Device = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="With --recipe: the root of its run directories (default: its out:)."
+        ),
+    ] = None,
     save: Annotated[
         bool, typer.Option("--save/--no-save", help="Append results to attacks.jsonl in each run directory.")
     ] = True,
@@ -106,7 +112,7 @@ def attack_command(
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
     with handled_errors(debug):
-        paths, plan = _targets(checkpoints or [], recipe, overrides, json_)
+        paths, plan = _targets(checkpoints or [], recipe, overrides, json_, out)
         dev = resolve_device(device or "auto")
         source = _as_checkpoint(source) if source is not None else None
         results = run_attacks(
@@ -116,13 +122,15 @@ def attack_command(
 
 
 def _targets(
-    checkpoints: list[Path], recipe: Path | None, overrides: dict[str, Any], as_json: bool
+    checkpoints: list[Path], recipe: Path | None, overrides: dict[str, Any], as_json: bool, out: Path | None
 ) -> tuple[list[Path], AttackPlan]:
+    if out is not None and recipe is None:
+        raise ConfigError("--out goes with --recipe (the root of its run directories)")
     if recipe is not None:
         if checkpoints:
             raise ConfigError("give checkpoints or --recipe, not both")
         loaded = load_recipe(recipe)
-        points = loaded.points()
+        points = loaded.points(out=out)
         finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
         plan = (loaded.attack or AttackPlan()).updated(overrides, "option")
         return [p.run_dir / MODEL_FILE for p, _ in finished], plan  # points another worker holds wait

@@ -1,7 +1,7 @@
 """Datasets: where they are found, how they are held (uint8 on the device) and how batches are made."""
 
 from .augment import augment, random_crop, random_hflip
-from .batches import BatchSource, TensorBatches, eval_batches, mix_seed
+from .batches import BatchSource, TensorBatches, eval_batches
 from .info import DATASETS, DatasetInfo, dataset_info
 from .sources import ENV_VAR, ImageData, load_dataset, make_synthetic, search_roots
 
@@ -17,7 +17,6 @@ __all__ = [
     "eval_batches",
     "load_dataset",
     "make_synthetic",
-    "mix_seed",
     "random_crop",
     "random_hflip",
     "search_roots",

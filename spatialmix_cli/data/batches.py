@@ -17,14 +17,6 @@ from .augment import augment
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def mix_seed(*parts: int) -> int:
-    """A 63-bit seed from several integers (seed, epoch, step, ...)."""
-    value = 0x243F6A8885A308D3
-    for part in parts:
-        value = (value * 0x100000001B3 ^ (int(part) + 0x9E3779B97F4A7C15)) % (1 << 63)
-    return value
-
-
 class BatchSource(Protocol):
     steps_per_epoch: int
     num_examples: int
