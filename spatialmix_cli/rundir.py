@@ -60,9 +60,11 @@ def read_config(run_dir: str | Path) -> TrainConfig | None:
         raise RunDirError(f"{path} is not a config this version can use: {exc}") from None
 
 
-def read_result(run_dir: str | Path) -> dict[str, Any] | None:
+def read_result(run_dir: str | Path, *, require_weights: bool = True) -> dict[str, Any] | None:
+    """The finished run's result, or None. ``require_weights=False`` also accepts a run record whose
+    weights were left out (a committed reproduction: config, result, metrics and attack lines only)."""
     path = Path(run_dir) / RESULT_FILE
-    if not (path.is_file() and (Path(run_dir) / MODEL_FILE).is_file()):
+    if not path.is_file() or (require_weights and not (Path(run_dir) / MODEL_FILE).is_file()):
         return None
     try:
         return json.loads(path.read_text())

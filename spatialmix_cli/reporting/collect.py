@@ -84,9 +84,9 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
         except RunDirError as exc:
             skipped.append(f"{shown(path)}: {exc}")
             continue
-        result = read_result(path)
+        result = read_result(path, require_weights=False)  # a committed run record has no weights
         if config is None or result is None:
-            skipped.append(f"{shown(path)}: unfinished (no result.json / model.safetensors)")
+            skipped.append(f"{shown(path)}: unfinished (no result.json)")
             continue
         unshuffle = None
         if (path / UNSHUFFLE_FILE).is_file():
