@@ -14,7 +14,7 @@ from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
 from ..numbers import format_eps
 from . import plots
-from .claims import UNKNOWN, Claim, all_claims
+from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe, groups
 
@@ -44,6 +44,7 @@ class Report:
             "out": str(self.out),
             "runs": len(self.runs),
             "skipped": self.skipped,
+            "verdict_rule": CI_RULE,
             "claims": [c.to_dict() for c in self.claims],
             "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
             "files": [str(p) for p in self.files],

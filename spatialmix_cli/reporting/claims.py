@@ -82,10 +82,11 @@ class Claim:
         region: Region,
         scale: float = PTS,
         unit: str = " points",
+        digits: int = 1,
     ) -> str:
         verdict = region.verdict(interval)
         where = region.describe(scale, unit)
-        numbers = interval.fmt(scale, unit) if interval else "fewer than 2 paired seeds"
+        numbers = interval.fmt(scale, unit, digits) if interval else "fewer than 2 paired seeds"
         self.comparisons.append(Comparison(setting, quantity, interval, where, verdict))
         self.evidence.append(f"{setting}: {quantity} = {numbers} → {verdict} (needs {where})")
         return verdict
@@ -118,14 +119,14 @@ def _units(run: Run) -> tuple[float, str]:
 
 def chans_near_full(runs: list[Run], max_gap: float = 3.0) -> Claim:
     claim = Claim(1, "chans is within a few points of full at every depth",
-                  f"every setting run with both: full − chans test accuracy ≤ {max_gap:g} points; {CI_RULE}")  # fmt: skip
+                  f"every setting run with both: full − chans test accuracy ≤ {max_gap:g} points")  # fmt: skip
     claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap / PTS), _clean))
     return claim
 
 
 def space_far_below(runs: list[Run], min_gap: float = 5.0) -> Claim:
     claim = Claim(2, "space is far below chans",
-                  f"every setting run with both: chans − space test accuracy > {min_gap:g} points; {CI_RULE}")  # fmt: skip
+                  f"every setting run with both: chans − space test accuracy > {min_gap:g} points")  # fmt: skip
     claim.verdict = all_of(_pair(claim, runs, "learn", "chans", "space", Region(low=min_gap / PTS), _clean))
     return claim
 
@@ -134,7 +135,7 @@ def filter_order(runs: list[Run]) -> Claim:
     order = ("random", "same", "box", "identity")
     claim = Claim(3, "random frozen filters beat same > box > identity",
                   "chans runs differing only in the frozen bank: each of random − same, same − box, box − identity "
-                  f"test accuracy > 0; {CI_RULE}")  # fmt: skip
+                  "test accuracy > 0")  # fmt: skip
     verdicts = []
     for g in groups(runs, ("filters",), lambda r: _clean(r) and r.config.learn == "chans"):
         if all((f,) in g for f in order):
@@ -149,7 +150,7 @@ def filter_order(runs: list[Run]) -> Claim:
 def gap_shrinks_with_width(runs: list[Run]) -> Claim:
     claim = Claim(4, "the chans–full gap shrinks as width grows",
                   "settings run with full and chans at two or more widths: (full − chans at the smallest width) − "
-                  f"(full − chans at the largest) > 0; {CI_RULE}")  # fmt: skip
+                  "(full − chans at the largest) > 0")  # fmt: skip
     verdicts = []
     for g in groups(runs, ("learn", "width"), _clean):
         widths = sorted({w for (_, w) in g if ("full", w) in g and ("chans", w) in g and w is not None})
@@ -219,14 +220,14 @@ def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Cl
 def chans_more_robust(runs: list[Run]) -> Claim:
     claim = Claim(5, "chans is more robust than full to FGSM and PGD-2 without adversarial training",
                   "no adversarial training, every setting and every ε attacked: chans − full robust accuracy > 0 for "
-                  f"FGSM and for PGD-2 (each PGD named with its step size and start); {CI_RULE}")  # fmt: skip
+                  "FGSM and for PGD-2 (each PGD named with its step size and start)")  # fmt: skip
     return _robust_pairs(claim, runs, "none", Region(low=0.0))
 
 
 def gap_closes_under_fgsm(runs: list[Run], max_gap: float = 2.0) -> Claim:
     claim = Claim(6, "the robustness gap closes under FGSM training",
                   f"FGSM-trained settings, every ε attacked: chans − full robust accuracy in [−{max_gap:g}, {max_gap:g}] "
-                  f"points for FGSM and PGD-2; {CI_RULE}")  # fmt: skip
+                  f"points for FGSM and PGD-2")  # fmt: skip
     return _robust_pairs(claim, runs, "fgsm", Region(low=-max_gap / PTS, high=max_gap / PTS))
 
 
@@ -250,7 +251,7 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
     claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
                   "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
                   f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
-                  f"point; {CI_RULE}")  # fmt: skip
+                  f"point")  # fmt: skip
     per_setting = []
     where = lambda r: _clean(r) and r.config.learn == "chans" and r.attacks != []  # noqa: E731
     for g in groups(runs, ("filters", "smooth_sigma"), where):
@@ -279,7 +280,7 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
 
 def chans_unshuffles(runs: list[Run], max_gap: float = 2.0) -> Claim:
     claim = Claim(8, "chans un-shuffles nearly as well as full",
-                  f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB; {CI_RULE}")  # fmt: skip
+                  f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB")  # fmt: skip
     unshuffle = lambda r: r.config.task == "unshuffle"  # noqa: E731
     claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap), unshuffle))
     return claim

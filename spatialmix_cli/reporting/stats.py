@@ -48,6 +48,7 @@ class Interval:
     seeds: int
     sd: float
     sample_se: float = 0.0
+    samples: str = "seeds"  # what the n counts: paired seeds, or independent banks for Welch's interval
 
     def fmt(self, scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
         """``+1.2 [95% CI -0.3, +2.7] (n=3 seeds)`` (and the test-image error, where one was added)."""
@@ -56,7 +57,7 @@ class Interval:
             return f"{x * scale:+.{digits}f}"
 
         extra = f", test-image s.e. {self.sample_se * scale:.{digits}f}" if self.sample_se else ""
-        return f"{f(self.mean)}{unit} [95% CI {f(self.low)}, {f(self.high)}] (n={self.seeds} seeds{extra})"
+        return f"{f(self.mean)}{unit} [95% CI {f(self.low)}, {f(self.high)}] (n={self.seeds} {self.samples}{extra})"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,18 +83,19 @@ def paired_interval(
     return Interval(mean, mean - half, mean + half, len(seeds), sd, sample_se)
 
 
-def welch_interval(a: Sequence[float], b: Sequence[float]) -> Interval | None:
-    """Interval for mean(a) − mean(b) of two independent samples (Welch's t), None if either has < 2."""
+def welch_interval(a: Sequence[float], b: Sequence[float], samples: str = "draws") -> Interval | None:
+    """Interval for mean(a) − mean(b) of two independent samples (Welch's t), None if either has < 2;
+    ``n`` is the smaller sample's size."""
     if len(a) < 2 or len(b) < 2:
         return None
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
     mean = statistics.fmean(a) - statistics.fmean(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return Interval(mean, mean, mean, min(len(a), len(b)), 0.0)
+        return Interval(mean, mean, mean, min(len(a), len(b)), 0.0, samples=samples)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = t975(max(1, math.floor(df))) * se
-    return Interval(mean, mean - half, mean + half, min(len(a), len(b)), se * math.sqrt(2))
+    return Interval(mean, mean - half, mean + half, min(len(a), len(b)), se * math.sqrt(2), samples=samples)
 
 
 def paired_binomial_var(a: Sequence[bool], b: Sequence[bool]) -> float:
