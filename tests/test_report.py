@@ -322,3 +322,14 @@ def test_a_report_rebuilds_from_run_records_without_weights(real_runs: Path, tmp
     assert any(r.attacks for r in runs)
     report = build_report([records], tmp_path / "rep", fmt="md", draws=2)
     assert len(report.claims) == 9 and (tmp_path / "rep" / "report.md").is_file()
+
+
+def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
+    from spatialmix_cli.reporting.claims import coverage_grows
+
+    claim = coverage_grows(
+        {1: [0.30, 0.28, 0.33], 4: [0.60, 0.65, 0.62]}, {"own banks": {1: [0.2, 0.3], 4: [0.5, 0.6]}}
+    )
+    assert claim.verdict == HOLDS
+    assert "(n=3 banks)" in claim.evidence[0] and "+0.320" in claim.evidence[0]
+    assert claim.evidence[1].startswith("own banks:")

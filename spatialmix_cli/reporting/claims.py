@@ -299,10 +299,9 @@ def coverage_grows(fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = 
     for source, draws in sources.items():
         ns = sorted(n for n in draws if draws[n])
         for a, b in zip(ns, ns[1:], strict=False):
-            interval = welch_interval(draws[b], draws[a])
-            verdicts.append(
-                claim.compare(source, f"coverage N={b} − N={a}", interval, Region(low=0.0), 1.0, "")
-            )
+            interval = welch_interval(draws[b], draws[a], "banks")
+            quantity = f"coverage N={b} − N={a}"
+            verdicts.append(claim.compare(source, quantity, interval, Region(low=0.0), 1.0, "", digits=3))
     claim.verdict = all_of(verdicts)
     return claim
 
