@@ -328,7 +328,8 @@ def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
     from spatialmix_cli.reporting.claims import coverage_grows
 
     claim = coverage_grows(
-        {1: [0.30, 0.28, 0.33], 4: [0.60, 0.65, 0.62]}, {"own banks": {1: [0.2, 0.3], 4: [0.5, 0.6]}}
+        {1: [0.30, 0.28, 0.33], 4: [0.60, 0.65, 0.62]},
+        {"own banks": {1: [0.2, 0.25, 0.3], 4: [0.55, 0.6, 0.62]}},
     )
     assert claim.verdict == HOLDS
     assert "(n=3 banks)" in claim.evidence[0] and "+0.320" in claim.evidence[0]
