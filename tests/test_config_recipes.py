@@ -146,3 +146,28 @@ def test_recipes_cover_the_paper_figures_with_cpu_twins() -> None:
 def test_cpu_twins_use_real_small_data(path: Path) -> None:
     for point in load_recipe(path).points():
         assert point.config.dataset in ("mnist", "fashion-mnist")
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if p.stem != "demo"], ids=lambda p: p.name)
+def test_every_paper_recipe_runs_each_compared_cell_with_three_paired_seeds(path: Path) -> None:
+    """A verdict needs an interval, and an interval needs seeds: every cell (a config up to its seed) of
+    every paper recipe and CPU twin is run with the same three or more seeds, so cells pair seed by seed."""
+    cells: dict[tuple, set[int]] = {}
+    for point in load_recipe(path).points():
+        cfg = point.config.to_dict()
+        seed = cfg.pop("seed")
+        cells.setdefault(tuple(sorted(cfg.items())), set()).add(seed)
+    seeds = {frozenset(s) for s in cells.values()}
+    assert len(seeds) == 1, f"{path.name}: cells run with different seeds: {seeds}"
+    assert len(next(iter(seeds))) >= 3, f"{path.name}: {len(next(iter(seeds)))} seed(s) per cell"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in RECIPES if load_recipe(p).attack is not None], ids=lambda p: p.name
+)
+def test_robustness_recipes_use_the_papers_pgd(path: Path) -> None:
+    """Figs. 6 and 7 (and their twins) attack with the paper's PGD-2: Eq. 4 twice, α = ε, no random start."""
+    plan = load_recipe(path).attack
+    assert "pgd" in plan.methods and plan.steps == 2 and plan.pgd_variant == "paper"
+    spec = plan.spec("pgd", 2 / 255)
+    assert spec.step_size == pytest.approx(2 / 255) and spec.random_start is False
