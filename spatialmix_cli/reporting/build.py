@@ -138,7 +138,8 @@ def _unshuffle_table(runs: list[Run]) -> Table | None:
 
 def _own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
     """Coverage per N from the frozen random banks of the chans runs (at most ``limit`` banks per kernel
-    size): disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an independent sample."""
+    size, each with at least 1 + 4 + 16 + 64 filters): disjoint blocks of 1, 4, 16, 64 filters of each
+    bank, so every N is an independent sample."""
     from ..checkpoint import load_checkpoint
     from ..spectra.banks import depthwise_weights, disjoint_subset_coverage
 
@@ -151,7 +152,7 @@ def _own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, d
             continue
         for bank in depthwise_weights(load_checkpoint(run.path / "model.safetensors").model):
             k = int(bank.shape[-1])
-            if bank.shape[0] < sum(COVERAGE_N[:3]) or used.get(k, 0) >= limit:
+            if bank.shape[0] < sum(COVERAGE_N) or used.get(k, 0) >= limit:  # room for all four sizes
                 continue
             used[k] = used.get(k, 0) + 1
             for n, value in disjoint_subset_coverage(bank, COVERAGE_N, pad=pad).items():
