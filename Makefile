@@ -53,7 +53,7 @@ $(addprefix repro-,$(TWINS)): repro-%:
 
 ## report-cpu: the report from the committed run records alone (no training)
 report-cpu:
-	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both
+	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both --draws 32
 
 reproduce-cpu: $(addprefix repro-,$(TWINS))
 	@$(MAKE) --no-print-directory report-cpu

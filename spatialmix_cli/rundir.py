@@ -73,13 +73,20 @@ def read_result(run_dir: str | Path, *, require_weights: bool = True) -> dict[st
 
 
 def status(run_dir: str | Path) -> str:
-    """``new`` (nothing to keep), ``unfinished`` (has last.safetensors) or ``finished``."""
+    """``new`` (nothing to keep), ``unfinished`` (has last.safetensors) or ``finished`` (has its result;
+    the trainer writes result.json after the weights, so a result means the run ran to its end — also in
+    a run record kept without its weights, which is not trained again)."""
     run_dir = Path(run_dir)
-    if read_result(run_dir) is not None:
+    if read_result(run_dir, require_weights=False) is not None:
         return "finished"
     if (run_dir / LAST_FILE).is_file():
         return "unfinished"
     return "new"
+
+
+def has_weights(run_dir: str | Path) -> bool:
+    """Whether a finished run kept its weights (a committed run record may not have)."""
+    return (Path(run_dir) / MODEL_FILE).is_file()
 
 
 def _describe(diff: dict[str, tuple[Any, Any]]) -> str:

@@ -401,7 +401,7 @@ def _on_rank0(
 
 
 def _stored_result(run_dir: Path) -> TrainResult:
-    stored = read_result(run_dir) or {}
+    stored = read_result(run_dir, require_weights=False) or {}
     known = {k: v for k, v in stored.items() if k in TrainResult.__dataclass_fields__}
     return TrainResult(**{**known, "skipped": True})
 

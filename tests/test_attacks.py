@@ -293,3 +293,27 @@ def test_results_carry_per_image_correctness_that_matches_the_accuracy(trained: 
         assert len(bits) == 48 and sum(bits) / 48 == pytest.approx(r.robust_acc)
     mask = torch.tensor([True, False, False, True, True] + [False] * 60 + [True])
     assert hex_to_bits(bits_to_hex(mask), mask.numel()) == mask.tolist()
+
+
+def test_a_recipe_over_run_records_without_weights_keeps_them(cli, tmp_path: Path) -> None:
+    """The committed reproduction keeps run records without weights: training them again or losing their
+    attack lines would waste an hour; `attack --recipe` (and `train --recipe`) must leave them be, so that
+    later work can add seeds to a recipe."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
+        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
+        "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
+    )
+    first = cli("attack", "--recipe", recipe, "--out", tmp_path / "runs", "--json")
+    assert first.exit_code == 0, first.stderr
+    run = tmp_path / "runs" / "seed-0"
+    (run / "model.safetensors").unlink()
+    (run / "last.safetensors").unlink(missing_ok=True)
+    lines_before = (run / "attacks.jsonl").read_text()
+    trained = cli("train", "--recipe", recipe, "--out", tmp_path / "runs", "--json")
+    assert trained.exit_code == 0 and json_lines(trained.stdout)[0]["skipped"] is True
+    again = cli("attack", "--recipe", recipe, "--out", tmp_path / "runs", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert "run record without weights" in again.stderr and again.stdout.strip() == ""
+    assert (run / "attacks.jsonl").read_text() == lines_before and not (run / "model.safetensors").exists()

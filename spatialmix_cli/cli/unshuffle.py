@@ -12,7 +12,7 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..recipes import parse_set
-from ..rundir import GRID_FILE, MODEL_FILE
+from ..rundir import GRID_FILE, MODEL_FILE, has_weights
 from ..unshuffle.grid import save_grid
 from ..unshuffle.scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
 from . import options as opt
@@ -106,6 +106,11 @@ def unshuffle_command(
         finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
         rows = []
         for point, result in finished:
+            if not has_weights(point.run_dir):  # a committed run record: its scores stay as they are
+                console().print(
+                    f"{point.run_dir}: a run record without weights; its scores are kept as they are"
+                )
+                continue
             ckpt = load_checkpoint(result.checkpoint)
             scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
             save_scores(point.run_dir, scores)

@@ -120,7 +120,7 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(learns))], learns)
         ax.set_ylim(max(0.0, low - 10), None)  # the differences are a few points: do not start at 0
         ax.set_ylabel("accuracy (%) on the attacked sample")
-        ax.set_title(describe(g[(learns[0],)][0], ("learn",)) + f", ε = {eps * 255:g}/255", fontsize=9)
+        ax.set_title(describe(g[(learns[0],)][0], ("learn",)) + f"\nε = {eps * 255:g}/255", fontsize=8)
         ax.legend(fontsize=7)
     return [_save(fig, out / "fig6-adversarial.png")]
 
