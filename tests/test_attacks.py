@@ -265,13 +265,18 @@ def test_attack_recipe_trains_missing_runs_then_attacks_them(cli, tmp_path: Path
     assert "already finished" in again.stderr and json_lines(again.stdout)[0]["eps_label"] == "2/255"
 
 
-def test_attack_recipe_out_sets_the_run_root_and_needs_a_recipe(cli, tmp_path: Path) -> None:
+def _tiny_attack_recipe(tmp_path: Path) -> Path:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
         "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
         "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
     )
+    return recipe
+
+
+def test_attack_recipe_out_sets_the_run_root_and_needs_a_recipe(cli, tmp_path: Path) -> None:
+    recipe = _tiny_attack_recipe(tmp_path)
     result = cli("attack", "--recipe", recipe, "--out", tmp_path / "elsewhere", "--json")
     assert result.exit_code == 0, result.stderr
     (line,) = json_lines(result.stdout)
@@ -299,12 +304,7 @@ def test_a_recipe_over_run_records_without_weights_keeps_them(cli, tmp_path: Pat
     """The committed reproduction keeps run records without weights: training them again or losing their
     attack lines would waste an hour; `attack --recipe` (and `train --recipe`) must leave them be, so that
     later work can add seeds to a recipe."""
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
-        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
-        "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
-    )
+    recipe = _tiny_attack_recipe(tmp_path)
     first = cli("attack", "--recipe", recipe, "--out", tmp_path / "runs", "--json")
     assert first.exit_code == 0, first.stderr
     run = tmp_path / "runs" / "seed-0"
