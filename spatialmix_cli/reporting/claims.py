@@ -63,9 +63,8 @@ class Claim:
     text: str
     rule: str  # the test applied: the compared quantity, the region, and how the interval is made
     verdict: str = UNKNOWN
-    evidence: list[str] = field(
-        default_factory=list
-    )  # one line per comparison, interval and verdict included
+    # one line per comparison, interval and verdict included
+    evidence: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     flagged: bool = False  # some attack result behind it failed a masking check
 
