@@ -96,6 +96,10 @@ def test_the_same_run_from_two_recipes_counts_once(real_runs: Path, tmp_path: Pa
     runs, skipped = load_runs([root])
     assert len(runs) == 1 and runs[0].attacks
     assert len(skipped) == 1 and "same config and seed" in skipped[0] and "counted once" in skipped[0]
+    # the copy that kept its weights is the one counted (figures need them), whichever sorts first
+    (root / "depth-sweep" / "full-d2" / "model.safetensors").unlink()
+    runs, _ = load_runs([root])
+    assert runs[0].path.name == "full-w8" and runs[0].attacks
 
 
 # --- constructed run directories: verdicts that must come out right ---------------------------------
