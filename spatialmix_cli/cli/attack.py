@@ -20,12 +20,12 @@ from ..attacks import (
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import load_recipe
-from ..rundir import MODEL_FILE, has_weights, read_config
+from ..rundir import MODEL_FILE, read_config
 from ..training import resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, pct, table
 from .progress import PassProgress
-from .train import train_points
+from .train import train_points, with_weights
 
 
 def attack_command(
@@ -133,12 +133,8 @@ def _targets(
         points = loaded.points(out=out)
         finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
         plan = (loaded.attack or AttackPlan()).updated(overrides, "option")
-        for point in [p for p, _ in finished if not has_weights(p.run_dir)]:
-            console().print(
-                f"{point.run_dir}: a run record without weights; its attack results are kept as they are"
-            )
         # points another worker holds wait; records without weights cannot be attacked again
-        return [p.run_dir / MODEL_FILE for p, _ in finished if has_weights(p.run_dir)], plan
+        return [p.run_dir / MODEL_FILE for p, _ in with_weights(finished, "attack results")], plan
     if not checkpoints:
         raise ConfigError("give at least one checkpoint (or a run directory), or --recipe")
     return [_as_checkpoint(p) for p in checkpoints], AttackPlan().updated(overrides, "option")

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..layers import param_report
 from ..models import create_model, list_models
 from ..recipes import Point, load_recipe, parse_set
-from ..rundir import default_run_dir, read_config, status
+from ..rundir import default_run_dir, has_weights, read_config, status
 from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
@@ -264,3 +264,12 @@ def train_points(
     if summary and rows:
         err.print(table(title, columns, rows))
     return list(zip(trained, results, strict=True))
+
+
+def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
+    """The finished points whose run kept its weights; each run record without them (a committed
+    reproduction) is named on stderr, its ``kept`` results left as they are."""
+    for point, _ in finished:
+        if not has_weights(point.run_dir):
+            console().print(f"{point.run_dir}: a run record without weights; its {kept} are kept as they are")
+    return [(p, r) for p, r in finished if has_weights(p.run_dir)]

@@ -12,12 +12,12 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..recipes import parse_set
-from ..rundir import GRID_FILE, MODEL_FILE, has_weights
+from ..rundir import GRID_FILE, MODEL_FILE
 from ..unshuffle.grid import save_grid
 from ..unshuffle.scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
-from .train import resolve_points, train_points
+from .train import resolve_points, train_points, with_weights
 
 _CONFIG_OPTIONS = (
     "dataset", "learn", "filters", "smooth_sigma", "width", "depth", "kernel", "perm_seed", "epochs",
@@ -105,12 +105,7 @@ def unshuffle_command(
             raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
         finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
         rows = []
-        for point, result in finished:
-            if not has_weights(point.run_dir):  # a committed run record: its scores stay as they are
-                console().print(
-                    f"{point.run_dir}: a run record without weights; its scores are kept as they are"
-                )
-                continue
+        for point, result in with_weights(finished, "scores"):
             ckpt = load_checkpoint(result.checkpoint)
             scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
             save_scores(point.run_dir, scores)

@@ -13,6 +13,7 @@ from typing import Any
 from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
 from ..numbers import format_eps
+from ..rundir import MODEL_FILE, has_weights
 from . import plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
@@ -148,9 +149,9 @@ def _own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, d
     for run in runs:
         if run.config.learn != "chans" or run.config.filters != "random" or run.config.task != "classify":
             continue
-        if not (run.path / "model.safetensors").is_file():
+        if not has_weights(run.path):
             continue
-        for bank in depthwise_weights(load_checkpoint(run.path / "model.safetensors").model):
+        for bank in depthwise_weights(load_checkpoint(run.path / MODEL_FILE).model):
             k = int(bank.shape[-1])
             if bank.shape[0] < sum(COVERAGE_N) or used.get(k, 0) >= limit:  # room for all four sizes
                 continue

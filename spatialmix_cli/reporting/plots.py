@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..rundir import has_weights
 from .collect import Run
 from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
@@ -171,7 +172,7 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold:
     # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
     # full run of the same setting and seed where there is one (else any full ConvMixer run).
     with_weights = [r for r in runs if r.config.task == "classify" and r.config.arch.startswith("convmixer")
-                    and r.config.filters == "random" and (r.path / "model.safetensors").is_file()]  # fmt: skip
+                    and r.config.filters == "random" and has_weights(r.path)]  # fmt: skip
     chans = [r for r in with_weights if r.config.learn == "chans"]
     full = [r for r in with_weights if r.config.learn == "full"]
     if chans:
