@@ -3,7 +3,8 @@
 No pickle anywhere: tensors go through safetensors, everything else (model name and kwargs, learn mode,
 filter bank, seed, dataset and normalisation, epoch, metrics, config, optimizer hyper-parameters) is
 JSON stored under the ``spatialmix`` metadata key. Files are written atomically (temp file, fsync,
-rename), so a crash mid-write leaves the previous file intact.
+rename; :mod:`.safefiles`), so a crash mid-write leaves the previous file intact, and only regular files
+are read (a FIFO named as a checkpoint is refused instead of blocking the open).
 
 Two kinds of file share the format: ``model.safetensors`` (weights) and ``last.safetensors`` (weights +
 optimizer state + progress, for ``--resume``). Both load with :func:`load_checkpoint`.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,68 +25,13 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .data.info import DatasetInfo
-from .errors import CheckpointError, ConfigError, StorageError
+from .errors import CheckpointError, ConfigError
+from .safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
+from .safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
 _OPTIM_PREFIX = "__optim__."
-TEMP_SUFFIX = ".tmp"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename over it.
-
-    A crash or SIGKILL at any moment leaves either the old file or the new one, never a mix. A failed
-    write (disk full, quota, permissions) removes the temp file, leaves the old file as it was, and
-    raises :class:`StorageError` saying so."""
-    try:
-        _write_then_rename(path, data)
-    except OSError as exc:
-        kept = "the previous file is intact" if path.is_file() else "nothing was written"
-        raise StorageError(
-            f"could not write {path}: {exc.strerror or exc} ({kept}); free some space or choose another "
-            "--out, then run the same command again (add --resume for a training run)"
-        ) from None
-
-
-def _write_then_rename(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the permissions a plain open() would (0666 minus umask),
-        # so checkpoints and results can be shared like any other file.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def remove_stale_temp_files(folder: Path) -> list[Path]:
-    """Delete temp files that a killed writer left in ``folder`` (``.NAME.XXXX.tmp``); returns them."""
-    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}")) if folder.is_dir() else []
-    for tmp in stale:
-        tmp.unlink(missing_ok=True)
-    return stale
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def _state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -138,12 +83,7 @@ def save_checkpoint(
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The parsed ``spatialmix`` metadata of a checkpoint, with clear errors for files that are not ours."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise CheckpointError(
-            f"{path} is a folder; pass the .safetensors file inside it (e.g. {path}/model.safetensors)"
-        )
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
@@ -157,10 +97,26 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return parse_metadata(raw, path)
 
 
+def _check_file(path: str | Path) -> None:
+    """Only a regular file is handed to safetensors (a FIFO would block its open forever)."""
+    try:
+        check_regular(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except NotRegularFile as exc:
+        if os.path.isdir(path):
+            raise CheckpointError(
+                f"{path} is a folder; pass the .safetensors file inside it (e.g. {path}/model.safetensors)"
+            ) from None
+        raise CheckpointError(f"checkpoint {exc}") from None
+    except OSError as exc:  # a name too long, a loop of links, no permission
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+
+
 def _guess(path: Path) -> str:
     """Why a file might not parse: a pickle / torch.save file is named as such (we never load those)."""
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path), "rb") as f:
             head = f.read(4)
     except OSError:
         return "unreadable"
@@ -205,6 +161,7 @@ def _metadata_problem(meta: Any) -> str | None:
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the tensors in a safetensors file, read from its header (no tensor is loaded)."""
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -215,6 +172,7 @@ def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}

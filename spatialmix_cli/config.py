@@ -112,20 +112,20 @@ class TrainConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
         """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
         cfg = cls()
-        return cfg.updated(data, where)
+        return cfg.updated(data, where, model=model)
 
-    def updated(self, data: dict[str, Any], where: str = "config") -> TrainConfig:
-        """A copy with ``data`` applied on top, checked key by key, then validated as a whole."""
+    def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """A copy with ``data`` applied on top, checked key by key, then validated as a whole
+        (``model=False``: all but building the model on the meta device, see :meth:`check_model`)."""
         if not isinstance(data, dict):
             raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
-        values = dataclasses.asdict(self)
-        for key, value in data.items():
-            values[key] = coerce(key, value, where)
-        cfg = TrainConfig(**values)
-        cfg.validate(where)
+        # replace(), not asdict(): every field is a scalar, and asdict's deep copies made a recipe of
+        # 10^4 points take seconds to list
+        cfg = dataclasses.replace(self, **{key: coerce(key, value, where) for key, value in data.items()})
+        cfg.validate(where, model=model)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,8 +136,11 @@ class TrainConfig:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
-    def validate(self, where: str = "config") -> None:
-        from .models import check_model_name, create_model
+    def validate(self, where: str = "config", *, model: bool = True) -> None:
+        """Check every key and their combinations; with ``model``, also :meth:`check_model` (milliseconds
+        per config: a recipe's thousands of points are checked without it, each point with it before it
+        runs)."""
+        from .models import check_model_name
 
         try:
             check_model_name(self.arch)
@@ -197,8 +200,14 @@ class TrainConfig:
         self._validate_task(where)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
-        # Build the model on the meta device (no memory, ~ms) so bad model arguments fail here, before
-        # any data is loaded or anything is written.
+        if model:
+            self.check_model(where)
+
+    def check_model(self, where: str = "config") -> None:
+        """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
+        arguments fail here, before any data is loaded or anything is written."""
+        from .models import create_model
+
         try:
             with torch.device("meta"):
                 create_model(self.arch, **self.model_kwargs(dataset_info(self.dataset)))

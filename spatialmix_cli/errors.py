@@ -28,6 +28,11 @@ class RunDirError(SpatialmixError):
     """An output/run directory cannot be used as asked (exists with another config, not writable...)."""
 
 
+class UnsafePathError(RunDirError):
+    """A write would go through a symbolic link or land outside its output folder, or a file to lock or
+    append to is not a regular file; refused before anything is written."""
+
+
 class StorageError(SpatialmixError):
     """A file could not be written (disk full, quota, permissions); what was on disk before is intact."""
 

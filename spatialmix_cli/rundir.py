@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from .checkpoint import atomic_write_text, remove_stale_temp_files
 from .config import RUNTIME_KEYS, TrainConfig
 from .errors import ConfigError, RunDirError, StorageError
+from .safefiles import atomic_write_text, read_text, remove_stale_temp_files
 from .safeyaml import parse_yaml
 
 CONFIG_FILE = "config.yaml"
@@ -51,7 +51,7 @@ def read_config(run_dir: str | Path) -> TrainConfig | None:
     if not path.is_file():
         return None
     try:
-        data = parse_yaml(path.read_text(), str(path))
+        data = parse_yaml(read_text(path), str(path))
     except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise RunDirError(f"cannot read {path}: {exc}") from None
     try:
@@ -67,7 +67,7 @@ def read_result(run_dir: str | Path, *, require_weights: bool = True) -> dict[st
     if not path.is_file() or (require_weights and not (Path(run_dir) / MODEL_FILE).is_file()):
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except (OSError, ValueError):
         return None
 

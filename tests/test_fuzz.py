@@ -72,10 +72,11 @@ recipes = st.fixed_dictionaries(
 def test_fuzzed_recipe_mappings_give_a_recipe_or_a_config_error(data) -> None:
     try:
         recipe = parse_recipe(data, "fuzz.yaml")
+        points = recipe.points()  # builds each point's model (parse_recipe does not): may refuse one too
     except ConfigError:
         return
     assert isinstance(recipe, Recipe)
-    for point in recipe.points():
+    for point in points:
         assert isinstance(point.config, TrainConfig)
 
 
@@ -182,3 +183,139 @@ def test_fuzzed_metadata_text_gives_metadata_or_a_checkpoint_error(raw: str) -> 
         assert isinstance(parse_metadata(raw, Path("x.safetensors")), dict)
     except CheckpointError:
         pass
+
+
+# --- paths: a file handed to the tool, or one it writes, may be anything but a regular file ------------
+PATH_KINDS = ("regular", "missing", "folder", "fifo", "link-to-regular", "link-to-fifo", "link-out",
+              "dangling-link", "link-loop", "long-name")  # fmt: skip
+
+
+def _plant(folder: Path, kind: str, content: bytes, outside: Path, name: str = "f") -> Path:
+    """Make ``folder/name`` be a ``kind`` of path (``outside``: a folder a link may point into)."""
+    path = folder / ("n" * 300 if kind == "long-name" else name)  # 300 bytes: longer than a name may be
+    if kind == "regular":
+        path.write_bytes(content)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-regular":
+        (folder / ".real").write_bytes(content)
+        path.symlink_to(folder / ".real")
+    elif kind == "link-to-fifo":
+        os.mkfifo(folder / ".pipe")
+        path.symlink_to(folder / ".pipe")
+    elif kind == "link-out":
+        path.symlink_to(outside / "victim")
+    elif kind == "dangling-link":
+        path.symlink_to(folder / "nowhere")
+    elif kind == "link-loop":
+        path.symlink_to(path)
+    return path
+
+
+def _outside(tmp_path_factory) -> Path:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "victim").write_text("untouched")
+    return outside
+
+
+def _state(folder: Path) -> list[tuple[str, str]]:
+    return sorted((p.name, p.read_text() if p.is_file() else "?") for p in folder.iterdir())
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(PATH_KINDS), text=st.sampled_from(["base: {lr: 0.1}\n", "base: [", "", "\x00\xff"])
+)
+def test_fuzzed_recipe_paths_give_a_recipe_or_a_config_error_without_blocking(
+    tmp_path_factory, kind: str, text: str
+) -> None:
+    outside = _outside(tmp_path_factory)
+    path = _plant(tmp_path_factory.mktemp("recipe"), kind, text.encode("latin-1"), outside)
+    try:
+        assert isinstance(load_recipe(path), Recipe)
+    except ConfigError:
+        pass
+    assert _state(outside) == [("victim", "untouched")]
+
+
+@FUZZ
+@given(kind=st.sampled_from(PATH_KINDS), valid=st.booleans(), cut=st.integers(0, 400))
+def test_fuzzed_checkpoint_paths_give_a_model_or_a_checkpoint_error_without_blocking(
+    tmp_path_factory, tensors, kind: str, valid: bool, cut: int
+) -> None:
+    from safetensors.torch import save
+
+    meta = {"model": {"name": "convmixer", "kwargs": dict(TINY)}}
+    content = save(tensors, metadata={"spatialmix": json.dumps(meta)})
+    content = content if valid else content[:cut]
+    path = _plant(tmp_path_factory.mktemp("ckpt"), kind, content, _outside(tmp_path_factory))
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        pass
+
+
+WRITERS = ("atomic_write_text", "append_lines", "open_lock", "write_below")
+
+
+@FUZZ
+@given(kind=st.sampled_from(PATH_KINDS), writer=st.sampled_from(WRITERS))
+def test_fuzzed_write_targets_are_written_or_refused_and_nothing_outside_changes(
+    tmp_path_factory, kind: str, writer: str
+) -> None:
+    from spatialmix_cli import safefiles as sf
+    from spatialmix_cli.errors import SpatialmixError
+
+    outside, out = _outside(tmp_path_factory), tmp_path_factory.mktemp("out")
+    target = _plant(out, kind, b"old\n", outside)
+    try:
+        if writer == "atomic_write_text":
+            sf.atomic_write_text(target, "new\n", root=out)
+        elif writer == "append_lines":
+            sf.append_lines(target, ['{"new": 1}'], root=out)
+        elif writer == "open_lock":
+            os.close(sf.open_lock(target, create=True))
+        else:  # the planted path is a folder on the way to the file
+            target = target / "x.png"
+            sf.atomic_write_bytes(target, b"png", root=out)
+    except SpatialmixError:
+        pass  # refused (a link, not a regular file, outside) or a clean storage error
+    except OSError:
+        assert writer == "open_lock"  # the caller (runlock.claim) turns these into its own clean error
+    else:
+        assert target.is_file() and not target.is_symlink()
+        assert target.resolve().is_relative_to(out.resolve())
+    assert _state(outside) == [("victim", "untouched")]
+
+
+rows = st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=3)
+jsonl_ops = st.lists(
+    st.one_of(st.tuples(st.just("append"), st.lists(rows, min_size=1, max_size=3)),
+              st.tuples(st.just("tear"), rows, st.floats(0.01, 0.99))),
+    max_size=8,
+)  # fmt: skip
+
+
+@FUZZ
+@given(ops=jsonl_ops)
+def test_fuzzed_appends_and_torn_writes_keep_every_whole_line(tmp_path_factory, ops) -> None:
+    from spatialmix_cli import safefiles as sf
+
+    path = tmp_path_factory.mktemp("jsonl") / "attacks.jsonl"
+    path.touch()
+    appended, tears = [], 0
+    for op in ops:
+        if op[0] == "append":
+            sf.append_lines(path, [json.dumps(r) for r in op[1]])
+            appended += op[1]
+        else:  # what a killed append leaves: its leading newline if one was due, then part of its line
+            line = json.dumps(op[1])
+            data = path.read_bytes()
+            lead = "\n" if data and not data.endswith(b"\n") else ""
+            with path.open("a") as f:
+                f.write(lead + line[: max(1, int(len(line) * op[2]))])
+            tears += 1
+    found = sf.read_jsonl(path)
+    assert found.rows == appended and len(found.bad) == tears

@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 
 from .. import bench
-from ..checkpoint import atomic_write_text
 from ..config import TrainConfig
 from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
 from ..models import list_models
+from ..safefiles import atomic_write_text, check_target
 from ..training import check_bf16, resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
@@ -80,6 +80,7 @@ def bench_command(
         check_bf16(TrainConfig(cpu_bf16=cpu_bf16), resolve_device(device or "auto"))
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
+        check_target(out)  # a link at --out is refused before the minutes of measuring, not after
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
                                        compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
                                        cpu_bf16=cpu_bf16, peak_gflops=peak_gflops)  # fmt: skip

@@ -11,12 +11,15 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from ..errors import DataError
+from ..safefiles import open_regular
 from .info import DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"
@@ -72,9 +75,14 @@ def default_cache() -> Path:
     return Path(base) / "spatialmix" / "datasets"
 
 
-def search_roots(data_dir: str | os.PathLike[str] | None) -> tuple[list[Path], Path]:
+Hints = Sequence[str | os.PathLike[str] | None]
+
+
+def search_roots(data_dir: str | os.PathLike[str] | None, hints: Hints = ()) -> tuple[list[Path], Path]:
     """(folders to look in, folder to download into). An explicit folder or $SPATIALMIX_DATA is the only
-    place looked at and the download target; otherwise shared copies are tried, then the cache."""
+    place looked at and the download target; otherwise shared copies are tried, then the cache, then
+    ``hints``: folders named by a file (a checkpoint's or a run's stored ``data_dir``), looked in but never
+    created, written or downloaded into — where files go is decided by the user, never by a file."""
     chosen = data_dir or os.environ.get(ENV_VAR)
     if chosen:
         root = Path(chosen).expanduser()
@@ -83,8 +91,8 @@ def search_roots(data_dir: str | os.PathLike[str] | None) -> tuple[list[Path], P
         Path.cwd().parent / "shared" / "datasets",
         Path(__file__).resolve().parents[3] / "shared" / "datasets",
     ]
-    roots = [p for i, p in enumerate(shared) if p.is_dir() and p not in shared[:i]]
-    return [*roots, default_cache()], default_cache()
+    found = [p for p in shared if p.is_dir()] + [default_cache()] + [Path(h) for h in hints if h]
+    return [p for i, p in enumerate(found) if p not in found[:i]], default_cache()
 
 
 def expected_layout(name: str) -> str:
@@ -106,10 +114,9 @@ def not_found(name: str, roots: list[Path], reason: str = "") -> DataError:
 
 
 def _read_idx(path: Path) -> torch.Tensor:
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:  # type: ignore[operator]
-            data = f.read()
+        with open(open_regular(path), "rb") as raw:
+            data = gzip.decompress(raw.read()) if path.suffix == ".gz" else raw.read()
         zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
         if zero != 0 or dtype_code != 0x08:
             raise ValueError("not an unsigned-byte idx file")
@@ -117,7 +124,7 @@ def _read_idx(path: Path) -> torch.Tensor:
         body = data[4 + 4 * ndim :]
         if len(body) != int(torch.tensor(dims).prod()):
             raise ValueError(f"expected {dims} bytes of data, found {len(body)}")
-    except (OSError, EOFError, ValueError, struct.error) as exc:
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*dims)
 
@@ -142,8 +149,8 @@ def _download_idx(name: str, target: Path) -> None:
         cls(str(target), train=train, download=True)
 
 
-def load_idx(name: str, data_dir: str | None, download: bool) -> ImageData:
-    roots, target = search_roots(data_dir)
+def load_idx(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
+    roots, target = search_roots(data_dir, hints)
     found = [r for r in roots if _find_idx(r, name, "train") and _find_idx(r, name, "test")]
     if not found:
         if not download:
@@ -165,11 +172,11 @@ def load_idx(name: str, data_dir: str | None, download: bool) -> ImageData:
     return ImageData(dataset_info(name), *tensors)
 
 
-def load_cifar(name: str, data_dir: str | None, download: bool) -> ImageData:
+def load_cifar(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    roots, target = search_roots(data_dir)
+    roots, target = search_roots(data_dir, hints)
     splits = None
     for root in roots:
         if (root / _CIFAR_FOLDERS[name]).is_dir():
@@ -233,15 +240,17 @@ def load_dataset(
     subset: int | None = None,
     test_subset: int | None = None,
     download: bool = True,
+    hints: Hints = (),
 ) -> ImageData:
-    """Load a small dataset (everything but ``imagenet``) as uint8 CPU tensors."""
+    """Load a small dataset (everything but ``imagenet``) as uint8 CPU tensors. ``hints``: folders a file
+    names, looked in last and read only (see :func:`search_roots`)."""
     info = dataset_info(name)
     if info.name == "synthetic":
         data = make_synthetic(subset or 1024, test_subset or 256)
     elif info.name in _IDX_FOLDERS:
-        data = load_idx(info.name, data_dir, download)
+        data = load_idx(info.name, data_dir, download, hints)
     elif info.name in _CIFAR_FOLDERS:
-        data = load_cifar(info.name, data_dir, download)
+        data = load_cifar(info.name, data_dir, download, hints)
     else:
         raise DataError(f"'{name}' is not a tensor dataset; it streams from an ImageFolder")
     train_x, train_y = take_subset(data.train_x, data.train_y, subset)

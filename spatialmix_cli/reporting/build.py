@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
 from ..numbers import format_eps
+from ..safefiles import atomic_write_text, resolve_inside
 from . import plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
@@ -177,8 +177,9 @@ def build_report(
             f"no finished runs under {', '.join(map(str, roots))} (a run directory holds config.yaml, "
             "result.json and model.safetensors); train some with `spatialmix train` first"
         )
-    out.mkdir(parents=True, exist_ok=True)
     figures_dir = out / "figures"
+    resolve_inside(figures_dir, out)  # figures/ as a link out of the report: refused, nothing written
+    out.mkdir(parents=True, exist_ok=True)
     report = Report(out, runs, skipped)
 
     banks = [
@@ -211,11 +212,10 @@ def build_report(
     for caption, make in captions:
         made = [Path(p) for p in make()]
         report.figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
-    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write.
-    written = {p.resolve() for _, p in report.figures}
-    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
-        if old.resolve() not in written:
-            old.unlink()
+    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write (after the
+    # new pages are in place, so the old page never links a removed figure; unlinking a name never touches
+    # what a link there points to).
+    written = {p.name for _, p in report.figures if p.parent == figures_dir}
 
     from .render import render_html, render_markdown
 
@@ -230,6 +230,9 @@ def build_report(
     summary = out / "summary.json"
     report.files.append(summary)
     atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
+    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
+        if old.name not in written:
+            old.unlink()
     return report
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..config import RUNTIME_KEYS, TrainConfig
 from ..errors import ConfigError, RunDirError
 from ..rundir import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, UNSHUFFLE_FILE, read_config, read_result
+from ..safefiles import read_jsonl, read_text
 
 
 @dataclass
@@ -63,16 +64,23 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
+def _jsonl(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+    """The whole JSON lines of ``path``; a line that is not one (cut short by a killed writer or a full
+    disk) is skipped and named in ``skipped``, the rest are kept."""
+    try:
+        found = read_jsonl(path)
+    except FileNotFoundError:
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short by a killed writer: skip it, keep the rest
-    return rows
+    except (OSError, UnicodeDecodeError) as exc:
+        skipped.append(f"{shown(path)}: unreadable ({exc}); its results are left out")
+        return []
+    if found.bad:
+        numbers = ", ".join(map(str, found.bad[:5])) + (", ..." if len(found.bad) > 5 else "")
+        skipped.append(
+            f"{shown(path)}: skipped {len(found.bad)} line(s) that are not whole JSON (line {numbers}; "
+            "cut short by a killed or failed write?); the other lines are kept"
+        )
+    return found.rows
 
 
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
@@ -91,11 +99,12 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
         unshuffle = None
         if (path / UNSHUFFLE_FILE).is_file():
             try:
-                unshuffle = json.loads((path / UNSHUFFLE_FILE).read_text())
-            except ValueError:
+                unshuffle = json.loads(read_text(path / UNSHUFFLE_FILE))
+            except (OSError, ValueError):
                 skipped.append(f"{shown(path)}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
-        runs.append(Run(path, config, result, _latest_attacks(_jsonl(path / ATTACKS_FILE)), unshuffle, grid))
+        attacks = _latest_attacks(_jsonl(path / ATTACKS_FILE, skipped))
+        runs.append(Run(path, config, result, attacks, unshuffle, grid))
     return _merge_duplicates(runs, skipped)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,7 @@ def disjoint_subset_coverage(
 def checkpoint_file(path: str | Path) -> Path:
     """A run directory stands for its ``model.safetensors``."""
     path = Path(path)
-    return path / MODEL_FILE if path.is_dir() else path
+    return path / MODEL_FILE if os.path.isdir(path) else path
 
 
 @dataclass(frozen=True)
