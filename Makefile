@@ -27,7 +27,7 @@ demo:
 	$(BIN)/spatialmix train --recipe recipes/demo.yaml --out $(DEMO_OUT) --overwrite --json > $(DEMO_OUT).jsonl
 	@$(BIN)/python -c "import json,sys; [print(f\"{r['learn']:>5}: test accuracy {100*r['test_acc']:.2f}%  ({r['seconds']:.0f}s, {r['params_trainable']:,} trainable params)\") for r in map(json.loads, open(sys.argv[1]))]" $(DEMO_OUT).jsonl
 
-## reproduce-cpu: every *-cpu.yaml twin on real (Fashion-)MNIST, 3 seeds each, then the report in
+## reproduce-cpu: every *-cpu.yaml twin on real (Fashion-)MNIST, 3 seeds each (5 for fig3 / fig5), then the report in
 ## docs/reproduction-cpu. One target per twin (make repro-fig5-cpu, ...), each under an hour on 2 cores;
 ## resumable: finished runs are skipped, so a killed target continues where it stopped (attacks re-run).
 ## The small run records (config, result, metrics, attack lines) land in docs/reproduction-cpu/runs and are

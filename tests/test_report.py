@@ -96,6 +96,10 @@ def test_the_same_run_from_two_recipes_counts_once(real_runs: Path, tmp_path: Pa
     runs, skipped = load_runs([root])
     assert len(runs) == 1 and runs[0].attacks
     assert len(skipped) == 1 and "same config and seed" in skipped[0] and "counted once" in skipped[0]
+    # the copy that kept its weights is the one counted (figures need them), whichever sorts first
+    (root / "depth-sweep" / "full-d2" / "model.safetensors").unlink()
+    runs, _ = load_runs([root])
+    assert runs[0].path.name == "full-w8" and runs[0].attacks
 
 
 # --- constructed run directories: verdicts that must come out right ---------------------------------
@@ -334,3 +338,28 @@ def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
     assert claim.verdict == HOLDS
     assert "(n=3 banks)" in claim.evidence[0] and "+0.320" in claim.evidence[0]
     assert claim.evidence[1].startswith("own banks:")
+
+
+def test_fig9_envelopes_contrast_learned_with_frozen_random_filters(
+    real_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fig. 9 shows a chans run with *random* frozen banks (not box or identity, even when those sort first)
+    and the full run of the same setting and seed."""
+    import spatialmix_cli.spectra.banks as banks_mod
+    from spatialmix_cli.reporting import plots
+
+    root = tmp_path / "r"
+    for name in ("chans-d2", "full-d2", "full-d1"):
+        shutil.copytree(real_runs / "sweep" / name, root / name)
+    shutil.copytree(real_runs / "sweep" / "chans-d1", root / "a-chans-box")  # sorts first
+    cfg = yaml.safe_load((root / "a-chans-box" / "config.yaml").read_text())
+    (root / "a-chans-box" / "config.yaml").write_text(yaml.safe_dump({**cfg, "filters": "box"}))
+    seen = []
+    real = banks_mod.checkpoint_spectra
+    monkeypatch.setattr(
+        banks_mod, "checkpoint_spectra", lambda path, **kw: seen.append(Path(path).name) or real(path, **kw)
+    )
+    runs, _ = load_runs([root])
+    fresh = [banks_mod.drawn_spectrum("random", 4, 5, pad=64)]
+    plots.envelopes(runs, tmp_path / "fig", fresh, 64, 0.5)
+    assert seen == ["full-d2", "chans-d2"]

@@ -9,7 +9,15 @@ from typing import Any
 
 from ..config import RUNTIME_KEYS, TrainConfig
 from ..errors import ConfigError, RunDirError
-from ..rundir import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, UNSHUFFLE_FILE, read_config, read_result
+from ..rundir import (
+    ATTACKS_FILE,
+    CONFIG_FILE,
+    GRID_FILE,
+    UNSHUFFLE_FILE,
+    has_weights,
+    read_config,
+    read_result,
+)
 from ..safefiles import read_jsonl, read_text
 
 
@@ -110,18 +118,19 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
 
 def _merge_duplicates(runs: list[Run], skipped: list[str]) -> tuple[list[Run], list[str]]:
     """Two recipes can train the very same run (same config and seed, e.g. a depth sweep and a width sweep
-    crossing at one point). Count it once — it is one sample, not two — keeping the attack results of both."""
+    crossing at one point). Count it once — it is one sample, not two — keeping the attack results of both,
+    and the copy that kept its weights (a run record may not have them; figures need them)."""
     first: dict[tuple[tuple[str, Any], ...], Run] = {}
-    kept = []
     for run in runs:
         twin = first.get(run.key())
         if twin is None:
             first[run.key()] = run
-            kept.append(run)
             continue
-        twin.attacks = _latest_attacks(twin.attacks + run.attacks)
-        skipped.append(f"{shown(run.path)}: same config and seed as {shown(twin.path)}; counted once")
-    return kept, skipped
+        keep, drop = (run, twin) if has_weights(run.path) and not has_weights(twin.path) else (twin, run)
+        keep.attacks = _latest_attacks(twin.attacks + run.attacks)
+        first[run.key()] = keep
+        skipped.append(f"{shown(drop.path)}: same config and seed as {shown(keep.path)}; counted once")
+    return list(first.values()), skipped
 
 
 def _latest_attacks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

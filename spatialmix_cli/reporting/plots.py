@@ -166,9 +166,16 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold:
     from ..spectra.plot import plot_checkpoint, plot_drawn
 
     paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, threshold=threshold))]
-    for learn in ("full", "chans"):
-        candidates = [r for r in runs if r.config.learn == learn and r.config.task == "classify"
-                      and r.config.arch.startswith("convmixer") and (r.path / "model.safetensors").is_file()]  # fmt: skip
+    # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
+    # full run of the same setting and seed where there is one (else any full ConvMixer run).
+    with_weights = [r for r in runs if r.config.task == "classify" and r.config.arch.startswith("convmixer")
+                    and r.config.filters == "random" and (r.path / "model.safetensors").is_file()]  # fmt: skip
+    chans = [r for r in with_weights if r.config.learn == "chans"]
+    full = [r for r in with_weights if r.config.learn == "full"]
+    if chans:
+        twin = [r for r in full if r.key(("learn",)) == chans[0].key(("learn",))]
+        full = twin or full
+    for learn, candidates in (("full", full), ("chans", chans)):
         if candidates:
             spectra = checkpoint_spectra(candidates[0].path, pad=pad, threshold=threshold)
             paths.append(

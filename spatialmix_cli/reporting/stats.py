@@ -122,11 +122,11 @@ class Region:
     high: float | None = None
 
     def describe(self, scale: float = 1.0, unit: str = "") -> str:
-        lo = None if self.low is None else f"{self.low * scale:g}{unit}"
-        hi = None if self.high is None else f"{self.high * scale:g}{unit}"
+        lo = None if self.low is None else f"{self.low * scale:g}"
+        hi = None if self.high is None else f"{self.high * scale:g}"
         if lo is not None and hi is not None:
-            return f"in [{lo}, {hi}]"
-        return f"> {lo}" if lo is not None else f"≤ {hi}"
+            return f"in [{lo}, {hi}]{unit}"
+        return f"> {lo}{unit}" if lo is not None else f"≤ {hi}{unit}"
 
     def verdict(self, interval: Interval | None) -> str:
         if interval is None:
