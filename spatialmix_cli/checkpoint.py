@@ -141,7 +141,22 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
             DatasetInfo.from_dict(meta["dataset"], "dataset")
         except ConfigError as exc:
             raise CheckpointError(f"{path} has damaged spatialmix metadata: {exc}") from None
+        problem = _dataset_mismatch(meta)
+        if problem:
+            raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
     return meta
+
+
+def _dataset_mismatch(meta: dict[str, Any]) -> str | None:
+    """The model and the dataset it records must agree on channels and classes (a 1-channel dataset on an
+    RGB model would otherwise fail deep in a convolution, or a wrong class count give chance accuracy)."""
+    kwargs, data = meta["model"]["kwargs"], meta["dataset"]
+    for key in ("in_chans", "num_classes"):
+        if key in kwargs and kwargs[key] is not None and kwargs[key] != data[key]:
+            return (
+                f"the model has {key} {kwargs[key]!r} but its dataset '{data['name']}' has {data[key]!r}"
+            )
+    return None
 
 
 def _metadata_problem(meta: Any) -> str | None:
@@ -156,7 +171,41 @@ def _metadata_problem(meta: Any) -> str | None:
                       ("optimizer", dict)):  # fmt: skip
         if key in meta and not isinstance(meta[key], kind):
             return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
+    if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
+        return "'history' must be an array of JSON objects (one per epoch)"
+    return _progress_problem(meta["progress"]) if "progress" in meta else None
+
+
+_PROGRESS_COUNTERS = ("epoch", "step", "global_step")
+
+
+def _progress_problem(progress: dict[str, Any]) -> str | None:
+    """``progress`` (where a run stopped, read by ``--resume``) must be exactly what the trainer writes:
+    non-negative integer counters, a finite number of seconds and finite running sums."""
+    unknown = sorted(set(progress) - {*_PROGRESS_COUNTERS, "seconds", "sums"})
+    if unknown:
+        return f"'progress' has unknown fields {unknown}"
+    for key in _PROGRESS_COUNTERS:
+        value = progress.get(key, 0)
+        if not _is_int(value) or value < 0:
+            return f"'progress.{key}' must be a non-negative integer, got {value!r}"
+    seconds = progress.get("seconds", 0.0)
+    if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
+        return f"'progress.seconds' must be a non-negative number, got {seconds!r}"
+    sums = progress.get("sums", {})
+    if not isinstance(sums, dict) or set(sums) != {"loss", "correct", "count"} or not all(
+        _is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values()
+    ):
+        return f"'progress.sums' must hold finite non-negative loss, correct and count, got {sums!r}"
     return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
@@ -284,6 +333,7 @@ def load_into(
     meta = read_metadata(path)
     tensors = read_tensors(path)
     weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIM_PREFIX)}
+    _check_values(tensors, model.state_dict(), path)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -291,6 +341,7 @@ def load_into(
         raise CheckpointError(
             f"{path} does not match model '{meta['model']['name']}' ({detail.strip()})"
         ) from None
+    _check_normalization(model, path)
     if optimizer is not None:
         if "optimizer" not in meta:
             raise CheckpointError(f"{path} holds no optimizer state; resume from last.safetensors")
@@ -300,6 +351,42 @@ def load_into(
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not fit this run: {exc}") from None
     return meta
+
+
+def _check_values(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse what ``load_state_dict`` would silently accept: a tensor of another dtype (it casts int8 or
+    bool weights to float) and NaN / Inf values (spatialmix never saves them: a diverged run keeps its
+    last good state), which would give chance accuracy and meaningless attack and spectrum numbers."""
+    for key, tensor in tensors.items():
+        want = expected.get(key)
+        if want is not None and tensor.dtype != want.dtype:
+            raise CheckpointError(
+                f"{path}: tensor '{key}' is {str(tensor.dtype).removeprefix('torch.')} in the file, the model "
+                f"expects {str(want.dtype).removeprefix('torch.')} (the file is damaged or was edited)"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: tensor '{key}' holds NaN or Inf values (spatialmix never saves non-finite weights: "
+                "the file is damaged or was edited)"
+            )
+
+
+def _check_normalization(model: nn.Module, path: Path) -> None:
+    """The loaded input normalisation and BatchNorm statistics must be usable: ``std`` > 0 (a zero divides
+    every image into Inf) and running variances >= 0."""
+    from .layers.normalize import Normalize
+
+    for name, module in model.named_modules():
+        if isinstance(module, Normalize) and not bool((module.std > 0).all()):
+            raise CheckpointError(
+                f"{path}: tensor '{name + '.' if name else ''}std' (input normalisation) must be > 0, got "
+                f"{module.std.flatten().tolist()} (the file is damaged or was edited)"
+            )
+        var = getattr(module, "running_var", None)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and var is not None and bool((var < 0).any()):
+            raise CheckpointError(
+                f"{path}: tensor '{name}.running_var' has negative values (the file is damaged or was edited)"
+            )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:

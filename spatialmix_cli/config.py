@@ -11,6 +11,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,10 @@ ADV_METHODS = ("none", "fgsm", "pgd")
 # Float keys that also accept fractions written as strings, such as "1/255".
 FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
+# The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
+# by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
+# from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
+FLOAT_LIMIT = 1e30
 # Keys that change how a run executes but not what it computes (up to float rounding of kernel choice). The
 # one list: a resumed run may change them, and `spatialmix report` leaves them out of a run's identity when
 # it matches runs. Everything else (bf16 and cpu_bf16 included: bf16 arithmetic changes the numbers;
@@ -208,11 +213,23 @@ class TrainConfig:
         arguments fail here, before any data is loaded or anything is written."""
         from .models import create_model
 
+        info = dataset_info(self.dataset)
         try:
             with torch.device("meta"):
-                create_model(self.arch, **self.model_kwargs(dataset_info(self.dataset)))
+                model = create_model(self.arch, **self.model_kwargs(info))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        size = self.image_size or info.image_size
+        try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
+            with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
+                warnings.simplefilter("ignore")
+                model.eval()(torch.empty(1, info.in_chans, size, size, device="meta"))
+        except (RuntimeError, ValueError) as exc:
+            reason = str(exc).split("\n")[0]
+            raise ConfigError(
+                f"{where}: model '{self.arch}' cannot run on the {size}x{size} images of '{self.dataset}' "
+                f"({reason}); use a smaller patch / kernel / depth or a larger image_size"
+            ) from None
 
     def _validate_task(self, where: str) -> None:
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH
@@ -253,6 +270,7 @@ class TrainConfig:
 
 
 _HINTS = typing.get_type_hints(TrainConfig)
+_SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
 
 
 def _type_name(hint: Any) -> str:
@@ -279,9 +297,16 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
         return value
     elif base is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif base is float and (
+        (isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (isinstance(value, str) and _SCIENTIFIC.fullmatch(value))
+    ):
+        # A string like "1e-3" is a number: YAML 1.1 (PyYAML) reads 1e-3 without a dot as text.
+        value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{label} must be a finite number, got {value!r}")
+        if abs(value) > FLOAT_LIMIT:
+            raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
         return float(value)
     elif base is str and isinstance(value, str):
         return value

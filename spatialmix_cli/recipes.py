@@ -41,7 +41,7 @@ from typing import Any
 from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
-from .safefiles import read_text, resolve_inside
+from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
 
 RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "attack", "notes")
@@ -49,7 +49,6 @@ _FOLDER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
 # Points a recipe may have. Each is a training run, so a grid beyond this is almost surely a slip (a list
 # where one value was meant); counting them is instant, and listing 10^4 takes a few seconds.
 MAX_POINTS = 10_000
-NAME_MAX = 255  # bytes in one folder name (Linux, macOS)
 
 
 def check_inside(value: str, where: str, *, resolve: bool = True) -> str:
@@ -258,10 +257,11 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     for key in ("name", "description", "paper", "out", "notes"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise ConfigError(f"{source}: '{key}' must be a string, got {data[key]!r}")
-    if data.get("name") and not _FOLDER_SAFE.fullmatch(data["name"]):
+    name = data.get("name")
+    if name is not None and (not _FOLDER_SAFE.fullmatch(name) or name in (".", "..")):
         raise ConfigError(
-            f"{source}: 'name' becomes a folder name (runs/<name>); use letters, digits, . _ - only, "
-            f"got {data['name']!r}"
+            f"{source}: 'name' becomes a folder name (runs/<name>); use letters, digits, . _ - only "
+            f"(and not '.' or '..'), got {name!r}"
         )
     if data.get("out"):
         check_inside(data["out"], f"{source}: 'out'", resolve=False)  # links: when it is used (root())

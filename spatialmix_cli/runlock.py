@@ -17,8 +17,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RunDirError
-from .safefiles import open_lock
+from .errors import RunDirError, write_error
+from .safefiles import make_folders, open_lock, remove_made_folders
 
 LOCK_FILE = ".lock"
 
@@ -44,11 +44,12 @@ def claim(run_dir: Path) -> Iterator[None]:
     lock file is opened without following a link (a ``.lock`` link shipped in a run folder is refused,
     its target never truncated)."""
     path = run_dir / LOCK_FILE
+    created = make_folders(run_dir, what="--out")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         fd = open_lock(path, create=True)
     except OSError as exc:
-        raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+        remove_made_folders(created)
+        raise write_error(exc, f"to --out {run_dir}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -57,8 +58,14 @@ def claim(run_dir: Path) -> Iterator[None]:
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         yield
-    finally:
+    except BaseException:
         os.close(fd)  # releases the claim
+        fd = -1
+        remove_made_folders(created)  # a run that failed before writing anything leaves no folder
+        raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _holder(fd: int) -> str:

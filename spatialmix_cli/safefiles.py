@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import StorageError, UnsafePathError
+from .errors import OutputPathError, UnsafePathError, write_error
 
 TEMP_SUFFIX = ".tmp"
+NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS)
 # Characters of the target's name kept in its temp file's name: a target named with the full 255 bytes a
 # file name may have still gets a temp file (".NAME.XXXXXXXX.tmp" would otherwise be too long).
 _NAME_IN_TEMP = 64
@@ -150,9 +151,33 @@ def check_target(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     try:
         mode = os.lstat(path).st_mode
     except OSError:  # absent (or unreachable: the write itself says why)
-        return
-    if stat.S_ISLNK(mode):
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
         raise UnsafePathError(f"refusing to write {path}: it is a symbolic link ({_NO_LINK})")
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputPathError(f"cannot write {path}: it is a folder; give a file name")
+    check_output_folder(path.parent, str(path))
+
+
+def check_output_folder(folder: str | os.PathLike[str], what: str | None = None) -> None:
+    """Refuse, before any work, a folder that cannot be made or written: a name longer than a file system
+    allows, a file where a folder must be, a folder without write permission (:class:`OutputPathError`,
+    exit 2). Missing folders are fine: they are made when the first file is written."""
+    folder = Path(folder)
+    what = what or str(folder)
+    for part in folder.parts + ((Path(what).name,) if what != str(folder) else ()):
+        if len(part.encode()) > NAME_MAX:
+            raise OutputPathError(
+                f"cannot write {what[:60]}...: the name '{part[:20]}...' has {len(part.encode())} bytes, more "
+                f"than the {NAME_MAX} a file or folder name may have; choose a shorter name"
+            )
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise OutputPathError(f"cannot write {what}: {ancestor} is a file, not a folder")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise OutputPathError(f"cannot write {what}: no write permission in {ancestor}")
+            return
 
 
 # ---- writing ----------------------------------------------------------------------------------------------
@@ -165,17 +190,16 @@ def atomic_write_bytes(
 
     Refused (:class:`UnsafePathError`) where :func:`check_target` refuses. A crash or SIGKILL at any moment
     leaves either the old file or the new one, never a mix. A failed write (disk full, quota,
-    permissions) removes the temp file, leaves the old file as it was, and raises :class:`StorageError`."""
+    permissions) removes the temp file, leaves the old file as it was, and raises
+    :func:`..errors.write_error`'s error: StorageError (exit 1) for a full disk, OutputPathError (exit 2) for the path."""
     path = Path(path)
     check_target(path, root)
     try:
         _write_then_rename(path, data)
     except OSError as exc:
         kept = "the previous file is intact" if _exists(path) else "nothing was written"
-        raise StorageError(
-            f"could not write {path}: {exc.strerror or exc} ({kept}); free some space or choose another "
-            "--out, then run the same command again (add --resume for a training run)"
-        ) from None
+        retry = "run the same command again (add --resume for a training run)"
+        raise write_error(exc, str(path), kept=kept, retry=retry) from None
 
 
 def atomic_write_text(
@@ -268,7 +292,7 @@ def append_lines(
     """Append ``lines`` (each without a newline inside) to ``path`` with one ``os.write`` on an
     ``O_APPEND | O_NOFOLLOW`` descriptor, then fsync. If the file's last line was cut short, a newline
     comes first. A link or non-regular file is refused (:class:`UnsafePathError`); a failed or short write
-    raises :class:`StorageError` (the lines already there are intact)."""
+    raises :func:`..errors.write_error`'s error (the lines already there are intact)."""
     path = Path(path)
     if any("\n" in line.rstrip("\n") for line in lines):
         raise ValueError("append_lines takes single lines")
@@ -288,11 +312,11 @@ def append_lines(
         finally:
             os.close(fd)
     except OSError as exc:
-        raise StorageError(
-            f"could not append to {path}: {exc.strerror or exc} (the lines already there are intact; a "
-            "cut-short last line is skipped by readers and the next append starts a new line); free some "
-            "space, then run the same command again"
-        ) from None
+        kept = (
+            "the lines already there are intact; a cut-short last line is skipped by readers and the next "
+            "append starts a new line"
+        )
+        raise write_error(exc, str(path), verb="append to", kept=kept) from None
 
 
 def open_lock(path: str | os.PathLike[str], *, create: bool) -> int:
@@ -300,3 +324,39 @@ def open_lock(path: str | os.PathLike[str], *, create: bool) -> int:
     ``create``, read-only otherwise (``FileNotFoundError`` if absent). Never a link, never a FIFO."""
     flags = os.O_RDWR | os.O_CREAT if create else os.O_RDONLY
     return _open_no_link(Path(path), flags, "lock")
+
+
+# ---- folders a command makes ------------------------------------------------------------------------------
+
+
+def make_folders(folder: Path, *, what: str = "--out") -> list[Path]:
+    """Create ``folder`` (and missing parents) and return the folders this call created, deepest first, for
+    :func:`remove_made_folders`; a folder that cannot be made or written is refused (exit 2; exit 1 for a
+    full disk)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, "no write permission", str(folder))
+    except OSError as exc:
+        remove_made_folders(missing)
+        raise write_error(exc, f"to {what} {folder}") from None
+    return missing
+
+
+def remove_made_folders(folders: list[Path]) -> None:
+    """Remove folders :func:`make_folders` created (deepest first) that hold nothing but a claim's
+    ``.lock``: a refused or failed command leaves no half-made run folder behind."""
+    for folder in folders:
+        try:
+            names = {entry.name for entry in os.scandir(folder)}
+        except OSError:
+            continue
+        if names - {".lock"}:
+            return  # something real is in it: keep it and every folder above it
+        try:
+            if ".lock" in names:
+                os.unlink(folder / ".lock")
+            folder.rmdir()
+        except OSError:
+            return

@@ -319,3 +319,73 @@ def test_fuzzed_appends_and_torn_writes_keep_every_whole_line(tmp_path_factory, 
             tears += 1
     found = sf.read_jsonl(path)
     assert found.rows == appended and len(found.bad) == tears
+
+
+# --- checkpoint progress fields: what --resume reads to continue at the exact step ---------------------
+progress_values = st.one_of(
+    st.integers(-3, 10), st.sampled_from([2**63, 10**30]), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4), st.none(), st.booleans(), st.lists(st.integers(0, 3), max_size=2),
+)  # fmt: skip
+progress_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "epoch": progress_values, "step": progress_values, "global_step": progress_values,
+        "seconds": progress_values,
+        "sums": st.one_of(progress_values, st.dictionaries(st.sampled_from(["loss", "correct", "count", "x"]),
+                                                             progress_values, max_size=4)),
+        "history": progress_values,
+    },
+)  # fmt: skip
+
+
+@FUZZ
+@given(progress=progress_fields, history=st.one_of(st.just([]), progress_values, st.lists(progress_values, max_size=2)))
+def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(progress, history) -> None:
+    """Whatever ``progress`` / ``history`` a file holds, ``parse_metadata`` either refuses it or passes
+    fields the trainer can use as they are: non-negative int counters, finite sums and seconds."""
+    from spatialmix_cli.training import _Progress
+
+    meta = {"model": {"name": "convmixer", "kwargs": {}}, "progress": progress, "history": history}
+    try:
+        parsed = parse_metadata(json.dumps(meta, allow_nan=True))
+    except CheckpointError:
+        return
+    state = _Progress(**{**parsed["progress"], "history": parsed["history"]})
+    for counter in (state.epoch, state.step, state.global_step):
+        assert isinstance(counter, int) and not isinstance(counter, bool) and counter >= 0
+    assert float(state.seconds) >= 0 and all(isinstance(row, dict) for row in state.history)
+    assert set(state.sums) == {"loss", "correct", "count"} and all(v >= 0 for v in state.sums.values())
+
+
+# --- sizes: every size a config may name is checked against memory before anything is allocated -------
+sizes = st.fixed_dictionaries(
+    {},
+    optional={
+        "width": st.one_of(st.integers(1, 64), st.sampled_from([4096, 65536])),
+        "depth": st.one_of(st.integers(1, 4), st.sampled_from([64, 4096])),
+        "kernel": st.one_of(st.integers(1, 9), st.sampled_from([63, 1024])),
+        "patch": st.one_of(st.integers(1, 8), st.sampled_from([32, 64, 1024])),
+        "subset": st.one_of(st.integers(1, 512), st.sampled_from([10**6, 10**9])),
+        "test_subset": st.one_of(st.integers(1, 256), st.sampled_from([10**7, 10**9])),
+        "image_size": st.one_of(st.integers(1, 64), st.sampled_from([512, 4096, 5000, 2**20])),
+        "crop_pad": st.one_of(st.integers(0, 8), st.sampled_from([40, 10**6])),
+        "batch_size": st.one_of(st.integers(1, 128), st.sampled_from([10**5, 10**9])),
+    },
+)  # fmt: skip
+
+
+@FUZZ
+@given(data=sizes)
+def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated(data) -> None:
+    """Any mix of sizes is a ConfigError (a range, a shape that cannot run, or a ResourceError with its
+    estimate) or an estimate within the budget; all from shapes on the meta device, in milliseconds."""
+    from spatialmix_cli.memory import Budget, training_estimate
+
+    budget = Budget(256 << 20, "the test's 256 MiB")
+    try:
+        cfg = TrainConfig.from_dict({"dataset": "synthetic", "device": "cpu", **data})
+        estimate = training_estimate(cfg)
+        estimate.check(budget)
+    except ConfigError:
+        return
+    assert 0 < estimate.nbytes <= budget.nbytes

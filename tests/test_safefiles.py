@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spatialmix_cli import safefiles as sf
-from spatialmix_cli.errors import StorageError, UnsafePathError
+from spatialmix_cli.errors import OutputPathError, StorageError, UnsafePathError
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_the_longest_file_name_still_gets_a_temp_file(out: Path) -> None:
     path = out / ("n" * 255)
     sf.atomic_write_text(path, "ok")  # the temp file's name keeps only part of the target's
     assert path.read_text() == "ok" and not list(out.glob("*.tmp"))
-    with pytest.raises(StorageError, match="too long"):
+    with pytest.raises(OutputPathError, match="more than the 255"):
         sf.atomic_write_text(out / ("n" * 256), "no")
 
 

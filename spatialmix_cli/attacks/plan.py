@@ -49,6 +49,8 @@ class AttackPlan:
         return plan
 
     def validate(self, where: str = "attack") -> None:
+        if not self.methods:
+            raise ConfigError(f"{_label(where, 'methods')} needs at least one method ({', '.join(METHODS)})")
         for method in self.methods:
             AttackSpec(method, 0.0)  # unknown names fail here, with the choices
         check_choice(_label(where, "pgd_variant"), self.pgd_variant, PGD_VARIANTS)
@@ -79,7 +81,10 @@ def _coerce(key: str, value: Any, label: str) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(m, str) for m in items):
             raise ConfigError(f"{label} must be one of {', '.join(METHODS)} or a list of them, got {value!r}")
-        return [m.strip().lower() for m in items if m.strip()]
+        methods = [m.strip().lower() for m in items if m.strip()]
+        if not methods:  # `--method ,` would attack nothing and report success
+            raise ConfigError(f"{label} needs at least one method ({', '.join(METHODS)}), got {value!r}")
+        return methods
     if key == "eps":
         return parse_eps(value, label)
     if key in ("alpha", "large_eps"):

@@ -205,16 +205,27 @@ def _print_models(as_json: bool) -> None:
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
+    """Parameter counts of each point's model, built on the meta device (shapes only, no memory: a
+    65536-wide model with 1024-tap kernels is counted in milliseconds), and the memory training would need
+    by the rule of :mod:`spatialmix_cli.memory`."""
+    import torch
+
+    from ..memory import format_bytes, training_estimate
+
     for point in points:
         cfg = point.config
-        model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
+        with torch.device("meta"):
+            model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
         report = param_report(model)
+        memory = training_estimate(cfg).nbytes
         rows = [[kind, r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
         rows.append(["total", report["params_trainable"], report["params_frozen"]])
-        title = f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'})"
+        title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
+                 f"training needs about {format_bytes(memory)}")  # fmt: skip
         console().print(table(title, ["layer type", "trainable", "frozen"], rows))
         if as_json:
-            emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report})
+            emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
+                       "memory_bytes": memory})  # fmt: skip
 
 
 def train_points(

@@ -86,6 +86,8 @@ def unshuffle_command(
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
     given = {k: v for k, v in locals().items() if k in _CONFIG_OPTIONS and v is not None}
     with handled_errors(debug):
+        if grid is not None:
+            check_target(grid)  # a --grid that cannot be written fails now, not after the training
         if eval_:
             training = {k for k in given if k not in ("data_dir", "download")}
             if recipe is not None or training or set_ or out is not None:

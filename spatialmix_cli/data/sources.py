@@ -9,18 +9,21 @@ cache folder (``~/.cache/spatialmix/datasets``) into which torchvision downloads
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..memory import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
 from ..safefiles import open_regular
-from .info import DatasetInfo, dataset_info
+from .info import MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -56,6 +59,14 @@ class ImageData:
         pixels for CPU-scale un-shuffling; ``None`` or the native size returns ``self``."""
         if size is None or size == self.info.image_size:
             return self
+        n = self.train_x.shape[0] + self.test_x.shape[0]
+        chans, side = self.info.in_chans, self.info.image_size
+        copies = "" if native_uint8_resize() else " + float32 copies of the input and output"
+        check_fits(resize_bytes(n, chans, side, size), f"resizing {n} {self.info.name} images to {size}x{size}",
+                   rule=f"{n} x {chans} x {size} x {size} bytes as uint8{copies}",
+                   fix="choose a smaller image_size")  # fmt: skip
+        if not 1 <= size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"image_size must be in [1, {MAX_IMAGE_SIZE}] pixels, got {size}")
         from torchvision.transforms.v2 import functional as TF
 
         def resize(x: torch.Tensor) -> torch.Tensor:
@@ -113,20 +124,64 @@ def not_found(name: str, roots: list[Path], reason: str = "") -> DataError:
     )
 
 
-def _read_idx(path: Path) -> torch.Tensor:
+def _read_exactly(stream: BinaryIO, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``stream``; the number of bytes read (fewer only at the end of the data)."""
+    view, done = memoryview(buffer), 0
+    while done < len(buffer):
+        got = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _idx_dims(stream: BinaryIO, shape: tuple[int | None, ...]) -> tuple[int, ...]:
+    """The dims an idx header declares, checked against ``shape`` (None: any count but 0)."""
+    head = stream.read(4)
+    if len(head) < 4:
+        raise ValueError(f"only {len(head)} bytes, shorter than an idx header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", head)
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"not an unsigned-byte idx file (magic {head.hex()}, expected 000008..)")
+    if ndim != len(shape):
+        raise ValueError(f"{ndim}-dimensional, expected {len(shape)} dimensions")
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise ValueError("truncated inside its header")
+    dims = struct.unpack(">" + "I" * ndim, raw_dims)
+    if dims[0] == 0:
+        raise ValueError("holds no items (its header declares a count of 0)")
+    if any(want is not None and got != want for got, want in zip(dims, shape, strict=True)):
+        want = " x ".join("N" if w is None else str(w) for w in shape)
+        raise ValueError(f"has dims {' x '.join(map(str, dims))}, expected {want}")
+    return dims
+
+
+def _read_idx(path: Path, shape: tuple[int | None, ...]) -> torch.Tensor:
+    """An idx file (gzip or not) as a uint8 tensor of the dims its header declares, read in one buffer of
+    exactly that size: the header is read (decompressed) first, the size refused if it cannot fit, and a
+    file with more or fewer bytes than declared is an error, so a small gzip that inflates to gigabytes is
+    never inflated."""
     try:
         with open(open_regular(path), "rb") as raw:
-            data = gzip.decompress(raw.read()) if path.suffix == ".gz" else raw.read()
-        zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("not an unsigned-byte idx file")
-        dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-        body = data[4 + 4 * ndim :]
-        if len(body) != int(torch.tensor(dims).prod()):
-            raise ValueError(f"expected {dims} bytes of data, found {len(body)}")
+            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+            dims = _idx_dims(stream, shape)
+            count = math.prod(dims)
+            check_fits(
+                count,
+                f"reading {path}",
+                rule=f"{' x '.join(map(str, dims))} bytes as its header declares, in one uint8 buffer",
+                fix="the file is damaged or not an idx file; replace it",
+            )
+            body = bytearray(count)
+            got = _read_exactly(stream, body)
+            if got < count:
+                raise ValueError(f"truncated: its header declares {count} bytes of data, found {got}")
+            if stream.read(1):
+                raise ValueError(f"more data than the {count} bytes its header declares")
     except (OSError, EOFError, ValueError, struct.error, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-    return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*dims)
+    return torch.frombuffer(body, dtype=torch.uint8).view(*dims)
 
 
 def _find_idx(root: Path, name: str, split: str) -> tuple[Path, Path] | None:
@@ -160,16 +215,21 @@ def load_idx(name: str, data_dir: str | None, download: bool, hints: Hints = ())
         except Exception as exc:  # noqa: BLE001 - any download failure becomes one clear message
             raise not_found(name, roots, f"{type(exc).__name__}: {exc}") from exc
         found = [target]
-    tensors = []
+    info, tensors = dataset_info(name), []
     for split in ("train", "test"):
         images_path, labels_path = _find_idx(found[0], name, split)  # type: ignore[misc]
-        images, labels = _read_idx(images_path), _read_idx(labels_path)
+        images = _read_idx(images_path, (None, info.image_size, info.image_size))
+        labels = _read_idx(labels_path, (None,))
         if images.shape[0] != labels.shape[0]:
             raise DataError(
                 f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels"
             )
+        if int(labels.max()) >= info.num_classes:
+            raise DataError(
+                f"{labels_path} holds label {int(labels.max())}, outside the classes 0..{info.num_classes - 1}"
+            )
         tensors += [images.unsqueeze(1).contiguous(), labels.long()]
-    return ImageData(dataset_info(name), *tensors)
+    return ImageData(info, *tensors)
 
 
 def load_cifar(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
@@ -205,6 +265,11 @@ def make_synthetic(train_size: int = 1024, test_size: int = 256, seed: int = 0) 
     """CIFAR-shaped data with 10 learnable classes: each class is a smooth random colour template; an
     image is its template, randomly shifted and scaled, plus noise. Deterministic for a given seed."""
     info = dataset_info("synthetic")
+    n, side = train_size + test_size, info.image_size
+    check_fits(images_bytes(n, info.in_chans, side, SYNTHETIC_BYTES_PER_PIXEL),
+               f"drawing {train_size} + {test_size} synthetic images",
+               rule=f"{n} x {info.in_chans} x {side} x {side} x {SYNTHETIC_BYTES_PER_PIXEL} bytes: float32 working "
+               "copies and the uint8 result", fix="lower --subset / --test-subset")  # fmt: skip
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(info.num_classes, 3, 4, 4, generator=g)
     templates = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)

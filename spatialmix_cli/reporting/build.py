@@ -176,6 +176,7 @@ def build_report(
         raise ConfigError(
             f"no finished runs under {', '.join(map(str, roots))} (a run directory holds config.yaml, "
             "result.json and model.safetensors); train some with `spatialmix train` first"
+            + (f"; skipped {len(skipped)} folder(s), e.g. {skipped[0]}" if skipped else "")
         )
     figures_dir = out / "figures"
     resolve_inside(figures_dir, out)  # figures/ as a link out of the report: refused, nothing written

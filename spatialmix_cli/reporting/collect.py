@@ -13,12 +13,14 @@ from ..rundir import (
     ATTACKS_FILE,
     CONFIG_FILE,
     GRID_FILE,
+    RESULT_FILE,
     UNSHUFFLE_FILE,
     has_weights,
     read_config,
     read_result,
 )
 from ..safefiles import read_jsonl, read_text
+from .records import attack_problem, result_problem, unshuffle_problem
 
 
 @dataclass
@@ -91,6 +93,21 @@ def _jsonl(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
     return found.rows
 
 
+def _usable_attacks(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+    """The lines of ``attacks.jsonl`` that are whole and whose fields make sense; the others are named."""
+    rows, bad = [], []
+    for number, row in enumerate(_jsonl(path, skipped), 1):
+        problem = attack_problem(row)
+        if problem is None:
+            rows.append(row)
+        else:
+            bad.append(f"result {number}: {problem}")
+    if bad:
+        more = f", and {len(bad) - 3} more" if len(bad) > 3 else ""
+        skipped.append(f"{shown(path)}: left out {len(bad)} damaged result(s) ({'; '.join(bad[:3])}{more})")
+    return rows
+
+
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
     """Finished runs under ``roots``, and a note for each folder that was skipped and why."""
     runs, skipped = [], []
@@ -100,18 +117,29 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
         except RunDirError as exc:
             skipped.append(f"{shown(path)}: {exc}")
             continue
-        result = read_result(path, require_weights=False)  # a committed run record has no weights
-        if config is None or result is None:
+        if config is None:
+            skipped.append(f"{shown(path)}: no readable config.yaml")
+            continue
+        if not (path / RESULT_FILE).is_file():
             skipped.append(f"{shown(path)}: unfinished (no result.json)")
+            continue
+        result = read_result(path, require_weights=False)  # a committed run record has no weights
+        problem = "not JSON" if result is None else result_problem(result, config.task)
+        if problem is not None:
+            skipped.append(f"{shown(path)}: damaged {RESULT_FILE} ({problem}); the run is left out")
             continue
         unshuffle = None
         if (path / UNSHUFFLE_FILE).is_file():
             try:
                 unshuffle = json.loads(read_text(path / UNSHUFFLE_FILE))
-            except (OSError, ValueError):
-                skipped.append(f"{shown(path)}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
+            except (OSError, ValueError, RecursionError):
+                unshuffle = "not JSON"
+            problem = unshuffle_problem(unshuffle) if not isinstance(unshuffle, str) else unshuffle
+            if problem is not None:
+                skipped.append(f"{shown(path)}: damaged {UNSHUFFLE_FILE} ({problem}); PSNR taken from result.json")
+                unshuffle = None
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
-        attacks = _latest_attacks(_jsonl(path / ATTACKS_FILE, skipped))
+        attacks = _latest_attacks(_usable_attacks(path / ATTACKS_FILE, skipped))
         runs.append(Run(path, config, result, attacks, unshuffle, grid))
     return _merge_duplicates(runs, skipped)
 
