@@ -173,7 +173,71 @@ def _metadata_problem(meta: Any) -> str | None:
             return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
     if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
         return "'history' must be an array of JSON objects (one per epoch)"
+    if "optimizer" in meta:
+        problem = _optimizer_problem(meta["optimizer"])
+        if problem:
+            return problem
     return _progress_problem(meta["progress"]) if "progress" in meta else None
+
+
+_OFF_FLAGS = ("amsgrad", "maximize", "capturable", "differentiable")  # spatialmix never turns these on
+_RATES = ("betas", "momentum", "dampening")  # each in [0, 1)
+
+
+def _optimizer_problem(optim: dict[str, Any]) -> str | None:
+    """The optimizer hyper-parameters ``--resume`` loads must be ones the trainer could have written:
+    finite non-negative lr and weight decay, eps > 0, rates in [0, 1), the flags spatialmix never sets off,
+    integer parameter ids. (``load_state_dict`` takes anything and fails — or diverges — steps later.)"""
+    groups = optim.get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "'optimizer.param_groups' must be an array of JSON objects"
+    if not isinstance(optim.get("scalars", {}), dict):
+        return "'optimizer.scalars' must be a JSON object"
+    for i, group in enumerate(groups):
+        where = f"'optimizer.param_groups[{i}]"
+        params = group.get("params")
+        if not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params):
+            return f"{where}.params' must be an array of parameter ids"
+        for key in ("lr", "weight_decay"):
+            if key in group and not (_is_number(group[key]) and math.isfinite(group[key]) and group[key] >= 0):
+                return f"{where}.{key}' must be a finite number >= 0, got {group[key]!r}"
+        if "eps" in group and not (_is_number(group["eps"]) and math.isfinite(group["eps"]) and group["eps"] > 0):
+            return f"{where}.eps' must be a finite number > 0, got {group['eps']!r}"
+        for key in _RATES:
+            values = group.get(key, [])
+            values = values if isinstance(values, list) else [values]
+            if key == "betas" and key in group and len(values) != 2:
+                return f"{where}.betas' must be two numbers, got {group[key]!r}"
+            if not all(_is_number(v) and 0 <= v < 1 for v in values):
+                return f"{where}.{key}' must be in [0, 1), got {group[key]!r}"
+        for key in _OFF_FLAGS:
+            if group.get(key, False) is not False:
+                return f"{where}.{key}' must be false (spatialmix never sets it), got {group[key]!r}"
+    return None
+
+
+def check_train_state(path: str | Path) -> dict[str, Any]:
+    """Check a ``last.safetensors`` before ``--resume`` rewrites anything: its metadata (progress and
+    optimizer fields) and its optimizer tensors (finite, steps and second moments >= 0). Returns the
+    metadata; a problem is a CheckpointError."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if "optimizer" not in meta:
+        raise CheckpointError(f"{path} holds no optimizer state; it is not a train state to resume")
+    for key, tensor in read_tensors(path).items():
+        if not key.startswith(_OPTIM_PREFIX):
+            continue
+        name = key.rsplit(".", 1)[-1]
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: optimizer tensor '{key}' is {tensor.dtype}, not floating point")
+        bad = not bool(torch.isfinite(tensor).all())
+        bad = bad or (name in ("step", "exp_avg_sq") and bool((tensor < 0).any()))
+        if bad:
+            raise CheckpointError(
+                f"{path}: optimizer tensor '{key}' holds NaN, Inf{' or negative' if name in ('step', 'exp_avg_sq') else ''} "
+                "values (the file is damaged or was edited); pass --overwrite to start over"
+            )
+    return meta
 
 
 _PROGRESS_COUNTERS = ("epoch", "step", "global_step")

@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
-from .data.info import DATASETS, DatasetInfo, dataset_info
+from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
 from .layers import FILTER_BANKS, LEARN_MODES
+from .limits import MAX_ADV_STEPS, MIN_IMAGE_SIZE, check_at_most, check_seed, check_sigma
 from .numbers import parse_number
 from .tasks import TASKS
 
@@ -172,6 +173,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{where}.{key} must be > 0, got {value}")
+        if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:
+            raise ConfigError(f"{where}.image_size must be at most {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
         for key in ("weight_decay", "eval_every", "workers", "crop_pad", "warmup_epochs"):
             value = getattr(self, key)
             if value is not None and value < 0:
@@ -194,6 +197,12 @@ class TrainConfig:
             raise ConfigError(f"{where}.adv_eps must be in [0, 1] (pixel units), got {self.adv_eps}")
         if self.adv_steps < 1:
             raise ConfigError(f"{where}.adv_steps must be >= 1, got {self.adv_steps}")
+        check_at_most(f"{where}.adv_steps", self.adv_steps, MAX_ADV_STEPS)
+        check_seed(f"{where}.seed", self.seed)
+        check_seed(f"{where}.perm_seed", self.perm_seed)
+        check_sigma(f"{where}.smooth_sigma", self.smooth_sigma)
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(f"{where}.image_size must be at least {MIN_IMAGE_SIZE} pixels, got {self.image_size}")
         if self.adv_alpha is not None and self.adv_alpha <= 0:
             raise ConfigError(f"{where}.adv_alpha must be > 0, got {self.adv_alpha}")
         if not 0 <= self.label_smoothing < 1:

@@ -238,11 +238,19 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
     batch = min(cfg.batch_size, n_train or cfg.batch_size)
     local = max(1, batch // world)
     evaluated = min(cfg.eval_batch_size, n_test or cfg.eval_batch_size)
-    with torch.device("meta"):
-        model = create_model(cfg.arch, **cfg.model_kwargs(info)).train()
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-        saved, largest = saved_activations(model, torch.empty(local, chans, size, size))
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg.arch, **cfg.model_kwargs(info)).train()
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+            saved, largest = saved_activations(model, torch.empty(local, chans, size, size))
+    except ValueError as exc:  # BatchNorm on one value per channel (batch 1 of 1x1 maps), say
+        raise ConfigError(f"training {cfg.arch} on {cfg.dataset} cannot run: {exc}") from None
+    except (RuntimeError, OverflowError) as exc:  # a tensor whose byte count overflows int64, say
+        raise ResourceError(
+            f"training {cfg.arch} on {cfg.dataset} asks for tensors too large to count "
+            f"({str(exc).splitlines()[0]}); lower --batch-size, --width or image_size"
+        ) from None
     copies = _optimizer_copies(cfg.optimizer, cfg.momentum)
     n_images = n_train + n_test
     # The step's peak is the largest of three moments: forward + backward of a batch, an evaluation batch

@@ -159,7 +159,7 @@ class Recipe:
         seen: dict[Path, Point] = {}
         for grid in self.grids:
             axes = {k: v for k, v in grid.axes.items() if k not in overrides}
-            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}")
+            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}", model=False)
             for combo in itertools.product(*axes.values()) if axes else [()]:
                 values = dict(zip(axes, combo, strict=True))
                 name = point_name(values)

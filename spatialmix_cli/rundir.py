@@ -8,13 +8,14 @@ and, once finished, ``model.safetensors`` and ``result.json``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .checkpoint import read_metadata
+from .checkpoint import check_train_state
 from .config import RUNTIME_KEYS, TrainConfig
 from .errors import ConfigError, RunDirError, SpatialmixError, write_error
 from .safefiles import (
@@ -89,6 +90,8 @@ def status(run_dir: str | Path) -> str:
         return "finished"
     if (run_dir / LAST_FILE).is_file():
         return "unfinished"
+    if os.path.lexists(run_dir / LAST_FILE):  # a FIFO, folder or dangling link: never trained over
+        raise RunDirError(f"{run_dir / LAST_FILE} is not a regular file; remove it or pass --overwrite")
     return "new"
 
 
@@ -138,7 +141,7 @@ def check_run_dir(
     if state == "unfinished":
         # A damaged last.safetensors (progress fields of the wrong type, say) fails here, read-only, before
         # anything in the run directory is rewritten.
-        done = read_metadata(run_dir / LAST_FILE).get("progress", {}).get("epoch", 0)
+        done = check_train_state(run_dir / LAST_FILE).get("progress", {}).get("epoch", 0)
         if done > cfg.epochs:
             raise RunDirError(
                 f"{run_dir / LAST_FILE} says {done} epochs are done of a {cfg.epochs}-epoch run (the file is "

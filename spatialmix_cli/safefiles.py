@@ -276,9 +276,14 @@ def _open_no_link(path: Path, flags: int, what: str) -> int:
             raise UnsafePathError(f"refusing to {what} {path}: it is a symbolic link ({_NO_LINK})") from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise UnsafePathError(f"refusing to {what} {path}: it is {_kind(mode)}, not a regular file")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafePathError(f"refusing to {what} {path}: it is {_kind(info.st_mode)}, not a regular file")
+        if info.st_nlink > 1:  # a hard link: the same file may also live outside the output folder
+            raise UnsafePathError(
+                f"refusing to {what} {path}: it has {info.st_nlink} hard links, so it may be a file elsewhere "
+                "too; copy it (cp) to make it a file of its own"
+            )
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

@@ -362,7 +362,7 @@ sizes = st.fixed_dictionaries(
     {},
     optional={
         "width": st.one_of(st.integers(1, 64), st.sampled_from([4096, 65536])),
-        "depth": st.one_of(st.integers(1, 4), st.sampled_from([64, 4096])),
+        "depth": st.one_of(st.integers(1, 4), st.just(64)),  # 4096 is valid but takes ~1 min on meta
         "kernel": st.one_of(st.integers(1, 9), st.sampled_from([63, 1024])),
         "patch": st.one_of(st.integers(1, 8), st.sampled_from([32, 64, 1024])),
         "subset": st.one_of(st.integers(1, 512), st.sampled_from([10**6, 10**9])),
@@ -374,7 +374,7 @@ sizes = st.fixed_dictionaries(
 )  # fmt: skip
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))  # each example builds two models on meta
 @given(data=sizes)
 def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated(data) -> None:
     """Any mix of sizes is a ConfigError (a range, a shape that cannot run, or a ResourceError with its

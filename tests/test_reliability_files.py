@@ -297,6 +297,18 @@ def test_list_and_index_build_no_model_per_point(
     assert len(built) <= 6, f"--index built {len(built)} models"  # + the chosen point's check and report
 
 
+def test_list_of_many_grids_builds_no_model_per_grid(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import spatialmix_cli.models as models
+
+    built, real = [], models.create_model
+    monkeypatch.setattr(models, "create_model", lambda *a, **k: built.append(1) or real(*a, **k))
+    grids = "".join(f"  - {{grid: g{i}, seed: {i}}}\n" for i in range(50))
+    (tmp_path / "r.yaml").write_text("base: {dataset: synthetic, epochs: 1}\nsweep:\n" + grids)
+    listed = cli("train", "--recipe", "r.yaml", "--list")
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 50, listed.stderr
+    assert len(built) <= 4, f"--list of 50 grids built {len(built)} models"
+
+
 # --------------------------------------------------------------------------------------------------------
 # 5. Torn writes: figures are renamed into place; a torn JSONL line never swallows the next one.
 

@@ -288,3 +288,110 @@ def test_an_output_under_a_read_only_folder_is_exit_2(cli, tmp_path: Path) -> No
         result = cli(*args)
         assert result.exit_code == 2 and result.stderr.startswith("error: "), result.stderr
         assert "internal error" not in result.stderr
+
+
+# --------------------------------------------------------------------------------------------------------
+# The second hostile round: work limits, optimizer state, hard links, finite-but-absurd weights.
+
+WORK_LIMITS: dict[str, tuple[Callable[[Path], list[Any]], str]] = {
+    "attack-steps": (lambda g: ["attack", g / "model.safetensors", "--method", "pgd", "--steps", "9223372036854775807"],
+                     "--steps must be at most 10,000"),
+    "attack-seed": (lambda g: ["attack", g / "model.safetensors", "--seed", "99999999999999999999999"], "--seed must be in [0, 2**63)"),
+    "attack-seed-negative": (lambda g: ["attack", g / "model.safetensors", "--seed", "-5"], "--seed must be in [0, 2**63)"),
+    "adv-steps": (lambda g: ["train", *_TINY, "--adv", "pgd", "--set", "adv_steps=1000000000", "--out", "k"], "adv_steps must be at most"),
+    "perm-seed": (lambda g: ["unshuffle", "--dataset", "synthetic", "--perm-seed", "18446744073709551616", "--out", "u"],
+                  "perm_seed must be in [0, 2**63)"),
+    "spectrum-draws": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--draws", "1000000000"],
+                       "--draws must be at most"),
+    "spectrum-multiplier": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--multiplier", "1099511627776"],
+                            "--multiplier must be at most"),
+    "smooth-sigma-tiny": (lambda g: ["train", *_TINY, "--filters", "smooth", "--smooth-sigma", "1e-30", "--out", "k"],
+                          "smooth_sigma must be in"),
+    "smooth-sigma-huge": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--filters", "smooth",
+                                     "--smooth-sigma", "1e30"], "--smooth-sigma must be in"),
+    "report-draws": (lambda g: ["report", g, "--out", "rep", "--draws", "1000000000"], "--draws must be at most"),
+    "bench-learn-comma": (lambda g: ["bench", "--learn", ",", "--out", "b.json"], "at least one learn mode"),
+    "bench-peak-nan": (lambda g: ["bench", "--peak-gflops", "nan", "--out", "b.json"], "--peak-gflops must be"),
+    "bench-batch": (lambda g: ["bench", "--batch-size", "100000000", "--out", "b.json"], "--batch-size must be at most"),
+    "bench-iters": (lambda g: ["bench", "--iters", "1000000000", "--out", "b.json"], "--iters must be at most"),
+    "image-size-1": (lambda g: ["unshuffle", "--dataset", "synthetic", "--image-size", "1", "--out", "u"], "at least 4 pixels"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(WORK_LIMITS))
+def test_requests_for_endless_work_or_impossible_values_are_refused_at_once(
+    cli, tmp_path: Path, good_run: Path, case: str
+) -> None:
+    make, message = WORK_LIMITS[case]
+    _refused(cli, tmp_path, make(good_run), message)
+
+
+OPTIMIZER_EDITS: dict[str, tuple[Callable[[dict, dict], None], str]] = {
+    "step-negative": (lambda m, t: t.update({"__optim__.0.step": -5 * torch.ones_like(t["__optim__.0.step"])}),
+                      "negative"),
+    "second-moment-negative": (lambda m, t: t.update({"__optim__.0.exp_avg_sq": -torch.ones_like(t["__optim__.0.exp_avg_sq"])}),
+                               "negative"),
+    "moment-nan": (lambda m, t: t.update({"__optim__.0.exp_avg": torch.full_like(t["__optim__.0.exp_avg"], float("nan"))}),
+                   "NaN"),
+    "betas-one": (lambda m, t: m["optimizer"]["param_groups"][0].update(betas=[1, 1]), "betas"),
+    "amsgrad-on": (lambda m, t: m["optimizer"]["param_groups"][0].update(amsgrad=True), "amsgrad"),
+    "eps-nan-text": (lambda m, t: m["optimizer"]["param_groups"][0].update(eps="nan"), "eps"),
+    "weight-decay-negative": (lambda m, t: m["optimizer"]["param_groups"][0].update(weight_decay=-1e30), "weight_decay"),
+    "param-groups-a-string": (lambda m, t: m["optimizer"].update(param_groups="x"), "param_groups"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(OPTIMIZER_EDITS))
+def test_resume_from_damaged_optimizer_state_is_refused_before_anything_is_rewritten(
+    cli, tmp_path: Path, case: str
+) -> None:
+    run = _unfinished(tmp_path, cli)
+    last = run / "last.safetensors"
+    with safe_open(str(last), "pt") as f:
+        meta, tensors = json.loads(f.metadata()["spatialmix"]), {k: f.get_tensor(k) for k in f.keys()}
+    edit, message = OPTIMIZER_EDITS[case]
+    edit(meta, tensors)
+    save_file(tensors, str(last), metadata={"spatialmix": json.dumps(meta), "format": "pt"})
+    _refused(cli, tmp_path, ["train", *_TINY, "--epochs", "2", "--out", run, "--resume"], message)
+
+
+def test_a_last_safetensors_that_is_a_fifo_is_refused_not_trained_over(cli, tmp_path: Path) -> None:
+    run = _unfinished(tmp_path, cli)
+    (run / "last.safetensors").unlink()
+    os.mkfifo(run / "last.safetensors")
+    _refused(cli, tmp_path, ["train", *_TINY, "--epochs", "2", "--out", run, "--resume"], "not a regular file")
+
+
+def test_an_attacks_jsonl_hard_linked_to_a_file_elsewhere_is_refused(
+    cli, tmp_path: Path, good_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in good_run.iterdir():
+        if f.is_file():
+            (run / f.name).write_bytes(f.read_bytes())
+    outside = tmp_path_factory.mktemp("outside") / "victim.jsonl"
+    outside.write_text("")
+    os.link(outside, run / "attacks.jsonl")
+    result = cli("attack", run / "model.safetensors", *_ATTACK, "--no-checks")
+    assert result.exit_code == 2 and "hard links" in result.stderr, result.stderr
+    assert outside.read_text() == ""
+
+
+def test_a_report_with_a_planted_link_among_its_files_rewrites_nothing(
+    cli, tmp_path: Path, good_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert cli("report", good_run, "--out", "rep", "--draws", "1").exit_code == 0
+    victim = tmp_path_factory.mktemp("outside") / "victim.json"
+    victim.write_text("keep")
+    (tmp_path / "rep" / "summary.json").unlink()
+    (tmp_path / "rep" / "summary.json").symlink_to(victim)
+    _refused(cli, tmp_path, ["report", good_run, "--out", "rep", "--draws", "1"], "symbolic link")
+    assert victim.read_text() == "keep"
+
+
+@pytest.mark.parametrize("edit", ["huge-stem", "tiny-std"])
+def test_finite_weights_that_overflow_on_clean_images_are_refused(cli, tmp_path: Path, good_run: Path, edit: str) -> None:
+    fill = (lambda v: torch.full_like(v, 3e38)) if edit == "huge-stem" else (lambda v: torch.full_like(v, 1e-45))
+    path = _variant(tmp_path, good_run, tensors=_floats(fill, "stem.0.weight" if edit == "huge-stem" else "normalize.std"))
+    _refused(cli, tmp_path, ["attack", path, *_ATTACK], "NaN or Inf outputs on clean test images")

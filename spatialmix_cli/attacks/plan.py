@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, check_choice, did_you_mean
+from ..limits import MAX_STEPS, check_at_most, check_seed
 from .build import METHODS, PGD_VARIANTS, AttackSpec
 from .eps import parse_eps
 
@@ -57,6 +58,9 @@ class AttackPlan:
         for key in ("n", "batch_size", "steps", "large_eps_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{_label(where, key)} must be >= 1, got {getattr(self, key)}")
+        for key in ("steps", "large_eps_steps"):
+            check_at_most(_label(where, key), getattr(self, key), MAX_STEPS)
+        check_seed(_label(where, "seed"), self.seed)
         if self.alpha is not None and self.alpha <= 0:
             raise ConfigError(f"{_label(where, 'alpha')} must be > 0, got {self.alpha}")
         if not 0 < self.large_eps <= 1:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..checkpoint import Checkpoint
 from ..data import DatasetInfo, eval_batches, load_dataset
+from ..errors import CheckpointError
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
 from ..safefiles import append_lines
@@ -110,8 +111,19 @@ class AttackResult:
 
 
 def predictions(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted classes of clean ``images``. Outputs that are NaN or Inf (finite weights of absurd size
+    overflow too) are a CheckpointError: an argmax of NaN is class 0, and an attack on it means nothing."""
+    found = []
     with torch.no_grad():
-        return torch.cat([model(x).argmax(1) for x, _ in eval_batches(images, images, batch_size)])
+        for x, _ in eval_batches(images, images, batch_size):
+            logits = model(x)
+            if not bool(torch.isfinite(logits).all()):
+                raise CheckpointError(
+                    "the model gives NaN or Inf outputs on clean test images (its weights are damaged, or so "
+                    "large that they overflow); nothing was attacked"
+                )
+            found.append(logits.argmax(1))
+    return torch.cat(found)
 
 
 def correct_under_attack(
@@ -187,7 +199,10 @@ def attack_checkpoint(
     for method in plan.methods:  # before any work
         check_classes(plan.spec(method, 0.0), num_classes)
     model = prepared(ckpt.model)
-    clean = predictions(model, sample.images, plan.batch_size) == sample.labels
+    try:
+        clean = predictions(model, sample.images, plan.batch_size) == sample.labels
+    except CheckpointError as exc:
+        raise CheckpointError(f"{ckpt.path}: {exc}") from None
     clean_acc = _frac(clean)
     cache: dict[tuple[AttackSpec, bool], float] = {}  # the whole spec: α and random start matter too
     masks: dict[AttackSpec, torch.Tensor] = {}  # white-box per-image robust correctness

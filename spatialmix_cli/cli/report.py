@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
+from ..limits import MAX_DRAWS, check_at_most
 from ..reporting import build_report
 from ..reporting.browser import check_html
 from ..safefiles import check_output_folder, check_target
@@ -37,6 +38,9 @@ def report_command(
 ) -> None:
     """Figures, tables (mean ± std over seeds) and a verdict on each of the paper's claims."""
     with handled_errors(debug):
+        if draws < 1:
+            raise ConfigError(f"--draws must be >= 1, got {draws}")
+        check_at_most("--draws", draws, MAX_DRAWS)
         check_output_folder(out, f"--out {out}")  # before minutes of figures, not after
         if screenshot is not None:
             check_target(screenshot)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..numbers import format_eps
-from ..safefiles import atomic_write_text, resolve_inside
+from ..safefiles import atomic_write_text, check_target, resolve_inside
 from . import plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
@@ -180,6 +180,11 @@ def build_report(
         )
     figures_dir = out / "figures"
     resolve_inside(figures_dir, out)  # figures/ as a link out of the report: refused, nothing written
+    for folder in (out, figures_dir):  # every file a report may rewrite, checked before the first is written
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.is_symlink():
+                    check_target(entry, out)  # refuses the link, naming it
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out, runs, skipped)
 
