@@ -21,7 +21,8 @@ alone, at the peak of the step it guards (measured once per formula; the tests k
   FFT, its float32 magnitude...), plus P^2 x 16 bytes for the envelope and its statistics; the chunk
   shrinks from 64 filters to what fits, down to one.
 
-The budget is 80% of ``MemAvailable`` (``/proc/meminfo``; elsewhere 80% of physical memory), or 80% of a
+The budget is 80% of ``MemAvailable`` (``/proc/meminfo``; elsewhere 80% of physical memory; 80% of the
+address space left under ``ulimit -v`` where that is less), or 80% of a
 CUDA device's free memory for what lives there; ``SPATIALMIX_MEMORY_LIMIT`` (bytes, or like ``2G``)
 replaces both, so a test or a shared machine can set it exactly.
 """
@@ -91,12 +92,31 @@ def _mem_available() -> int | None:
     return None
 
 
+def _address_space_left() -> int | None:
+    """Bytes of address space left under ``ulimit -v`` (RLIMIT_AS), or None where there is no limit: a
+    batch system that sets one refuses allocations long before MemAvailable runs out."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm", encoding="ascii") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return max(0, limit - mapped)
+
+
 def host_budget() -> Budget | None:
     """The host's budget; None where nothing can be measured (then nothing is refused)."""
     budget = _from_env()
     if budget is not None:
         return budget
     available = _mem_available()
+    limited = _address_space_left()
+    if limited is not None and (available is None or limited < available):
+        return Budget(int(limited * FRACTION), "this process may still map (80% of its ulimit -v)")
     if available is not None:
         return Budget(int(available * FRACTION), "this machine can give (80% of MemAvailable)")
     try:
