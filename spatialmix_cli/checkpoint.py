@@ -3,7 +3,8 @@
 No pickle anywhere: tensors go through safetensors, everything else (model name and kwargs, learn mode,
 filter bank, seed, dataset and normalisation, epoch, metrics, config, optimizer hyper-parameters) is
 JSON stored under the ``spatialmix`` metadata key. Files are written atomically (temp file, fsync,
-rename), so a crash mid-write leaves the previous file intact.
+rename; :mod:`.safefiles`), so a crash mid-write leaves the previous file intact, and only regular files
+are read (a FIFO named as a checkpoint is refused instead of blocking the open).
 
 Two kinds of file share the format: ``model.safetensors`` (weights) and ``last.safetensors`` (weights +
 optimizer state + progress, for ``--resume``). Both load with :func:`load_checkpoint`.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,68 +25,13 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .data.info import DatasetInfo
-from .errors import CheckpointError, ConfigError, StorageError
+from .errors import CheckpointError, ConfigError
+from .safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
+from .safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
 _OPTIM_PREFIX = "__optim__."
-TEMP_SUFFIX = ".tmp"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename over it.
-
-    A crash or SIGKILL at any moment leaves either the old file or the new one, never a mix. A failed
-    write (disk full, quota, permissions) removes the temp file, leaves the old file as it was, and
-    raises :class:`StorageError` saying so."""
-    try:
-        _write_then_rename(path, data)
-    except OSError as exc:
-        kept = "the previous file is intact" if path.is_file() else "nothing was written"
-        raise StorageError(
-            f"could not write {path}: {exc.strerror or exc} ({kept}); free some space or choose another "
-            "--out, then run the same command again (add --resume for a training run)"
-        ) from None
-
-
-def _write_then_rename(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the permissions a plain open() would (0666 minus umask),
-        # so checkpoints and results can be shared like any other file.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def remove_stale_temp_files(folder: Path) -> list[Path]:
-    """Delete temp files that a killed writer left in ``folder`` (``.NAME.XXXX.tmp``); returns them."""
-    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}")) if folder.is_dir() else []
-    for tmp in stale:
-        tmp.unlink(missing_ok=True)
-    return stale
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def _state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -138,12 +83,7 @@ def save_checkpoint(
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The parsed ``spatialmix`` metadata of a checkpoint, with clear errors for files that are not ours."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise CheckpointError(
-            f"{path} is a folder; pass the .safetensors file inside it (e.g. {path}/model.safetensors)"
-        )
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
@@ -157,10 +97,26 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return parse_metadata(raw, path)
 
 
+def _check_file(path: str | Path) -> None:
+    """Only a regular file is handed to safetensors (a FIFO would block its open forever)."""
+    try:
+        check_regular(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except NotRegularFile as exc:
+        if os.path.isdir(path):
+            raise CheckpointError(
+                f"{path} is a folder; pass the .safetensors file inside it (e.g. {path}/model.safetensors)"
+            ) from None
+        raise CheckpointError(f"checkpoint {exc}") from None
+    except OSError as exc:  # a name too long, a loop of links, no permission
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+
+
 def _guess(path: Path) -> str:
     """Why a file might not parse: a pickle / torch.save file is named as such (we never load those)."""
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path), "rb") as f:
             head = f.read(4)
     except OSError:
         return "unreadable"
@@ -185,7 +141,22 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
             DatasetInfo.from_dict(meta["dataset"], "dataset")
         except ConfigError as exc:
             raise CheckpointError(f"{path} has damaged spatialmix metadata: {exc}") from None
+        problem = _dataset_mismatch(meta)
+        if problem:
+            raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
     return meta
+
+
+def _dataset_mismatch(meta: dict[str, Any]) -> str | None:
+    """The model and the dataset it records must agree on channels and classes (a 1-channel dataset on an
+    RGB model would otherwise fail deep in a convolution, or a wrong class count give chance accuracy)."""
+    kwargs, data = meta["model"]["kwargs"], meta["dataset"]
+    for key in ("in_chans", "num_classes"):
+        if key in kwargs and kwargs[key] is not None and kwargs[key] != data[key]:
+            return (
+                f"the model has {key} {kwargs[key]!r} but its dataset '{data['name']}' has {data[key]!r}"
+            )
+    return None
 
 
 def _metadata_problem(meta: Any) -> str | None:
@@ -200,11 +171,110 @@ def _metadata_problem(meta: Any) -> str | None:
                       ("optimizer", dict)):  # fmt: skip
         if key in meta and not isinstance(meta[key], kind):
             return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
+    if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
+        return "'history' must be an array of JSON objects (one per epoch)"
+    if "optimizer" in meta:
+        problem = _optimizer_problem(meta["optimizer"])
+        if problem:
+            return problem
+    return _progress_problem(meta["progress"]) if "progress" in meta else None
+
+
+_OFF_FLAGS = ("amsgrad", "maximize", "capturable", "differentiable")  # spatialmix never turns these on
+_RATES = ("betas", "momentum", "dampening")  # each in [0, 1)
+
+
+def _optimizer_problem(optim: dict[str, Any]) -> str | None:
+    """The optimizer hyper-parameters ``--resume`` loads must be ones the trainer could have written:
+    finite non-negative lr and weight decay, eps > 0, rates in [0, 1), the flags spatialmix never sets off,
+    integer parameter ids. (``load_state_dict`` takes anything and fails — or diverges — steps later.)"""
+    groups = optim.get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "'optimizer.param_groups' must be an array of JSON objects"
+    if not isinstance(optim.get("scalars", {}), dict):
+        return "'optimizer.scalars' must be a JSON object"
+    for i, group in enumerate(groups):
+        where = f"'optimizer.param_groups[{i}]"
+        params = group.get("params")
+        if not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params):
+            return f"{where}.params' must be an array of parameter ids"
+        for key in ("lr", "weight_decay"):
+            if key in group and not (_is_number(group[key]) and math.isfinite(group[key]) and group[key] >= 0):
+                return f"{where}.{key}' must be a finite number >= 0, got {group[key]!r}"
+        if "eps" in group and not (_is_number(group["eps"]) and math.isfinite(group["eps"]) and group["eps"] > 0):
+            return f"{where}.eps' must be a finite number > 0, got {group['eps']!r}"
+        for key in _RATES:
+            values = group.get(key, [])
+            values = values if isinstance(values, list) else [values]
+            if key == "betas" and key in group and len(values) != 2:
+                return f"{where}.betas' must be two numbers, got {group[key]!r}"
+            if not all(_is_number(v) and 0 <= v < 1 for v in values):
+                return f"{where}.{key}' must be in [0, 1), got {group[key]!r}"
+        for key in _OFF_FLAGS:
+            if group.get(key, False) is not False:
+                return f"{where}.{key}' must be false (spatialmix never sets it), got {group[key]!r}"
     return None
+
+
+def check_train_state(path: str | Path) -> dict[str, Any]:
+    """Check a ``last.safetensors`` before ``--resume`` rewrites anything: its metadata (progress and
+    optimizer fields) and its optimizer tensors (finite, steps and second moments >= 0). Returns the
+    metadata; a problem is a CheckpointError."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if "optimizer" not in meta:
+        raise CheckpointError(f"{path} holds no optimizer state; it is not a train state to resume")
+    for key, tensor in read_tensors(path).items():
+        if not key.startswith(_OPTIM_PREFIX):
+            continue
+        name = key.rsplit(".", 1)[-1]
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: optimizer tensor '{key}' is {tensor.dtype}, not floating point")
+        bad = not bool(torch.isfinite(tensor).all())
+        bad = bad or (name in ("step", "exp_avg_sq") and bool((tensor < 0).any()))
+        if bad:
+            raise CheckpointError(
+                f"{path}: optimizer tensor '{key}' holds NaN, Inf{' or negative' if name in ('step', 'exp_avg_sq') else ''} "
+                "values (the file is damaged or was edited); pass --overwrite to start over"
+            )
+    return meta
+
+
+_PROGRESS_COUNTERS = ("epoch", "step", "global_step")
+
+
+def _progress_problem(progress: dict[str, Any]) -> str | None:
+    """``progress`` (where a run stopped, read by ``--resume``) must be exactly what the trainer writes:
+    non-negative integer counters, a finite number of seconds and finite running sums."""
+    unknown = sorted(set(progress) - {*_PROGRESS_COUNTERS, "seconds", "sums"})
+    if unknown:
+        return f"'progress' has unknown fields {unknown}"
+    for key in _PROGRESS_COUNTERS:
+        value = progress.get(key, 0)
+        if not _is_int(value) or value < 0:
+            return f"'progress.{key}' must be a non-negative integer, got {value!r}"
+    seconds = progress.get("seconds", 0.0)
+    if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
+        return f"'progress.seconds' must be a non-negative number, got {seconds!r}"
+    sums = progress.get("sums", {})
+    if not isinstance(sums, dict) or set(sums) != {"loss", "correct", "count"} or not all(
+        _is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values()
+    ):
+        return f"'progress.sums' must hold finite non-negative loss, correct and count, got {sums!r}"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the tensors in a safetensors file, read from its header (no tensor is loaded)."""
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -215,6 +285,7 @@ def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
@@ -326,6 +397,7 @@ def load_into(
     meta = read_metadata(path)
     tensors = read_tensors(path)
     weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIM_PREFIX)}
+    _check_values(tensors, model.state_dict(), path)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -333,6 +405,7 @@ def load_into(
         raise CheckpointError(
             f"{path} does not match model '{meta['model']['name']}' ({detail.strip()})"
         ) from None
+    _check_normalization(model, path)
     if optimizer is not None:
         if "optimizer" not in meta:
             raise CheckpointError(f"{path} holds no optimizer state; resume from last.safetensors")
@@ -342,6 +415,42 @@ def load_into(
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not fit this run: {exc}") from None
     return meta
+
+
+def _check_values(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse what ``load_state_dict`` would silently accept: a tensor of another dtype (it casts int8 or
+    bool weights to float) and NaN / Inf values (spatialmix never saves them: a diverged run keeps its
+    last good state), which would give chance accuracy and meaningless attack and spectrum numbers."""
+    for key, tensor in tensors.items():
+        want = expected.get(key)
+        if want is not None and tensor.dtype != want.dtype:
+            raise CheckpointError(
+                f"{path}: tensor '{key}' is {str(tensor.dtype).removeprefix('torch.')} in the file, the model "
+                f"expects {str(want.dtype).removeprefix('torch.')} (the file is damaged or was edited)"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: tensor '{key}' holds NaN or Inf values (spatialmix never saves non-finite weights: "
+                "the file is damaged or was edited)"
+            )
+
+
+def _check_normalization(model: nn.Module, path: Path) -> None:
+    """The loaded input normalisation and BatchNorm statistics must be usable: ``std`` > 0 (a zero divides
+    every image into Inf) and running variances >= 0."""
+    from .layers.normalize import Normalize
+
+    for name, module in model.named_modules():
+        if isinstance(module, Normalize) and not bool((module.std > 0).all()):
+            raise CheckpointError(
+                f"{path}: tensor '{name + '.' if name else ''}std' (input normalisation) must be > 0, got "
+                f"{module.std.flatten().tolist()} (the file is damaged or was edited)"
+            )
+        var = getattr(module, "running_var", None)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and var is not None and bool((var < 0).any()):
+            raise CheckpointError(
+                f"{path}: tensor '{name}.running_var' has negative values (the file is damaged or was edited)"
+            )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:

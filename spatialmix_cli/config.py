@@ -11,14 +11,16 @@ import math
 import re
 import types
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .data.info import DATASETS, DatasetInfo, dataset_info
+from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
 from .layers import FILTER_BANKS, LEARN_MODES
+from .limits import MAX_ADV_STEPS, MIN_IMAGE_SIZE, check_at_most, check_seed, check_sigma
 from .numbers import parse_number
 from .tasks import TASKS
 
@@ -28,6 +30,10 @@ ADV_METHODS = ("none", "fgsm", "pgd")
 # Float keys that also accept fractions written as strings, such as "1/255".
 FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
+# The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
+# by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
+# from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
+FLOAT_LIMIT = 1e30
 # Keys that change how a run executes but not what it computes (up to float rounding of kernel choice). The
 # one list: a resumed run may change them, and `spatialmix report` leaves them out of a run's identity when
 # it matches runs. Everything else (bf16 and cpu_bf16 included: bf16 arithmetic changes the numbers;
@@ -112,20 +118,20 @@ class TrainConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
         """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
         cfg = cls()
-        return cfg.updated(data, where)
+        return cfg.updated(data, where, model=model)
 
-    def updated(self, data: dict[str, Any], where: str = "config") -> TrainConfig:
-        """A copy with ``data`` applied on top, checked key by key, then validated as a whole."""
+    def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """A copy with ``data`` applied on top, checked key by key, then validated as a whole
+        (``model=False``: all but building the model on the meta device, see :meth:`check_model`)."""
         if not isinstance(data, dict):
             raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
-        values = dataclasses.asdict(self)
-        for key, value in data.items():
-            values[key] = coerce(key, value, where)
-        cfg = TrainConfig(**values)
-        cfg.validate(where)
+        # replace(), not asdict(): every field is a scalar, and asdict's deep copies made a recipe of
+        # 10^4 points take seconds to list
+        cfg = dataclasses.replace(self, **{key: coerce(key, value, where) for key, value in data.items()})
+        cfg.validate(where, model=model)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,8 +142,11 @@ class TrainConfig:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
-    def validate(self, where: str = "config") -> None:
-        from .models import check_model_name, create_model
+    def validate(self, where: str = "config", *, model: bool = True) -> None:
+        """Check every key and their combinations; with ``model``, also :meth:`check_model` (milliseconds
+        per config: a recipe's thousands of points are checked without it, each point with it before it
+        runs)."""
+        from .models import check_model_name
 
         try:
             check_model_name(self.arch)
@@ -164,6 +173,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{where}.{key} must be > 0, got {value}")
+        if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:
+            raise ConfigError(f"{where}.image_size must be at most {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
         for key in ("weight_decay", "eval_every", "workers", "crop_pad", "warmup_epochs"):
             value = getattr(self, key)
             if value is not None and value < 0:
@@ -186,6 +197,12 @@ class TrainConfig:
             raise ConfigError(f"{where}.adv_eps must be in [0, 1] (pixel units), got {self.adv_eps}")
         if self.adv_steps < 1:
             raise ConfigError(f"{where}.adv_steps must be >= 1, got {self.adv_steps}")
+        check_at_most(f"{where}.adv_steps", self.adv_steps, MAX_ADV_STEPS)
+        check_seed(f"{where}.seed", self.seed)
+        check_seed(f"{where}.perm_seed", self.perm_seed)
+        check_sigma(f"{where}.smooth_sigma", self.smooth_sigma)
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(f"{where}.image_size must be at least {MIN_IMAGE_SIZE} pixels, got {self.image_size}")
         if self.adv_alpha is not None and self.adv_alpha <= 0:
             raise ConfigError(f"{where}.adv_alpha must be > 0, got {self.adv_alpha}")
         if not 0 <= self.label_smoothing < 1:
@@ -197,13 +214,31 @@ class TrainConfig:
         self._validate_task(where)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
-        # Build the model on the meta device (no memory, ~ms) so bad model arguments fail here, before
-        # any data is loaded or anything is written.
+        if model:
+            self.check_model(where)
+
+    def check_model(self, where: str = "config") -> None:
+        """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
+        arguments fail here, before any data is loaded or anything is written."""
+        from .models import create_model
+
+        info = dataset_info(self.dataset)
         try:
             with torch.device("meta"):
-                create_model(self.arch, **self.model_kwargs(dataset_info(self.dataset)))
+                model = create_model(self.arch, **self.model_kwargs(info))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        size = self.image_size or info.image_size
+        try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
+            with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
+                warnings.simplefilter("ignore")
+                model.eval()(torch.empty(1, info.in_chans, size, size, device="meta"))
+        except (RuntimeError, ValueError) as exc:
+            reason = str(exc).split("\n")[0]
+            raise ConfigError(
+                f"{where}: model '{self.arch}' cannot run on the {size}x{size} images of '{self.dataset}' "
+                f"({reason}); use a smaller patch / kernel / depth or a larger image_size"
+            ) from None
 
     def _validate_task(self, where: str) -> None:
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH
@@ -244,6 +279,7 @@ class TrainConfig:
 
 
 _HINTS = typing.get_type_hints(TrainConfig)
+_SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
 
 
 def _type_name(hint: Any) -> str:
@@ -270,9 +306,16 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
         return value
     elif base is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif base is float and (
+        (isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (isinstance(value, str) and _SCIENTIFIC.fullmatch(value))
+    ):
+        # A string like "1e-3" is a number: YAML 1.1 (PyYAML) reads 1e-3 without a dot as text.
+        value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{label} must be a finite number, got {value!r}")
+        if abs(value) > FLOAT_LIMIT:
+            raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
         return float(value)
     elif base is str and isinstance(value, str):
         return value

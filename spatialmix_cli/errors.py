@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -14,6 +15,11 @@ class SpatialmixError(Exception):
 
 class ConfigError(SpatialmixError, ValueError):
     """A recipe, option or model argument is unknown, of the wrong type, or out of range."""
+
+
+class ResourceError(ConfigError):
+    """A job would need more memory than this machine can give (an estimate made before allocating); the
+    message says how much, how it was counted, and which option to lower."""
 
 
 class DataError(SpatialmixError):
@@ -28,10 +34,43 @@ class RunDirError(SpatialmixError):
     """An output/run directory cannot be used as asked (exists with another config, not writable...)."""
 
 
+class UnsafePathError(RunDirError):
+    """A write would go through a symbolic link or land outside its output folder, or a file to lock or
+    append to is not a regular file; refused before anything is written."""
+
+
 class StorageError(SpatialmixError):
-    """A file could not be written (disk full, quota, permissions); what was on disk before is intact."""
+    """A file could not be written for want of space (disk full, quota, an I/O error); what was on disk
+    before is intact."""
 
     exit_code = 1  # not bad input: the same command succeeds once there is space
+
+
+class OutputPathError(RunDirError):
+    """An output path cannot be written as given (no permission, read-only file system, a file where a
+    folder must be, a name too long): bad input, exit 2."""
+
+
+# errno values that are faults of the machine, not of the path the user gave: exit 1 (StorageError)
+FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def write_error(
+    exc: OSError, what: str, *, verb: str = "write", kept: str = "", retry: str = ""
+) -> SpatialmixError:
+    """The error for an ``OSError`` raised while writing ``what``: a :class:`StorageError` (exit 1) for a
+    full disk, quota or I/O error, an :class:`OutputPathError` (exit 2) for everything about the path
+    itself. ``kept`` says what is intact; ``retry`` how to go on once the cause is fixed."""
+    reason = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) not in what:
+        reason += f" ({exc.filename})"
+    extra = f" ({kept})" if kept else ""
+    if exc.errno in FAULT_ERRNOS:
+        retry = retry or "run the same command again"
+        return StorageError(f"could not {verb} {what}: {reason}{extra}; free some space, then {retry}")
+    return OutputPathError(
+        f"cannot {verb} {what}: {reason}{extra}; choose another output path or fix its permissions"
+    )
 
 
 class ExternalToolError(SpatialmixError):

@@ -31,6 +31,8 @@ scheduler.
 from __future__ import annotations
 
 import itertools
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,22 +40,37 @@ from typing import Any
 
 from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, UnsafePathError, did_you_mean
+from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
 
 RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "attack", "notes")
 _FOLDER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+# Points a recipe may have. Each is a training run, so a grid beyond this is almost surely a slip (a list
+# where one value was meant); counting them is instant, and listing 10^4 takes a few seconds.
+MAX_POINTS = 10_000
 
 
-def check_inside(value: str, where: str) -> str:
-    """A path written in a recipe must stay inside the folder the command runs from: relative, no '..'.
-    (A recipe is a file someone may hand you; the command line's --out can still point anywhere.)"""
+def check_inside(value: str, where: str, *, resolve: bool = True) -> str:
+    """A path written in a recipe must stay inside the folder the command runs from: relative, no '..',
+    and (``resolve``: when it is about to be used) not through a symbolic link that leads out of it. (A
+    recipe is a file someone may hand you; the command line's --out can still point anywhere.)"""
     path = Path(value)
     if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in value:
         raise ConfigError(
             f"{where} must be a relative path without '..' (a recipe may only write inside the folder it "
             f"is run from), got {value!r}; pass --out to write elsewhere"
         )
+    if not resolve:
+        return value
+    try:
+        resolve_inside(path, Path.cwd())
+    except UnsafePathError:
+        raise ConfigError(
+            f"{where} {value!r} leads through a symbolic link to {os.path.realpath(path)}, outside the "
+            f"folder the recipe is run from ({os.path.realpath(Path.cwd())}); a recipe may only write inside "
+            "it: pass --out to write there"
+        ) from None
     return value
 
 
@@ -67,6 +84,7 @@ class Point:
     config: TrainConfig
     run_dir: Path
     grid: str = ""
+    where: str = "config"  # how errors about this point name it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,29 +117,59 @@ class Recipe:
     source: str = "<recipe>"
     attack: AttackPlan | None = None  # what `spatialmix attack --recipe` measures on every point
 
-    def points(self, overrides: dict[str, Any] | None = None, out: str | Path | None = None) -> list[Point]:
-        """Expand the grids in order. ``overrides`` (command-line options) win over base, grid and sweep
-        values; a swept key that is overridden stops being swept."""
+    def size(self, overrides: dict[str, Any] | None = None) -> int:
+        """How many points the grids have (before dropping duplicates), computed without expanding them."""
         overrides = overrides or {}
-        root = Path(out or self.out or Path("runs") / self.name)
+        return sum(math.prod(len(v) for k, v in g.axes.items() if k not in overrides) for g in self.grids)
+
+    def root(self, out: str | Path | None = None) -> Path:
+        """The root of the run directories: ``out`` (the command line's, anywhere) or the recipe's own
+        ``out`` / ``runs/<name>``, which must stay inside the working folder once links are resolved."""
+        if out is not None:
+            return Path(out)
+        root = self.out or str(Path("runs") / self.name)
+        check_inside(root, f"{self.source}: {'out' if self.out else 'its default output folder'}")
+        return Path(root)
+
+    def points(
+        self, overrides: dict[str, Any] | None = None, out: str | Path | None = None, *, model: bool = True
+    ) -> list[Point]:
+        """Expand the grids in order. ``overrides`` (command-line options) win over base, grid and sweep
+        values; a swept key that is overridden stops being swept. Every point's config is checked;
+        ``model=False`` leaves out building each point's model on the meta device (:func:`check_models`
+        does it for the points that run). More than ``MAX_POINTS`` points is an error, found before any
+        is expanded."""
+        points = self._expand(overrides or {}, self.root(out), links=True)
+        if model:
+            check_models(points)
+        return points
+
+    def _expand(self, overrides: dict[str, Any], root: Path, *, links: bool) -> list[Point]:
+        """The points under ``root``, each config checked (without its model); ``links``: also refuse run
+        directories that lead out of ``root`` through a link on disk."""
+        total = self.size(overrides)
+        if total > MAX_POINTS:
+            raise ConfigError(
+                f"{self.source}: the sweep has {total:,} points, more than the {MAX_POINTS:,} a recipe may "
+                "have (each point is a training run, so this is most likely a list where one value was "
+                "meant); split it into several recipes"
+            )
         base = TrainConfig.from_dict(self.base, f"{self.source}: base")
         points: list[Point] = []
         seen: dict[Path, Point] = {}
         for grid in self.grids:
             axes = {k: v for k, v in grid.axes.items() if k not in overrides}
-            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}")
+            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}", model=False)
             for combo in itertools.product(*axes.values()) if axes else [()]:
                 values = dict(zip(axes, combo, strict=True))
                 name = point_name(values)
                 where = (
                     f"{self.source}: sweep point {'/'.join(filter(None, [grid.label, name])) or len(points)}"
                 )
-                config = grid_base.updated(values, where).updated(overrides, "option")
-                parts = [p for p in (grid.label, name) if p]
-                if any(p in (".", "..") or not _FOLDER_SAFE.fullmatch(p) for p in parts):
-                    raise ConfigError(f"{where}: run directory {parts} would not be a folder inside {root}")
-                run_dir = root.joinpath(*parts)
-                point = Point(len(points), name, values, config, run_dir, grid.label)
+                config = grid_base.updated(values, where, model=False)
+                config = config.updated(overrides, "option", model=False)
+                run_dir = _run_dir(root, [p for p in (grid.label, name) if p], where, links)
+                point = Point(len(points), name, values, config, run_dir, grid.label, where)
                 if run_dir in seen:
                     if seen[run_dir].config != config:
                         raise ConfigError(
@@ -131,6 +179,33 @@ class Recipe:
                 seen[run_dir] = point
                 points.append(point)
         return points
+
+
+def check_models(points: list[Point]) -> None:
+    """Build each point's model on the meta device (see ``TrainConfig.check_model``): for the points that
+    are about to run, before any of them does."""
+    for point in points:
+        point.config.check_model(point.where)
+
+
+def _run_dir(root: Path, parts: list[str], where: str, links: bool) -> Path:
+    """``root/parts...``, refused unless it is a folder inside ``root``, also once links are resolved (a
+    run folder shipped as a link out of the recipe's output is never written through)."""
+    for part in parts:
+        if part in (".", "..") or not _FOLDER_SAFE.fullmatch(part):
+            raise ConfigError(f"{where}: run directory {parts} would not be a folder inside {root}")
+        if len(part.encode()) > NAME_MAX:
+            raise ConfigError(
+                f"{where}: the run directory name {part[:40]}... is {len(part.encode())} bytes, longer than "
+                f"the {NAME_MAX} a folder name may have; sweep fewer keys in one grid"
+            )
+    run_dir = root.joinpath(*parts)
+    if links and parts and os.path.lexists(root):  # nothing to resolve under a root not made yet
+        try:
+            resolve_inside(run_dir, root)
+        except UnsafePathError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return run_dir
 
 
 def _format(value: Any) -> str:
@@ -182,13 +257,14 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     for key in ("name", "description", "paper", "out", "notes"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise ConfigError(f"{source}: '{key}' must be a string, got {data[key]!r}")
-    if data.get("name") and not _FOLDER_SAFE.fullmatch(data["name"]):
+    name = data.get("name")
+    if name is not None and (not _FOLDER_SAFE.fullmatch(name) or name in (".", "..")):
         raise ConfigError(
-            f"{source}: 'name' becomes a folder name (runs/<name>); use letters, digits, . _ - only, "
-            f"got {data['name']!r}"
+            f"{source}: 'name' becomes a folder name (runs/<name>); use letters, digits, . _ - only "
+            f"(and not '.' or '..'), got {name!r}"
         )
     if data.get("out"):
-        check_inside(data["out"], f"{source}: 'out'")
+        check_inside(data["out"], f"{source}: 'out'", resolve=False)  # links: when it is used (root())
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise ConfigError(f"{source}: 'base' must be a mapping of config keys, got {type(base).__name__}")
@@ -208,7 +284,9 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
         out=data.get("out"),
         source=source,
     )
-    recipe.points()  # validate every point now, not halfway through a sweep
+    # Check every point's config now, not halfway through a sweep (the size first; models are built for
+    # the points that run, and links on disk are looked at under the root actually used: see points()).
+    recipe._expand({}, Path(recipe.out or Path("runs") / recipe.name), links=False)
     return recipe
 
 
@@ -216,7 +294,7 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and check a recipe file (``yaml.safe_load`` only)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path)  # a regular file only: a FIFO named as a recipe is refused, not waited on
     except FileNotFoundError:
         raise ConfigError(f"recipe not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -15,9 +15,17 @@ from typing import Any
 
 import yaml
 
-from .checkpoint import atomic_write_text, remove_stale_temp_files
+from .checkpoint import check_train_state
 from .config import RUNTIME_KEYS, TrainConfig
-from .errors import ConfigError, RunDirError, StorageError
+from .errors import ConfigError, RunDirError, SpatialmixError, write_error
+from .safefiles import (
+    atomic_write_text,
+    check_output_folder,
+    make_folders,
+    read_text,
+    remove_made_folders,
+    remove_stale_temp_files,
+)
 from .safeyaml import parse_yaml
 
 CONFIG_FILE = "config.yaml"
@@ -51,7 +59,7 @@ def read_config(run_dir: str | Path) -> TrainConfig | None:
     if not path.is_file():
         return None
     try:
-        data = parse_yaml(path.read_text(), str(path))
+        data = parse_yaml(read_text(path), str(path))
     except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise RunDirError(f"cannot read {path}: {exc}") from None
     try:
@@ -67,9 +75,10 @@ def read_result(run_dir: str | Path, *, require_weights: bool = True) -> dict[st
     if not path.is_file() or (require_weights and not (Path(run_dir) / MODEL_FILE).is_file()):
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        result = json.loads(read_text(path))
+    except (OSError, ValueError, RecursionError):
         return None
+    return result if isinstance(result, dict) else None
 
 
 def status(run_dir: str | Path) -> str:
@@ -81,6 +90,8 @@ def status(run_dir: str | Path) -> str:
         return "finished"
     if (run_dir / LAST_FILE).is_file():
         return "unfinished"
+    if os.path.lexists(run_dir / LAST_FILE):  # a FIFO, folder or dangling link: never trained over
+        raise RunDirError(f"{run_dir / LAST_FILE} is not a regular file; remove it or pass --overwrite")
     return "new"
 
 
@@ -105,13 +116,7 @@ def check_run_dir(
     ``overwrite``); an unfinished run unless ``resume`` or ``overwrite``.
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"--out {run_dir} is a file, not a folder")
-    for parent in run_dir.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunDirError(f"cannot write to --out {run_dir}: {parent} is a file, not a folder")
-            break
+    check_output_folder(run_dir, f"to --out {run_dir}")  # names too long, files in the way, no permission
     saved = read_config(run_dir) if run_dir.is_dir() else None
     # Dotfiles (the claim's .lock, temp files of a killed write) do not make a folder "used".
     if saved is None and run_dir.is_dir() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
@@ -133,6 +138,15 @@ def check_run_dir(
         raise RunDirError(
             f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
         )
+    if state == "unfinished":
+        # A damaged last.safetensors (progress fields of the wrong type, say) fails here, read-only, before
+        # anything in the run directory is rewritten.
+        done = check_train_state(run_dir / LAST_FILE).get("progress", {}).get("epoch", 0)
+        if done > cfg.epochs:
+            raise RunDirError(
+                f"{run_dir / LAST_FILE} says {done} epochs are done of a {cfg.epochs}-epoch run (the file is "
+                "damaged or was edited); pass --overwrite to start over"
+            )
     return state
 
 
@@ -140,19 +154,18 @@ def init_run_dir(run_dir: str | Path, cfg: TrainConfig, state: str, *, overwrite
     """Write ``cfg`` into ``run_dir`` for a ``new`` or ``unfinished`` run (as decided by
     :func:`check_run_dir`). ``overwrite`` first removes only the run files listed in ``RUN_FILES``."""
     run_dir = Path(run_dir)
+    created = make_folders(run_dir, what="--out")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(run_dir, os.W_OK):
-            raise PermissionError(f"no write permission for {run_dir}")
         if overwrite and state == "new":
             for name in RUN_FILES:
                 (run_dir / name).unlink(missing_ok=True)
         remove_stale_temp_files(run_dir)  # left by a run killed mid-write; the real files are intact
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    except OSError as exc:
-        raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
-    except StorageError as exc:
-        raise RunDirError(f"cannot write to --out {run_dir}: {exc}") from None
+    except (OSError, SpatialmixError) as exc:
+        remove_made_folders(created)  # no half-made run folder is left behind
+        if isinstance(exc, SpatialmixError):
+            raise
+        raise write_error(exc, f"to --out {run_dir}") from None
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:

@@ -17,7 +17,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RunDirError
+from .errors import RunDirError, write_error
+from .safefiles import make_folders, open_lock, remove_made_folders
 
 LOCK_FILE = ".lock"
 
@@ -39,37 +40,49 @@ def check_free(run_dir: Path) -> None:
 
 @contextlib.contextmanager
 def claim(run_dir: Path) -> Iterator[None]:
-    """Hold the claim on ``run_dir`` (created if needed) for the block, or raise :class:`RunDirBusy`."""
+    """Hold the claim on ``run_dir`` (created if needed) for the block, or raise :class:`RunDirBusy`. The
+    lock file is opened without following a link (a ``.lock`` link shipped in a run folder is refused,
+    its target never truncated)."""
     path = run_dir / LOCK_FILE
+    created = make_folders(run_dir, what="--out")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_lock(path, create=True)
     except OSError as exc:
-        raise RunDirError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+        remove_made_folders(created)
+        raise write_error(exc, f"to --out {run_dir}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = path.read_text().strip() or "unknown"
-            raise RunDirBusy(f"{run_dir} is being trained by another process ({holder}); skipped") from None
+            raise _busy(run_dir, _holder(fd)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         yield
-    finally:
+    except BaseException:
         os.close(fd)  # releases the claim
+        fd = -1
+        remove_made_folders(created)  # a run that failed before writing anything leaves no folder
+        raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    return os.pread(fd, 512, 0).decode(errors="replace").strip() or "unknown"
 
 
 def claimed_by(run_dir: Path) -> str | None:
-    """Who holds the claim on ``run_dir`` right now (``pid N on HOST``), or None if nobody does."""
-    path = run_dir / LOCK_FILE
+    """Who holds the claim on ``run_dir`` right now (``pid N on HOST``), or None if nobody does. A lock
+    file that is a link or not a regular file is refused (:class:`UnsafePathError`)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_lock(run_dir / LOCK_FILE, create=False)
     except OSError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return path.read_text().strip() or "unknown"
+        return _holder(fd)
     finally:
         os.close(fd)
     return None

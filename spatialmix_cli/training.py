@@ -31,6 +31,7 @@ from .data.mixing import make_mixer
 from .errors import ConfigError, RunDirError, SpatialmixError
 from .hardware import cpu_info
 from .layers import param_report
+from .memory import check_training
 from .models import create_model
 from .rundir import (
     LAST_FILE,
@@ -120,13 +121,28 @@ class _Progress:
 
 # --- small pure pieces ------------------------------------------------------------------------------
 def resolve_device(name: str) -> torch.device:
+    """The torch device for ``--device``; a device this machine does not have is a ConfigError (exit 2)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {name} asked for, but no CUDA GPU is available here; use --device cpu or auto"
+            )
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {name} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
+    if name == "mps" and not (torch.backends.mps.is_built() and torch.backends.mps.is_available()):
         raise ConfigError(
-            f"--device {name} asked for, but no CUDA GPU is available here; use --device cpu or auto"
+            "--device mps asked for, but this PyTorch has no usable Apple MPS device here; use --device cpu or auto"
         )
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"--device {name}: {exc}") from None
 
 
 def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:
@@ -353,7 +369,10 @@ def train(
 
     def precheck() -> str:  # read-only: refuse or skip before the data is loaded
         check_free(run_dir)
-        return check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+        state = check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+        if state != "finished":  # what cannot fit is refused before the data is loaded or the model built
+            check_training(cfg, device, dist.world if dist is not None else 1)
+        return state
 
     with distributed.process_group(dist, device), contextlib.ExitStack() as held:
 
@@ -447,6 +466,7 @@ def _fit(
             dist,
         )  # fmt: skip
         record = _end_epoch(cfg, data, model, progress, device, steps)
+        _check_finite_model(model, record, progress, run_dir)
         progress.epoch, progress.step = progress.epoch + 1, 0
         progress.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
         progress.history.append(record)
@@ -602,6 +622,20 @@ def _check_finite(
     mean_loss = sums["loss"] / count
     metric = task.summarize(mean_loss, sums["correct"] / count)
     return {**sums, "lr": lr, "train_loss": mean_loss, f"train_{task.metric}": metric}
+
+
+def _check_finite_model(model: nn.Module, record: dict[str, Any], progress: _Progress, run_dir: Path) -> None:
+    """A finite training loss is not enough: weights that overflowed (a huge lr that BatchNorm hides from the
+    loss) give a NaN test loss and would be saved. Stop before this epoch is saved, as for a NaN loss."""
+    bad = record.get("test_loss") is not None and not math.isfinite(record["test_loss"])
+    bad = bad or not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if bad:
+        last = run_dir / LAST_FILE
+        kept = f"the last good state is kept in {last}" if last.is_file() else "no checkpoint had been saved yet"
+        raise TrainingDiverged(
+            f"the weights became non-finite in epoch {progress.epoch + 1} (test loss {record.get('test_loss')}); "
+            f"{kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)"
+        )
 
 
 def _end_epoch(

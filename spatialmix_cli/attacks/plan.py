@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, check_choice, did_you_mean
+from ..limits import MAX_STEPS, check_at_most, check_seed
 from .build import METHODS, PGD_VARIANTS, AttackSpec
 from .eps import parse_eps
 
@@ -49,12 +50,17 @@ class AttackPlan:
         return plan
 
     def validate(self, where: str = "attack") -> None:
+        if not self.methods:
+            raise ConfigError(f"{_label(where, 'methods')} needs at least one method ({', '.join(METHODS)})")
         for method in self.methods:
             AttackSpec(method, 0.0)  # unknown names fail here, with the choices
         check_choice(_label(where, "pgd_variant"), self.pgd_variant, PGD_VARIANTS)
         for key in ("n", "batch_size", "steps", "large_eps_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{_label(where, key)} must be >= 1, got {getattr(self, key)}")
+        for key in ("steps", "large_eps_steps"):
+            check_at_most(_label(where, key), getattr(self, key), MAX_STEPS)
+        check_seed(_label(where, "seed"), self.seed)
         if self.alpha is not None and self.alpha <= 0:
             raise ConfigError(f"{_label(where, 'alpha')} must be > 0, got {self.alpha}")
         if not 0 < self.large_eps <= 1:
@@ -79,7 +85,10 @@ def _coerce(key: str, value: Any, label: str) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(m, str) for m in items):
             raise ConfigError(f"{label} must be one of {', '.join(METHODS)} or a list of them, got {value!r}")
-        return [m.strip().lower() for m in items if m.strip()]
+        methods = [m.strip().lower() for m in items if m.strip()]
+        if not methods:  # `--method ,` would attack nothing and report success
+            raise ConfigError(f"{label} needs at least one method ({', '.join(METHODS)}), got {value!r}")
+        return methods
     if key == "eps":
         return parse_eps(value, label)
     if key in ("alpha", "large_eps"):

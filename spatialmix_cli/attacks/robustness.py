@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ from torch import nn
 
 from ..checkpoint import Checkpoint
 from ..data import DatasetInfo, eval_batches, load_dataset
+from ..errors import CheckpointError
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
+from ..safefiles import append_lines
 from ..seeding import derive_seed
 from . import checks as C
 from .build import AUTOATTACKS, AttackSpec, check_classes, components, perturb
@@ -52,19 +54,22 @@ def load_sample(
     download: bool = True,
     image_size: int | None = None,
     device: torch.device | str = "cpu",
+    hints: Sequence[str | None] = (),
 ) -> Sample:
-    """The first ``n`` test images of a permutation seeded by ``seed`` (independent of any model)."""
+    """The first ``n`` test images of a permutation seeded by ``seed`` (independent of any model).
+    ``hints``: data folders a checkpoint or run names, looked in read-only (never downloaded into)."""
     if info.name == "imagenet":
         from ..data.imagefolder import find_imagefolder, folder_eval_batches
 
         batches = folder_eval_batches(
-            find_imagefolder(data_dir), image_size=image_size or info.image_size, batch_size=250,
+            find_imagefolder(data_dir, hints), image_size=image_size or info.image_size, batch_size=250,
             device=torch.device("cpu"), subset=n, workers=4,
         )  # fmt: skip
         pairs = list(batches)
         images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
     else:
-        data = load_dataset(info.name, data_dir=data_dir, download=download).resized(info.image_size)
+        data = load_dataset(info.name, data_dir=data_dir, download=download, hints=hints)
+        data = data.resized(info.image_size)
         order = torch.randperm(data.test_y.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
         images, labels = data.test_x[order], data.test_y[order]
     return Sample(info.name, images.float().div(255).to(device), labels.to(device), seed)
@@ -106,8 +111,19 @@ class AttackResult:
 
 
 def predictions(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted classes of clean ``images``. Outputs that are NaN or Inf (finite weights of absurd size
+    overflow too) are a CheckpointError: an argmax of NaN is class 0, and an attack on it means nothing."""
+    found = []
     with torch.no_grad():
-        return torch.cat([model(x).argmax(1) for x, _ in eval_batches(images, images, batch_size)])
+        for x, _ in eval_batches(images, images, batch_size):
+            logits = model(x)
+            if not bool(torch.isfinite(logits).all()):
+                raise CheckpointError(
+                    "the model gives NaN or Inf outputs on clean test images (its weights are damaged, or so "
+                    "large that they overflow); nothing was attacked"
+                )
+            found.append(logits.argmax(1))
+    return torch.cat(found)
 
 
 def correct_under_attack(
@@ -183,7 +199,10 @@ def attack_checkpoint(
     for method in plan.methods:  # before any work
         check_classes(plan.spec(method, 0.0), num_classes)
     model = prepared(ckpt.model)
-    clean = predictions(model, sample.images, plan.batch_size) == sample.labels
+    try:
+        clean = predictions(model, sample.images, plan.batch_size) == sample.labels
+    except CheckpointError as exc:
+        raise CheckpointError(f"{ckpt.path}: {exc}") from None
     clean_acc = _frac(clean)
     cache: dict[tuple[AttackSpec, bool], float] = {}  # the whole spec: α and random start matter too
     masks: dict[AttackSpec, torch.Tensor] = {}  # white-box per-image robust correctness
@@ -311,9 +330,8 @@ def _merge(found: list[C.Check]) -> list[C.Check]:
 
 
 def record(run_dir: Path, results: list[AttackResult]) -> Path:
-    """Append results to ``<run_dir>/attacks.jsonl`` (what ``spatialmix report`` reads)."""
+    """Append results to ``<run_dir>/attacks.jsonl`` (what ``spatialmix report`` reads): whole lines in one
+    write that never follows a link (:func:`..safefiles.append_lines`)."""
     path = run_dir / ATTACKS_FILE
-    with path.open("a") as fh:
-        for r in results:
-            fh.write(json.dumps(r.to_dict()) + "\n")
+    append_lines(path, [json.dumps(r.to_dict()) for r in results])
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,8 @@ from ..attacks import (
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import load_recipe
-from ..rundir import MODEL_FILE, read_config
+from ..rundir import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE, read_config
+from ..safefiles import check_target
 from ..training import resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, pct, table
@@ -142,7 +144,7 @@ def _targets(
 
 def _as_checkpoint(path: Path) -> Path:
     """A run directory stands for its final ``model.safetensors``."""
-    return path / MODEL_FILE if path.is_dir() else path
+    return path / MODEL_FILE if os.path.isdir(path) else path
 
 
 def _classifier(ckpt: Checkpoint) -> Checkpoint:
@@ -165,6 +167,10 @@ def run_attacks(
     """Load every checkpoint first (so a bad path fails before any work), then attack them in turn."""
     ckpts = [_classifier(load_checkpoint(p, device)) for p in paths]
     src = _classifier(load_checkpoint(source, device)) if source is not None else None
+    if save:  # an attacks.jsonl that is a link is refused now, not after the attacks ran
+        for ckpt in ckpts:
+            if _records_here(ckpt):
+                check_target(ckpt.path.parent / ATTACKS_FILE)
     samples: dict[str, Any] = {}
     err, results = console(), []
     with PassProgress(err) as bar:
@@ -174,7 +180,7 @@ def run_attacks(
                 samples[name] = _sample(ckpt, plan, data_dir, device)
             bar.prefix = _short(ckpt)
             found = attack_checkpoint(ckpt, samples[name], plan, source=src, on_batch=bar)
-            if save and (ckpt.path.parent / "config.yaml").exists():
+            if save and _records_here(ckpt):
                 record(ckpt.path.parent, found)
             for result in found:
                 if as_json:
@@ -184,13 +190,21 @@ def run_attacks(
     return results
 
 
+def _records_here(ckpt: Checkpoint) -> bool:
+    """Results are appended next to a checkpoint that sits in a run directory."""
+    return (ckpt.path.parent / CONFIG_FILE).is_file()
+
+
 def _sample(ckpt: Checkpoint, plan: AttackPlan, data_dir: str | None, device: Any) -> Any:
-    config = read_config(ckpt.path.parent) if (ckpt.path.parent / "config.yaml").exists() else None
+    """The test sample. Where data is written or downloaded is the user's --data-dir (or the defaults);
+    the data_dir a checkpoint or its run stores is only a folder to look in, and its ``download: false``
+    can turn a download off, never on (a file decides nothing about what is written where)."""
+    config = read_config(ckpt.path.parent) if _records_here(ckpt) else None
     saved = ckpt.meta.get("config", {})
+    hints = [h for h in (saved.get("data_dir"), config.data_dir if config else None) if isinstance(h, str)]
     return load_sample(
-        ckpt.info, n=plan.n, seed=plan.seed,
-        data_dir=data_dir or saved.get("data_dir") or (config.data_dir if config else None),
-        download=bool(saved.get("download", True)), image_size=ckpt.info.image_size, device=device,
+        ckpt.info, n=plan.n, seed=plan.seed, data_dir=data_dir, hints=hints,
+        download=saved.get("download") is not False, image_size=ckpt.info.image_size, device=device,
     )  # fmt: skip
 
 

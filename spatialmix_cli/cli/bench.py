@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,11 +13,12 @@ from typing import Annotated
 import typer
 
 from .. import bench
-from ..checkpoint import atomic_write_text
 from ..config import TrainConfig
 from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
+from ..limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
 from ..models import list_models
+from ..safefiles import atomic_write_text, check_target
 from ..training import check_bf16, resolve_device
 from . import options as opt
 from .output import console, emit_json, handled_errors, table
@@ -74,12 +76,20 @@ def bench_command(
             if name not in list_models():
                 raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
         modes = [m.strip() for m in learn.split(",") if m.strip()]
+        if not modes:
+            raise ConfigError(f"--learn needs at least one learn mode ({', '.join(LEARN_MODES)}), got {learn!r}")
         for mode in modes:  # before any row's process is spawned
             check_choice("learn mode", mode, LEARN_MODES)
         # A missing GPU or bf16 units are clean errors here, not a worker's traceback.
         check_bf16(TrainConfig(cpu_bf16=cpu_bf16), resolve_device(device or "auto"))
         if iters < 1 or warmup < 0 or batch_size < 2:
             raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
+        check_at_most("--iters", iters, MAX_BENCH_ITERS)
+        check_at_most("--warmup", warmup, MAX_BENCH_ITERS)
+        check_at_most("--batch-size", batch_size, MAX_BENCH_BATCH)
+        if peak_gflops is not None and not (math.isfinite(peak_gflops) and peak_gflops > 0):
+            raise ConfigError(f"--peak-gflops must be a positive number, got {peak_gflops}")
+        check_target(out)  # a link at --out is refused before the minutes of measuring, not after
         settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
                                        compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
                                        cpu_bf16=cpu_bf16, peak_gflops=peak_gflops)  # fmt: skip

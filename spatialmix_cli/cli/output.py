@@ -1,7 +1,9 @@
 """Where things are printed: results (JSON) to stdout; progress, tables, warnings and errors to stderr.
 
 Known errors (``SpatialmixError``) become one line ``error: ...`` and their exit code (2 for bad
-input); anything else is an internal error with exit code 1. ``--debug`` shows the traceback instead.
+input, 1 for a full disk or a diverged loss); an ``OSError`` that reaches here is one line too (exit 1
+for a full disk or an I/O error, 2 otherwise: a path that cannot be used); anything else is an internal
+error with exit code 1. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import SpatialmixError
+from ..errors import FAULT_ERRNOS, SpatialmixError
 
 
 def console() -> Console:
@@ -58,6 +60,12 @@ def handled_errors(debug: bool) -> Iterator[None]:
             raise
         print_error(str(exc))
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:  # a path the command was given, or the machine: say which, in one line
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        raise typer.Exit(1 if exc.errno in FAULT_ERRNOS else 2) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
         if debug:
             raise

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
+from ..limits import MAX_DRAWS, check_at_most
 from ..reporting import build_report
 from ..reporting.browser import check_html
+from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, handled_errors, print_error, table
 
@@ -36,6 +38,12 @@ def report_command(
 ) -> None:
     """Figures, tables (mean ± std over seeds) and a verdict on each of the paper's claims."""
     with handled_errors(debug):
+        if draws < 1:
+            raise ConfigError(f"--draws must be >= 1, got {draws}")
+        check_at_most("--draws", draws, MAX_DRAWS)
+        check_output_folder(out, f"--out {out}")  # before minutes of figures, not after
+        if screenshot is not None:
+            check_target(screenshot)
         report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
         err = console()
         rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]

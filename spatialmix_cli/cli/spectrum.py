@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ConfigError, check_choice
 from ..layers.filter_banks import FILTER_BANKS
+from ..limits import MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from ..spectra import (
     DEFAULT_PAD,
     DEFAULT_THRESHOLD,
@@ -134,8 +135,10 @@ def _drawn(
     for name, value in {"N": min(sizes), "--kernel": kernel, "--multiplier": d, "--draws": n_draws}.items():
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
-    if "smooth" in kinds and sigma <= 0:
-        raise ConfigError(f"--smooth-sigma must be > 0, got {sigma}")
+    check_at_most("--multiplier", d, MAX_MULTIPLIER)
+    check_at_most("--draws", n_draws, MAX_DRAWS)
+    if "smooth" in kinds:
+        check_sigma("--smooth-sigma", sigma)
     check_pad(pad, kernel)
     return [
         drawn_spectrum(

@@ -15,7 +15,7 @@ from ..distributed import is_main
 from ..errors import ConfigError
 from ..layers import param_report
 from ..models import create_model, list_models
-from ..recipes import Point, load_recipe, parse_set
+from ..recipes import Point, check_models, load_recipe, parse_set
 from ..rundir import default_run_dir, has_weights, read_config, status
 from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
@@ -150,7 +150,7 @@ def train_command(
             _print_models(json_)
             return
         overrides = {**given, **parse_set(set_)}
-        points = resolve_points(recipe, overrides, out, resume, index)
+        points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
         if list_points:
             for point in points:
                 emit_json({**point.to_dict(), "status": status(point.run_dir)})
@@ -168,17 +168,23 @@ def resolve_points(
     resume: bool,
     index: int | None,
     base: TrainConfig | None = None,
+    *,
+    check: bool = True,
 ) -> list[Point]:
     """The runs a command is asked for: a recipe's points (or point ``index``), or one run of ``base``
-    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``."""
+    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``.
+    ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
+    its point, ``--list`` none)."""
     if recipe is not None:
-        points = load_recipe(recipe).points(overrides, out)
+        points = load_recipe(recipe).points(overrides, out, model=False)
         if index is not None:
             if not 0 <= index < len(points):
                 raise ConfigError(
                     f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
                 )
             points = [points[index]]
+        if check:
+            check_models(points)
         return points
     if index is not None:
         raise ConfigError("--index needs --recipe")
@@ -199,16 +205,27 @@ def _print_models(as_json: bool) -> None:
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
+    """Parameter counts of each point's model, built on the meta device (shapes only, no memory: a
+    65536-wide model with 1024-tap kernels is counted in milliseconds), and the memory training would need
+    by the rule of :mod:`spatialmix_cli.memory`."""
+    import torch
+
+    from ..memory import format_bytes, training_estimate
+
     for point in points:
         cfg = point.config
-        model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
+        with torch.device("meta"):
+            model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
         report = param_report(model)
+        memory = training_estimate(cfg).nbytes
         rows = [[kind, r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
         rows.append(["total", report["params_trainable"], report["params_frozen"]])
-        title = f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'})"
+        title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
+                 f"training needs about {format_bytes(memory)}")  # fmt: skip
         console().print(table(title, ["layer type", "trainable", "frozen"], rows))
         if as_json:
-            emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report})
+            emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
+                       "memory_bytes": memory})  # fmt: skip
 
 
 def train_points(

@@ -3,6 +3,7 @@ PSNR with its baselines, and the reconstruction grid."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..recipes import parse_set
 from ..rundir import GRID_FILE, MODEL_FILE
+from ..safefiles import check_target
 from ..unshuffle.grid import save_grid
 from ..unshuffle.scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
 from . import options as opt
@@ -84,13 +86,15 @@ def unshuffle_command(
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
     given = {k: v for k, v in locals().items() if k in _CONFIG_OPTIONS and v is not None}
     with handled_errors(debug):
+        if grid is not None:
+            check_target(grid)  # a --grid that cannot be written fails now, not after the training
         if eval_:
             training = {k for k in given if k not in ("data_dir", "download")}
             if recipe is not None or training or set_ or out is not None:
                 raise ConfigError(
-                    "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir)"
+                    "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
                 )
-            _evaluate(eval_, grid, data_dir, json_)
+            _evaluate(eval_, grid, data_dir, download is not False, json_)
             return
         overrides = {**given, **parse_set(set_)}
         base = TrainConfig(task="unshuffle", arch=UNSHUFFLE_ARCH)
@@ -118,10 +122,14 @@ def unshuffle_command(
 
 
 def _load(path: Path) -> Checkpoint:
-    return load_checkpoint(path / MODEL_FILE if path.is_dir() else path)
+    return load_checkpoint(path / MODEL_FILE if os.path.isdir(path) else path)
 
 
-def _evaluate(paths: list[Path], grid: Path | None, data_dir: str | None, as_json: bool) -> None:
+def _evaluate(
+    paths: list[Path], grid: Path | None, data_dir: str | None, download: bool, as_json: bool
+) -> None:
+    """Score checkpoints on data found where the user says (or the defaults): what a checkpoint stores
+    about its data is a folder to look in, never one to write or download into."""
     ckpts = [_load(p) for p in paths]
     configs = [checkpoint_config(c) for c in ckpts]  # refuses classification checkpoints
     keys = {(c.dataset, c.perm_seed, c.test_subset) for c in configs}
@@ -130,8 +138,9 @@ def _evaluate(paths: list[Path], grid: Path | None, data_dir: str | None, as_jso
             "checkpoints to compare in one grid need the same dataset, permutation seed and test set; "
             f"got {sorted(keys, key=str)}"
         )
-    scored = [score_checkpoint(c, data_dir=data_dir) for c in ckpts]
     default = ckpts[0].path.parent / GRID_FILE if len(ckpts) == 1 else Path(GRID_FILE)
+    check_target(grid or default)  # a link there is refused before the scoring, not after
+    scored = [score_checkpoint(c, data_dir=data_dir, download=download) for c in ckpts]
     path = _grid(grid or default, scored[0][1], scored)
     rows = []
     for scores, _ in scored:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from ..errors import ConfigError
 from ..seeding import derive_seed
 from .augment import augment
 
@@ -43,6 +44,12 @@ class TensorBatches:
         hflip: bool = False,
         shard: tuple[int, int] = (0, 1),
     ) -> None:
+        side = min(images.shape[-2:])
+        if crop_pad > side:
+            raise ConfigError(
+                f"crop_pad {crop_pad} is larger than the image side ({side} pixels): most random crops would "
+                f"be all padding; use at most {side}"
+            )
         self.rank, self.world = shard
         self.images = images
         self.labels = labels

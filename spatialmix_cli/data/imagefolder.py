@@ -16,11 +16,11 @@ from ..errors import DataError
 from ..seeding import derive_seed
 from .batches import Batch
 from .info import DatasetInfo, dataset_info
-from .sources import expected_layout, search_roots
+from .sources import Hints, expected_layout, search_roots
 
 
-def find_imagefolder(data_dir: str | None) -> Path:
-    roots, _ = search_roots(data_dir)
+def find_imagefolder(data_dir: str | None, hints: Hints = ()) -> Path:
+    roots, _ = search_roots(data_dir, hints)
     for root in roots:
         if (root / "train").is_dir() and (root / "val").is_dir():
             return root

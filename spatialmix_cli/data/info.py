@@ -90,6 +90,17 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
 }
 
+# Images in the (train, test) splits of the tensor datasets, for estimates made before loading them
+# (synthetic: what make_synthetic draws when no subset is given). ImageNet streams from its folders.
+SPLIT_SIZES: dict[str, tuple[int, int]] = {
+    "mnist": (60_000, 10_000),
+    "fashion-mnist": (60_000, 10_000),
+    "cifar10": (50_000, 10_000),
+    "cifar100": (50_000, 10_000),
+    "synthetic": (1024, 256),
+}
+MAX_IMAGE_SIZE = 4096  # pixels a side: a resize beyond it is a typo or a hostile file, whatever the memory
+
 
 def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[check_choice("dataset", name, DATASETS)]

@@ -9,15 +9,21 @@ cache folder (``~/.cache/spatialmix/datasets``) into which torchvision downloads
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
-from ..errors import DataError
-from .info import DatasetInfo, dataset_info
+from ..errors import ConfigError, DataError
+from ..memory import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
+from ..safefiles import open_regular
+from .info import MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -53,6 +59,14 @@ class ImageData:
         pixels for CPU-scale un-shuffling; ``None`` or the native size returns ``self``."""
         if size is None or size == self.info.image_size:
             return self
+        n = self.train_x.shape[0] + self.test_x.shape[0]
+        chans, side = self.info.in_chans, self.info.image_size
+        copies = "" if native_uint8_resize() else " + float32 copies of the input and output"
+        check_fits(resize_bytes(n, chans, side, size), f"resizing {n} {self.info.name} images to {size}x{size}",
+                   rule=f"{n} x {chans} x {size} x {size} bytes as uint8{copies}",
+                   fix="choose a smaller image_size")  # fmt: skip
+        if not 1 <= size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"image_size must be in [1, {MAX_IMAGE_SIZE}] pixels, got {size}")
         from torchvision.transforms.v2 import functional as TF
 
         def resize(x: torch.Tensor) -> torch.Tensor:
@@ -72,9 +86,14 @@ def default_cache() -> Path:
     return Path(base) / "spatialmix" / "datasets"
 
 
-def search_roots(data_dir: str | os.PathLike[str] | None) -> tuple[list[Path], Path]:
+Hints = Sequence[str | os.PathLike[str] | None]
+
+
+def search_roots(data_dir: str | os.PathLike[str] | None, hints: Hints = ()) -> tuple[list[Path], Path]:
     """(folders to look in, folder to download into). An explicit folder or $SPATIALMIX_DATA is the only
-    place looked at and the download target; otherwise shared copies are tried, then the cache."""
+    place looked at and the download target; otherwise shared copies are tried, then the cache, then
+    ``hints``: folders named by a file (a checkpoint's or a run's stored ``data_dir``), looked in but never
+    created, written or downloaded into — where files go is decided by the user, never by a file."""
     chosen = data_dir or os.environ.get(ENV_VAR)
     if chosen:
         root = Path(chosen).expanduser()
@@ -83,8 +102,8 @@ def search_roots(data_dir: str | os.PathLike[str] | None) -> tuple[list[Path], P
         Path.cwd().parent / "shared" / "datasets",
         Path(__file__).resolve().parents[3] / "shared" / "datasets",
     ]
-    roots = [p for i, p in enumerate(shared) if p.is_dir() and p not in shared[:i]]
-    return [*roots, default_cache()], default_cache()
+    found = [p for p in shared if p.is_dir()] + [default_cache()] + [Path(h) for h in hints if h]
+    return [p for i, p in enumerate(found) if p not in found[:i]], default_cache()
 
 
 def expected_layout(name: str) -> str:
@@ -105,21 +124,64 @@ def not_found(name: str, roots: list[Path], reason: str = "") -> DataError:
     )
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    opener = gzip.open if path.suffix == ".gz" else open
+def _read_exactly(stream: BinaryIO, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``stream``; the number of bytes read (fewer only at the end of the data)."""
+    view, done = memoryview(buffer), 0
+    while done < len(buffer):
+        got = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _idx_dims(stream: BinaryIO, shape: tuple[int | None, ...]) -> tuple[int, ...]:
+    """The dims an idx header declares, checked against ``shape`` (None: any count but 0)."""
+    head = stream.read(4)
+    if len(head) < 4:
+        raise ValueError(f"only {len(head)} bytes, shorter than an idx header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", head)
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"not an unsigned-byte idx file (magic {head.hex()}, expected 000008..)")
+    if ndim != len(shape):
+        raise ValueError(f"{ndim}-dimensional, expected {len(shape)} dimensions")
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise ValueError("truncated inside its header")
+    dims = struct.unpack(">" + "I" * ndim, raw_dims)
+    if dims[0] == 0:
+        raise ValueError("holds no items (its header declares a count of 0)")
+    if any(want is not None and got != want for got, want in zip(dims, shape, strict=True)):
+        want = " x ".join("N" if w is None else str(w) for w in shape)
+        raise ValueError(f"has dims {' x '.join(map(str, dims))}, expected {want}")
+    return dims
+
+
+def _read_idx(path: Path, shape: tuple[int | None, ...]) -> torch.Tensor:
+    """An idx file (gzip or not) as a uint8 tensor of the dims its header declares, read in one buffer of
+    exactly that size: the header is read (decompressed) first, the size refused if it cannot fit, and a
+    file with more or fewer bytes than declared is an error, so a small gzip that inflates to gigabytes is
+    never inflated."""
     try:
-        with opener(path, "rb") as f:  # type: ignore[operator]
-            data = f.read()
-        zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("not an unsigned-byte idx file")
-        dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-        body = data[4 + 4 * ndim :]
-        if len(body) != int(torch.tensor(dims).prod()):
-            raise ValueError(f"expected {dims} bytes of data, found {len(body)}")
-    except (OSError, EOFError, ValueError, struct.error) as exc:
+        with open(open_regular(path), "rb") as raw:
+            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+            dims = _idx_dims(stream, shape)
+            count = math.prod(dims)
+            check_fits(
+                count,
+                f"reading {path}",
+                rule=f"{' x '.join(map(str, dims))} bytes as its header declares, in one uint8 buffer",
+                fix="the file is damaged or not an idx file; replace it",
+            )
+            body = bytearray(count)
+            got = _read_exactly(stream, body)
+            if got < count:
+                raise ValueError(f"truncated: its header declares {count} bytes of data, found {got}")
+            if stream.read(1):
+                raise ValueError(f"more data than the {count} bytes its header declares")
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-    return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*dims)
+    return torch.frombuffer(body, dtype=torch.uint8).view(*dims)
 
 
 def _find_idx(root: Path, name: str, split: str) -> tuple[Path, Path] | None:
@@ -142,8 +204,8 @@ def _download_idx(name: str, target: Path) -> None:
         cls(str(target), train=train, download=True)
 
 
-def load_idx(name: str, data_dir: str | None, download: bool) -> ImageData:
-    roots, target = search_roots(data_dir)
+def load_idx(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
+    roots, target = search_roots(data_dir, hints)
     found = [r for r in roots if _find_idx(r, name, "train") and _find_idx(r, name, "test")]
     if not found:
         if not download:
@@ -153,23 +215,28 @@ def load_idx(name: str, data_dir: str | None, download: bool) -> ImageData:
         except Exception as exc:  # noqa: BLE001 - any download failure becomes one clear message
             raise not_found(name, roots, f"{type(exc).__name__}: {exc}") from exc
         found = [target]
-    tensors = []
+    info, tensors = dataset_info(name), []
     for split in ("train", "test"):
         images_path, labels_path = _find_idx(found[0], name, split)  # type: ignore[misc]
-        images, labels = _read_idx(images_path), _read_idx(labels_path)
+        images = _read_idx(images_path, (None, info.image_size, info.image_size))
+        labels = _read_idx(labels_path, (None,))
         if images.shape[0] != labels.shape[0]:
             raise DataError(
                 f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels"
             )
+        if int(labels.max()) >= info.num_classes:
+            raise DataError(
+                f"{labels_path} holds label {int(labels.max())}, outside the classes 0..{info.num_classes - 1}"
+            )
         tensors += [images.unsqueeze(1).contiguous(), labels.long()]
-    return ImageData(dataset_info(name), *tensors)
+    return ImageData(info, *tensors)
 
 
-def load_cifar(name: str, data_dir: str | None, download: bool) -> ImageData:
+def load_cifar(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    roots, target = search_roots(data_dir)
+    roots, target = search_roots(data_dir, hints)
     splits = None
     for root in roots:
         if (root / _CIFAR_FOLDERS[name]).is_dir():
@@ -198,6 +265,11 @@ def make_synthetic(train_size: int = 1024, test_size: int = 256, seed: int = 0) 
     """CIFAR-shaped data with 10 learnable classes: each class is a smooth random colour template; an
     image is its template, randomly shifted and scaled, plus noise. Deterministic for a given seed."""
     info = dataset_info("synthetic")
+    n, side = train_size + test_size, info.image_size
+    check_fits(images_bytes(n, info.in_chans, side, SYNTHETIC_BYTES_PER_PIXEL),
+               f"drawing {train_size} + {test_size} synthetic images",
+               rule=f"{n} x {info.in_chans} x {side} x {side} x {SYNTHETIC_BYTES_PER_PIXEL} bytes: float32 working "
+               "copies and the uint8 result", fix="lower --subset / --test-subset")  # fmt: skip
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(info.num_classes, 3, 4, 4, generator=g)
     templates = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)
@@ -233,15 +305,17 @@ def load_dataset(
     subset: int | None = None,
     test_subset: int | None = None,
     download: bool = True,
+    hints: Hints = (),
 ) -> ImageData:
-    """Load a small dataset (everything but ``imagenet``) as uint8 CPU tensors."""
+    """Load a small dataset (everything but ``imagenet``) as uint8 CPU tensors. ``hints``: folders a file
+    names, looked in last and read only (see :func:`search_roots`)."""
     info = dataset_info(name)
     if info.name == "synthetic":
         data = make_synthetic(subset or 1024, test_subset or 256)
     elif info.name in _IDX_FOLDERS:
-        data = load_idx(info.name, data_dir, download)
+        data = load_idx(info.name, data_dir, download, hints)
     elif info.name in _CIFAR_FOLDERS:
-        data = load_cifar(info.name, data_dir, download)
+        data = load_cifar(info.name, data_dir, download, hints)
     else:
         raise DataError(f"'{name}' is not a tensor dataset; it streams from an ImageFolder")
     train_x, train_y = take_subset(data.train_x, data.train_y, subset)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, check_choice
+from ..limits import check_sigma
 from ..seeding import derive_seed
 from .separable import DepthwiseConv2d
 
@@ -51,8 +52,7 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
     latter pads by reflection, which needs the blur kernel smaller than the (tiny) filter and folds energy
     back from the borders; a filter is zero outside its support, so zero padding is the right model.
     """
-    if sigma <= 0:
-        raise ConfigError(f"smooth_sigma must be > 0, got {sigma}")
+    check_sigma("smooth_sigma", sigma)
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=bank.dtype)
     g = torch.exp(-(x**2) / (2 * sigma**2))

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
 from ..numbers import format_eps
 from ..rundir import MODEL_FILE, has_weights
+from ..safefiles import atomic_write_text, check_target, resolve_inside
 from . import plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
@@ -177,9 +177,16 @@ def build_report(
         raise ConfigError(
             f"no finished runs under {', '.join(map(str, roots))} (a run directory holds config.yaml, "
             "result.json and model.safetensors); train some with `spatialmix train` first"
+            + (f"; skipped {len(skipped)} folder(s), e.g. {skipped[0]}" if skipped else "")
         )
-    out.mkdir(parents=True, exist_ok=True)
     figures_dir = out / "figures"
+    resolve_inside(figures_dir, out)  # figures/ as a link out of the report: refused, nothing written
+    for folder in (out, figures_dir):  # every file a report may rewrite, checked before the first is written
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.is_symlink():
+                    check_target(entry, out)  # refuses the link, naming it
+    out.mkdir(parents=True, exist_ok=True)
     report = Report(out, runs, skipped)
 
     banks = [
@@ -212,11 +219,10 @@ def build_report(
     for caption, make in captions:
         made = [Path(p) for p in make()]
         report.figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
-    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write.
-    written = {p.resolve() for _, p in report.figures}
-    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
-        if old.resolve() not in written:
-            old.unlink()
+    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write (after the
+    # new pages are in place, so the old page never links a removed figure; unlinking a name never touches
+    # what a link there points to).
+    written = {p.name for _, p in report.figures if p.parent == figures_dir}
 
     from .render import render_html, render_markdown
 
@@ -231,6 +237,9 @@ def build_report(
     summary = out / "summary.json"
     report.files.append(summary)
     atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
+    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
+        if old.name not in written:
+            old.unlink()
     return report
 
 

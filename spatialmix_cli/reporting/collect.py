@@ -13,11 +13,14 @@ from ..rundir import (
     ATTACKS_FILE,
     CONFIG_FILE,
     GRID_FILE,
+    RESULT_FILE,
     UNSHUFFLE_FILE,
     has_weights,
     read_config,
     read_result,
 )
+from ..safefiles import read_jsonl, read_text
+from .records import attack_problem, result_problem, unshuffle_problem
 
 
 @dataclass
@@ -71,15 +74,37 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
+def _jsonl(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+    """The whole JSON lines of ``path``; a line that is not one (cut short by a killed writer or a full
+    disk) is skipped and named in ``skipped``, the rest are kept."""
+    try:
+        found = read_jsonl(path)
+    except FileNotFoundError:
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short by a killed writer: skip it, keep the rest
+    except (OSError, UnicodeDecodeError) as exc:
+        skipped.append(f"{shown(path)}: unreadable ({exc}); its results are left out")
+        return []
+    if found.bad:
+        numbers = ", ".join(map(str, found.bad[:5])) + (", ..." if len(found.bad) > 5 else "")
+        skipped.append(
+            f"{shown(path)}: skipped {len(found.bad)} line(s) that are not whole JSON (line {numbers}; "
+            "cut short by a killed or failed write?); the other lines are kept"
+        )
+    return found.rows
+
+
+def _usable_attacks(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+    """The lines of ``attacks.jsonl`` that are whole and whose fields make sense; the others are named."""
+    rows, bad = [], []
+    for number, row in enumerate(_jsonl(path, skipped), 1):
+        problem = attack_problem(row)
+        if problem is None:
+            rows.append(row)
+        else:
+            bad.append(f"result {number}: {problem}")
+    if bad:
+        more = f", and {len(bad) - 3} more" if len(bad) > 3 else ""
+        skipped.append(f"{shown(path)}: left out {len(bad)} damaged result(s) ({'; '.join(bad[:3])}{more})")
     return rows
 
 
@@ -92,18 +117,30 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
         except RunDirError as exc:
             skipped.append(f"{shown(path)}: {exc}")
             continue
-        result = read_result(path, require_weights=False)  # a committed run record has no weights
-        if config is None or result is None:
+        if config is None:
+            skipped.append(f"{shown(path)}: no readable config.yaml")
+            continue
+        if not (path / RESULT_FILE).is_file():
             skipped.append(f"{shown(path)}: unfinished (no result.json)")
+            continue
+        result = read_result(path, require_weights=False)  # a committed run record has no weights
+        problem = "not JSON" if result is None else result_problem(result, config.task)
+        if problem is not None:
+            skipped.append(f"{shown(path)}: damaged {RESULT_FILE} ({problem}); the run is left out")
             continue
         unshuffle = None
         if (path / UNSHUFFLE_FILE).is_file():
             try:
-                unshuffle = json.loads((path / UNSHUFFLE_FILE).read_text())
-            except ValueError:
-                skipped.append(f"{shown(path)}: unreadable {UNSHUFFLE_FILE}; PSNR taken from result.json")
+                unshuffle = json.loads(read_text(path / UNSHUFFLE_FILE))
+            except (OSError, ValueError, RecursionError):
+                unshuffle = "not JSON"
+            problem = unshuffle_problem(unshuffle) if not isinstance(unshuffle, str) else unshuffle
+            if problem is not None:
+                skipped.append(f"{shown(path)}: damaged {UNSHUFFLE_FILE} ({problem}); PSNR taken from result.json")
+                unshuffle = None
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
-        runs.append(Run(path, config, result, _latest_attacks(_jsonl(path / ATTACKS_FILE)), unshuffle, grid))
+        attacks = _latest_attacks(_usable_attacks(path / ATTACKS_FILE, skipped))
+        runs.append(Run(path, config, result, attacks, unshuffle, grid))
     return _merge_duplicates(runs, skipped)
 
 

@@ -4,11 +4,11 @@ PNG paths (none when the runs do not cover that figure)."""
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ..rundir import has_weights
+from ..safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
 from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
@@ -26,9 +26,7 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    return atomic_write_figure(fig, path, dpi=100)  # rendered in memory, then renamed into place
 
 
 def _scale(run: Run) -> tuple[float, str]:
@@ -205,8 +203,11 @@ def reconstruction_grids(runs: list[Run], out: Path, limit: int = 6) -> list[Pat
     paths = []
     for (dataset, learn), run in sorted(best.items())[:limit]:
         target = out / f"grid-{dataset}-{learn}-{run.path.parent.name}-{run.path.name}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.grid, target)
+        try:
+            image = read_bytes(run.grid)  # a regular file only: a FIFO or device here cannot block
+        except OSError:
+            continue  # went missing or is not a file since the runs were read: no figure, not a failure
+        atomic_write_bytes(target, image)
         paths.append(target)
     return paths
 

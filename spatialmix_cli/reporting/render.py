@@ -6,6 +6,7 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
+from ..safefiles import read_bytes
 from .claims import CI_RULE
 from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
 
@@ -93,7 +94,7 @@ def render_html(report: Report) -> str:
                      f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>")  # fmt: skip
     parts.append("</table><h2>Figures</h2>")
     for caption, path in report.figures:
-        data = base64.b64encode(path.read_bytes()).decode()
+        data = base64.b64encode(read_bytes(path)).decode()
         parts.append(
             f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import ConfigError, check_choice
 from ..layers.filter_banks import FILTER_BANKS, make_filter_bank
 from ..layers.separable import DepthwiseConv2d
+from ..memory import check_fits
 from ..rundir import MODEL_FILE
 from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
@@ -32,6 +34,10 @@ def draw_bank(
     check_choice("filter bank", kind, FILTER_BANKS)
     if n < 1 or kernel < 1 or multiplier < 1:
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
+    copies = 3 if kind == "smooth" else 1  # smoothing: the bank and two convolution outputs
+    check_fits(n * kernel * kernel * 4 * copies, f"a bank of {n} filters of {kernel}x{kernel}",
+               rule=f"{n} x {kernel}^2 x 4 bytes{' x 3 (smoothing copies)' if copies > 1 else ''}",
+               fix="lower N (--random)")  # fmt: skip
     bank = make_filter_bank(
         kind,
         math.ceil(n / multiplier),
@@ -91,16 +97,18 @@ def drawn_spectrum(
         raise ConfigError(f"draws must be >= 1, got {draws}")
     check_pad(pad, kernel)
     check_threshold(threshold)
-    spectra = [
-        bank_spectrum(
+    first, cov, hfs = None, [], []
+    for i in range(draws):  # only the first envelope is kept: memory does not grow with the draws
+        spectrum = bank_spectrum(
             draw_bank(kind, n, kernel, multiplier=multiplier, seed=seed + i, smooth_sigma=smooth_sigma),
             pad,
             threshold,
         )
-        for i in range(draws)
-    ]
-    cov = [s.coverage for s in spectra]
-    hfs = [s.high_freq_share for s in spectra]
+        if first is None:
+            first = spectrum
+        cov.append(spectrum.coverage)
+        hfs.append(spectrum.high_freq_share)
+    assert first is not None
     return DrawnSpectrum(
         filters=kind,
         n=n,
@@ -113,7 +121,7 @@ def drawn_spectrum(
         coverage_std=_std(cov),
         high_freq_share=statistics.fmean(hfs),
         high_freq_share_std=_std(hfs),
-        first=spectra[0],
+        first=first,
         coverages=tuple(cov),
     )
 
@@ -146,7 +154,7 @@ def disjoint_subset_coverage(
 def checkpoint_file(path: str | Path) -> Path:
     """A run directory stands for its ``model.safetensors``."""
     path = Path(path)
-    return path / MODEL_FILE if path.is_dir() else path
+    return path / MODEL_FILE if os.path.isdir(path) else path
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,35 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..memory import ENVELOPE_BYTES_PER_PIXEL, FFT_BYTES_PER_FILTER_PIXEL, check_fits, fft_bytes, host_budget
 
 DEFAULT_PAD = 512
 DEFAULT_THRESHOLD = 0.5
-_CHUNK = 64  # filters per FFT batch: bounds memory at (chunk, P, P) complex values
+_CHUNK = 64  # filters per FFT batch at most: bounds memory at (chunk, P, P) complex values
+MAX_PAD = 8192  # an 8192² FFT already resolves 1/8192 cycles/sample; beyond it is a typo
 
 
 def check_pad(pad: int, kernel: int) -> int:
-    """``pad`` if it can hold a ``kernel``-tap filter and is at least 8; a ConfigError otherwise."""
-    if pad < 8 or pad < kernel:
-        raise ConfigError(f"pad must be >= 8 and >= the kernel size ({kernel}), got {pad}")
+    """``pad`` if it can hold a ``kernel``-tap filter and is in [8, MAX_PAD]; a ConfigError otherwise."""
+    if pad < 8 or pad < kernel or pad > MAX_PAD:
+        raise ConfigError(f"pad must be >= 8, >= the kernel size ({kernel}) and <= {MAX_PAD}, got {pad}")
     return pad
+
+
+def fft_chunk(n: int, pad: int) -> int:
+    """Filters per FFT batch for ``n`` filters at ``pad``: up to 64, fewer where 64 would not fit in the
+    memory budget (the envelope is the same: a max over filters), and a ResourceError where even one does
+    not. The estimate is :func:`~spatialmix_cli.memory.fft_bytes`."""
+    budget = host_budget()
+    chunk = min(n, _CHUNK)
+    if budget is not None:
+        per_filter = pad * pad * FFT_BYTES_PER_FILTER_PIXEL
+        chunk = max(1, min(chunk, (budget.nbytes - fft_bytes(0, pad)) // per_filter))
+    check_fits(fft_bytes(chunk, pad), f"the spectrum at pad {pad}",
+               rule=f"FFTs of {chunk} filter(s) at a time: {chunk} x {pad}^2 x {FFT_BYTES_PER_FILTER_PIXEL} bytes, "
+               f"+ {pad}^2 x {ENVELOPE_BYTES_PER_PIXEL} bytes for the envelope", fix="lower --pad",
+               budget=budget)  # fmt: skip
+    return chunk
 
 
 def check_threshold(threshold: float) -> float:
@@ -51,8 +69,9 @@ def spectral_envelope(bank: torch.Tensor, pad: int = DEFAULT_PAD) -> torch.Tenso
     """Max over filters of |FFT2| of each filter zero-padded to pad×pad, zero frequency centred: (P, P)."""
     filters = as_filters(bank)
     check_pad(pad, max(filters.shape[-2:]))
+    chunk_size = fft_chunk(filters.shape[0], pad)
     env = torch.zeros(pad, pad)
-    for chunk in filters.split(_CHUNK):
+    for chunk in filters.split(chunk_size):
         mag = torch.fft.fft2(chunk, s=(pad, pad)).abs().amax(dim=0)
         env = torch.maximum(env, mag)
     return torch.fft.fftshift(env)

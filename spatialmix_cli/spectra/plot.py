@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..safefiles import atomic_write_figure
 from .banks import CheckpointSpectra, DrawnSpectrum
 from .envelope import frequencies
 
@@ -66,10 +67,7 @@ def plot_grid(
         fig.colorbar(image, ax=axes.ravel().tolist(), label="dB re. panel peak", shrink=0.9)
     if title:
         fig.suptitle(title, fontsize=10)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return atomic_write_figure(fig, out, dpi=120)  # rendered in memory, then renamed into place
 
 
 def plot_drawn(spectra: Sequence[DrawnSpectrum], out: str | Path, *, pad: int, threshold: float) -> Path:

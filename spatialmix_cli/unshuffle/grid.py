@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from ..safefiles import atomic_write_figure
+
 
 def save_grid(
     path: str | Path,
@@ -39,8 +41,7 @@ def save_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write_figure(fig, path, dpi=100)  # in memory, then renamed into place
+    finally:
+        plt.close(fig)

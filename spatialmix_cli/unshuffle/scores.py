@@ -11,11 +11,12 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import Checkpoint, atomic_write_text
+from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data import eval_batches, load_dataset
 from ..errors import ConfigError
 from ..rundir import UNSHUFFLE_FILE
+from ..safefiles import atomic_write_text
 from .permutation import make_permutation, scramble
 from .psnr import PSNR_CONVENTION, psnr_from_mse
 
@@ -71,14 +72,18 @@ def score_checkpoint(
     examples: int = 8,
 ) -> tuple[UnshuffleScores, Examples]:
     """PSNR of the model and of both baselines on the checkpoint's test images (its ``test_subset``), and a
-    few examples for a picture. The training mean uses the run's own training images (its ``subset``)."""
+    few examples for a picture. The training mean uses the run's own training images (its ``subset``).
+
+    ``data_dir`` and ``download`` are the caller's: the data_dir stored in the checkpoint is only a folder
+    to look in (never created or downloaded into), and its ``download: false`` turns downloads off."""
     cfg = checkpoint_config(ckpt)
     data = load_dataset(
         cfg.dataset,
-        data_dir=data_dir or cfg.data_dir,
+        data_dir=data_dir,
         subset=cfg.subset,
         test_subset=cfg.test_subset,
-        download=download,
+        download=download and cfg.download,
+        hints=[cfg.data_dir],
     ).resized(cfg.image_size)
     size = data.info.image_size
     perm = make_permutation(size, size, cfg.perm_seed)
