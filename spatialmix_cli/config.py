@@ -229,6 +229,19 @@ class TrainConfig:
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         size = self.image_size or info.image_size
+        seen: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+
+        def spatial(name: str) -> Any:
+            def record(module: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> None:
+                seen.append((name, tuple(module.kernel_size), tuple(args[0].shape[-2:])))  # type: ignore[arg-type]
+
+            return record
+
+        hooks = [
+            m.register_forward_pre_hook(spatial(n))
+            for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels and max(m.kernel_size) > 1
+        ]
         try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
             with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
                 warnings.simplefilter("ignore")
@@ -239,6 +252,18 @@ class TrainConfig:
                 f"{where}: model '{self.arch}' cannot run on the {size}x{size} images of '{self.dataset}' "
                 f"({reason}); use a smaller patch / kernel / depth or a larger image_size"
             ) from None
+        finally:
+            for hook in hooks:
+                hook.remove()
+        for name, (kh, kw), (h, w) in seen:
+            # Only 2S - 1 taps of a kernel can reach an S-pixel map; the others multiply padding zeros, at a
+            # cost that grows with k^2 (a 1001-tap kernel on a 32-px map computes ~10^5 times too much).
+            if kh > 2 * h - 1 or kw > 2 * w - 1:
+                raise ConfigError(
+                    f"{where}: the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
+                    f"{2 * w - 1} taps that can reach its {h}x{w} feature map (the rest only multiply padding "
+                    "zeros); use a smaller kernel, a smaller patch or a larger image_size"
+                )
 
     def _validate_task(self, where: str) -> None:
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH

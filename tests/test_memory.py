@@ -85,7 +85,9 @@ def test_drawing_huge_synthetic_data_is_refused_for_every_command() -> None:
 def test_dry_run_of_a_huge_model_counts_on_the_meta_device(cli) -> None:
     """Width 65536 with 1024-tap kernels is 146e9 parameters (584 GB of weights): counted, not built."""
     started = time.perf_counter()
-    result = cli("train", *TINY, "--width", "65536", "--kernel", "1024", "--dry-run", "--json")
+    # image_size 4096: an 8x8 feature map (32 px / patch 4) could not use more than 15 of the 1024 taps
+    result = cli("train", *TINY, "--width", "65536", "--kernel", "1024", "--set", "image_size=4096", "--dry-run",
+                 "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["params_trainable"] == 146_033_672_202
@@ -94,8 +96,8 @@ def test_dry_run_of_a_huge_model_counts_on_the_meta_device(cli) -> None:
 
 
 def test_training_a_huge_model_is_refused_before_it_is_built(cli, tmp_path: Path) -> None:
-    _refused(cli, tmp_path, ["train", *TINY, "--width", "65536", "--kernel", "1024", "--out", "run"],
-             "146033672202 trainable parameters x 4 bytes x 4", "lower --width, --depth or --kernel")  # fmt: skip
+    _refused(cli, tmp_path, ["train", *TINY, "--width", "65536", "--kernel", "1024", "--set", "image_size=4096",
+                             "--out", "run"], "146033672202 trainable parameters x 4 bytes x 4")  # fmt: skip
 
 
 def test_huge_image_size_is_refused_before_resizing(cli, tmp_path: Path) -> None:

@@ -141,6 +141,7 @@ BAD_RUNS: dict[str, tuple[list[str], str]] = {
     "out-name-too-long": (["--out", "x" * 300], "255"),
     "patch-larger-than-image": (["--patch", "64"], "cannot run on the 32x32 images"),
     "patch-larger-than-a-resized-image": (["--set", "image_size=8", "--patch", "16"], "cannot run on the 8x8"),
+    "kernel-beyond-its-feature-map": (["--kernel", "99"], "larger than the 15x15 taps that can reach its 8x8"),
     "lr-1e300": (["--lr", "1e300"], "at most 1e+30"),
     "weight-decay-1e300": (["--set", "weight_decay=1e300"], "at most 1e+30"),
 }
