@@ -11,6 +11,11 @@ from .errors import ConfigError
 _FRACTION = re.compile(r"\s*([+-]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*")
 
 
+def is_finite_number(value: object) -> bool:
+    """An int or float (never a bool) that is finite: the check every record read from a file needs."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_number(text: str | float | int, what: str = "value") -> float:
     """``"1/255"`` → 0.00392…, ``"0.5"`` → 0.5; anything else is a ConfigError naming ``what``."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):

@@ -610,14 +610,7 @@ def _check_finite(
     sums: dict[str, float], lr: float, progress: _Progress, task: Task, run_dir: Path
 ) -> dict[str, float]:
     if not math.isfinite(sums["loss"]):
-        last = run_dir / LAST_FILE
-        kept = (
-            f"the last good state is kept in {last}" if last.is_file() else "no checkpoint had been saved yet"
-        )
-        raise TrainingDiverged(
-            f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}; "
-            f"{kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)"
-        )
+        raise _diverged(f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}", run_dir)
     count = max(sums["count"], 1.0)
     mean_loss = sums["loss"] / count
     metric = task.summarize(mean_loss, sums["correct"] / count)
@@ -630,12 +623,15 @@ def _check_finite_model(model: nn.Module, record: dict[str, Any], progress: _Pro
     bad = record.get("test_loss") is not None and not math.isfinite(record["test_loss"])
     bad = bad or not all(bool(torch.isfinite(p).all()) for p in model.parameters())
     if bad:
-        last = run_dir / LAST_FILE
-        kept = f"the last good state is kept in {last}" if last.is_file() else "no checkpoint had been saved yet"
-        raise TrainingDiverged(
-            f"the weights became non-finite in epoch {progress.epoch + 1} (test loss {record.get('test_loss')}); "
-            f"{kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)"
-        )
+        what = f"the weights became non-finite in epoch {progress.epoch + 1} (test loss {record.get('test_loss')})"
+        raise _diverged(what, run_dir)
+
+
+def _diverged(what: str, run_dir: Path) -> TrainingDiverged:
+    """The one message of a run that diverged: what happened, what was kept, what to try."""
+    last = run_dir / LAST_FILE
+    kept = f"the last good state is kept in {last}" if last.is_file() else "no checkpoint had been saved yet"
+    return TrainingDiverged(f"{what}; {kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)")
 
 
 def _end_epoch(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError, check_choice
+from ..numbers import is_finite_number
 
 _MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
 
 
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+_finite_number = is_finite_number
 
 
 @dataclass(frozen=True)

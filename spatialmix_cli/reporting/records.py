@@ -9,12 +9,11 @@ Only the fields the report reads are checked; older records without the newer op
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from ..numbers import is_finite_number
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+_number = is_finite_number
 
 
 def _fraction(value: Any) -> bool:
