@@ -153,9 +153,7 @@ def _dataset_mismatch(meta: dict[str, Any]) -> str | None:
     kwargs, data = meta["model"]["kwargs"], meta["dataset"]
     for key in ("in_chans", "num_classes"):
         if key in kwargs and kwargs[key] is not None and kwargs[key] != data[key]:
-            return (
-                f"the model has {key} {kwargs[key]!r} but its dataset '{data['name']}' has {data[key]!r}"
-            )
+            return f"the model has {key} {kwargs[key]!r} but its dataset '{data['name']}' has {data[key]!r}"
     return None
 
 
@@ -199,9 +197,13 @@ def _optimizer_problem(optim: dict[str, Any]) -> str | None:
         if not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params):
             return f"{where}.params' must be an array of parameter ids"
         for key in ("lr", "weight_decay"):
-            if key in group and not (_is_number(group[key]) and math.isfinite(group[key]) and group[key] >= 0):
+            if key in group and not (
+                _is_number(group[key]) and math.isfinite(group[key]) and group[key] >= 0
+            ):
                 return f"{where}.{key}' must be a finite number >= 0, got {group[key]!r}"
-        if "eps" in group and not (_is_number(group["eps"]) and math.isfinite(group["eps"]) and group["eps"] > 0):
+        if "eps" in group and not (
+            _is_number(group["eps"]) and math.isfinite(group["eps"]) and group["eps"] > 0
+        ):
             return f"{where}.eps' must be a finite number > 0, got {group['eps']!r}"
         for key in _RATES:
             values = group.get(key, [])
@@ -257,8 +259,10 @@ def _progress_problem(progress: dict[str, Any]) -> str | None:
     if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
         return f"'progress.seconds' must be a non-negative number, got {seconds!r}"
     sums = progress.get("sums", {})
-    if not isinstance(sums, dict) or set(sums) != {"loss", "correct", "count"} or not all(
-        _is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values()
+    if (
+        not isinstance(sums, dict)
+        or set(sums) != {"loss", "correct", "count"}
+        or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values())
     ):
         return f"'progress.sums' must hold finite non-negative loss, correct and count, got {sums!r}"
     return None

@@ -174,7 +174,9 @@ class TrainConfig:
             if value is not None and value <= 0:
                 raise ConfigError(f"{where}.{key} must be > 0, got {value}")
         if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:
-            raise ConfigError(f"{where}.image_size must be at most {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
+            raise ConfigError(
+                f"{where}.image_size must be at most {MAX_IMAGE_SIZE} pixels, got {self.image_size}"
+            )
         for key in ("weight_decay", "eval_every", "workers", "crop_pad", "warmup_epochs"):
             value = getattr(self, key)
             if value is not None and value < 0:
@@ -202,7 +204,9 @@ class TrainConfig:
         check_seed(f"{where}.perm_seed", self.perm_seed)
         check_sigma(f"{where}.smooth_sigma", self.smooth_sigma)
         if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
-            raise ConfigError(f"{where}.image_size must be at least {MIN_IMAGE_SIZE} pixels, got {self.image_size}")
+            raise ConfigError(
+                f"{where}.image_size must be at least {MIN_IMAGE_SIZE} pixels, got {self.image_size}"
+            )
         if self.adv_alpha is not None and self.adv_alpha <= 0:
             raise ConfigError(f"{where}.adv_alpha must be > 0, got {self.adv_alpha}")
         if not 0 <= self.label_smoothing < 1:

@@ -610,7 +610,10 @@ def _check_finite(
     sums: dict[str, float], lr: float, progress: _Progress, task: Task, run_dir: Path
 ) -> dict[str, float]:
     if not math.isfinite(sums["loss"]):
-        raise _diverged(f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}", run_dir)
+        raise _diverged(
+            f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}",
+            run_dir,
+        )
     count = max(sums["count"], 1.0)
     mean_loss = sums["loss"] / count
     metric = task.summarize(mean_loss, sums["correct"] / count)

@@ -339,7 +339,10 @@ progress_fields = st.fixed_dictionaries(
 
 
 @FUZZ
-@given(progress=progress_fields, history=st.one_of(st.just([]), progress_values, st.lists(progress_values, max_size=2)))
+@given(
+    progress=progress_fields,
+    history=st.one_of(st.just([]), progress_values, st.lists(progress_values, max_size=2)),
+)
 def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(progress, history) -> None:
     """Whatever ``progress`` / ``history`` a file holds, ``parse_metadata`` either refuses it or passes
     fields the trainer can use as they are: non-negative int counters, finite sums and seconds."""

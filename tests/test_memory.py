@@ -86,8 +86,18 @@ def test_dry_run_of_a_huge_model_counts_on_the_meta_device(cli) -> None:
     """Width 65536 with 1024-tap kernels is 146e9 parameters (584 GB of weights): counted, not built."""
     started = time.perf_counter()
     # image_size 4096: an 8x8 feature map (32 px / patch 4) could not use more than 15 of the 1024 taps
-    result = cli("train", *TINY, "--width", "65536", "--kernel", "1024", "--set", "image_size=4096", "--dry-run",
-                 "--json")
+    result = cli(
+        "train",
+        *TINY,
+        "--width",
+        "65536",
+        "--kernel",
+        "1024",
+        "--set",
+        "image_size=4096",
+        "--dry-run",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["params_trainable"] == 146_033_672_202

@@ -297,7 +297,9 @@ def test_list_and_index_build_no_model_per_point(
     assert len(built) <= 6, f"--index built {len(built)} models"  # + the chosen point's check and report
 
 
-def test_list_of_many_grids_builds_no_model_per_grid(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_of_many_grids_builds_no_model_per_grid(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import spatialmix_cli.models as models
 
     built, real = [], models.create_model

@@ -192,4 +192,8 @@ def test_own_banks_are_measured_on_disjoint_filter_subsets() -> None:
     assert set(got) == {1, 4, 16, 64}
     assert got[4] == bank_spectrum(bank[1:5], PAD).coverage
     assert got[64] == bank_spectrum(bank[21:85], PAD).coverage
-    assert set(disjoint_subset_coverage(bank[:30], (1, 4, 16, 64), pad=PAD)) == {1, 4, 16}  # 64 no longer fits
+    assert set(disjoint_subset_coverage(bank[:30], (1, 4, 16, 64), pad=PAD)) == {
+        1,
+        4,
+        16,
+    }  # 64 no longer fits

@@ -77,7 +77,9 @@ def bench_command(
                 raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
         modes = [m.strip() for m in learn.split(",") if m.strip()]
         if not modes:
-            raise ConfigError(f"--learn needs at least one learn mode ({', '.join(LEARN_MODES)}), got {learn!r}")
+            raise ConfigError(
+                f"--learn needs at least one learn mode ({', '.join(LEARN_MODES)}), got {learn!r}"
+            )
         for mode in modes:  # before any row's process is spawned
             check_choice("learn mode", mode, LEARN_MODES)
         # A missing GPU or bf16 units are clean errors here, not a worker's traceback.
