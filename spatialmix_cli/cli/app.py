@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from ..allocator import tune_malloc_from_env
 from .attack import attack_command
 from .bench import bench_command
-from .output import print_error
+from .output import handled_errors, print_error
 from .report import report_command
 from .spectrum import spectrum_command
 from .train import train_command
@@ -22,12 +25,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("train")(train_command)
-app.command("attack")(attack_command)
-app.command("unshuffle")(unshuffle_command)
-app.command("spectrum")(spectrum_command)
-app.command("report")(report_command)
-app.command("bench")(bench_command)
+
+
+def _errors_handled(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place a command's exceptions become one ``error:`` line and an exit code (each command
+    declares ``--debug``, which shows the traceback instead)."""
+
+    @functools.wraps(command)  # typer reads the options from the wrapped signature
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with handled_errors(bool(kwargs.get("debug", False))):
+            return command(*args, **kwargs)
+
+    return run
+
+
+for _name, _command in {
+    "train": train_command,
+    "attack": attack_command,
+    "unshuffle": unshuffle_command,
+    "spectrum": spectrum_command,
+    "report": report_command,
+    "bench": bench_command,
+}.items():
+    app.command(_name)(_errors_handled(_command))
 
 
 @app.callback()

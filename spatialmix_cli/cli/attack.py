@@ -25,7 +25,7 @@ from ..rundir import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE, read_config
 from ..safefiles import check_target
 from ..training import resolve_device
 from . import options as opt
-from .output import console, emit_json, handled_errors, pct, table
+from .output import console, emit_json, pct, table
 from .progress import PassProgress
 from .train import train_points, with_weights
 
@@ -113,14 +113,11 @@ def attack_command(
         "batch_size": batch_size, "seed": seed, "checks": checks, "large_eps": large_eps,
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
-    with handled_errors(debug):
-        paths, plan = _targets(checkpoints or [], recipe, overrides, json_, out)
-        dev = resolve_device(device or "auto")
-        source = _as_checkpoint(source) if source is not None else None
-        results = run_attacks(
-            paths, plan, source=source, data_dir=data_dir, device=dev, as_json=json_, save=save
-        )
-        _print_table(results)
+    paths, plan = _targets(checkpoints or [], recipe, overrides, json_, out)
+    dev = resolve_device(device or "auto")
+    source = _as_checkpoint(source) if source is not None else None
+    results = run_attacks(paths, plan, source=source, data_dir=data_dir, device=dev, as_json=json_, save=save)
+    _print_table(results)
 
 
 def _targets(

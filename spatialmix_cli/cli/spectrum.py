@@ -21,7 +21,7 @@ from ..spectra import (
     drawn_spectrum,
 )
 from . import options as opt
-from .output import console, emit_json, handled_errors, table
+from .output import console, emit_json, table
 
 
 def spectrum_command(
@@ -65,34 +65,31 @@ def spectrum_command(
     depthwise layers or from fresh random / same / box / identity / smooth banks."""
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
-    with handled_errors(debug):
-        if (checkpoint is None) == (random is None):
-            raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
-        check_threshold(threshold)
-        if checkpoint is not None:
-            _only_with("--random", [k for k, v in fresh.items() if v is not None])
-            result = checkpoint_spectra(checkpoint, _layers(layer), pad=pad, threshold=threshold)
-            figure = None
-            if out is not None:
-                from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
+    if (checkpoint is None) == (random is None):
+        raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
+    check_threshold(threshold)
+    if checkpoint is not None:
+        _only_with("--random", [k for k, v in fresh.items() if v is not None])
+        result = checkpoint_spectra(checkpoint, _layers(layer), pad=pad, threshold=threshold)
+        figure = None
+        if out is not None:
+            from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
 
-                figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
-            _print_checkpoint(result, pad, threshold)
-            payload: dict[str, Any] = result.to_dict()
-        else:
-            _only_with("a checkpoint", ["--layer"] if layer is not None else [])
-            spectra = _drawn(
-                random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold
-            )
-            figure = None
-            if out is not None:
-                from ..spectra.plot import plot_drawn
+            figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
+        _print_checkpoint(result, pad, threshold)
+        payload: dict[str, Any] = result.to_dict()
+    else:
+        _only_with("a checkpoint", ["--layer"] if layer is not None else [])
+        spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
+        figure = None
+        if out is not None:
+            from ..spectra.plot import plot_drawn
 
-                figure = str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
-            _print_drawn(spectra, pad, threshold)
-            payload = {"banks": [s.to_dict() for s in spectra]}
-        if json_:
-            emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
+            figure = str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
+        _print_drawn(spectra, pad, threshold)
+        payload = {"banks": [s.to_dict() for s in spectra]}
+    if json_:
+        emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
 
 
 def _only_with(what: str, given: list[str]) -> None:

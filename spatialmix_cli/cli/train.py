@@ -20,7 +20,7 @@ from ..rundir import default_run_dir, has_weights, read_config, status
 from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
-from .output import StopRequest, console, emit_json, handled_errors, pct, print_error, table
+from .output import StopRequest, console, emit_json, pct, print_error, table
 from .progress import TrainProgress
 
 # CLI option name -> config key, for options that map one-to-one onto TrainConfig.
@@ -145,20 +145,19 @@ def train_command(
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json."""
     given = {k: v for k, v in locals().items() if k in _CONFIG_OPTIONS and v is not None}
-    with handled_errors(debug):
-        if list_models_:
-            _print_models(json_)
-            return
-        overrides = {**given, **parse_set(set_)}
-        points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
-        if list_points:
-            for point in points:
-                emit_json({**point.to_dict(), "status": status(point.run_dir)})
-            return
-        if dry_run:
-            _dry_run(points, json_)
-            return
-        train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
+    if list_models_:
+        _print_models(json_)
+        return
+    overrides = {**given, **parse_set(set_)}
+    points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
+    if list_points:
+        for point in points:
+            emit_json({**point.to_dict(), "status": status(point.run_dir)})
+        return
+    if dry_run:
+        _dry_run(points, json_)
+        return
+    train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
 
 
 def resolve_points(

@@ -18,7 +18,7 @@ from ..safefiles import check_target
 from ..unshuffle.grid import save_grid
 from ..unshuffle.scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
 from . import options as opt
-from .output import console, emit_json, handled_errors, table
+from .output import console, emit_json, table
 from .train import resolve_points, train_points, with_weights
 
 _CONFIG_OPTIONS = (
@@ -85,40 +85,39 @@ def unshuffle_command(
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
     given = {k: v for k, v in locals().items() if k in _CONFIG_OPTIONS and v is not None}
-    with handled_errors(debug):
-        if grid is not None:
-            check_target(grid)  # a --grid that cannot be written fails now, not after the training
-        if eval_:
-            training = {k for k in given if k not in ("data_dir", "download")}
-            if recipe is not None or training or set_ or out is not None:
-                raise ConfigError(
-                    "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
-                )
-            _evaluate(eval_, grid, data_dir, download is not False, json_)
-            return
-        overrides = {**given, **parse_set(set_)}
-        base = TrainConfig(task="unshuffle", arch=UNSHUFFLE_ARCH)
-        points = resolve_points(recipe, overrides, out, resume, index, base=base)
-        wrong = [p for p in points if p.config.task != "unshuffle"]
-        if wrong:
+    if grid is not None:
+        check_target(grid)  # a --grid that cannot be written fails now, not after the training
+    if eval_:
+        training = {k for k in given if k not in ("data_dir", "download")}
+        if recipe is not None or training or set_ or out is not None:
             raise ConfigError(
-                f"{recipe} is not an un-shuffle recipe (its base needs task: unshuffle and "
-                f"arch: {UNSHUFFLE_ARCH}); train it with `spatialmix train --recipe`"
+                "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
             )
-        if grid is not None and len(points) > 1:
-            raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
-        finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
-        rows = []
-        for point, result in with_weights(finished, "scores"):
-            ckpt = load_checkpoint(result.checkpoint)
-            scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
-            save_scores(point.run_dir, scores)
-            path = _grid(grid or point.run_dir / GRID_FILE, examples, [(scores, examples)])
-            rows.append(_row(point.name or str(point.run_dir), scores))
-            if json_:
-                emit_json({**scores.to_dict(), "run_dir": str(point.run_dir), "grid": str(path),
-                           "seconds": result.seconds, "skipped": result.skipped})  # fmt: skip
-        _print_table(rows)
+        _evaluate(eval_, grid, data_dir, download is not False, json_)
+        return
+    overrides = {**given, **parse_set(set_)}
+    base = TrainConfig(task="unshuffle", arch=UNSHUFFLE_ARCH)
+    points = resolve_points(recipe, overrides, out, resume, index, base=base)
+    wrong = [p for p in points if p.config.task != "unshuffle"]
+    if wrong:
+        raise ConfigError(
+            f"{recipe} is not an un-shuffle recipe (its base needs task: unshuffle and "
+            f"arch: {UNSHUFFLE_ARCH}); train it with `spatialmix train --recipe`"
+        )
+    if grid is not None and len(points) > 1:
+        raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
+    finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
+    rows = []
+    for point, result in with_weights(finished, "scores"):
+        ckpt = load_checkpoint(result.checkpoint)
+        scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
+        save_scores(point.run_dir, scores)
+        path = _grid(grid or point.run_dir / GRID_FILE, examples, [(scores, examples)])
+        rows.append(_row(point.name or str(point.run_dir), scores))
+        if json_:
+            emit_json({**scores.to_dict(), "run_dir": str(point.run_dir), "grid": str(path),
+                       "seconds": result.seconds, "skipped": result.skipped})  # fmt: skip
+    _print_table(rows)
 
 
 def _load(path: Path) -> Checkpoint:
