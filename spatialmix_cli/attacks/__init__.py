@@ -7,6 +7,7 @@ from .build import (
     attack_name,
     build_attack,
     components,
+    eps_label,
     perturb,
 )
 from .checks import CHECKS, Check
@@ -33,6 +34,7 @@ __all__ = [
     "build_attack",
     "components",
     "correct_under_attack",
+    "eps_label",
     "load_sample",
     "parse_eps",
     "perturb",

@@ -25,7 +25,7 @@ from ..numbers import format_eps
 from .registry import ATTACKS, AUTOATTACKS, METHODS, AttackDef
 
 __all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
-           "check_classes", "components", "perturb"]  # fmt: skip
+           "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
 
 PGD_VARIANTS = {
     "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
@@ -191,6 +191,12 @@ def attack_name(row: dict[str, Any]) -> str:
     if _close(float(alpha), eps):
         return AttackSpec("pgd", eps, steps, None, start, "paper").name
     return AttackSpec("pgd", eps, steps, float(alpha), start).name
+
+
+def eps_label(row: dict[str, Any]) -> str:
+    """A result row's ε as it recorded it (``eps_label``); rows without one get it from ``eps``."""
+    label = row.get("eps_label")
+    return label if isinstance(label, str) else format_eps(float(row["eps"]))
 
 
 def _close(a: float, b: float) -> bool:

@@ -202,12 +202,16 @@ def _robust_interval(
 
 
 def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Claim:
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     verdicts = []
     for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == adv and r.attacks != []):
         if ("full",) not in g or ("chans",) not in g:
             continue
         setting = describe(g[("full",)][0], ("learn",))
-        for attack, eps in attack_points(g[("full",)] + g[("chans",)], pgd_steps=2):  # FGSM and PGD-2
+        for attack, eps in attack_points(
+            g[("full",)] + g[("chans",)], GRADIENT_ATTACKS, pgd_steps=2
+        ):  # FGSM, PGD-2
             interval, flagged = _robust_interval(g[("chans",)], g[("full",)], attack, eps)
             claim.flagged |= flagged
             quantity = f"{attack} ε={eps * 255:g}/255: chans − full robust accuracy"
