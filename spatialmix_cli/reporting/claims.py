@@ -251,6 +251,8 @@ def _mean_robust_interval(
 
 
 def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
                   "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
                   f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
@@ -264,7 +266,7 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
             continue
         random_runs = base[0]
         setting = describe(random_runs[0], ("filters",))
-        points = attack_points(random_runs)
+        points = attack_points(random_runs, GRADIENT_ATTACKS)
         per_sigma = []
         for sigma, rs in sorted(smooth.items()):
             robust, flagged = _mean_robust_interval(rs, random_runs, points)
