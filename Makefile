@@ -60,7 +60,7 @@ reproduce-cpu: $(addprefix repro-,$(TWINS))
 
 ## report-screenshot: render the committed report.html in headless Chromium; fail if an image is missing
 report-screenshot:
-	$(BIN)/python -m spatialmix_cli.reporting.browser $(REPRO_OUT)/report.html $(REPRO_OUT)/report-screenshot.png
+	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both --draws 32 --screenshot $(REPRO_OUT)/report-screenshot.png
 
 ## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
 ## chans, CIFAR-shaped random data); writes docs/bench/bench.json

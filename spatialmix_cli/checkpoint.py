@@ -469,3 +469,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """The ready model (eval mode) of a checkpoint, and nothing else."""
     return load_checkpoint(path, device).model
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A run directory stands for its final ``model.safetensors``; any other path is the checkpoint itself."""
+    from .rundir import MODEL_FILE  # rundir imports this module: its file name is read at call time
+
+    path = Path(path)
+    return path / MODEL_FILE if os.path.isdir(path) else path

@@ -10,7 +10,7 @@ import typer
 from ..errors import ConfigError
 from ..limits import MAX_DRAWS, check_at_most
 from ..reporting import build_report
-from ..reporting.browser import check_html
+from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, table
@@ -50,10 +50,7 @@ def report_command(
     for path in report.files:
         err.print(f"wrote {path}")
     if screenshot is not None:
-        html_path = next((p for p in report.files if p.suffix == ".html"), None)
-        if html_path is None:
-            raise ConfigError("--screenshot needs the HTML report: use --format html or both")
-        seen = check_html(html_path, screenshot)
+        html_path, seen = screenshot_report(report.files, screenshot)
         err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
         if seen.broken:
             print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")

@@ -96,15 +96,20 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
 def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
     """Fig. 6: clean and robust accuracy at ``eps`` under each FGSM / PGD-2 attack run (named exactly),
     per learn mode, one panel per training regime; error bars: std over seeds."""
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     found = [g for g in groups(runs, ("learn",), lambda r: r.config.task == "classify" and r.attacks != [])]
     found = [
-        g for g in found if any(e == eps for _, e in attack_points([r for rs in g.values() for r in rs]))
+        g
+        for g in found
+        if any(e == eps for _, e in attack_points([r for rs in g.values() for r in rs], GRADIENT_ATTACKS))
     ]
     if not found:
         return []
     fig, axes = _figure(len(found))
     for ax, g in zip(axes, found, strict=True):
-        attacks = [a for a, e in attack_points([r for rs in g.values() for r in rs], pgd_steps=2) if e == eps]
+        attacked = [r for rs in g.values() for r in rs]
+        attacks = [a for a, e in attack_points(attacked, GRADIENT_ATTACKS, pgd_steps=2) if e == eps]
         kinds: list[str | None] = [None, *attacks]
         low = 100.0
         learns = [lm for lm in ("full", "chans", "space") if (lm,) in g]
@@ -127,8 +132,10 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
 def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     """Fig. 7: robust accuracy vs ε, one line per model (setting, learn mode, bank and σ), one panel per
     attack (named exactly: steps, step size, random start); error bars: std over seeds."""
+    from ..attacks import ATTACKS  # every attack of the registry
+
     attacked = [r for r in runs if r.config.task == "classify" and len({a["eps"] for a in r.attacks}) >= 2]
-    names = sorted({a for a, _ in attack_points(attacked, ("fgsm", "pgd", "autoattack", "autoattack-fast"))})
+    names = sorted({a for a, _ in attack_points(attacked, tuple(ATTACKS))})
     if not names:
         return []
     fig, axes = _figure(len(names))
@@ -142,8 +149,7 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
             )
             by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
         for label, rs in sorted(by_model.items()):
-            eps = sorted({e for a, e in attack_points(rs, ("fgsm", "pgd", "autoattack", "autoattack-fast"))
-                          if a == attack})  # fmt: skip
+            eps = sorted({e for a, e in attack_points(rs, tuple(ATTACKS)) if a == attack})
             if not eps:
                 continue
             stats = [robust_stat(rs, attack, e)[0] for e in eps]
