@@ -58,7 +58,7 @@ report-cpu:
 reproduce-cpu: $(addprefix repro-,$(TWINS))
 	@$(MAKE) --no-print-directory report-cpu
 
-## report-screenshot: render the committed report.html in headless Chromium; fail if an image is missing
+## report-screenshot: the report-cpu report, then report.html rendered in headless Chromium; fails if an image is missing
 report-screenshot:
 	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both --draws 32 --screenshot $(REPRO_OUT)/report-screenshot.png
 
