@@ -41,8 +41,9 @@ from .data import TensorBatches
 from .data.info import dataset_info
 from .hardware import cpu_info
 from .models import create_model
+from .runtime import autocast, resolve_device, to_float, use_bf16
 from .tasks import Classify
-from .training import _autocast, build_optimizer, resolve_device, to_float, train_step, use_bf16
+from .training import build_optimizer, train_step
 
 DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 
@@ -195,7 +196,7 @@ def _project_steps(
     def eval_step() -> None:
         model.eval()
         start = next(starts)
-        with torch.inference_mode(), _autocast(device, bf16):  # eager, as the trainer's evaluate()
+        with torch.inference_mode(), autocast(device, bf16):  # eager, as the trainer's evaluate()
             model(to_float(device_images[start : start + s.batch_size], channels_last))
 
     def attack_step() -> None:

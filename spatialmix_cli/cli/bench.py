@@ -18,8 +18,8 @@ from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
 from ..limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
 from ..models import list_models
+from ..runtime import check_bf16, resolve_device
 from ..safefiles import atomic_write_text, check_target
-from ..training import check_bf16, resolve_device
 from . import options as opt
 from .output import console, emit_json, table
 
