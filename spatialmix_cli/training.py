@@ -184,10 +184,8 @@ def train(
     check_bf16(cfg, device)
     run = claimed_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite, dist=dist, device=device,
                           check=lambda: check_training(cfg, device, dist.world if dist is not None else 1))  # fmt: skip
-    with (
-        distributed.process_group(dist, device),
-        run,
-    ):  # the read-only precheck; the claim is held until the end
+    # Entering ``run`` does the read-only precheck; the claim that ``run.claim()`` takes is held to the end.
+    with distributed.process_group(dist, device), run:
         if run.state == "finished":
             return stored_result(run_dir)
         data = prepare_data(cfg, device, dist)  # a missing dataset fails here, before anything is written
@@ -210,13 +208,12 @@ def train(
             cfg.compile if cfg.compile is not None else auto_mode(device),
             total_steps=total,
             done_steps=progress.global_step,
-            agree=(lambda decision: decision)
-            if dist is None
-            else (lambda d: distributed.any_rank(d, device)),
+            agree=(lambda d: d) if dist is None else (lambda d: distributed.any_rank(d, device)),
             note=callbacks.on_note,
         )
         callbacks.on_start(run_dir=run_dir, total_steps=total, done_steps=progress.global_step, params=params)
-        task, adv, bf16, rank = data.task, adversary(cfg), use_bf16(cfg, device), dist.rank if dist else 0
+        task, adv, bf16 = data.task, adversary(cfg), use_bf16(cfg, device)
+        rank = dist.rank if dist is not None else 0
         mixer = make_mixer(cfg.mixup, cfg.cutmix, data.info.num_classes) if cfg.task == "classify" else None
         trainable = [p for p in model.parameters() if p.requires_grad]
 
@@ -263,9 +260,8 @@ def train(
             check_finite(progress.sums, 0.0, progress, task, run_dir)
             progress.seconds += time.perf_counter() - started
             # The epoch's end: a test evaluation if one is due (always after the last), then save.
-            due = progress.epoch + 1 == cfg.epochs or (
-                cfg.eval_every > 0 and (progress.epoch + 1) % cfg.eval_every == 0
-            )
+            done = progress.epoch + 1
+            due = done == cfg.epochs or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
             test = evaluate(model, data.test(), device=device, bf16=bf16, channels_last=cfg.channels_last,
                             task=task) if due else None  # fmt: skip
             record = epoch_record(progress, task, test)
@@ -278,8 +274,8 @@ def train(
 
         if main:
             save_checkpoint(run_dir / MODEL_FILE, model, {"kind": "model", **meta(cfg, data.info, progress)})
-        result = final_result(cfg, run_dir, progress, params, resumed=run.state == "unfinished",
-                          compiled=forward.is_compiled)  # fmt: skip
+        resumed = run.state == "unfinished"
+        result = final_result(cfg, run_dir, progress, params, resumed=resumed, compiled=forward.is_compiled)
         if main:
             write_result(run_dir, result.to_dict())
         distributed.barrier(dist)  # no rank reports success before rank 0 has written the run
