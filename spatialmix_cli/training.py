@@ -6,7 +6,9 @@ mixing → step → log; at the end of an epoch: eval → save) → final checkp
 never prints; progress goes to an optional :class:`Callbacks` object, and a ``should_stop`` callable lets
 the caller ask for a clean stop (the CLI sets it from SIGINT/SIGTERM). The pieces it calls live next door:
 ``runtime`` (device, bf16), ``data.prepare``, ``rundir.claimed_run_dir``, ``training_state`` (progress,
-checkpoints, divergence checks) and ``evaluation``.
+checkpoints, divergence checks) and ``evaluation``. Names callers import from here stay importable:
+``resolve_device``, ``check_bf16``, ``use_bf16``, ``to_float`` (runtime), ``prepare_data`` (data),
+``evaluate`` (evaluation), ``Progress``, ``TrainResult``, ``TrainingDiverged`` (training_state).
 """
 
 from __future__ import annotations
