@@ -174,8 +174,8 @@ def train(
     ``skipped=True``); an unfinished one continues exactly where it stopped when ``resume`` is true.
     Distributed (torchrun), every rank trains and only rank 0 (``main``) writes.
     """
-    # Longer than 60 lines on purpose: the run reads top to bottom in the order it runs (airbench), the
-    # steps and the epoch's end in one loop; everything it calls is named for what it does.
+    # long: the run reads top to bottom in the order it runs (airbench's habit), the steps and the epoch's
+    # end in one loop; everything it calls is named for what it does.
     dist = distributed.from_env()
     main = dist is None or dist.main
     callbacks = (callbacks or Callbacks()) if main else Callbacks()  # only rank 0 reports progress
