@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from spatialmix_cli.checkpoint import load_model
+from spatialmix_cli.data import prepare_data
 from spatialmix_cli.distributed import Dist, from_env
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.training import build_model, build_optimizer, lr_at, prepare_data, to_float, warmup_steps
+from spatialmix_cli.runtime import to_float
+from spatialmix_cli.training import build_model, build_optimizer, lr_at, warmup_steps
 
 from conftest import tiny_config
 

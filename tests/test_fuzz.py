@@ -346,7 +346,7 @@ progress_fields = st.fixed_dictionaries(
 def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(progress, history) -> None:
     """Whatever ``progress`` / ``history`` a file holds, ``parse_metadata`` either refuses it or passes
     fields the trainer can use as they are: non-negative int counters, finite sums and seconds."""
-    from spatialmix_cli.training import _Progress
+    from spatialmix_cli.training import Progress as _Progress
 
     meta = {"model": {"name": "convmixer", "kwargs": {}}, "progress": progress, "history": history}
     try:
