@@ -23,6 +23,9 @@ from ..spectra import (
 from . import options as opt
 from .output import console, emit_json, table
 
+_FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
+_SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
+
 
 def spectrum_command(
     checkpoint: Annotated[
@@ -38,19 +41,8 @@ def spectrum_command(
         typer.Option("--random", help="Fresh banks of N filters instead of a checkpoint; a list: 1,4,16,64."),
     ] = None,
     kernel: Annotated[int | None, typer.Option(help="Kernel size of fresh banks (with --random).")] = None,
-    filters: Annotated[
-        str | None,
-        typer.Option(
-            help=f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth.",
-            show_default="random",
-        ),
-    ] = None,
-    smooth_sigma: Annotated[
-        float | None,
-        typer.Option(
-            help="Gaussian std (taps) of plain 'smooth' banks (legacy: smooth:σ).", show_default="1.0"
-        ),
-    ] = None,
+    filters: Annotated[str | None, typer.Option(help=_FILTERS_HELP, show_default="random")] = None,
+    smooth_sigma: Annotated[float | None, typer.Option(help=_SIGMA_HELP, show_default="1.0")] = None,
     multiplier: Annotated[
         int | None,
         typer.Option(help="Depth multiplier d: ceil(N/d) channels of d filters.", show_default="1"),
@@ -80,11 +72,7 @@ def spectrum_command(
     else:
         _only_with("a checkpoint", ["--layer"] if layer is not None else [])
         spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
-        figure = None
-        if out is not None:
-            from ..spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
-
-            figure = str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
+        figure = _plot_drawn(spectra, out, pad, threshold)
         _print_drawn(spectra, pad, threshold)
         payload = {"banks": [s.to_dict() for s in spectra]}
     if json_:
@@ -104,6 +92,15 @@ def _checkpoint(
         figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
     _print_checkpoint(result, pad, threshold)
     return result.to_dict(), figure
+
+
+def _plot_drawn(spectra: list[DrawnSpectrum], out: Path | None, pad: int, threshold: float) -> str | None:
+    """The figure of fresh banks' envelopes, written to ``out`` if given; its path."""
+    if out is None:
+        return None
+    from ..spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
+
+    return str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
 
 
 def _only_with(what: str, given: list[str]) -> None:
