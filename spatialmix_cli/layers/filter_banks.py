@@ -92,7 +92,6 @@ class BankDef:
     alive at once (``copies``, with the reason, for the spectrum command's memory check)."""
 
     build: BankBuilder
-    summary: str
     params: Mapping[str, BankParam] = field(default_factory=dict)
     copies: tuple[int, str] = (1, "")
 
@@ -107,15 +106,16 @@ def _same(channels: int, kernel: int, d: int, g: torch.Generator, p: Mapping[str
 
 
 FILTER_BANKS: dict[str, BankDef] = {
-    "random": BankDef(lambda c, k, d, g, p: random_bank(c * d, k, g),
-                      "independent filters for every output (the default init)"),
-    "same": BankDef(_same, "one random bank of depth_multiplier filters, repeated for every input channel"),
-    "box": BankDef(lambda c, k, d, g, p: box_bank(c * d, k), "the mean filter everywhere"),
-    "identity": BankDef(lambda c, k, d, g, p: identity_bank(c * d, k), "the centred delta everywhere"),
+    # independent filters for every output (the default init)
+    "random": BankDef(lambda c, k, d, g, p: random_bank(c * d, k, g)),
+    # one random bank of depth_multiplier filters, repeated for every input channel
+    "same": BankDef(_same),
+    # the mean filter / the centred delta everywhere
+    "box": BankDef(lambda c, k, d, g, p: box_bank(c * d, k)),
+    "identity": BankDef(lambda c, k, d, g, p: identity_bank(c * d, k)),
+    # random, then gaussian_smooth with std sigma (taps); smoothing keeps the bank and two convolution outputs
     "smooth": BankDef(lambda c, k, d, g, p: gaussian_smooth(random_bank(c * d, k, g), p["sigma"]),
-                      "random, then Gaussian-smoothed with std sigma (taps), norms kept",
-                      params={"sigma": BankParam(1.0, _check_smooth_sigma, "σ")},
-                      copies=(3, "smoothing copies")),  # the bank and two convolution outputs
+                      params={"sigma": BankParam(1.0, _check_smooth_sigma, "σ")}, copies=(3, "smoothing copies")),
 }  # fmt: skip
 
 
@@ -149,13 +149,15 @@ def bank_spec(name: str, params: Mapping[str, float] | None = None) -> BankSpec:
     others take their defaults), each within its range."""
     definition = FILTER_BANKS[check_choice("filter bank", name, FILTER_BANKS)]
     given = dict(params or {})
-    for key in given:
+    for key, value in given.items():
         if key not in definition.params:
             allowed = ", ".join(definition.params) or "none"
             raise ConfigError(
                 f"filter bank '{name}' has no parameter '{key}'{did_you_mean(key, definition.params)}; "
                 f"its parameters: {allowed}"
             )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"filter bank '{name}' parameter '{key}' must be a number, got {value!r}")
     values = {key: float(given.get(key, p.default)) for key, p in definition.params.items()}
     for key, value in values.items():
         definition.params[key].check(value)
@@ -213,7 +215,7 @@ def with_smooth_sigma(filters: str | BankSpec, smooth_sigma: float | None) -> Ba
     was. ``TrainConfig.model_kwargs`` and the model kwargs stored in checkpoints still carry the key;
     a later step removes it from the config."""
     spec = parse_bank(filters)
-    if smooth_sigma is None or not isinstance(filters, str) or filters != "smooth":
+    if smooth_sigma is None or filters != "smooth":
         return spec
     return bank_spec("smooth", {"sigma": smooth_sigma})
 

@@ -57,8 +57,9 @@ def convmixer_block(width: int, kernel: int, act: type[nn.Module] = nn.GELU) -> 
 class ConvMixer(nn.Module):
     """ConvMixer-``width``/``depth`` with kernel ``kernel`` and patch ``patch``.
 
-    Defaults: width 256, depth 8, kernel 5, patch 2, 3 input channels, 10 classes, learn ``full``,
-    filters ``random``, seed 0. Takes images in [0, 1]; ``mean``/``std`` normalise inside the model.
+    Defaults: width 256, depth 8, kernel 5, patch 2, 3 input channels, 10 classes; ``mixing`` (learn
+    ``full``, filters ``random``, seed 0, ``mean``/``std``: see :class:`~.common.SpatialMixingArgs`). Takes
+    images in [0, 1]; ``mean``/``std`` normalise inside the model.
     """
 
     def __init__(

@@ -68,7 +68,8 @@ class PreActResNet(nn.Module):
     """Pre-activation ResNet of ``depth`` layers in the CIFAR (6n+2) or ImageNet (8n+2) form.
 
     Defaults: CIFAR form, depth 20, base width 16, kernel 3, separable with depth multiplier 9,
-    3 input channels, 10 classes, learn ``full``, filters ``random``, seed 0.
+    3 input channels, 10 classes; ``mixing``: learn ``full``, filters ``random``, seed 0
+    (:class:`~.common.SpatialMixingArgs`).
     """
 
     def __init__(

@@ -32,7 +32,8 @@ class PixelHead(nn.Conv2d):
 class UnshuffleConvMixer(nn.Module):
     """ConvMixer-``width``/``depth`` (kernel ``kernel``, patch 1) that outputs an image in pixel units.
 
-    Defaults: width 128, depth 8, kernel 7. Takes scrambled images in [0, 1] (normalised inside) and
+    Defaults: width 128, depth 8, kernel 7; ``mixing`` as every model (:class:`~.common.SpatialMixingArgs`).
+    Takes scrambled images in [0, 1] (normalised inside) and
     returns the restored image (unbounded; trained towards [0, 1])."""
 
     def __init__(
