@@ -75,7 +75,7 @@ def test_same_filters_cover_less_than_independent_ones() -> None:
 
 
 def test_smoothing_lowers_the_high_frequency_share() -> None:
-    smooth = drawn_spectrum("smooth", 16, 5, draws=8, smooth_sigma=1.0, pad=PAD)
+    smooth = drawn_spectrum("smooth:1.0", 16, 5, draws=8, pad=PAD)
     rand = drawn_spectrum("random", 16, 5, draws=8, pad=PAD)
     assert smooth.high_freq_share < rand.high_freq_share
     assert smooth.to_dict()["smooth_sigma"] == 1.0 and rand.to_dict()["smooth_sigma"] is None
