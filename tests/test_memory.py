@@ -212,8 +212,9 @@ def test_estimates_are_within_2x_of_the_measured_peak(case: str) -> None:
 
 def test_training_step_estimate_is_within_2x_of_the_measured_peak() -> None:
     """One AdamW step of a ConvMixer-64/2 on a batch of 64: activations, gradients, moments, float batch."""
+    from spatialmix_cli.runtime import to_float
     from spatialmix_cli.tasks import Classify
-    from spatialmix_cli.training import build_model, build_optimizer, to_float, train_step
+    from spatialmix_cli.training import build_model, build_optimizer, train_step
 
     cfg = tiny_config(width=64, depth=2, patch=2, batch_size=64, crop_pad=0)
     estimate = memory.training_estimate(cfg)

@@ -13,8 +13,8 @@ from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import Point, load_recipe
 from ..rundir import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE, read_config
+from ..runtime import resolve_device
 from ..safefiles import check_target
-from ..training import resolve_device
 from .plan import AttackPlan
 from .robustness import AttackResult, Sample, attack_checkpoint, load_sample, record
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ..layers.separable import DepthwiseConv2d
 from ..memory import check_fits
-from ..rundir import MODEL_FILE
 from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
 
@@ -154,12 +152,6 @@ def disjoint_subset_coverage(
         out[n] = bank_spectrum(bank[start : start + n], pad, threshold).coverage
         start += n
     return out
-
-
-def checkpoint_file(path: str | Path) -> Path:
-    """A run directory stands for its ``model.safetensors``."""
-    path = Path(path)
-    return path / MODEL_FILE if os.path.isdir(path) else path
 
 
 @dataclass(frozen=True)
