@@ -8,6 +8,7 @@ all derived from these specs (:func:`spec` reads one back).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -105,3 +106,18 @@ def specs(cls: type) -> dict[str, KeySpec]:
 
 def keys_where(cls: type, test: Callable[[KeySpec], bool]) -> tuple[str, ...]:
     return tuple(name for name, s in specs(cls).items() if test(s))
+
+
+def describe_keys(cls: type) -> list[dict[str, Any]]:
+    """Every key of a dataclass of ``key()`` fields: name, type, default, help (``--list-keys``)."""
+    hints = typing.get_type_hints(cls)
+    return [
+        {"key": f.name, "type": _type_text(hints[f.name]), "default": f.default, "help": spec(f).help}
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def _type_text(hint: Any) -> str:
+    args = typing.get_args(hint)
+    names = [getattr(a, "__name__", str(a)) for a in args] if args else [getattr(hint, "__name__", str(hint))]
+    return " | ".join("null" if n == "NoneType" else n for n in names)
