@@ -41,6 +41,7 @@ from typing import Any
 from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
+from .rundir import default_run_dir, read_config
 from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
 
@@ -316,3 +317,37 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             value = raw
         out[key.strip()] = coerce(key.strip(), value, "--set")
     return out
+
+
+def resolve_points(
+    recipe: Path | None,
+    overrides: dict[str, Any],
+    out: Path | None,
+    resume: bool,
+    index: int | None,
+    base: TrainConfig | None = None,
+    *,
+    check: bool = True,
+) -> list[Point]:
+    """The runs a command is asked for: a recipe's points (or point ``index``), or one run of ``base``
+    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``.
+    ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
+    its point, ``--list`` none). Precedence: defaults < recipe base < sweep point < ``overrides``."""
+    if recipe is not None:
+        points = load_recipe(recipe).points(overrides, out, model=False)
+        if index is not None:
+            if not 0 <= index < len(points):
+                raise ConfigError(
+                    f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
+                )
+            points = [points[index]]
+        if check:
+            check_models(points)
+        return points
+    if index is not None:
+        raise ConfigError("--index needs --recipe")
+    if resume and out is None:
+        raise ConfigError("--resume needs --out: the run directory to continue")
+    saved = read_config(out) if (resume and out is not None) else None
+    cfg = (saved or base or TrainConfig()).updated(overrides, "option")
+    return [Point(0, "", {}, cfg, out or default_run_dir(cfg))]

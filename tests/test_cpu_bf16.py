@@ -85,7 +85,7 @@ def test_a_cpu_bf16_run_trains_in_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_the_cli_refuses_cleanly(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "cpu_info", lambda: WITHOUT_BF16)
     result = cli("train", "--arch", "convmixer", "--width", "16", "--depth", "1", "--dataset", "synthetic",
-                 "--device", "cpu", "--cpu-bf16", "--out", "run")  # fmt: skip
+                 "--device", "cpu", "--set", "cpu_bf16=true", "--out", "run")  # fmt: skip
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("error: cpu_bf16: this CPU has no native bf16 units")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -23,8 +23,8 @@ from spatialmix_cli.training import build_model, build_optimizer, lr_at, warmup_
 
 from conftest import tiny_config
 
-ARGS = ["--dataset", "synthetic", "--subset", "256", "--test-subset", "64", "--width", "16", "--depth", "2",
-        "--kernel", "3", "--patch", "4", "--batch-size", "64", "--epochs", "3", "--learn", "chans", "--seed", "5",
+ARGS = ["--dataset", "synthetic", "--set", "subset=256", "--set", "test_subset=64", "--width", "16", "--depth", "2",
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--epochs", "3", "--learn", "chans", "--seed", "5",
         "--set", "log_every=1"]  # fmt: skip
 
 

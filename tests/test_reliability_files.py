@@ -29,8 +29,8 @@ from spatialmix_cli.training import train
 from conftest import tiny_config
 
 VICTIM = "a file outside the output folder\n"
-_TINY = ["--dataset", "synthetic", "--subset", "64", "--test-subset", "32", "--width", "8", "--depth", "1",
-         "--kernel", "3", "--patch", "4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+_TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
 _ATTACK = [
     "--method",
     "fgsm",

@@ -23,8 +23,8 @@ from spatialmix_cli.training import train
 
 from conftest import tiny_config
 
-_TINY = ["--dataset", "synthetic", "--subset", "64", "--test-subset", "32", "--width", "8", "--depth", "1",
-         "--kernel", "3", "--patch", "4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+_TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
 _ATTACK = ["--method", "fgsm", "--n", "16", "--batch-size", "16", "--device", "cpu"]
 
 
@@ -149,13 +149,13 @@ BAD_RUNS: dict[str, tuple[list[str], str]] = {
     "device-garbage": (["--device", "tpu"], "device must be"),
     "seed-above-2-64": (["--seed", "18446744073709551616"], "seed"),
     "out-name-too-long": (["--out", "x" * 300], "255"),
-    "patch-larger-than-image": (["--patch", "64"], "cannot run on the 32x32 images"),
+    "patch-larger-than-image": (["--set", "patch=64"], "cannot run on the 32x32 images"),
     "patch-larger-than-a-resized-image": (
-        ["--set", "image_size=8", "--patch", "16"],
+        ["--set", "image_size=8", "--set", "patch=16"],
         "cannot run on the 8x8",
     ),
     "kernel-beyond-its-feature-map": (
-        ["--kernel", "99"],
+        ["--set", "kernel=99"],
         "larger than the 15x15 taps that can reach its 8x8",
     ),
     "lr-1e300": (["--lr", "1e300"], "at most 1e+30"),
@@ -181,8 +181,8 @@ def test_a_large_but_finite_lr_that_diverges_says_so_and_exits_1(cli, tmp_path: 
         "1e25",
         "--set",
         "weight_decay=0",
-        "--subset",
-        "128",
+        "--set",
+        "subset=128",
         "--out",
         "run",
         "--json",
@@ -332,14 +332,14 @@ WORK_LIMITS: dict[str, tuple[Callable[[Path], list[Any]], str]] = {
                      "--steps must be at most 10,000"),
     "attack-seed": (lambda g: ["attack", g / "model.safetensors", "--seed", "99999999999999999999999"], "--seed must be in [0, 2**63)"),
     "attack-seed-negative": (lambda g: ["attack", g / "model.safetensors", "--seed", "-5"], "--seed must be in [0, 2**63)"),
-    "adv-steps": (lambda g: ["train", *_TINY, "--adv", "pgd", "--set", "adv_steps=1000000000", "--out", "k"], "adv_steps must be at most"),
+    "adv-steps": (lambda g: ["train", *_TINY, "--set", "adv=pgd", "--set", "adv_steps=1000000000", "--out", "k"], "adv_steps must be at most"),
     "perm-seed": (lambda g: ["unshuffle", "--dataset", "synthetic", "--perm-seed", "18446744073709551616", "--out", "u"],
                   "perm_seed must be in [0, 2**63)"),
     "spectrum-draws": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--draws", "1000000000"],
                        "--draws must be at most"),
     "spectrum-multiplier": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--multiplier", "1099511627776"],
                             "--multiplier must be at most"),
-    "smooth-sigma-tiny": (lambda g: ["train", *_TINY, "--filters", "smooth", "--smooth-sigma", "1e-30", "--out", "k"],
+    "smooth-sigma-tiny": (lambda g: ["train", *_TINY, "--filters", "smooth", "--set", "smooth_sigma=1e-30", "--out", "k"],
                           "smooth_sigma must be in"),
     "smooth-sigma-huge": (lambda g: ["spectrum", "--random", "4", "--kernel", "3", "--pad", "16", "--filters", "smooth",
                                      "--smooth-sigma", "1e30"], "--smooth-sigma must be in"),
