@@ -279,7 +279,9 @@ def test_report_over_a_damaged_result_leaves_the_run_out_and_says_why(
     assert f"damaged {name}" in line and "internal error" not in result.stderr
 
 
-@pytest.mark.parametrize("case", list(DAMAGED_ATTACK_LINES))
+@pytest.mark.parametrize(  # ~4 s a case: one kind of damage in the fast run, the other five under slow
+    "case", [c if c == "eps-text" else pytest.param(c, marks=pytest.mark.slow) for c in DAMAGED_ATTACK_LINES]
+)
 def test_report_over_damaged_attack_lines_keeps_the_whole_ones_and_names_the_rest(
     cli, tmp_path: Path, good_run: Path, case: str
 ) -> None:
