@@ -18,14 +18,13 @@ from typing import Any
 import torch
 
 from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, check_choice, did_you_mean
 from .keyspec import EVERYDAY, TRAIN, UNSHUFFLE, key, keys_where, specs
-from .layers import FILTER_BANKS, LEARN_MODES
+from .layers import FILTER_BANKS, LEARN_MODES, format_bank, with_smooth_sigma
 from .limits import (
     MAX_ADV_STEPS,
     MIN_IMAGE_SIZE,
     SEED,
-    SIGMA,
     above,
     at_least,
     at_most,
@@ -45,6 +44,17 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
 FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
+
+
+def _check_filters(spec: str) -> None:
+    """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
+    check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
+    format_bank(spec)
+
+
+# Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
+# metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
+LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
 
 
 def _check_arch(name: str) -> None:
@@ -83,13 +93,12 @@ class TrainConfig:
     )
     filters: str = key(
         "random",
-        choices=FILTER_BANKS,
+        check=_check_filters,
+        canonical=format_bank,
         model="common",
         flags=EVERYDAY,
-        help="Initial depthwise bank: random | same | box | identity | smooth.",
-    )
-    smooth_sigma: float = key(
-        1.0, bounds=(POSITIVE, SIGMA), model="common", help="Gaussian std in filter taps, for filters=smooth."
+        help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
+        "smooth:0.5 (σ in taps; plain smooth is σ 1).",
     )
     width: int | None = key(
         None,
@@ -243,6 +252,21 @@ class TrainConfig:
         cfg = cls()
         return cfg.updated(data, where, model=model)
 
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """:meth:`from_dict` for a config an earlier version wrote: ``smooth_sigma`` (σ of ``filters:
+        smooth``, ignored by the other banks) becomes the spec ``smooth:σ``."""
+        if not isinstance(data, dict) or "smooth_sigma" not in data:
+            return cls.from_dict(data, where, model=model)
+        data = dict(data)
+        sigma = data.pop("smooth_sigma")
+        if data.get("filters") == "smooth" and sigma is not None:
+            try:
+                data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
+        return cls.from_dict(data, where, model=model)
+
     def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
         """A copy with ``data`` applied on top, checked key by key, then validated as a whole
         (``model=False``: all but building the model on the meta device, see :meth:`check_model`)."""
@@ -383,6 +407,8 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
     """Check ``value`` against the type of config ``key`` (ints are accepted for floats; bools are never
     numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
     (default ``where.key``)."""
+    if key in LEGACY_KEYS:
+        raise ConfigError(f"{where}: '{key}' is no longer a key: {LEGACY_KEYS[key]}")
     if key not in _HINTS:
         raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
     label = label or f"{where}.{key}"
@@ -408,7 +434,13 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
             raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
         return float(value)
     elif base is str and isinstance(value, str):
-        return value
+        canonical = SPECS[key].canonical
+        if canonical is None:
+            return value
+        try:  # one spelling per value (``smooth:1.0`` is ``smooth``), so equal configs compare equal
+            return canonical(value)
+        except ConfigError:
+            return value  # validate() names the problem, with its usual message
     elif base is float and key in FRACTION_KEYS and isinstance(value, str):
         return parse_number(value, label)
     raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")

@@ -35,7 +35,7 @@ class KeySpec:
     ``model``: a ``create_model`` argument; ``runtime``: changes how a run executes but not what it
     computes; ``flags``: the commands that offer it as an option (every key is settable with ``--set``);
     ``label``: its short name in a report's setting label (``w128``); ``fraction``: a string like
-    ``"1/255"`` is accepted."""
+    ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``)."""
 
     help: str
     choices: Choices | None = None
@@ -46,6 +46,7 @@ class KeySpec:
     flags: tuple[str, ...] = ()
     label: str | None = None
     fraction: bool = False
+    canonical: Callable[[Any], Any] | None = None
 
     def choice_list(self) -> list[str] | None:
         if self.choices is None:
@@ -79,6 +80,7 @@ def key(
     flags: tuple[str, ...] | str = (),
     label: str | None = None,
     fraction: bool = False,
+    canonical: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A dataclass field with its default and its :class:`KeySpec`."""
     spec_ = KeySpec(
@@ -91,6 +93,7 @@ def key(
         flags=(flags,) if isinstance(flags, str) else flags,
         label=label,
         fraction=fraction,
+        canonical=canonical,
     )
     return dataclasses.field(default=default, metadata={"spec": spec_})
 

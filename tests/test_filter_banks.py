@@ -91,7 +91,7 @@ def test_unknown_bank_and_bad_sigma() -> None:
 
     with pytest.raises(ConfigError, match="did you mean 'smooth'"):
         bank("smoth")
-    with pytest.raises(ConfigError, match="smooth_sigma"):
+    with pytest.raises(ConfigError, match="smooth:σ"):
         bank("smooth", sigma=0)
 
 

@@ -258,8 +258,8 @@ def _spawn(args: list[str], cwd: Path, prelude: str = "", timeout: float = 300) 
 
 def _grid_recipe(path: Path, axes: int, values: int = 10) -> None:
     keys = ["seed", "lr", "epochs", "batch_size", "weight_decay", "label_smoothing", "eval_every", "log_every",
-            "smooth_sigma"][:axes]  # fmt: skip
-    sweep = {k: list(range(1, values + 1)) if k not in ("lr", "weight_decay", "smooth_sigma", "label_smoothing")
+            "momentum"][:axes]  # fmt: skip
+    sweep = {k: list(range(1, values + 1)) if k not in ("lr", "weight_decay", "momentum", "label_smoothing")
              else [round(0.01 * (i + 1), 3) for i in range(values)] for k in keys}  # fmt: skip
     path.write_text(_BASE + "sweep: " + json.dumps(sweep) + "\n")
 

@@ -19,6 +19,7 @@ from torch import nn
 from ..checkpoint import Checkpoint
 from ..data import DatasetInfo, eval_batches, load_dataset
 from ..errors import CheckpointError
+from ..layers.filter_banks import smooth_sigma_of, with_smooth_sigma
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
 from ..safefiles import append_lines
@@ -167,13 +168,14 @@ def correct_under_attack(
 def _meta_fields(ckpt: Checkpoint) -> dict[str, Any]:
     kwargs = ckpt.meta["model"]["kwargs"]
     config = ckpt.meta.get("config", {})
-    filters = ckpt.filters
+    # the bank's name and σ, as records have always held them (smooth:0.5, or an older smooth + smooth_sigma)
+    bank = with_smooth_sigma(ckpt.filters, kwargs.get("smooth_sigma"))
     return {
         "checkpoint": str(ckpt.path),
         "arch": ckpt.meta["model"]["name"],
         "learn": ckpt.learn,
-        "filters": filters,
-        "smooth_sigma": kwargs.get("smooth_sigma") if filters == "smooth" else None,
+        "filters": bank.name,
+        "smooth_sigma": smooth_sigma_of(bank),
         "adv_training": config.get("adv", "none"),
     }
 

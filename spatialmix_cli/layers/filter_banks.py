@@ -59,7 +59,7 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
     latter pads by reflection, which needs the blur kernel smaller than the (tiny) filter and folds energy
     back from the borders; a filter is zero outside its support, so zero padding is the right model.
     """
-    check_sigma("smooth_sigma", sigma)
+    check_sigma("sigma", sigma)
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=bank.dtype)
     g = torch.exp(-(x**2) / (2 * sigma**2))
@@ -97,7 +97,7 @@ class BankDef:
 
 
 def _check_smooth_sigma(sigma: float) -> None:
-    check_sigma("smooth_sigma", sigma)  # the legacy key's name, so the message reads as it always has
+    check_sigma("smooth:σ", sigma)  # as the spec writes it: filters smooth:0.5
 
 
 def _same(channels: int, kernel: int, d: int, g: torch.Generator, p: Mapping[str, float]) -> torch.Tensor:
@@ -212,8 +212,8 @@ def with_smooth_sigma(filters: str | BankSpec, smooth_sigma: float | None) -> Ba
     """Legacy path, for the transition from the separate ``smooth_sigma`` key to specs: the spec
     ``filters``, with ``smooth_sigma`` as σ when ``filters`` is the plain name ``smooth``. A σ that the
     spec itself gives (``smooth:2``) wins; ``smooth_sigma`` with any other bank is ignored, as it always
-    was. ``TrainConfig.model_kwargs`` and the model kwargs stored in checkpoints still carry the key;
-    a later step removes it from the config."""
+    was. Records written before specs carry the key (config.yaml, checkpoint model kwargs); today's
+    config writes ``filters: smooth:0.5`` and has no ``smooth_sigma``."""
     spec = parse_bank(filters)
     if smooth_sigma is None or filters != "smooth":
         return spec

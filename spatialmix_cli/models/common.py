@@ -39,8 +39,8 @@ class SpatialMixingArgs:
 
 DEFAULT_MIXING = SpatialMixingArgs()
 MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(SpatialMixingArgs))
-# Legacy: ``smooth_sigma`` is still a model argument (TrainConfig.model_kwargs passes it, and the model
-# kwargs of stored checkpoints hold it); split_mixing_args folds it into the filters spec.
+# Legacy: checkpoints written before bank specs hold ``smooth_sigma`` among their model kwargs (the config
+# passes ``filters: smooth:0.5`` now); split_mixing_args folds it into the filters spec so they still load.
 LEGACY_ARGS: dict[str, Any] = {"smooth_sigma": float}
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..layers.filter_banks import parse_bank
 from .collect import Run
 from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
 from .stats import (
@@ -259,9 +260,10 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
                   f"point")  # fmt: skip
     per_setting = []
     where = lambda r: _clean(r) and r.config.learn == "chans" and r.attacks != []  # noqa: E731
-    for g in groups(runs, ("filters", "smooth_sigma"), where):
-        base = [rs for (f, _s), rs in g.items() if f == "random"]
-        smooth = {s: rs for (f, s), rs in g.items() if f == "smooth"}
+    for g in groups(runs, ("filters",), where):
+        base = [rs for (f,), rs in g.items() if f == "random"]
+        banks = {f: parse_bank(f) for (f,) in g}
+        smooth = {banks[f].params["sigma"]: rs for (f,), rs in g.items() if banks[f].name == "smooth"}
         if not base or not smooth:
             continue
         random_runs = base[0]

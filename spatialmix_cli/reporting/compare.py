@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..keyspec import specs
+from ..layers.filter_banks import parse_bank
 from .collect import Run
 
 # The model sizes a setting label names, with their short names (``w128 d8``): the keys declared ``label=``.
@@ -60,7 +61,7 @@ def describe(run: Run, skip: tuple[str, ...]) -> str:
         if key not in skip and value is not None:
             parts.append(f"{short}{value}")
     if "filters" not in skip and cfg.filters != "random":
-        parts.append(cfg.filters + (f" σ={cfg.smooth_sigma:g}" if cfg.filters == "smooth" else ""))
+        parts.append(parse_bank(cfg.filters).label)  # smooth σ=0.5
     if "adv" not in skip and cfg.adv != "none":
         parts.append(f"{cfg.adv}-trained")
     if cfg.image_size is not None:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..layers.filter_banks import parse_bank
 from ..rundir import has_weights
 from ..safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
@@ -142,10 +143,8 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     for ax, attack in zip(axes, names, strict=True):
         by_model: dict[str, list[Run]] = {}
         for r in attacked:
-            label = (
-                f"{r.config.learn}, {r.config.filters}"
-                + (f" σ={r.config.smooth_sigma:g}" if r.config.filters == "smooth" else "")
-                + (f", {r.config.adv}-trained" if r.config.adv != "none" else "")
+            label = f"{r.config.learn}, {parse_bank(r.config.filters).label}" + (
+                f", {r.config.adv}-trained" if r.config.adv != "none" else ""
             )
             by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
         for label, rs in sorted(by_model.items()):
