@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from ..layers.filter_banks import parse_bank
+from ..layers.learn import LEARN_MODES
 from ..rundir import has_weights
 from ..safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
 from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
+_OTHER_STYLE = ("tab:gray", "D")  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
@@ -44,12 +46,12 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     for ax, g in zip(axes, found, strict=True):
         first = next(iter(g.values()))[0]
         scale, label = _scale(first)
-        for learn in ("full", "chans", "space"):
+        for learn in LEARN_MODES:
             xs = sorted(v for (lm, v) in g if lm == learn and v is not None)
             if not xs:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
-            color, marker = _LEARN_STYLE[learn]
+            color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
             ax.errorbar(xs, [s.mean * scale for s in stats], yerr=[(s.std or 0) * scale for s in stats],
                         label=learn, color=color, marker=marker, capsize=3)  # fmt: skip
         ax.set_xlabel(x)
@@ -113,7 +115,7 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
         attacks = [a for a, e in attack_points(attacked, GRADIENT_ATTACKS, pgd_steps=2) if e == eps]
         kinds: list[str | None] = [None, *attacks]
         low = 100.0
-        learns = [lm for lm in ("full", "chans", "space") if (lm,) in g]
+        learns = [lm for lm in LEARN_MODES if (lm,) in g]
         width = 0.8 / len(kinds)
         for i, attack in enumerate(kinds):
             stats = [attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
