@@ -15,7 +15,10 @@ from .collect import Run
 from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
-_OTHER_STYLE = ("tab:gray", "D")  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
+_OTHER_STYLE = (
+    "tab:gray",
+    "D",
+)  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
