@@ -3,17 +3,16 @@ save its scores and reconstruction grid; or re-evaluate checkpoints side by side
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint import Checkpoint, load_checkpoint
+from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..recipes import Point, resolve_points
-from ..rundir import GRID_FILE, MODEL_FILE
+from ..rundir import GRID_FILE
 from ..safefiles import check_target
 from .grid import save_grid
 from .scores import Examples, UnshuffleScores, checkpoint_config, save_scores, score_checkpoint
@@ -109,4 +108,4 @@ def write_grid(
 
 
 def _load(path: Path) -> Checkpoint:
-    return load_checkpoint(path / MODEL_FILE if os.path.isdir(path) else path)
+    return load_checkpoint(checkpoint_file(path))
