@@ -130,6 +130,8 @@ def test_run_reports_a_bad_recipe_in_one_line_and_explains_itself(cli, tmp_path:
     typo = cli("run", "r.yaml")
     assert typo.exit_code == 2 and "did you mean 'train'" in typo.stderr
     assert len(typo.stderr.strip().splitlines()) == 1
+    twice = cli("run", "r.yaml", "--recipe", "other.yaml")
+    assert twice.exit_code == 2 and "takes the recipe as its argument" in twice.stderr
     helped = cli("run", "--help")
     assert helped.exit_code == 0 and "command:" in helped.stdout and "--recipe" in helped.stdout
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import ConfigError
 from ..recipes import named_command
 from . import options as opt
 from .output import print_error
@@ -26,6 +27,8 @@ def run_command(
     --recipe R --out D --json`, <command> being the recipe's `command:` (train, attack or unshuffle; by
     default attack with an attack section, unshuffle with task: unshuffle, else train). Every option of
     that command works (give them after RECIPE); see `spatialmix <command> --help`."""
+    if any(a in ("--recipe", "-r") or a.startswith("--recipe=") for a in ctx.args):
+        raise ConfigError("`spatialmix run` takes the recipe as its argument, not --recipe")
     name = named_command(recipe)
     group = ctx.parent.command if ctx.parent is not None else None  # the `spatialmix` group
     command = group.get_command(ctx.parent, name) if hasattr(group, "get_command") else None
