@@ -398,7 +398,7 @@ def write_bench(
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, CPU model and vector units included: ratios differ from one CPU to
-    the next (README, Performance)."""
+    the next (docs/performance.md)."""
     cpu = cpu_info()
     return {
         "platform": platform.platform(),

@@ -51,7 +51,8 @@ def check_bf16(cfg: TrainConfig, device: torch.device) -> None:
     if device.type == "cpu" and cfg.cpu_bf16 and not cpu_info().bf16:
         raise ConfigError(
             "cpu_bf16: this CPU has no native bf16 units (AVX512-BF16 / AMX-BF16 / Arm BF16 in /proc/cpuinfo); "
-            "bf16 would be emulated and slower than float32 — train without --cpu-bf16"
+            "bf16 would be emulated and slower than float32 — leave cpu_bf16 off (train: --set "
+            "cpu_bf16=false; bench: --no-cpu-bf16)"
         )
 
 

@@ -123,7 +123,7 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
 
 
 def adversary(cfg: TrainConfig) -> AttackSpec | None:
-    """The attack that makes training examples (``--adv``), or None for clean training. Examples are
+    """The attack that makes training examples (key ``adv``), or None for clean training. Examples are
     crafted on the model in eval mode (torchattacks' default), seeded by (seed, step) for exact resume."""
     if cfg.adv == "none":
         return None

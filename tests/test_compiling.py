@@ -106,7 +106,7 @@ def test_failed_compile_falls_back_in_auto_and_is_an_error_when_asked(
     assert [auto(1) for _ in range(PROBE_STEPS + 3)] == [1] * (PROBE_STEPS + 3)
     assert not auto.is_compiled and "continuing eagerly" in notes[-1] and "no C++ compiler" in notes[-1]
     asked, _, _ = _switch(monkeypatch, True, total=10, step_s=1.0, fail=True)
-    with pytest.raises(CompileError, match="--no-compile"):
+    with pytest.raises(CompileError, match="--set compile=false"):
         asked(1)
 
 

@@ -71,7 +71,7 @@ def _refused(cli, tmp_path: Path, args: list, *messages: str) -> str:
 # --- the bombs, through the real CLI -------------------------------------------------------------------
 def test_huge_synthetic_subset_is_refused_from_its_size(cli, tmp_path: Path) -> None:
     line = _refused(cli, tmp_path, ["train", *TINY, "--set", "subset=1000000000", "--out", "run"],
-                    "needs about 3.1 TB", "1000000032 images x 3 x 32 x 32 bytes", "lower --subset")  # fmt: skip
+                    "needs about 3.1 TB", "1000000032 images x 3 x 32 x 32 bytes", "lower subset")  # fmt: skip
     assert "allowed by $SPATIALMIX_MEMORY_LIMIT" in line
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import typer
 
 from ..allocator import tune_malloc_from_env
+from ..recipes import check_command
 from .attack import attack_command
 from .bench import bench_command
 from .output import handled_errors, print_error
 from .report import report_command
+from .run import RUN_CONTEXT, run_command
 from .spectrum import spectrum_command
 from .train import train_command
 from .unshuffle import unshuffle_command
@@ -39,15 +41,29 @@ def _errors_handled(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` (one that runs recipes) checking first that it can run its ``--recipe``, whose
+    ``command:`` may name another (``recipes.check_command``)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("recipe") is not None:
+            check_command(kwargs["recipe"], name)
+        return command(*args, **kwargs)
+
+    return run
+
+
 for _name, _command in {
-    "train": train_command,
-    "attack": attack_command,
-    "unshuffle": unshuffle_command,
+    "train": _recipe_checked("train", train_command),
+    "attack": _recipe_checked("attack", attack_command),
+    "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
     "spectrum": spectrum_command,
     "report": report_command,
     "bench": bench_command,
 }.items():
     app.command(_name)(_errors_handled(_command))
+app.command("run", context_settings=RUN_CONTEXT)(_errors_handled(run_command))
 
 
 @app.callback()

@@ -42,7 +42,8 @@ CpuBf16 = Annotated[
     bool,
     typer.Option(
         "--cpu-bf16/--no-cpu-bf16",
-        help="bf16 autocast on the project path on a CPU (as `train --cpu-bf16`; needs native bf16 units).",
+        help="bf16 autocast on the project path on a CPU (as `train --set cpu_bf16=true`; needs native bf16 "
+        "units).",
     ),
 ]
 PeakGflops = Annotated[
