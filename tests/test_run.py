@@ -109,10 +109,19 @@ def test_run_passes_its_options_to_the_command_the_recipe_names(
     cli, tmp_path: Path, text: str, named: str
 ) -> None:
     _write(tmp_path, text)
-    result = cli("run", "r.yaml", "--list")  # an option only train has: the named command says so
+    result = cli("run", "r.yaml", "--dry-run")  # an option only train has: the named command says so
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: No such option: --list")
+    assert result.stderr.startswith("error: No such option: --dry-run")
     assert f"(see 'spatialmix {named} --help')" in result.stderr
+
+
+@pytest.mark.parametrize("text", [TINY, TINY + ATTACK, UNSHUFFLE])
+def test_run_lists_the_points_of_any_recipe_and_trains_nothing(cli, tmp_path: Path, text: str) -> None:
+    _write(tmp_path, text)
+    result = cli("run", "r.yaml", "--list", "--out", "o")
+    assert result.exit_code == 0, result.stderr
+    (line,) = json_lines(result.stdout)
+    assert line["index"] == 0 and line["status"] == "new" and not (tmp_path / "o").exists()
 
 
 def test_run_attacks_an_attack_recipe(cli, tmp_path: Path) -> None:
