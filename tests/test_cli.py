@@ -90,6 +90,7 @@ def test_resume_needs_out_and_debug_shows_the_exception(cli) -> None:
         cli("train", "--learn", "chan", "--debug")
 
 
+@pytest.mark.slow  # two interpreters start; the real entry point is also run, fast, by the usage-error test
 def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
     proc = _run(["--help"], tmp_path)
     out, _ = proc.communicate(timeout=60)

@@ -110,7 +110,9 @@ def test_failed_compile_falls_back_in_auto_and_is_an_error_when_asked(
         asked(1)
 
 
-@pytest.mark.parametrize("learn", ["full", "chans"])
+# chans (frozen filters, the case that differs from plain training) runs fast; full under slow (torch.compile
+# takes seconds per variant on a CPU)
+@pytest.mark.parametrize("learn", [pytest.param("full", marks=pytest.mark.slow), "chans"])
 def test_compiled_step_matches_eager(learn: str) -> None:
     torch.manual_seed(0)
     model = create_model("convmixer", num_classes=10, in_chans=3, width=16, depth=1, kernel=5, patch=2,

@@ -271,6 +271,7 @@ def test_a_sweep_of_a_billion_points_is_refused_at_once_naming_the_cap_and_why(c
     assert "each point is a training run" in result.stderr
 
 
+@pytest.mark.slow  # lists 10^4 points; the billion-point refusal above checks the sweep-size path fast
 def test_listing_a_sweep_of_ten_thousand_points_is_quick(cli, tmp_path: Path) -> None:
     _grid_recipe(tmp_path / "r.yaml", axes=4)
     started = time.perf_counter()

@@ -262,6 +262,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow  # starts Chromium; report.html's images are checked fast by the real-runs report test
 @needs_chromium
 def test_html_report_renders_in_headless_chromium_with_every_image(
     cli, real_runs: Path, tmp_path: Path
