@@ -34,20 +34,14 @@ demo:
 ## committed, so `make report-cpu` rebuilds the report without retraining and later work can add seeds.
 REPRO_OUT  ?= docs/reproduction-cpu
 REPRO_RUNS := $(REPRO_OUT)/runs
-TRAIN_TWINS     := fig3-cpu fig5-cpu fig4-cpu fig2-cpu
-ATTACK_TWINS    := fig7-cpu fig6-cpu
-UNSHUFFLE_TWINS := figB4-cpu figB5-cpu
-TWINS := $(TRAIN_TWINS) $(ATTACK_TWINS) $(UNSHUFFLE_TWINS)
+# Each twin's recipe names the command that runs it (its `command:`), so `spatialmix run` needs no list.
+TWINS := fig3-cpu fig5-cpu fig4-cpu fig2-cpu fig7-cpu fig6-cpu figB4-cpu figB5-cpu
 
-$(addprefix repro-,$(TRAIN_TWINS)): CMD = train
 .PHONY: $(addprefix repro-,$(TWINS))
-$(addprefix repro-,$(ATTACK_TWINS)): CMD = attack
-$(addprefix repro-,$(UNSHUFFLE_TWINS)): CMD = unshuffle
-
 $(addprefix repro-,$(TWINS)): repro-%:
 	@mkdir -p $(REPRO_RUNS); start=$$(date +%s); \
-	echo "== spatialmix $(CMD) --recipe recipes/$*.yaml --out $(REPRO_RUNS)/$*"; \
-	$(BIN)/spatialmix $(CMD) --recipe recipes/$*.yaml --out $(REPRO_RUNS)/$* --json > $(REPRO_RUNS)/$*.jsonl; \
+	echo "== spatialmix run recipes/$*.yaml --out $(REPRO_RUNS)/$*"; \
+	$(BIN)/spatialmix run recipes/$*.yaml --out $(REPRO_RUNS)/$* --json > $(REPRO_RUNS)/$*.jsonl; \
 	echo "{\"target\": \"repro-$*\", \"seconds\": $$(( $$(date +%s) - start )), \"date\": \"$$(date -u +%FT%TZ)\"}" \
 	  | tee -a $(REPRO_OUT)/times.jsonl
 
@@ -58,9 +52,9 @@ report-cpu:
 reproduce-cpu: $(addprefix repro-,$(TWINS))
 	@$(MAKE) --no-print-directory report-cpu
 
-## report-screenshot: render the committed report.html in headless Chromium; fail if an image is missing
+## report-screenshot: the report-cpu report, then report.html rendered in headless Chromium; fails if an image is missing
 report-screenshot:
-	$(BIN)/python -m spatialmix_cli.reporting.browser $(REPRO_OUT)/report.html $(REPRO_OUT)/report-screenshot.png
+	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both --draws 32 --screenshot $(REPRO_OUT)/report-screenshot.png
 
 ## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
 ## chans, CIFAR-shaped random data); writes docs/bench/bench.json

@@ -10,10 +10,11 @@ __version__ = "0.1.0"
 from .checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint  # noqa: E402
 from .config import TrainConfig  # noqa: E402
 from .errors import CheckpointError, ConfigError, DataError, SpatialmixError  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
 from .layers import param_report  # noqa: E402
 from .models import create_model, list_models  # noqa: E402
 from .recipes import load_recipe  # noqa: E402
-from .training import TrainResult, evaluate, train  # noqa: E402
+from .training import TrainResult, train  # noqa: E402
 
 __all__ = [
     "Checkpoint",

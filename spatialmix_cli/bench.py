@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import math
 import multiprocessing
 import platform
 import resource
@@ -23,8 +25,9 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,10 +42,15 @@ from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
 from .data import TensorBatches
 from .data.info import dataset_info
+from .errors import ConfigError, check_choice
 from .hardware import cpu_info
-from .models import create_model
+from .layers import LEARN_MODES
+from .limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
+from .models import create_model, list_models
+from .runtime import autocast, check_bf16, resolve_device, to_float, use_bf16
+from .safefiles import atomic_write_text, check_target
 from .tasks import Classify
-from .training import _autocast, build_optimizer, resolve_device, to_float, train_step, use_bf16
+from .training import build_optimizer, train_step
 
 DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
 
@@ -195,7 +203,7 @@ def _project_steps(
     def eval_step() -> None:
         model.eval()
         start = next(starts)
-        with torch.inference_mode(), _autocast(device, bf16):  # eager, as the trainer's evaluate()
+        with torch.inference_mode(), autocast(device, bf16):  # eager, as the trainer's evaluate()
             model(to_float(device_images[start : start + s.batch_size], channels_last))
 
     def attack_step() -> None:
@@ -345,9 +353,52 @@ def bench_rows(
     return rows
 
 
+def check_request(presets: list[str], modes: list[str], s: BenchSettings, out: Path, *, learn: str) -> None:
+    """Refuse what cannot be measured before any row's process is spawned (``learn`` is the text the modes
+    came from): unknown presets or learn modes, a missing GPU or bf16 units (clean errors here, not a
+    worker's traceback), out-of-range counts, and a link at ``out`` (before the minutes of measuring)."""
+    for name in presets:
+        if name not in list_models():
+            raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
+    if not modes:
+        raise ConfigError(f"--learn needs at least one learn mode ({', '.join(LEARN_MODES)}), got {learn!r}")
+    for mode in modes:
+        check_choice("learn mode", mode, LEARN_MODES)
+    check_bf16(TrainConfig(cpu_bf16=s.cpu_bf16), resolve_device(s.device))
+    if s.iters < 1 or s.warmup < 0 or s.batch_size < 2:
+        raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
+    check_at_most("--iters", s.iters, MAX_BENCH_ITERS)
+    check_at_most("--warmup", s.warmup, MAX_BENCH_ITERS)
+    check_at_most("--batch-size", s.batch_size, MAX_BENCH_BATCH)
+    if s.peak_gflops is not None and not (math.isfinite(s.peak_gflops) and s.peak_gflops > 0):
+        raise ConfigError(f"--peak-gflops must be a positive number, got {s.peak_gflops}")
+    check_target(out)
+
+
+def write_bench(
+    presets: list[str],
+    modes: list[str],
+    s: BenchSettings,
+    out: Path,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every (preset, learn mode) row and write bench.json to ``out``: the machine, the settings,
+    the rows and the seconds it all took. Returns what it wrote."""
+    started = time.perf_counter()
+    rows = bench_rows(presets, modes, s, on_row=on_row)
+    report = {
+        "machine": machine(),
+        "settings": asdict(s),
+        "rows": rows,
+        "seconds": time.perf_counter() - started,
+    }
+    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, CPU model and vector units included: ratios differ from one CPU to
-    the next (README, Performance)."""
+    the next (docs/performance.md)."""
     cpu = cpu_info()
     return {
         "platform": platform.platform(),

@@ -6,9 +6,9 @@ all: interleaved A/B runs of a ConvMixer-256/8 ``chans`` training step, eager vs
 itself takes 10-60 s (39 s with a cold inductor cache). So the default (``compile: null``, *auto*) never
 compiles on a CPU; on CUDA, where fusing the element-wise work (GELU, BatchNorm) is the usual win, it times
 the first eager steps and compiles when the rest of the run would take longer than
-:data:`AUTO_MIN_EAGER_S` eagerly (no GPU was available to measure that here). ``--compile`` forces it
-anywhere. Inductor keeps compiled kernels in its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``), so a second
-run of the same model compiles faster.
+:data:`AUTO_MIN_EAGER_S` eagerly (no GPU was available to measure that here). ``compile: true`` forces it
+anywhere (``train --set compile=true``, ``bench --compile``). Inductor keeps compiled kernels in its on-disk
+cache (``TORCHINDUCTOR_CACHE_DIR``), so a second run of the same model compiles faster.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ PROBE_STEPS = 6  # eager steps timed before the automatic decision; the first in
 
 
 class CompileError(SpatialmixError):
-    """``--compile`` was asked for and torch.compile failed (no C++ compiler, unsupported op...)."""
+    """Compiling was asked for (``compile: true``) and torch.compile failed (no C++ compiler, unsupported
+    op...)."""
 
     exit_code = 1
 
@@ -95,7 +96,7 @@ class CompileSwitch:
             if self.mode:
                 raise CompileError(
                     f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); "
-                    "train with --no-compile (a CPU needs a C++ compiler for it)"
+                    "train with --set compile=false (bench: --no-compile; a CPU needs a C++ compiler for it)"
                 ) from exc
             self.compiled = None
             self.note(f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); continuing eagerly")
@@ -112,7 +113,8 @@ class CompileSwitch:
         if self.agree(should_compile(step_s, remaining, self.min_eager_s)):
             self.note(
                 f"compiling the model (torch.compile): {remaining} steps left at {step_s:.2f} s each eagerly "
-                f"(≈{step_s * remaining / 60:.0f} min); this step compiles. --no-compile turns this off"
+                f"(≈{step_s * remaining / 60:.0f} min); this step compiles. --set compile=false turns this "
+                "off"
             )
             self.compiled = torch.compile(self.module)
 

@@ -19,98 +19,227 @@ import torch
 
 from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
-from .layers import FILTER_BANKS, LEARN_MODES
-from .limits import MAX_ADV_STEPS, MIN_IMAGE_SIZE, check_at_most, check_seed, check_sigma
+from .keyspec import EVERYDAY, TRAIN, UNSHUFFLE, key, keys_where, specs
+from .layers import FILTER_BANKS, LEARN_MODES, format_bank, with_smooth_sigma
+from .limits import (
+    MAX_ADV_STEPS,
+    MIN_IMAGE_SIZE,
+    SEED,
+    above,
+    at_least,
+    at_most,
+    matches,
+    within,
+    work_limit,
+)
 from .numbers import parse_number
 from .tasks import TASKS
 
 OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
-# Float keys that also accept fractions written as strings, such as "1/255".
-FRACTION_KEYS = frozenset({"adv_eps", "adv_alpha"})
 SCHEDULES = ("onecycle", "cosine", "constant")
 # The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
 # by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
 FLOAT_LIMIT = 1e30
-# Keys that change how a run executes but not what it computes (up to float rounding of kernel choice). The
-# one list: a resumed run may change them, and `spatialmix report` leaves them out of a run's identity when
-# it matches runs. Everything else (bf16 and cpu_bf16 included: bf16 arithmetic changes the numbers;
-# sync_bn: BatchNorm statistics over the global batch) is part of what a run is.
-RUNTIME_KEYS = frozenset(
-    {
-        "device",
-        "data_dir",
-        "download",
-        "workers",
-        "log_every",
-        "eval_batch_size",
-        "eval_every",  # evaluation runs in eval mode and draws no random numbers: training is unchanged
-        "compile",
-        "channels_last",
-    }
-)
+POSITIVE, NON_NEGATIVE = above(0), at_least(0)
+
+
+def _check_filters(spec: str) -> None:
+    """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
+    check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
+    format_bank(spec)
+
+
+# Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
+# metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
+LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
+
+
+def _check_arch(name: str) -> None:
+    from .models import check_model_name  # the registry imports the models: read when a config is checked
+
+    check_model_name(name)
 
 
 @dataclass
 class TrainConfig:
+    """Every key declares its facts once (:func:`keyspec.key`). ``runtime`` keys change how a run executes
+    but not what it computes (up to float rounding of kernel choice): a resumed run may change them, and
+    `spatialmix report` leaves them out of a run's identity. Everything else (bf16 and cpu_bf16 included:
+    bf16 arithmetic changes the numbers; sync_bn: BatchNorm statistics over the global batch) is part of
+    what a run is."""
+
     # --- task --------------------------------------------------------------------------------------
-    task: str = "classify"  # classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle)
-    perm_seed: int = 0  # unshuffle: seed of the fixed pixel permutation
+    task: str = key(
+        "classify",
+        choices=TASKS,
+        help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
+    )
+    perm_seed: int = key(
+        0, bounds=SEED, flags=UNSHUFFLE, help="Seed of the fixed pixel permutation (unshuffle)."
+    )
     # --- model -------------------------------------------------------------------------------------
-    arch: str = "convmixer"  # registry name; `spatialmix train --list-models`
-    learn: str = "full"  # full | chans (spatial frozen) | space (channel mixing frozen)
-    filters: str = "random"  # initial depthwise bank: random | same | box | identity | smooth
-    smooth_sigma: float = 1.0  # Gaussian std in filter taps, for filters=smooth
-    width: int | None = None  # ConvMixer hidden width / ResNet base width (None: the model's default)
-    depth: int | None = None  # ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (None: default)
-    kernel: int | None = None  # depthwise kernel size (None: default)
-    patch: int | None = None  # ConvMixer patch size (None: default)
-    depth_multiplier: int | None = None  # separable ResNet depthwise multiplier (None: 9)
-    activation: str | None = None  # ConvMixer activation: gelu | relu (None: the model's; 768/32 is relu)
+    arch: str = key(
+        "convmixer", check=_check_arch, flags=TRAIN, help="Model name from the registry (see --list-models)."
+    )
+    learn: str = key(
+        "full",
+        choices=LEARN_MODES,
+        model="common",
+        flags=EVERYDAY,
+        help="full | chans (spatial frozen) | space (channel mixing frozen).",
+    )
+    filters: str = key(
+        "random",
+        check=_check_filters,
+        canonical=format_bank,
+        model="common",
+        flags=EVERYDAY,
+        help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
+        "smooth:0.5 (σ in taps; plain smooth is σ 1).",
+    )
+    width: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        label="w",
+        help="ConvMixer hidden width / ResNet base width (default: the model's).",
+    )
+    depth: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        label="d",
+        help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
+    )
+    kernel: int | None = key(
+        None, bounds=POSITIVE, model="arch", label="k", help="Depthwise kernel size (default: the model's)."
+    )
+    patch: int | None = key(
+        None, bounds=POSITIVE, model="arch", label="p", help="ConvMixer patch size (default: the model's)."
+    )
+    depth_multiplier: int | None = key(
+        None, bounds=POSITIVE, model="arch", help="Separable ResNet depthwise multiplier (default: 9)."
+    )
+    activation: str | None = key(
+        None, model="arch", help="ConvMixer activation: gelu | relu (default: the model's; 768/32 is relu)."
+    )
     # --- data --------------------------------------------------------------------------------------
-    dataset: str = "cifar10"  # mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic
-    data_dir: str | None = None  # None: $SPATIALMIX_DATA, ../shared/datasets, then download to the cache
-    download: bool = True  # allow torchvision to download a missing dataset
-    subset: int | None = None  # number of training images (None: all)
-    test_subset: int | None = None  # number of test images (None: all)
-    image_size: int | None = None  # pixels: imagenet crop size (None: 224); others resize (None: native)
-    randaugment: int = 0  # RandAugment operations per image (ImageFolder data only; 0 = off)
-    randaugment_magnitude: int = 9  # RandAugment magnitude (0-30)
-    mixup: float = 0.0  # MixUp alpha (0 = off)
-    cutmix: float = 0.0  # CutMix alpha (0 = off); with both on, one of the two per batch
-    crop_pad: int | None = None  # random-crop padding in pixels (None: dataset default; 0: off)
-    hflip: bool | None = None  # random horizontal flips (None: dataset default)
-    workers: int = 4  # DataLoader workers, imagenet only
+    dataset: str = key(
+        "cifar10",
+        choices=DATASETS,
+        flags=EVERYDAY,
+        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic.",
+    )
+    data_dir: str | None = key(
+        None,
+        runtime=True,
+        flags=EVERYDAY,
+        help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, "
+        "../shared/datasets, then download.",
+    )
+    download: bool = key(True, runtime=True, flags=UNSHUFFLE, help="Allow downloading a missing dataset.")
+    subset: int | None = key(None, bounds=POSITIVE, help="Number of training images (default: all).")
+    test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
+    image_size: int | None = key(
+        None,
+        bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
+        flags=UNSHUFFLE,
+        help="Pixels: imagenet crop size (default 224); others resize (default: native).",
+    )
+    randaugment: int = key(
+        0, bounds=NON_NEGATIVE, help="RandAugment operations per image (ImageFolder data only; 0 = off)."
+    )
+    randaugment_magnitude: int = key(
+        9, bounds=(NON_NEGATIVE, within(0, 30)), help="RandAugment magnitude (0-30)."
+    )
+    mixup: float = key(0.0, bounds=NON_NEGATIVE, help="MixUp alpha (0 = off).")
+    cutmix: float = key(
+        0.0, bounds=NON_NEGATIVE, help="CutMix alpha (0 = off); with both on, one of the two per batch."
+    )
+    crop_pad: int | None = key(
+        None, bounds=NON_NEGATIVE, help="Random-crop padding in pixels (default: the dataset's; 0: off)."
+    )
+    hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
+    workers: int = key(4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet only.")
     # --- optimisation ------------------------------------------------------------------------------
-    epochs: int = 10
-    batch_size: int = 128  # images per step
-    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
-    lr: float = 0.01  # peak learning rate
-    weight_decay: float = 0.01  # not applied to norm layers and biases
-    momentum: float = 0.9  # sgd only
-    schedule: str = "onecycle"  # onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant
-    warmup_epochs: float | None = None  # None: 30% of training for onecycle, 0 otherwise
-    label_smoothing: float = 0.0
-    grad_clip: float | None = None  # max global gradient norm (None: off)
+    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, help="Training epochs.")
+    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, help="Images per step.")
+    optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
+    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, help="Peak learning rate.")
+    weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
+    momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
+    schedule: str = key(
+        "onecycle",
+        choices=SCHEDULES,
+        help="onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant.",
+    )
+    warmup_epochs: float | None = key(
+        None, bounds=NON_NEGATIVE, help="Warm-up epochs (default: 30% of training for onecycle, 0 otherwise)."
+    )
+    label_smoothing: float = key(0.0, bounds=within(0, 1, high_open=True), help="Label smoothing in [0, 1).")
+    grad_clip: float | None = key(None, bounds=POSITIVE, help="Max global gradient norm (default: off).")
     # --- adversarial training (the paper's defence, Sec. 4.3) ---------------------------------------
-    adv: str = "none"  # none | fgsm | pgd: train on adversarial examples crafted on the fly
-    adv_eps: float = 1 / 255  # L-inf radius in pixel units ([0, 1] images); recipes may write 1/255
-    adv_steps: int = 2  # pgd steps
-    adv_alpha: float | None = None  # pgd step size (None: 2.5 * adv_eps / adv_steps)
+    adv: str = key(
+        "none",
+        choices=ADV_METHODS,
+        help="Adversarial training: none | fgsm | pgd (examples crafted on the fly).",
+    )
+    adv_eps: float = key(
+        1 / 255,
+        bounds=within(0, 1, note=" (pixel units)"),
+        fraction=True,
+        help="Adversarial-training ε in pixel units ([0, 1] images), e.g. 1/255.",
+    )
+    adv_steps: int = key(2, bounds=(at_least(1), work_limit(MAX_ADV_STEPS)), help="PGD steps (adv=pgd).")
+    adv_alpha: float | None = key(
+        None, bounds=POSITIVE, fraction=True, help="PGD step size (default: 2.5 * adv_eps / adv_steps)."
+    )
     # --- evaluation --------------------------------------------------------------------------------
-    eval_batch_size: int = 512
-    eval_every: int = 1  # test-set evaluation every N epochs (0: only after the last)
+    eval_batch_size: int = key(512, bounds=POSITIVE, runtime=True, help="Images per evaluation step.")
+    # evaluation runs in eval mode and draws no random numbers: training is unchanged
+    eval_every: int = key(
+        1,
+        bounds=NON_NEGATIVE,
+        runtime=True,
+        help="Test-set evaluation every N epochs (0: only after the last).",
+    )
     # --- runtime -----------------------------------------------------------------------------------
-    seed: int = 0  # model init, filter banks, data order and augmentation
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    channels_last: bool = True  # the faster layout on CPU and GPU (same numbers: tests/test_fast_paths.py)
-    bf16: bool = True  # bf16 autocast on CUDA
-    cpu_bf16: bool = False  # bf16 autocast on a CPU too: needs native bf16 units (refused without them)
-    compile: bool | None = None  # torch.compile the training forward; None (auto): long CUDA runs only
-    sync_bn: bool = False  # distributed (torchrun) GPU runs: BatchNorm statistics over the global batch
-    log_every: int = 20  # steps between live loss/accuracy updates (each one syncs the device)
+    seed: int = key(
+        0,
+        bounds=SEED,
+        model="common",
+        flags=EVERYDAY,
+        help="Seed for model init, filter banks, data order and augmentation.",
+    )
+    device: str = key(
+        "auto",
+        bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
+        runtime=True,
+        flags=EVERYDAY,
+        help="auto | cpu | cuda | cuda:N.",
+    )
+    channels_last: bool = key(
+        True, runtime=True, help="Channels-last memory format (same numbers: tests/test_fast_paths.py)."
+    )
+    bf16: bool = key(True, help="bf16 autocast on CUDA.")
+    cpu_bf16: bool = key(
+        False,
+        help="bf16 autocast on a CPU too: needs native bf16 units (AVX512-BF16, AMX, "
+        "Arm BF16; refused without them).",
+    )
+    compile: bool | None = key(
+        None, runtime=True, help="torch.compile the training forward (default: auto, long CUDA runs only)."
+    )
+    sync_bn: bool = key(
+        False, help="Distributed (torchrun) GPU runs: BatchNorm statistics over the global batch."
+    )
+    log_every: int = key(20, bounds=POSITIVE, runtime=True,
+                         help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
 
     # -------------------------------------------------------------------------------------------------
     @classmethod
@@ -122,6 +251,21 @@ class TrainConfig:
         """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
         cfg = cls()
         return cfg.updated(data, where, model=model)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """:meth:`from_dict` for a config an earlier version wrote: ``smooth_sigma`` (σ of ``filters:
+        smooth``, ignored by the other banks) becomes the spec ``smooth:σ``."""
+        if not isinstance(data, dict) or "smooth_sigma" not in data:
+            return cls.from_dict(data, where, model=model)
+        data = dict(data)
+        sigma = data.pop("smooth_sigma")
+        if data.get("filters") == "smooth" and sigma is not None:
+            try:
+                data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
+        return cls.from_dict(data, where, model=model)
 
     def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
         """A copy with ``data`` applied on top, checked key by key, then validated as a whole
@@ -143,49 +287,11 @@ class TrainConfig:
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
     def validate(self, where: str = "config", *, model: bool = True) -> None:
-        """Check every key and their combinations; with ``model``, also :meth:`check_model` (milliseconds
-        per config: a recipe's thousands of points are checked without it, each point with it before it
-        runs)."""
-        from .models import check_model_name
-
-        try:
-            check_model_name(self.arch)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.arch: {exc}") from None
-        for key, choices in (
-            ("learn", LEARN_MODES),
-            ("filters", FILTER_BANKS),
-            ("dataset", DATASETS),
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("adv", ADV_METHODS),
-            ("task", TASKS),
-        ):
-            try:
-                check_choice(key, getattr(self, key), choices)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}.{key}: {exc}") from None
-        for key in ("epochs", "batch_size", "lr", "eval_batch_size", "log_every", "smooth_sigma"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{where}.{key} must be > 0, got {getattr(self, key)}")
-        optional_positive = ("width", "depth", "kernel", "patch", "depth_multiplier", "subset", "test_subset")
-        for key in (*optional_positive, "image_size", "grad_clip"):
-            value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{where}.{key} must be > 0, got {value}")
-        if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:
-            raise ConfigError(f"{where}.image_size must be at most {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
-        for key in ("weight_decay", "eval_every", "workers", "crop_pad", "warmup_epochs"):
-            value = getattr(self, key)
-            if value is not None and value < 0:
-                raise ConfigError(f"{where}.{key} must be >= 0, got {value}")
-        for key in ("randaugment", "randaugment_magnitude", "mixup", "cutmix"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{where}.{key} must be >= 0, got {getattr(self, key)}")
-        if self.randaugment_magnitude > 30:
-            raise ConfigError(
-                f"{where}.randaugment_magnitude must be in [0, 30], got {self.randaugment_magnitude}"
-            )
+        """Check every key (its declared choices and bounds), then the rules across keys; with ``model``,
+        also :meth:`check_model` (milliseconds per config: a recipe's thousands of points are checked
+        without it, each point with it before it runs)."""
+        for name, key_spec in SPECS.items():
+            key_spec.validate(f"{where}.{name}", name, getattr(self, name))
         if self.randaugment and self.dataset != "imagenet":
             raise ConfigError(
                 f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet) pipeline; "
@@ -193,27 +299,9 @@ class TrainConfig:
             )
         if (self.mixup or self.cutmix) and self.task != "classify":
             raise ConfigError(f"{where}: mixup / cutmix are for task 'classify'")
-        if not 0 <= self.adv_eps <= 1:
-            raise ConfigError(f"{where}.adv_eps must be in [0, 1] (pixel units), got {self.adv_eps}")
-        if self.adv_steps < 1:
-            raise ConfigError(f"{where}.adv_steps must be >= 1, got {self.adv_steps}")
-        check_at_most(f"{where}.adv_steps", self.adv_steps, MAX_ADV_STEPS)
-        check_seed(f"{where}.seed", self.seed)
-        check_seed(f"{where}.perm_seed", self.perm_seed)
-        check_sigma(f"{where}.smooth_sigma", self.smooth_sigma)
-        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
-            raise ConfigError(f"{where}.image_size must be at least {MIN_IMAGE_SIZE} pixels, got {self.image_size}")
-        if self.adv_alpha is not None and self.adv_alpha <= 0:
-            raise ConfigError(f"{where}.adv_alpha must be > 0, got {self.adv_alpha}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"{where}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"{where}.momentum must be in [0, 1), got {self.momentum}")
         if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
             raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
         self._validate_task(where)
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
-            raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
         if model:
             self.check_model(where)
 
@@ -284,25 +372,26 @@ class TrainConfig:
             )
 
     def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
-        """Arguments for ``create_model(self.arch, ...)``; unset (None) sizes keep the model's defaults."""
+        """Arguments for ``create_model(self.arch, ...)`` (the keys declared ``model=``); unset (None) sizes
+        keep the model's defaults."""
         return {
-            "width": self.width,
-            "depth": self.depth,
-            "kernel": self.kernel,
-            "patch": self.patch,
-            "depth_multiplier": self.depth_multiplier,
-            "activation": self.activation,
+            **{name: getattr(self, name) for name in ARCH_ARGS},
             "in_chans": info.in_chans,
             "num_classes": info.num_classes if self.task == "classify" else None,
-            "learn": self.learn,
-            "filters": self.filters,
-            "smooth_sigma": self.smooth_sigma,
-            "seed": self.seed,
+            **{name: getattr(self, name) for name in COMMON_ARGS},
             "mean": list(info.mean),
             "std": list(info.std),
         }
 
 
+SPECS = specs(TrainConfig)
+# The keys that do not change what a run computes (declared ``runtime=True``): a resumed run may change
+# them, and `spatialmix report` leaves them out of a run's identity when it matches runs.
+RUNTIME_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.runtime))
+# Float keys that also accept fractions written as strings, such as "1/255".
+FRACTION_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.fraction))
+ARCH_ARGS = keys_where(TrainConfig, lambda s: s.model == "arch")
+COMMON_ARGS = keys_where(TrainConfig, lambda s: s.model == "common")
 _HINTS = typing.get_type_hints(TrainConfig)
 _SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
 
@@ -318,6 +407,8 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
     """Check ``value`` against the type of config ``key`` (ints are accepted for floats; bools are never
     numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
     (default ``where.key``)."""
+    if key in LEGACY_KEYS:
+        raise ConfigError(f"{where}: '{key}' is no longer a key: {LEGACY_KEYS[key]}")
     if key not in _HINTS:
         raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
     label = label or f"{where}.{key}"
@@ -343,7 +434,13 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
             raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
         return float(value)
     elif base is str and isinstance(value, str):
-        return value
+        canonical = SPECS[key].canonical
+        if canonical is None:
+            return value
+        try:  # one spelling per value (``smooth:1.0`` is ``smooth``), so equal configs compare equal
+            return canonical(value)
+        except ConfigError:
+            return value  # validate() names the problem, with its usual message
     elif base is float and key in FRACTION_KEYS and isinstance(value, str):
         return parse_number(value, label)
     raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")

@@ -97,11 +97,13 @@ def wrap(model: nn.Module, dist: Dist | None, device: torch.device, sync_bn: boo
     SyncBatchNorm, which PyTorch supports on GPUs only). Checkpoints always save the bare model."""
     if dist is None:
         if sync_bn:
-            raise ConfigError("--sync-bn only makes sense for distributed runs (torchrun)")
+            raise ConfigError("sync_bn (--set sync_bn=true) only makes sense for distributed runs (torchrun)")
         return model
     if sync_bn:
         if device.type != "cuda":
-            raise ConfigError("--sync-bn needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only")
+            raise ConfigError(
+                "sync_bn (--set sync_bn=true) needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only"
+            )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)

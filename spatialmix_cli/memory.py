@@ -140,7 +140,7 @@ def device_budget(device: torch.device | str) -> Budget | None:
 
 def check_fits(nbytes: int, what: str, *, rule: str, fix: str, budget: Budget | None = None) -> None:
     """Raise a ResourceError if ``nbytes`` (an estimate by ``rule``) exceeds ``budget`` (default: the
-    host's), e.g. ``--subset 1000000000 on synthetic needs about 17.4 TB for the images (...)``."""
+    host's), e.g. ``drawing 1000000000 + 256 synthetic images needs about 52.2 TB (...)``."""
     budget = budget if budget is not None else host_budget()
     if budget is None or nbytes <= budget.nbytes:
         return
@@ -290,11 +290,11 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
     parts = (
         Part("model", (trainable * copies + frozen) * 4,
              f"{trainable} trainable parameters x 4 bytes x {copies} + {frozen} frozen x 4 bytes",
-             "lower --width, --depth or --kernel"),
+             "lower --width, --depth or kernel (--set kernel=N)"),
         Part("step", step, step_rule, step_fix),
         Part("data", images_bytes(n_images, chans, size) + 8 * n_images,
              f"{n_images} images x {chans} x {size} x {size} bytes as uint8 + int64 labels",
-             "lower --subset / --test-subset or image_size"),
+             "lower subset / test_subset (--set subset=N) or image_size"),
     )  # fmt: skip
     return Estimate(f"training {cfg.arch} on {cfg.dataset}", parts)
 

@@ -3,6 +3,7 @@
 A recipe file::
 
     name: fig5-cpu
+    command: train              # train | attack | unshuffle: what `spatialmix run` runs it with (optional)
     description: ConvMixer full / chans / space over depth on Fashion-MNIST
     paper: Fig. 5
     out: runs/fig5-cpu          # root of the run directories (default: runs/<name>)
@@ -26,6 +27,9 @@ a single value is a setting of that grid only, and ``grid: label`` puts its runs
 Points are the grids in file order (the last key varies fastest). Every point's run directory is
 ``<out>[/<grid>]/<key>-<value>_<key>-<value>``, so points can run in any order, on any machine of a
 scheduler.
+
+``command`` defaults to ``attack`` for a recipe with an ``attack`` section, ``unshuffle`` for one whose base
+has ``task: unshuffle``, else ``train``.
 """
 
 from __future__ import annotations
@@ -41,10 +45,16 @@ from typing import Any
 from .attacks.plan import AttackPlan
 from .config import TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
+from .rundir import default_run_dir, read_config
 from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
 
-RECIPE_KEYS = ("name", "description", "paper", "out", "base", "sweep", "attack", "notes")
+RECIPE_KEYS = ("name", "command", "description", "paper", "out", "base", "sweep", "attack", "notes")
+COMMANDS = ("train", "attack", "unshuffle")  # the commands that run a recipe (`spatialmix run` picks one)
+# `<asked> --recipe` on a recipe that names another command, where it still does what it says: train
+# trains any recipe's runs (what attack and unshuffle do first; a scheduler trains one point with --index),
+# attack attacks a train recipe's runs with the default plan. An un-shuffle recipe and attacks do not mix.
+MEANINGFUL = {("train", "attack"), ("train", "unshuffle"), ("attack", "train")}
 _FOLDER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
 # Points a recipe may have. Each is a training run, so a grid beyond this is almost surely a slip (a list
 # where one value was meant); counting them is instant, and listing 10^4 takes a few seconds.
@@ -116,6 +126,7 @@ class Recipe:
     out: str | None = None
     source: str = "<recipe>"
     attack: AttackPlan | None = None  # what `spatialmix attack --recipe` measures on every point
+    command: str = "train"  # the command that runs it (one of COMMANDS): see recipe_command
 
     def size(self, overrides: dict[str, Any] | None = None) -> int:
         """How many points the grids have (before dropping duplicates), computed without expanding them."""
@@ -254,7 +265,7 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
             raise ConfigError(
                 f"{source}: unknown key '{key}'{did_you_mean(str(key), RECIPE_KEYS)}; allowed: {allowed}"
             )
-    for key in ("name", "description", "paper", "out", "notes"):
+    for key in ("name", "command", "description", "paper", "out", "notes"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise ConfigError(f"{source}: '{key}' must be a string, got {data[key]!r}")
     name = data.get("name")
@@ -275,6 +286,7 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
         grids = [_parse_grid(sweep, f"{source}: sweep")]
     attack = data.get("attack")
     recipe = Recipe(
+        command=recipe_command(data, source),
         attack=AttackPlan.from_dict(attack, f"{source}: attack") if attack is not None else None,
         name=data.get("name") or default_name,
         base=dict(base),
@@ -290,8 +302,24 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     return recipe
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and check a recipe file (``yaml.safe_load`` only)."""
+def recipe_command(data: dict[str, Any], source: str = "<recipe>") -> str:
+    """The command a recipe mapping names (``command:``), or its default: ``attack`` with an ``attack``
+    section, ``unshuffle`` when its base has ``task: unshuffle``, else ``train``."""
+    command = data.get("command")
+    if command is None:
+        base = data.get("base")
+        task = base.get("task") if isinstance(base, dict) else None
+        return "attack" if data.get("attack") is not None else "unshuffle" if task == "unshuffle" else "train"
+    if command not in COMMANDS:
+        raise ConfigError(
+            f"{source}: unknown command {command!r}{did_you_mean(str(command), COMMANDS)}; "
+            f"allowed: {', '.join(COMMANDS)}"
+        )
+    return str(command)
+
+
+def read_recipe(path: str | Path) -> Any:
+    """A recipe file's YAML (``yaml.safe_load`` only), not yet checked."""
     path = Path(path)
     try:
         text = read_text(path)  # a regular file only: a FIFO named as a recipe is refused, not waited on
@@ -299,8 +327,39 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ConfigError(f"recipe not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe {path}: {exc}") from None
-    data = parse_yaml(text, str(path))
-    return parse_recipe(data, str(path), default_name=path.stem)
+    return parse_yaml(text, str(path))
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and check a recipe file (``yaml.safe_load`` only)."""
+    return parse_recipe(read_recipe(path), str(path), default_name=Path(path).stem)
+
+
+def named_command(path: str | Path) -> str:
+    """The command recipe file ``path`` names (read without expanding its points: see recipe_command)."""
+    data = read_recipe(path)
+    if not isinstance(data, dict):
+        return parse_recipe(data, str(path)).command  # raises the usual error about its shape
+    return recipe_command(data, str(path))
+
+
+def check_command(path: str | Path, asked: str) -> None:
+    """Refuse ``spatialmix <asked> --recipe path`` when the recipe names another command and ``asked``
+    cannot run it (see MEANINGFUL), naming the command to use. A recipe that cannot be read is left for
+    ``asked`` to report, as it did before recipes named their command."""
+    try:
+        named = named_command(path)
+    except ConfigError:
+        return
+    if named != asked and (asked, named) not in MEANINGFUL:
+        raise ConfigError(
+            f"{path} is {_a(named)} `{named}` recipe: run it with `spatialmix run {path}` or "
+            f"`spatialmix {named} --recipe {path}`"
+        )
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -316,3 +375,37 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             value = raw
         out[key.strip()] = coerce(key.strip(), value, "--set")
     return out
+
+
+def resolve_points(
+    recipe: Path | None,
+    overrides: dict[str, Any],
+    out: Path | None,
+    resume: bool,
+    index: int | None,
+    base: TrainConfig | None = None,
+    *,
+    check: bool = True,
+) -> list[Point]:
+    """The runs a command is asked for: a recipe's points (or point ``index``), or one run of ``base``
+    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``.
+    ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
+    its point, ``--list`` none). Precedence: defaults < recipe base < sweep point < ``overrides``."""
+    if recipe is not None:
+        points = load_recipe(recipe).points(overrides, out, model=False)
+        if index is not None:
+            if not 0 <= index < len(points):
+                raise ConfigError(
+                    f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
+                )
+            points = [points[index]]
+        if check:
+            check_models(points)
+        return points
+    if index is not None:
+        raise ConfigError("--index needs --recipe")
+    if resume and out is None:
+        raise ConfigError("--resume needs --out: the run directory to continue")
+    saved = read_config(out) if (resume and out is not None) else None
+    cfg = (saved or base or TrainConfig()).updated(overrides, "option")
+    return [Point(0, "", {}, cfg, out or default_run_dir(cfg))]

@@ -278,7 +278,9 @@ def _open_no_link(path: Path, flags: int, what: str) -> int:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafePathError(f"refusing to {what} {path}: it is {_kind(info.st_mode)}, not a regular file")
+            raise UnsafePathError(
+                f"refusing to {what} {path}: it is {_kind(info.st_mode)}, not a regular file"
+            )
         if info.st_nlink > 1:  # a hard link: the same file may also live outside the output folder
             raise UnsafePathError(
                 f"refusing to {what} {path}: it has {info.st_nlink} hard links, so it may be a file elsewhere "

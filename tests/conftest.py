@@ -19,6 +19,25 @@ SHARED_DATA = REPO.parent / "shared" / "datasets"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+# Paper-scale recipes validate hundreds of points (a meta forward each: tens of seconds per file on 2 cores);
+# their CPU twins and demo.yaml go through the same validation in the fast run. Declared here, not in
+# test_config_recipes.py only to keep this change to marks (that file is restructured elsewhere).
+SLOW_ON_PAPER_RECIPES = {
+    "test_every_recipe_file_is_valid",
+    "test_every_paper_recipe_runs_each_compared_cell_with_three_paired_seeds",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the paper-scale parametrisations of SLOW_ON_PAPER_RECIPES slow."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("path") if callspec else None
+        if getattr(item, "originalname", "") in SLOW_ON_PAPER_RECIPES and isinstance(path, Path):
+            if not path.stem.endswith("-cpu") and path.stem != "demo":
+                item.add_marker(pytest.mark.slow)
+
+
 def tiny_config(**overrides: Any) -> TrainConfig:
     """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second."""
     base = dict(

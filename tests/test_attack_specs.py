@@ -173,6 +173,7 @@ def test_autoattack_needs_four_classes() -> None:
         attack_checkpoint(ckpt, own_labels(ckpt), plan)
 
 
+@pytest.mark.slow  # minutes; fast sibling: test_attacks.py::test_autoattack_wiring_with_a_tiny_composition
 def test_standard_autoattack_run_is_at_least_as_strong_as_pgd_and_says_what_ran() -> None:
     """At 8/255 APGD-CE fools all 8 images, so FAB-T and Square's 5000 queries never run (fast)."""
     ckpt = tiny(4)

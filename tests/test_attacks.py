@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchattacks
 from torch import nn
 
+import spatialmix_cli.attacks.build as attack_build
 from spatialmix_cli import load_checkpoint, train
 from spatialmix_cli.attacks import AttackPlan, AttackSpec, attack_checkpoint, load_sample, parse_eps, perturb
 from spatialmix_cli.attacks import checks as C
@@ -70,7 +72,41 @@ def test_attacks_lower_accuracy_eps0_is_clean_and_pgd_beats_fgsm(trained: dict[s
     assert results[0].flags == []
 
 
-# The standard AutoAttack (and its composition) is tested on a tiny model in test_attack_specs.py.
+# The standard AutoAttack (its composition, and one full run under `slow`) is tested on a tiny model in
+# test_attack_specs.py; this is the run's fast sibling.
+TINY_AA = [
+    {"name": "APGD-CE", "steps": 3, "restarts": 1},
+    {"name": "Square", "queries": 20, "restarts": 1, "p_init": 0.8, "resc_schedule": False},
+]
+
+
+def test_autoattack_wiring_with_a_tiny_composition(
+    trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path the standard AutoAttack takes (plan → build → MultiAttack run → components recorded, not
+    run at ε = 0), with a two-part composition of a few iterations in place of its 100-step parts."""
+    real = attack_build.build_attack
+
+    def tiny_autoattack(model: nn.Module, spec: AttackSpec, *, num_classes: int, seed: int):
+        if spec.method != "autoattack":
+            return real(model, spec, num_classes=num_classes, seed=seed)
+        common = dict(norm="Linf", eps=spec.eps, seed=seed, n_restarts=1)
+        apgd = torchattacks.APGD(model, steps=3, loss="ce", **common)
+        square = torchattacks.Square(model, n_queries=20, p_init=0.8, resc_schedule=False, **common)
+        return torchattacks.MultiAttack([apgd, square])
+
+    monkeypatch.setattr(attack_build, "build_attack", tiny_autoattack)
+    ckpt = load_checkpoint(trained["full"])
+    plan = AttackPlan(methods=["pgd", "autoattack"], eps=[0.0, 16 / 255], steps=5, n=64, batch_size=64,
+                      checks=False)  # fmt: skip
+    results = {(r.method, r.eps): r for r in attack_checkpoint(ckpt, sample_for(ckpt, n=64), plan)}
+    aa, pgd = results[("autoattack", 16 / 255)], results[("pgd", 16 / 255)]
+    assert aa.clean_acc > 0.2 and aa.robust_acc < aa.clean_acc
+    assert aa.robust_acc <= pgd.robust_acc + C.noise(aa.robust_acc, pgd.robust_acc, 64)
+    assert aa.components == TINY_AA and results[("autoattack", 0.0)].components == TINY_AA
+    assert results[("autoattack", 0.0)].robust_acc == aa.clean_acc
+    assert aa.attack == "AutoAttack (standard)" and aa.steps is None and aa.pgd_variant is None
+    assert pgd.components is None
 
 
 def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str, Path]) -> None:

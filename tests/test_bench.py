@@ -16,6 +16,7 @@ from spatialmix_cli.models import create_model
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
 
 
+@pytest.mark.slow  # compiles; the fast sibling is test_one_row_through_the_cli_path
 def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled training forward (--compile)
     row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=True,
                                                            peak_gflops=100.0), TINY)  # fmt: skip
@@ -49,6 +50,7 @@ def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     assert not (tmp_path / "bench.json").exists()
 
 
+@pytest.mark.slow  # four spawned processes; the fast sibling is test_one_row_through_the_cli_path
 def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
     """The CLI's path: each row spawns a reference process and a project process, times their steps
     interleaved, reports each one's peak memory, and leaves no process behind."""
@@ -65,8 +67,40 @@ def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
     assert multiprocessing.active_children() == []
 
 
+def test_one_row_through_the_cli_path() -> None:
+    """The fast sibling of the two tests above: one row, one step per kind, both sides spawned, with a peak
+    given (the compiled forward is checked there, under `slow`)."""
+    seen: list[dict] = []
+    settings = BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=False, peak_gflops=100.0)
+    rows = bench_rows(["convmixer"], ["chans"], settings, on_row=seen.append, model_kwargs=TINY)
+    assert [r["learn"] for r in rows] == ["chans"] and seen == rows
+    row = rows[0]
+    for kind in ("train", "eval", "attack"):
+        assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0
+        assert abs(row[f"{kind}_ratio"] - row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]) < 1e-9
+        q1, q3 = row[f"{kind}_ratio_quartiles"]
+        assert 0 < q1 <= q3
+    assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
+    assert row["peak_rss_mib_ref"] > 0 and row["peak_rss_mib"] > 0 and "first_step_s" in row
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow  # two spawned processes; the fast sibling below forks them instead
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_failing_side_is_reported_and_cleaned_up() -> None:
+    with pytest.raises(RuntimeError, match="(?s)bench reference process failed.*cuda"):
+        bench_preset(
+            "convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cuda"), TINY
+        )
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_failing_forked_side_is_reported_and_cleaned_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same error path with forked workers: no fresh interpreter to import torch into (the worker
+    fails at its first step, before any OpenMP work, so forking this threaded process is safe here)."""
+    fork = multiprocessing.get_context("fork")
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: fork)
     with pytest.raises(RuntimeError, match="(?s)bench reference process failed.*cuda"):
         bench_preset(
             "convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cuda"), TINY

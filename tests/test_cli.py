@@ -19,8 +19,8 @@ from spatialmix_cli.errors import ConfigError
 
 from conftest import json_lines
 
-TINY = ["--dataset", "synthetic", "--subset", "256", "--test-subset", "64", "--width", "16", "--depth", "2",
-        "--kernel", "3", "--patch", "4", "--batch-size", "64", "--device", "cpu"]  # fmt: skip
+TINY = ["--dataset", "synthetic", "--set", "subset=256", "--set", "test_subset=64", "--width", "16", "--depth", "2",
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--device", "cpu"]  # fmt: skip
 
 
 def test_train_json_contract(cli, tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_dry_run_prints_the_parameter_report_and_trains_nothing(cli, tmp_path: P
     assert report["params_trainable"] == sum(r["trainable"] for r in report["by_type"].values())
     assert not (tmp_path / "never").exists()
     k5 = json.loads(cli("train", "--arch", "sep_resnet", "--depth", "8", "--width", "4", "--learn", "chans",
-                        "--kernel", "5", "--dataset", "mnist", "--dry-run", "--json").stdout)  # fmt: skip
+                        "--set", "kernel=5", "--dataset", "mnist", "--dry-run", "--json").stdout)  # fmt: skip
     assert (
         k5["params_trainable"] == report["params_trainable"] and k5["params_frozen"] > report["params_frozen"]
     )
@@ -70,7 +70,7 @@ def test_dry_run_prints_the_parameter_report_and_trains_nothing(cli, tmp_path: P
         (["--lr", "-1"], "lr must be > 0"),
         (["--recipe", "missing.yaml"], "recipe not found"),
         (["--set", "nope=1"], "unknown key"),
-        (["--dataset", "fashion-mnist", "--data-dir", "empty", "--no-download"], "--data-dir"),
+        (["--dataset", "fashion-mnist", "--data-dir", "empty", "--set", "download=false"], "--data-dir"),
         (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "cuda"),
         (["--index", "0"], "--index needs --recipe"),
     ],
@@ -90,6 +90,7 @@ def test_resume_needs_out_and_debug_shows_the_exception(cli) -> None:
         cli("train", "--learn", "chan", "--debug")
 
 
+@pytest.mark.slow  # two interpreters start; the real entry point is also run, fast, by the usage-error test
 def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
     proc = _run(["--help"], tmp_path)
     out, _ = proc.communicate(timeout=60)
@@ -139,7 +140,7 @@ def test_usage_errors_from_the_real_entry_point_are_one_line(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_ctrl_c_saves_exits_130_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
-    args = [*TINY, "--subset", "512", "--epochs", "6", "--batch-size", "32", "--set", "log_every=1"]
+    args = [*TINY, "--set", "subset=512", "--epochs", "6", "--batch-size", "32", "--set", "log_every=1"]
     straight = _run(["train", *args, "--out", "straight", "--json"], tmp_path)
     assert straight.wait(timeout=300) == 0
     proc = _run(["train", *args, "--out", "killed"], tmp_path)

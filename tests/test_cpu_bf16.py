@@ -9,11 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialmix_cli import training
+from spatialmix_cli import runtime
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.hardware import CpuInfo
 from spatialmix_cli.models import create_model
-from spatialmix_cli.training import _autocast, check_bf16, train, use_bf16
+from spatialmix_cli.runtime import autocast, check_bf16, use_bf16
+from spatialmix_cli.training import train
 
 from conftest import tiny_config
 
@@ -30,9 +31,9 @@ def test_which_device_runs_in_bf16() -> None:
         tiny_config(cpu_bf16=True), CUDA
     )
     w, x = torch.randn(4, 3, 3, 3), torch.randn(1, 3, 8, 8)
-    with _autocast(CPU, True):
+    with autocast(CPU, True):
         assert F.conv2d(x, w).dtype == torch.bfloat16
-    with _autocast(CPU, False):
+    with autocast(CPU, False):
         assert F.conv2d(x, w).dtype == torch.float32
 
 
@@ -48,7 +49,7 @@ def test_bf16_forward_and_gradients_match_float32_to_bf16_precision(learn: str) 
     results = []
     for bf16 in (False, True):
         model.zero_grad(set_to_none=True)
-        with _autocast(CPU, bf16):
+        with autocast(CPU, bf16):
             logits = model(x)
         F.cross_entropy(logits.float(), y).backward()
         grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
@@ -62,7 +63,7 @@ def test_bf16_forward_and_gradients_match_float32_to_bf16_precision(learn: str) 
 
 
 def test_refused_on_a_cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(training, "cpu_info", lambda: WITHOUT_BF16)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: WITHOUT_BF16)
     with pytest.raises(ConfigError, match="no native bf16 units"):
         check_bf16(tiny_config(cpu_bf16=True), CPU)
     check_bf16(tiny_config(), CPU)  # float32 needs nothing
@@ -73,7 +74,7 @@ def test_refused_on_a_cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_a_cpu_bf16_run_trains_in_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(training, "cpu_info", lambda: WITH_BF16)  # autocast also runs, emulated, without them
+    monkeypatch.setattr(runtime, "cpu_info", lambda: WITH_BF16)  # autocast also runs, emulated, without them
     fp32 = train(tiny_config(epochs=1), tmp_path / "fp32")
     bf16 = train(tiny_config(epochs=1, cpu_bf16=True), tmp_path / "bf16")
     assert bf16.train_loss == pytest.approx(fp32.train_loss, rel=0.05)
@@ -82,9 +83,9 @@ def test_a_cpu_bf16_run_trains_in_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_the_cli_refuses_cleanly(cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "cpu_info", lambda: WITHOUT_BF16)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: WITHOUT_BF16)
     result = cli("train", "--arch", "convmixer", "--width", "16", "--depth", "1", "--dataset", "synthetic",
-                 "--device", "cpu", "--cpu-bf16", "--out", "run")  # fmt: skip
+                 "--device", "cpu", "--set", "cpu_bf16=true", "--out", "run")  # fmt: skip
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("error: cpu_bf16: this CPU has no native bf16 units")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -15,14 +15,16 @@ import pytest
 import torch
 
 from spatialmix_cli.checkpoint import load_model
+from spatialmix_cli.data import prepare_data
 from spatialmix_cli.distributed import Dist, from_env
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.training import build_model, build_optimizer, lr_at, prepare_data, to_float, warmup_steps
+from spatialmix_cli.runtime import to_float
+from spatialmix_cli.training import build_model, build_optimizer, lr_at, warmup_steps
 
 from conftest import tiny_config
 
-ARGS = ["--dataset", "synthetic", "--subset", "256", "--test-subset", "64", "--width", "16", "--depth", "2",
-        "--kernel", "3", "--patch", "4", "--batch-size", "64", "--epochs", "3", "--learn", "chans", "--seed", "5",
+ARGS = ["--dataset", "synthetic", "--set", "subset=256", "--set", "test_subset=64", "--width", "16", "--depth", "2",
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--epochs", "3", "--learn", "chans", "--seed", "5",
         "--set", "log_every=1"]  # fmt: skip
 
 

@@ -14,7 +14,8 @@ def bank(
     kind: str, channels: int = 6, kernel: int = 5, d: int = 3, seed: int = 0, sigma: float = 1.0
 ) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return make_filter_bank(kind, channels, kernel, depth_multiplier=d, generator=g, smooth_sigma=sigma)
+    spec = f"{kind}:{sigma}" if kind == "smooth" else kind
+    return make_filter_bank(spec, channels, kernel, depth_multiplier=d, generator=g)
 
 
 def high_freq_share(filters: torch.Tensor, pad: int = 64) -> float:
@@ -90,7 +91,7 @@ def test_unknown_bank_and_bad_sigma() -> None:
 
     with pytest.raises(ConfigError, match="did you mean 'smooth'"):
         bank("smoth")
-    with pytest.raises(ConfigError, match="smooth_sigma"):
+    with pytest.raises(ConfigError, match="smooth:σ"):
         bank("smooth", sigma=0)
 
 

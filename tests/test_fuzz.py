@@ -68,6 +68,7 @@ recipes = st.fixed_dictionaries(
 
 
 @FUZZ
+@pytest.mark.slow  # ~30 s of validated points; fast siblings: the fuzzed recipe files below, test_config_recipes
 @given(data=st.one_of(recipes, values, st.dictionaries(st.sampled_from(RECIPE_KEYS), values, max_size=4)))
 def test_fuzzed_recipe_mappings_give_a_recipe_or_a_config_error(data) -> None:
     try:
@@ -339,11 +340,14 @@ progress_fields = st.fixed_dictionaries(
 
 
 @FUZZ
-@given(progress=progress_fields, history=st.one_of(st.just([]), progress_values, st.lists(progress_values, max_size=2)))
+@given(
+    progress=progress_fields,
+    history=st.one_of(st.just([]), progress_values, st.lists(progress_values, max_size=2)),
+)
 def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(progress, history) -> None:
     """Whatever ``progress`` / ``history`` a file holds, ``parse_metadata`` either refuses it or passes
     fields the trainer can use as they are: non-negative int counters, finite sums and seconds."""
-    from spatialmix_cli.training import _Progress
+    from spatialmix_cli.training import Progress as _Progress
 
     meta = {"model": {"name": "convmixer", "kwargs": {}}, "progress": progress, "history": history}
     try:
@@ -374,6 +378,7 @@ sizes = st.fixed_dictionaries(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # fast siblings: the refusals of test_memory.py
 @settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))  # each example builds two models on meta
 @given(data=sizes)
 def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated(data) -> None:

@@ -25,8 +25,8 @@ from spatialmix_cli.training import train
 
 from conftest import tiny_config
 
-TINY = ["--dataset", "synthetic", "--device", "cpu", "--width", "16", "--depth", "2", "--kernel", "3",
-        "--patch", "4", "--epochs", "1", "--subset", "64", "--test-subset", "32"]  # fmt: skip
+TINY = ["--dataset", "synthetic", "--device", "cpu", "--width", "16", "--depth", "2", "--set", "kernel=3",
+        "--set", "patch=4", "--epochs", "1", "--set", "subset=64", "--set", "test_subset=32"]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -70,8 +70,8 @@ def _refused(cli, tmp_path: Path, args: list, *messages: str) -> str:
 
 # --- the bombs, through the real CLI -------------------------------------------------------------------
 def test_huge_synthetic_subset_is_refused_from_its_size(cli, tmp_path: Path) -> None:
-    line = _refused(cli, tmp_path, ["train", *TINY, "--subset", "1000000000", "--out", "run"],
-                    "needs about 3.1 TB", "1000000032 images x 3 x 32 x 32 bytes", "lower --subset")  # fmt: skip
+    line = _refused(cli, tmp_path, ["train", *TINY, "--set", "subset=1000000000", "--out", "run"],
+                    "needs about 3.1 TB", "1000000032 images x 3 x 32 x 32 bytes", "lower subset")  # fmt: skip
     assert "allowed by $SPATIALMIX_MEMORY_LIMIT" in line
 
 
@@ -86,8 +86,18 @@ def test_dry_run_of_a_huge_model_counts_on_the_meta_device(cli) -> None:
     """Width 65536 with 1024-tap kernels is 146e9 parameters (584 GB of weights): counted, not built."""
     started = time.perf_counter()
     # image_size 4096: an 8x8 feature map (32 px / patch 4) could not use more than 15 of the 1024 taps
-    result = cli("train", *TINY, "--width", "65536", "--kernel", "1024", "--set", "image_size=4096", "--dry-run",
-                 "--json")
+    result = cli(
+        "train",
+        *TINY,
+        "--width",
+        "65536",
+        "--set",
+        "kernel=1024",
+        "--set",
+        "image_size=4096",
+        "--dry-run",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["params_trainable"] == 146_033_672_202
@@ -96,7 +106,7 @@ def test_dry_run_of_a_huge_model_counts_on_the_meta_device(cli) -> None:
 
 
 def test_training_a_huge_model_is_refused_before_it_is_built(cli, tmp_path: Path) -> None:
-    _refused(cli, tmp_path, ["train", *TINY, "--width", "65536", "--kernel", "1024", "--set", "image_size=4096",
+    _refused(cli, tmp_path, ["train", *TINY, "--width", "65536", "--set", "kernel=1024", "--set", "image_size=4096",
                              "--out", "run"], "146033672202 trainable parameters x 4 bytes x 4")  # fmt: skip
 
 
@@ -202,8 +212,9 @@ def test_estimates_are_within_2x_of_the_measured_peak(case: str) -> None:
 
 def test_training_step_estimate_is_within_2x_of_the_measured_peak() -> None:
     """One AdamW step of a ConvMixer-64/2 on a batch of 64: activations, gradients, moments, float batch."""
+    from spatialmix_cli.runtime import to_float
     from spatialmix_cli.tasks import Classify
-    from spatialmix_cli.training import build_model, build_optimizer, to_float, train_step
+    from spatialmix_cli.training import build_model, build_optimizer, train_step
 
     cfg = tiny_config(width=64, depth=2, patch=2, batch_size=64, crop_pad=0)
     estimate = memory.training_estimate(cfg)
@@ -303,7 +314,7 @@ def test_valid_idx_files_still_load(tmp_path: Path) -> None:
 def test_idx_header_declaring_terabytes_is_refused_without_reading_on(cli, tmp_path: Path) -> None:
     """A few real bytes behind a header that declares 4e9 images: refused from the header alone."""
     _fake_mnist(tmp_path, **{"train-images-idx3-ubyte": _idx((2**32 - 1, 28, 28), b"\x00" * 64)})
-    _refused(cli, tmp_path, ["train", "--dataset", "mnist", "--data-dir", tmp_path, "--no-download",
+    _refused(cli, tmp_path, ["train", "--dataset", "mnist", "--data-dir", tmp_path, "--set", "download=false",
                              "--device", "cpu", "--width", "8", "--depth", "1", "--epochs", "1", "--out", "run"],
              "train-images-idx3-ubyte.gz needs about 3.4 TB", "4294967295 x 28 x 28 bytes")  # fmt: skip
 

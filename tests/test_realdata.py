@@ -23,6 +23,7 @@ def test_real_datasets_load(real_data: Path, name: str) -> None:
     assert len(counts) == 10 and min(counts) >= 892  # the rarest MNIST test class has 892 images
 
 
+@pytest.mark.slow  # a real training run; the loading above and the synthetic training tests stay fast
 def test_channels_only_convmixer_learns_fashion_mnist(real_data: Path, tmp_path: Path) -> None:
     cfg = tiny_config(dataset="fashion-mnist", data_dir=str(real_data), width=32, depth=2, kernel=5, patch=2,
                       subset=2000, test_subset=1000, epochs=2, learn="chans")  # fmt: skip

@@ -146,7 +146,8 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
             "fashion-mnist",
             "--data-dir",
             "nodata",
-            "--no-download",
+            "--set",
+            "download=false",
             "--out",
             "run",
         ],  # fmt: skip
@@ -163,8 +164,8 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "device-cuda-without-gpu": (lambda t, g: ["train", *_TINY, "--device", "cuda", "--out", "run"], "cuda"),
 }
 
-_TINY = ["--dataset", "synthetic", "--subset", "64", "--test-subset", "32", "--width", "16", "--depth", "2",
-         "--kernel", "3", "--patch", "4", "--epochs", "1", "--learn", "chans"]  # fmt: skip
+_TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "16", "--depth", "2",
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans"]  # fmt: skip
 
 
 def _copy_run(tmp: Path, good: Path) -> Path:
@@ -217,7 +218,7 @@ def test_debug_shows_the_traceback(cli, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------------
 # Faults: SIGKILL at any moment, SIGTERM, a diverging loss, a full disk. Nothing is lost; resume is exact.
 
-FAULT_ARGS = [*_TINY, "--subset", "384", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
+FAULT_ARGS = [*_TINY, "--set", "subset=384", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
 
 
 def _spawn(args: list[str], cwd: Path, prelude: str = "") -> subprocess.Popen:
@@ -373,7 +374,9 @@ def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero
         return loss * float("nan") if len(calls) > 6 else loss  # 4 steps per epoch: NaN in epoch 2
 
     monkeypatch.setattr(Classify, "loss", poisoned)
-    result = cli("train", *_TINY, "--subset", "256", "--batch-size", "64", "--epochs", "3", "--out", "run")
+    result = cli(
+        "train", *_TINY, "--set", "subset=256", "--batch-size", "64", "--epochs", "3", "--out", "run"
+    )
     assert result.exit_code == 1
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: training loss became nan at epoch 2") and "last.safetensors" in line
@@ -396,7 +399,7 @@ def test_disk_full_on_checkpoint_write_is_a_clear_error_and_the_old_checkpoint_s
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    args = [*_TINY, "--subset", "256", "--batch-size", "64", "--epochs", "3", "--out", "run"]
+    args = [*_TINY, "--set", "subset=256", "--batch-size", "64", "--epochs", "3", "--out", "run"]
     monkeypatch.setattr(os, "fsync", full_disk)
     result = cli("train", *args)
     monkeypatch.setattr(os, "fsync", real_fsync)

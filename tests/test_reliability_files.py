@@ -29,8 +29,8 @@ from spatialmix_cli.training import train
 from conftest import tiny_config
 
 VICTIM = "a file outside the output folder\n"
-_TINY = ["--dataset", "synthetic", "--subset", "64", "--test-subset", "32", "--width", "8", "--depth", "1",
-         "--kernel", "3", "--patch", "4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+_TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
 _ATTACK = [
     "--method",
     "fgsm",
@@ -258,8 +258,8 @@ def _spawn(args: list[str], cwd: Path, prelude: str = "", timeout: float = 300) 
 
 def _grid_recipe(path: Path, axes: int, values: int = 10) -> None:
     keys = ["seed", "lr", "epochs", "batch_size", "weight_decay", "label_smoothing", "eval_every", "log_every",
-            "smooth_sigma"][:axes]  # fmt: skip
-    sweep = {k: list(range(1, values + 1)) if k not in ("lr", "weight_decay", "smooth_sigma", "label_smoothing")
+            "momentum"][:axes]  # fmt: skip
+    sweep = {k: list(range(1, values + 1)) if k not in ("lr", "weight_decay", "momentum", "label_smoothing")
              else [round(0.01 * (i + 1), 3) for i in range(values)] for k in keys}  # fmt: skip
     path.write_text(_BASE + "sweep: " + json.dumps(sweep) + "\n")
 
@@ -271,6 +271,7 @@ def test_a_sweep_of_a_billion_points_is_refused_at_once_naming_the_cap_and_why(c
     assert "each point is a training run" in result.stderr
 
 
+@pytest.mark.slow  # lists 10^4 points; the billion-point refusal above checks the sweep-size path fast
 def test_listing_a_sweep_of_ten_thousand_points_is_quick(cli, tmp_path: Path) -> None:
     _grid_recipe(tmp_path / "r.yaml", axes=4)
     started = time.perf_counter()
@@ -297,7 +298,9 @@ def test_list_and_index_build_no_model_per_point(
     assert len(built) <= 6, f"--index built {len(built)} models"  # + the chosen point's check and report
 
 
-def test_list_of_many_grids_builds_no_model_per_grid(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_of_many_grids_builds_no_model_per_grid(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import spatialmix_cli.models as models
 
     built, real = [], models.create_model

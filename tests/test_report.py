@@ -217,13 +217,11 @@ def test_robustness_claims_and_masking_flags(real_runs: Path, tmp_path: Path) ->
     assert v[5].verdict == HOLDS and v[5].flagged  # chans ahead, but one result failed a masking check
     assert "PGD-2 (α=ε, no random start) ε=1/255" in " ".join(v[5].evidence)  # the attack, named exactly
     assert v[6].verdict == HOLDS and not v[6].flagged
-    cell(root, t, "chans-smooth", [0.79, 0.792, 0.788], lines(0.70, 0.69, 0.79), learn="chans", filters="smooth",
-         smooth_sigma=2.0)  # fmt: skip
+    cell(root, t, "chans-smooth", [0.79, 0.792, 0.788], lines(0.70, 0.69, 0.79), learn="chans", filters="smooth:2")  # fmt: skip
     assert verdicts(root)[7].verdict == HOLDS
     for s in range(3):
         shutil.rmtree(root / f"chans-smooth-s{s}")
-    cell(root, t, "chans-smooth", [0.70, 0.71, 0.69], lines(0.65, 0.64, 0.70), learn="chans", filters="smooth",
-         smooth_sigma=2.0)  # fmt: skip
+    cell(root, t, "chans-smooth", [0.70, 0.71, 0.69], lines(0.65, 0.64, 0.70), learn="chans", filters="smooth:2")  # fmt: skip
     assert verdicts(root)[7].verdict == FAILS  # more robust, but clean accuracy fell 9 points
 
 
@@ -264,6 +262,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow  # starts Chromium; report.html's images are checked fast by the real-runs report test
 @needs_chromium
 def test_html_report_renders_in_headless_chromium_with_every_image(
     cli, real_runs: Path, tmp_path: Path

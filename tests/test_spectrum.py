@@ -75,7 +75,7 @@ def test_same_filters_cover_less_than_independent_ones() -> None:
 
 
 def test_smoothing_lowers_the_high_frequency_share() -> None:
-    smooth = drawn_spectrum("smooth", 16, 5, draws=8, smooth_sigma=1.0, pad=PAD)
+    smooth = drawn_spectrum("smooth:1.0", 16, 5, draws=8, pad=PAD)
     rand = drawn_spectrum("random", 16, 5, draws=8, pad=PAD)
     assert smooth.high_freq_share < rand.high_freq_share
     assert smooth.to_dict()["smooth_sigma"] == 1.0 and rand.to_dict()["smooth_sigma"] is None
@@ -192,4 +192,8 @@ def test_own_banks_are_measured_on_disjoint_filter_subsets() -> None:
     assert set(got) == {1, 4, 16, 64}
     assert got[4] == bank_spectrum(bank[1:5], PAD).coverage
     assert got[64] == bank_spectrum(bank[21:85], PAD).coverage
-    assert set(disjoint_subset_coverage(bank[:30], (1, 4, 16, 64), pad=PAD)) == {1, 4, 16}  # 64 no longer fits
+    assert set(disjoint_subset_coverage(bank[:30], (1, 4, 16, 64), pad=PAD)) == {
+        1,
+        4,
+        16,
+    }  # 64 no longer fits

@@ -7,13 +7,7 @@ The models normalise inside (a ``Normalize`` module), so ε is in pixel units an
 ``steps`` times from the clean image (α = ε, no random start). An explicit ``alpha`` (pixel units) or
 ``random_start`` overrides the variant's value for that field.
 
-``autoattack`` is the standard AutoAttack of Croce & Hein 2020 (fra31/auto-attack, ``version='standard'``,
-RobustBench's reference), assembled from torchattacks' parts: APGD-CE (100 steps, 1 restart, ρ 0.75),
-APGD-T (DLR, 100 steps, 1 restart, 9 target classes), FAB-T (100 steps, 1 restart, 9 target classes),
-Square (5000 queries, 1 restart, p_init 0.8, no schedule rescaling); each sample meets the next attack only
-while it is still classified correctly. ``autoattack-fast`` is torchattacks' own
-``AutoAttack(version='standard')``, which is *not* that: 10 iterations per gradient attack, n_classes − 1
-target classes and a rescaled Square schedule.
+The attacks themselves (FGSM, PGD, the two AutoAttacks) are the entries of ``registry.ATTACKS``.
 """
 
 from __future__ import annotations
@@ -28,21 +22,15 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice
 from ..numbers import format_eps
+from .registry import ATTACKS, AUTOATTACKS, METHODS, AttackDef
 
-METHODS = {
-    "fgsm": "FGSM (Goodfellow et al. 2015): one signed-gradient step of size ε",
-    "pgd": "PGD-k (see --pgd-variant for its step size and start)",
-    "autoattack": "the standard AutoAttack (Croce & Hein 2020): APGD-CE, APGD-T, FAB-T, Square",
-    "autoattack-fast": "torchattacks' AutoAttack 'standard': 10 iterations each, not the standard one",
-}
-AUTOATTACKS = ("autoattack", "autoattack-fast")
+__all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
+           "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
+
 PGD_VARIANTS = {
     "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
     "paper": "α = ε from the clean image: the paper's Eq. 4 iterated `steps` times",
 }
-# The standard AutoAttack's settings (fra31/auto-attack, version='standard', norm Linf).
-AA_STEPS, AA_RESTARTS, AA_RHO, AA_TARGETS = 100, 1, 0.75, 9
-AA_SQUARE_QUERIES, AA_SQUARE_P_INIT = 5000, 0.8
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,7 @@ class AttackSpec:
     pgd_variant: str = "madry"
 
     def __post_init__(self) -> None:
-        check_choice("attack method", self.method, METHODS)
+        check_choice("attack method", self.method, ATTACKS)
         check_choice("PGD variant", self.pgd_variant, PGD_VARIANTS)
         if not 0 <= self.eps <= 1:
             raise ConfigError(f"eps must be in [0, 1] (pixel units), got {self.eps}")
@@ -73,8 +61,13 @@ class AttackSpec:
             raise ConfigError(f"random_start must be true/false, got {self.random_start!r}")
 
     @property
+    def attack(self) -> AttackDef:
+        """The registry entry of ``method``."""
+        return ATTACKS[self.method]
+
+    @property
     def step_size(self) -> float:
-        if self.method == "fgsm":
+        if not self.attack.uses_steps:
             return self.eps
         if self.alpha is not None:
             return self.alpha
@@ -83,19 +76,15 @@ class AttackSpec:
     @property
     def name(self) -> str:
         """The exact attack without ε, e.g. ``PGD-2 (α=1.25ε, random start)``."""
-        if self.method == "fgsm":
-            return "FGSM"
-        if self.method == "autoattack":
-            return "AutoAttack (standard)"
-        if self.method == "autoattack-fast":
-            return "AutoAttack-fast (torchattacks, 10 iterations)"
+        if not self.attack.uses_steps:
+            return self.attack.label
         alpha = (
             format_eps(self.alpha)
             if self.alpha is not None
             else _times_eps(self._relative_alpha(), self.steps)
         )
         start = "random start" if self.random_start else "no random start"
-        return f"PGD-{self.steps} (α={alpha}, {start})"
+        return f"{self.attack.label}-{self.steps} (α={alpha}, {start})"
 
     @property
     def label(self) -> str:
@@ -114,41 +103,18 @@ def _times_eps(ratio: float, steps: int) -> str:
 
 
 def check_classes(spec: AttackSpec, num_classes: int) -> None:
-    """AutoAttack's DLR losses compare the 1st, 3rd and 4th largest logits: at least 4 classes."""
-    if spec.method in AUTOATTACKS and num_classes < 4:
-        raise ConfigError(f"{spec.name} needs at least 4 classes (its DLR loss), the model has {num_classes}")
+    """The model has at least the classes the attack needs (``AttackDef.min_classes``)."""
+    need = spec.attack.min_classes
+    if num_classes < need:
+        raise ConfigError(
+            f"{spec.name} needs at least {need} classes ({spec.attack.min_classes_why}), the model has {num_classes}"
+        )
 
 
 def build_attack(model: nn.Module, spec: AttackSpec, *, num_classes: int, seed: int) -> torchattacks.Attack:
     """The torchattacks object for ``spec`` on ``model`` (which must be in eval mode)."""
     check_classes(spec, num_classes)
-    if spec.method == "fgsm":
-        return torchattacks.FGSM(model, eps=spec.eps)
-    if spec.method == "pgd":
-        return torchattacks.PGD(
-            model, eps=spec.eps, alpha=spec.step_size, steps=spec.steps, random_start=spec.random_start
-        )
-    if spec.method == "autoattack-fast":
-        return torchattacks.AutoAttack(
-            model, norm="Linf", eps=spec.eps, version="standard", n_classes=num_classes, seed=seed
-        )
-    return _standard_autoattack(model, spec.eps, num_classes, seed)
-
-
-def _standard_autoattack(
-    model: nn.Module, eps: float, num_classes: int, seed: int
-) -> torchattacks.MultiAttack:
-    """fra31/auto-attack's ``version='standard'`` (L∞) from torchattacks' components."""
-    common = dict(norm="Linf", eps=eps, seed=seed, n_restarts=AA_RESTARTS)
-    apgd = torchattacks.APGD(model, steps=AA_STEPS, loss="ce", rho=AA_RHO, **common)
-    apgdt = torchattacks.APGDT(model, steps=AA_STEPS, rho=AA_RHO, n_classes=num_classes, **common)
-    fab = torchattacks.FAB(model, steps=AA_STEPS, multi_targeted=True, n_classes=num_classes, **common)
-    for targeted in (apgdt, fab):  # torchattacks derives n_classes - 1; the standard attacks top-9 classes
-        targeted.n_target_classes = min(AA_TARGETS, num_classes - 1)
-    square = torchattacks.Square(
-        model, n_queries=AA_SQUARE_QUERIES, p_init=AA_SQUARE_P_INIT, resc_schedule=False, **common
-    )
-    return torchattacks.MultiAttack([apgd, apgdt, fab, square])
+    return spec.attack.build(model, spec, num_classes, seed)
 
 
 def components(attack: torchattacks.Attack) -> list[dict[str, Any]] | None:
@@ -201,7 +167,7 @@ def perturb(
         attack = build_attack(model, spec, num_classes=num_classes, seed=seed)
         if on_attack is not None:
             on_attack(attack)
-        if spec.eps == 0 and spec.method in AUTOATTACKS:
+        if spec.eps == 0 and not spec.attack.gradient:
             return images  # AutoAttack's sub-attacks divide by ε
         return attack(images, labels).detach()
 
@@ -225,6 +191,12 @@ def attack_name(row: dict[str, Any]) -> str:
     if _close(float(alpha), eps):
         return AttackSpec("pgd", eps, steps, None, start, "paper").name
     return AttackSpec("pgd", eps, steps, float(alpha), start).name
+
+
+def eps_label(row: dict[str, Any]) -> str:
+    """A result row's ε as it recorded it (``eps_label``); rows without one get it from ``eps``."""
+    label = row.get("eps_label")
+    return label if isinstance(label, str) else format_eps(float(row["eps"]))
 
 
 def _close(a: float, b: float) -> bool:

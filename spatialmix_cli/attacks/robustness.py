@@ -19,13 +19,15 @@ from torch import nn
 from ..checkpoint import Checkpoint
 from ..data import DatasetInfo, eval_batches, load_dataset
 from ..errors import CheckpointError
+from ..layers.filter_banks import smooth_sigma_of, with_smooth_sigma
 from ..numbers import format_eps
 from ..rundir import ATTACKS_FILE
 from ..safefiles import append_lines
 from ..seeding import derive_seed
 from . import checks as C
-from .build import AUTOATTACKS, AttackSpec, check_classes, components, perturb
+from .build import AttackSpec, check_classes, components, perturb
 from .plan import AttackPlan
+from .registry import ATTACKS
 
 # (label of the attack pass, batches done, batches in the pass)
 OnBatch = Callable[[str, int, int], None]
@@ -166,15 +168,48 @@ def correct_under_attack(
 def _meta_fields(ckpt: Checkpoint) -> dict[str, Any]:
     kwargs = ckpt.meta["model"]["kwargs"]
     config = ckpt.meta.get("config", {})
-    filters = ckpt.filters
+    # the bank's name and σ, as records have always held them (smooth:0.5, or an older smooth + smooth_sigma)
+    bank = with_smooth_sigma(ckpt.filters, kwargs.get("smooth_sigma"))
     return {
         "checkpoint": str(ckpt.path),
         "arch": ckpt.meta["model"]["name"],
         "learn": ckpt.learn,
-        "filters": filters,
-        "smooth_sigma": kwargs.get("smooth_sigma") if filters == "smooth" else None,
+        "filters": bank.name,
+        "smooth_sigma": smooth_sigma_of(bank),
         "adv_training": config.get("adv", "none"),
     }
+
+
+class _Measured:
+    """Robust accuracies of one model on one sample: each (spec, transfer or not) is attacked once (the
+    whole spec is the key: α and random start matter too), keeping the white-box per-image masks and the
+    AutoAttack components it saw."""
+
+    def __init__(self, model: nn.Module, sample: Sample, clean: torch.Tensor, plan: AttackPlan,
+                 num_classes: int, on_batch: OnBatch | None) -> None:  # fmt: skip
+        self.model, self.sample, self.clean, self.plan = model, sample, clean, plan
+        self.num_classes, self.on_batch = num_classes, on_batch
+        self.cache: dict[tuple[AttackSpec, bool], float] = {}
+        self.masks: dict[AttackSpec, torch.Tensor] = {}  # white-box per-image robust correctness
+        self.parts: dict[AttackSpec, list[dict[str, Any]] | None] = {}
+
+    def acc(self, spec: AttackSpec, craft_on: nn.Module | None = None) -> float:
+        key = (spec, craft_on is not None)
+        if key in self.cache:
+            return self.cache[key]
+        label = f"{spec.label}{' (transfer)' if craft_on is not None else ''}"
+
+        def seen(attack: Any) -> None:
+            if craft_on is None:
+                self.parts[spec] = components(attack)
+
+        adv = correct_under_attack(self.model, spec, self.sample, batch_size=self.plan.batch_size,
+                                   num_classes=self.num_classes, craft_on=craft_on, on_batch=self.on_batch,
+                                   label=label, on_attack=seen)  # fmt: skip
+        self.cache[key] = _frac(self.clean & adv)
+        if craft_on is None:
+            self.masks[spec] = self.clean & adv
+        return self.cache[key]
 
 
 def attack_checkpoint(
@@ -203,66 +238,52 @@ def attack_checkpoint(
         clean = predictions(model, sample.images, plan.batch_size) == sample.labels
     except CheckpointError as exc:
         raise CheckpointError(f"{ckpt.path}: {exc}") from None
-    clean_acc = _frac(clean)
-    cache: dict[tuple[AttackSpec, bool], float] = {}  # the whole spec: α and random start matter too
-    masks: dict[AttackSpec, torch.Tensor] = {}  # white-box per-image robust correctness
-    parts: dict[AttackSpec, list[dict[str, Any]] | None] = {}
-
-    def acc(spec: AttackSpec, craft_on: nn.Module | None = None) -> float:
-        key = (spec, craft_on is not None)
-        if key not in cache:
-            label = f"{spec.label}{' (transfer)' if craft_on is not None else ''}"
-
-            def seen(attack: Any) -> None:
-                if craft_on is None:
-                    parts[spec] = components(attack)
-
-            adv = correct_under_attack(model, spec, sample, batch_size=plan.batch_size, num_classes=num_classes,
-                                       craft_on=craft_on, on_batch=on_batch, label=label, on_attack=seen)  # fmt: skip
-            cache[key] = _frac(clean & adv)
-            if craft_on is None:
-                masks[spec] = clean & adv
-        return cache[key]
-
-    main = {(m, e): acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
+    measured = _Measured(model, sample, clean, plan, num_classes, on_batch)
+    main = {(m, e): measured.acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
     transfer: dict[tuple[str, float], float] = {}
     if source is not None:
         source_model = prepared(source.model)
         for m, e in main:
-            transfer[(m, e)] = acc(_transfer_spec(plan, m, e), craft_on=source_model)
-    found = _run_checks(plan, sample.n, clean_acc, main, transfer, acc, num_classes) if plan.checks else []
-    flags = [c.name for c in found if not c.passed]
-    details = {c.name: c.to_dict() for c in found}
-    base = _meta_fields(ckpt)
-    return [
-        AttackResult(
-            **base,
-            method=m,
-            attack=spec.name,
-            eps=e,
-            eps_label=format_eps(e),
-            steps=spec.steps if m == "pgd" else None,
-            alpha=spec.step_size if m == "pgd" else None,
-            random_start=spec.random_start if m == "pgd" else None,
-            pgd_variant=spec.pgd_variant if m == "pgd" else None,
-            n=sample.n,
-            seed=sample.seed,
-            clean_acc=clean_acc,
-            robust_acc=main[(m, e)],
-            flags=flags,
-            checks=details,
-            source=str(source.path) if source is not None else None,
-            transfer_acc=transfer.get((m, e)),
-            components=parts.get(spec),
-            robust_correct=bits_to_hex(masks[spec]),
-        )  # fmt: skip
-        for (m, e), spec in ((key, plan.spec(*key)) for key in main)
-    ]
+            transfer[(m, e)] = measured.acc(_transfer_spec(plan, m, e), craft_on=source_model)
+    clean_acc = _frac(clean)
+    found = (
+        _run_checks(plan, sample.n, clean_acc, main, transfer, measured.acc, num_classes)
+        if plan.checks
+        else []
+    )
+    common = {
+        **_meta_fields(ckpt), "n": sample.n, "seed": sample.seed, "clean_acc": clean_acc,
+        "flags": [c.name for c in found if not c.passed], "checks": {c.name: c.to_dict() for c in found},
+        "source": str(source.path) if source is not None else None,
+    }  # fmt: skip
+    return [_result(common, plan.spec(m, e), main[(m, e)], transfer.get((m, e)), measured) for m, e in main]
+
+
+def _result(
+    common: dict[str, Any], spec: AttackSpec, robust: float, transfer: float | None, measured: _Measured
+) -> AttackResult:
+    """One result row: the checkpoint's ``common`` fields and this spec's attack, accuracy and mask."""
+    steps = spec.attack.uses_steps  # steps, α, start and variant are recorded for PGD-like attacks only
+    return AttackResult(
+        **common,
+        method=spec.method,
+        attack=spec.name,
+        eps=spec.eps,
+        eps_label=format_eps(spec.eps),
+        steps=spec.steps if steps else None,
+        alpha=spec.step_size if steps else None,
+        random_start=spec.random_start if steps else None,
+        pgd_variant=spec.pgd_variant if steps else None,
+        robust_acc=robust,
+        transfer_acc=transfer,
+        components=measured.parts.get(spec),
+        robust_correct=bits_to_hex(measured.masks[spec]),
+    )
 
 
 def _transfer_spec(plan: AttackPlan, method: str, eps: float) -> AttackSpec:
     """The transfer attack for a white-box ``method``: itself, but PGD for AutoAttack."""
-    return plan.spec("pgd" if method in AUTOATTACKS else method, eps)
+    return plan.spec(method if ATTACKS[method].gradient else "pgd", eps)
 
 
 def _run_checks(
@@ -274,11 +295,11 @@ def _run_checks(
     acc: Callable[..., float],
     num_classes: int,
 ) -> list[C.Check]:
-    gradient = [m for m in plan.methods if m not in AUTOATTACKS] or ["pgd"]
+    gradient = [m for m in plan.methods if ATTACKS[m].gradient] or ["pgd"]
     found = [C.eps0_is_clean(clean_acc, acc(plan.spec(gradient[0], 0.0)))]
     for method in plan.methods:
         curve = {e: a for (m, e), a in main.items() if m == method}
-        if method not in AUTOATTACKS:
+        if ATTACKS[method].gradient:
             curve[0.0] = acc(plan.spec(method, 0.0))
         found.append(C.monotone_in_eps(curve, n, plan.spec(method, 0.0).name))
     positive = [e for e in plan.eps if e > 0]

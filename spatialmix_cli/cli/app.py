@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from ..allocator import tune_malloc_from_env
+from ..recipes import check_command
 from .attack import attack_command
 from .bench import bench_command
-from .output import print_error
+from .output import handled_errors, print_error
 from .report import report_command
+from .run import RUN_CONTEXT, run_command
 from .spectrum import spectrum_command
 from .train import train_command
 from .unshuffle import unshuffle_command
@@ -22,12 +27,43 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("train")(train_command)
-app.command("attack")(attack_command)
-app.command("unshuffle")(unshuffle_command)
-app.command("spectrum")(spectrum_command)
-app.command("report")(report_command)
-app.command("bench")(bench_command)
+
+
+def _errors_handled(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place a command's exceptions become one ``error:`` line and an exit code (each command
+    declares ``--debug``, which shows the traceback instead)."""
+
+    @functools.wraps(command)  # typer reads the options from the wrapped signature
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with handled_errors(bool(kwargs.get("debug", False))):
+            return command(*args, **kwargs)
+
+    return run
+
+
+def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` (one that runs recipes) checking first that it can run its ``--recipe``, whose
+    ``command:`` may name another (``recipes.check_command``)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("recipe") is not None:
+            check_command(kwargs["recipe"], name)
+        return command(*args, **kwargs)
+
+    return run
+
+
+for _name, _command in {
+    "train": _recipe_checked("train", train_command),
+    "attack": _recipe_checked("attack", attack_command),
+    "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
+    "spectrum": spectrum_command,
+    "report": report_command,
+    "bench": bench_command,
+}.items():
+    app.command(_name)(_errors_handled(_command))
+app.command("run", context_settings=RUN_CONTEXT)(_errors_handled(run_command))
 
 
 @app.callback()

@@ -10,10 +10,10 @@ import typer
 from ..errors import ConfigError
 from ..limits import MAX_DRAWS, check_at_most
 from ..reporting import build_report
-from ..reporting.browser import check_html
+from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
-from .output import console, emit_json, handled_errors, print_error, table
+from .output import console, emit_json, print_error, table
 
 
 def report_command(
@@ -37,27 +37,23 @@ def report_command(
     debug: opt.Debug = False,
 ) -> None:
     """Figures, tables (mean ± std over seeds) and a verdict on each of the paper's claims."""
-    with handled_errors(debug):
-        if draws < 1:
-            raise ConfigError(f"--draws must be >= 1, got {draws}")
-        check_at_most("--draws", draws, MAX_DRAWS)
-        check_output_folder(out, f"--out {out}")  # before minutes of figures, not after
-        if screenshot is not None:
-            check_target(screenshot)
-        report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
-        err = console()
-        rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]
-        err.print(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows))
-        for path in report.files:
-            err.print(f"wrote {path}")
-        if screenshot is not None:
-            html_path = next((p for p in report.files if p.suffix == ".html"), None)
-            if html_path is None:
-                raise ConfigError("--screenshot needs the HTML report: use --format html or both")
-            seen = check_html(html_path, screenshot)
-            err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
-            if seen.broken:
-                print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
-                raise typer.Exit(1)
-        if json_:
-            emit_json(report.summary())
+    if draws < 1:
+        raise ConfigError(f"--draws must be >= 1, got {draws}")
+    check_at_most("--draws", draws, MAX_DRAWS)
+    check_output_folder(out, f"--out {out}")  # before minutes of figures, not after
+    if screenshot is not None:
+        check_target(screenshot)
+    report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
+    err = console()
+    rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]
+    err.print(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows))
+    for path in report.files:
+        err.print(f"wrote {path}")
+    if screenshot is not None:
+        html_path, seen = screenshot_report(report.files, screenshot)
+        err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
+        if seen.broken:
+            print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
+            raise typer.Exit(1)
+    if json_:
+        emit_json(report.summary())

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import ConfigError, check_choice
-from ..layers.filter_banks import FILTER_BANKS
+from ..errors import ConfigError
+from ..layers.filter_banks import FILTER_BANKS, parse_bank, with_smooth_sigma
 from ..limits import MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from ..spectra import (
     DEFAULT_PAD,
@@ -21,7 +21,10 @@ from ..spectra import (
     drawn_spectrum,
 )
 from . import options as opt
-from .output import console, emit_json, handled_errors, table
+from .output import console, emit_json, table
+
+_FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
+_SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
 def spectrum_command(
@@ -38,13 +41,8 @@ def spectrum_command(
         typer.Option("--random", help="Fresh banks of N filters instead of a checkpoint; a list: 1,4,16,64."),
     ] = None,
     kernel: Annotated[int | None, typer.Option(help="Kernel size of fresh banks (with --random).")] = None,
-    filters: Annotated[
-        str | None,
-        typer.Option(help=f"{' | '.join(FILTER_BANKS)}, or a list: random,smooth.", show_default="random"),
-    ] = None,
-    smooth_sigma: Annotated[
-        float | None, typer.Option(help="Gaussian std (taps) of 'smooth' banks.", show_default="1.0")
-    ] = None,
+    filters: Annotated[str | None, typer.Option(help=_FILTERS_HELP, show_default="random")] = None,
+    smooth_sigma: Annotated[float | None, typer.Option(help=_SIGMA_HELP, show_default="1.0")] = None,
     multiplier: Annotated[
         int | None,
         typer.Option(help="Depth multiplier d: ceil(N/d) channels of d filters.", show_default="1"),
@@ -65,34 +63,44 @@ def spectrum_command(
     depthwise layers or from fresh random / same / box / identity / smooth banks."""
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
-    with handled_errors(debug):
-        if (checkpoint is None) == (random is None):
-            raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
-        check_threshold(threshold)
-        if checkpoint is not None:
-            _only_with("--random", [k for k, v in fresh.items() if v is not None])
-            result = checkpoint_spectra(checkpoint, _layers(layer), pad=pad, threshold=threshold)
-            figure = None
-            if out is not None:
-                from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
+    if (checkpoint is None) == (random is None):
+        raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
+    check_threshold(threshold)
+    if checkpoint is not None:
+        _only_with("--random", [k for k, v in fresh.items() if v is not None])
+        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold)
+    else:
+        _only_with("a checkpoint", ["--layer"] if layer is not None else [])
+        spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
+        figure = _plot_drawn(spectra, out, pad, threshold)
+        _print_drawn(spectra, pad, threshold)
+        payload = {"banks": [s.to_dict() for s in spectra]}
+    if json_:
+        emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
 
-                figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
-            _print_checkpoint(result, pad, threshold)
-            payload: dict[str, Any] = result.to_dict()
-        else:
-            _only_with("a checkpoint", ["--layer"] if layer is not None else [])
-            spectra = _drawn(
-                random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold
-            )
-            figure = None
-            if out is not None:
-                from ..spectra.plot import plot_drawn
 
-                figure = str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
-            _print_drawn(spectra, pad, threshold)
-            payload = {"banks": [s.to_dict() for s in spectra]}
-        if json_:
-            emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
+def _checkpoint(
+    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float
+) -> tuple[dict[str, Any], str | None]:
+    """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
+    figure's path."""
+    result = checkpoint_spectra(checkpoint, layers, pad=pad, threshold=threshold)
+    figure = None
+    if out is not None:
+        from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
+
+        figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
+    _print_checkpoint(result, pad, threshold)
+    return result.to_dict(), figure
+
+
+def _plot_drawn(spectra: list[DrawnSpectrum], out: Path | None, pad: int, threshold: float) -> str | None:
+    """The figure of fresh banks' envelopes, written to ``out`` if given; its path."""
+    if out is None:
+        return None
+    from ..spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
+
+    return str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
 
 
 def _only_with(what: str, given: list[str]) -> None:
@@ -128,8 +136,9 @@ def _drawn(
     sizes = _ints("--random", random)
     if kernel is None:
         raise ConfigError("--random needs --kernel K")
-    kinds = [check_choice("filter bank", k.strip(), FILTER_BANKS) for k in (filters or "random").split(",")]
-    sigma = 1.0 if smooth_sigma is None else smooth_sigma
+    kinds = [k.strip() for k in (filters or "random").split(",")]
+    for kind in kinds:
+        parse_bank(kind)  # an unknown bank or a bad parameter, before the other checks (as always)
     d = 1 if multiplier is None else multiplier
     n_draws = 1 if draws is None else draws
     for name, value in {"N": min(sizes), "--kernel": kernel, "--multiplier": d, "--draws": n_draws}.items():
@@ -137,9 +146,11 @@ def _drawn(
             raise ConfigError(f"{name} must be >= 1, got {value}")
     check_at_most("--multiplier", d, MAX_MULTIPLIER)
     check_at_most("--draws", n_draws, MAX_DRAWS)
-    if "smooth" in kinds:
-        check_sigma("--smooth-sigma", sigma)
+    if smooth_sigma is not None and "smooth" in kinds:
+        check_sigma("--smooth-sigma", smooth_sigma)
     check_pad(pad, kernel)
+    # legacy: --smooth-sigma is σ of the plain 'smooth' entries; a spec's own σ (smooth:2) wins
+    specs = dict.fromkeys(with_smooth_sigma(k, smooth_sigma) for k in kinds)
     return [
         drawn_spectrum(
             kind,
@@ -148,11 +159,10 @@ def _drawn(
             multiplier=d,
             seed=seed or 0,
             draws=n_draws,
-            smooth_sigma=sigma,
             pad=pad,
             threshold=threshold,
         )  # fmt: skip
-        for kind in dict.fromkeys(kinds)
+        for kind in specs
         for n in sizes
     ]
 
@@ -164,7 +174,7 @@ def _pm(std: float | None) -> str:
 def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> None:
     columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "high-freq share", "std"]
     rows = [
-        [s.filters if s.smooth_sigma is None else f"smooth σ={s.smooth_sigma:g}", s.n, s.kernel, s.multiplier,
+        [s.bank.label, s.n, s.kernel, s.multiplier,
          s.draws, f"{s.coverage:.3f}", _pm(s.coverage_std), f"{s.high_freq_share:.3f}",
          _pm(s.high_freq_share_std)]
         for s in spectra

@@ -3,6 +3,7 @@
 from .augment import augment, random_crop, random_hflip
 from .batches import BatchSource, TensorBatches, eval_batches
 from .info import DATASETS, DatasetInfo, dataset_info
+from .prepare import TrainData, prepare_data
 from .sources import ENV_VAR, ImageData, load_dataset, make_synthetic, search_roots
 
 __all__ = [
@@ -12,11 +13,13 @@ __all__ = [
     "DatasetInfo",
     "ImageData",
     "TensorBatches",
+    "TrainData",
     "augment",
     "dataset_info",
     "eval_batches",
     "load_dataset",
     "make_synthetic",
+    "prepare_data",
     "random_crop",
     "random_hflip",
     "search_roots",

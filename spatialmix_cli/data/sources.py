@@ -269,7 +269,7 @@ def make_synthetic(train_size: int = 1024, test_size: int = 256, seed: int = 0) 
     check_fits(images_bytes(n, info.in_chans, side, SYNTHETIC_BYTES_PER_PIXEL),
                f"drawing {train_size} + {test_size} synthetic images",
                rule=f"{n} x {info.in_chans} x {side} x {side} x {SYNTHETIC_BYTES_PER_PIXEL} bytes: float32 working "
-               "copies and the uint8 result", fix="lower --subset / --test-subset")  # fmt: skip
+               "copies and the uint8 result", fix="lower subset / test_subset (--set subset=N)")  # fmt: skip
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(info.num_classes, 3, 4, 4, generator=g)
     templates = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)

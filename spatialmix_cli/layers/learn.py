@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError, check_choice
-from .filter_banks import init_filter_banks
+from .filter_banks import BankSpec, init_filter_banks
 
 LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
 _FROZEN_ROLE = {"chans": "spatial", "space": "channel"}
@@ -37,12 +37,12 @@ def apply_learn_mode(model: nn.Module, learn: str) -> None:
         module.requires_grad_(False)
 
 
-def configure_spatial_mixing(
-    model: nn.Module, *, learn: str, filters: str, smooth_sigma: float, seed: int
-) -> None:
-    """Initialise the depthwise filter banks, then apply the learn mode. Called at the end of every
-    model constructor, so learn mode and filters are constructor arguments, not classes."""
-    init_filter_banks(model, filters, seed=seed, smooth_sigma=smooth_sigma)
+def configure_spatial_mixing(model: nn.Module, *, learn: str, filters: str | BankSpec, seed: int) -> None:
+    """Initialise the depthwise filter banks from the bank spec ``filters`` (``smooth:1.5``; see
+    :mod:`.filter_banks`), then apply the learn mode. Called at the end of every model constructor (through
+    :class:`~spatialmix_cli.models.common.SpatialMixingArgs`), so learn mode and filters are constructor
+    arguments, not classes."""
+    init_filter_banks(model, filters, seed=seed)
     apply_learn_mode(model, learn)
 
 

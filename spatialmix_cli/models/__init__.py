@@ -2,15 +2,18 @@
 
 from . import convmixer, resnet, sep_resnet, unshuffle  # noqa: F401  (import registers the entry points)
 from ._registry import check_model_name, create_model, is_model, list_models, register_model
-from .convmixer import ConvMixer
+from .common import SpatialMixingArgs
+from .convmixer import ConvMixer, convmixer_block
 from .resnet import PreActResNet
 from .unshuffle import UnshuffleConvMixer
 
 __all__ = [
     "ConvMixer",
     "PreActResNet",
+    "SpatialMixingArgs",
     "UnshuffleConvMixer",
     "check_model_name",
+    "convmixer_block",
     "create_model",
     "is_model",
     "list_models",

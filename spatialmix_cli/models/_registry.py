@@ -19,8 +19,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, did_you_mean
+from ..layers import BankSpec, parse_bank
 from ..seeding import derive_seed
+from .common import mixing_arg_hints, split_mixing_args
 
+ModelT = typing.TypeVar("ModelT", bound=nn.Module)
 _MODEL_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -74,16 +77,21 @@ _SEED_LIMIT = 1 << 63
 
 
 def check_kwargs(cls: type, name: str, kwargs: dict[str, Any], fixed: tuple[str, ...] = ()) -> None:
-    """Raise a ConfigError naming the first argument that ``cls.__init__`` does not take (or that the
-    entry point fixes itself, listed in ``fixed``), or whose value has the wrong type or size."""
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
-    hints = typing.get_type_hints(cls.__init__)
+    """Raise a ConfigError naming the first argument that ``cls.__init__`` (its architecture arguments, and
+    the shared ones of :class:`~.common.SpatialMixingArgs` in place of ``mixing``) does not take (or that
+    the entry point fixes itself, listed in ``fixed``), or whose value has the wrong type or size."""
+    shared = mixing_arg_hints()
+    own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "mixing", *fixed)]
+    accepted = [*own, *shared]
+    hints = {**typing.get_type_hints(cls.__init__), **shared}
     for key, value in kwargs.items():
         if key not in accepted:
             raise ConfigError(
                 f"model '{name}' takes no argument '{key}'{did_you_mean(key, accepted)}; "
                 f"it takes: {', '.join(accepted)}"
             )
+        if key == "filters" and isinstance(value, BankSpec):
+            continue
         problem = _type_problem(hints.get(key), value)
         if problem is None and key in SIZE_LIMITS and value > SIZE_LIMITS[key]:
             problem = f"at most {SIZE_LIMITS[key]}"
@@ -91,6 +99,15 @@ def check_kwargs(cls: type, name: str, kwargs: dict[str, Any], fixed: tuple[str,
             problem = "in [0, 2**63)"
         if problem is not None:
             raise ConfigError(f"model '{name}' argument '{key}' must be {problem}, got {value!r}")
+        if key == "filters":
+            parse_bank(value)  # a spec: an unknown bank or a bad parameter is a ConfigError here
+
+
+def build_model(cls: type[ModelT], kwargs: dict[str, Any]) -> ModelT:
+    """``cls(**architecture, mixing=SpatialMixingArgs(...))`` from flat kwargs that :func:`check_kwargs`
+    passed (see :func:`~.common.split_mixing_args`)."""
+    arch, mixing = split_mixing_args(kwargs)
+    return cls(**arch, mixing=mixing)
 
 
 def _type_problem(hint: Any, value: Any) -> str | None:

@@ -8,15 +8,15 @@ Residual(depthwise k×k 'same' → GELU → BN) then pointwise 1×1 → GELU →
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, check_choice
-from ..layers import ChannelConv2d, DepthwiseConv2d, Normalize, PatchConv2d, configure_spatial_mixing
-from ._registry import check_kwargs, preset, register_model
+from ..layers import ChannelConv2d, DepthwiseConv2d, PatchConv2d
+from ._registry import build_model, check_kwargs, preset, register_model
+from .common import DEFAULT_MIXING, SpatialMixingArgs
 
 
 class Residual(nn.Module):
@@ -37,7 +37,9 @@ def activation_layer(name: str) -> type[nn.Module]:
     return ACTIVATIONS[name]
 
 
-def _block(width: int, kernel: int, act: type[nn.Module] = nn.GELU) -> nn.Sequential:
+def convmixer_block(width: int, kernel: int, act: type[nn.Module] = nn.GELU) -> nn.Sequential:
+    """Residual(depthwise k×k 'same' → act → BN), then pointwise 1×1 → act → BN (shared with the
+    un-shuffle ConvMixer)."""
     return nn.Sequential(
         Residual(
             nn.Sequential(
@@ -55,8 +57,9 @@ def _block(width: int, kernel: int, act: type[nn.Module] = nn.GELU) -> nn.Sequen
 class ConvMixer(nn.Module):
     """ConvMixer-``width``/``depth`` with kernel ``kernel`` and patch ``patch``.
 
-    Defaults: width 256, depth 8, kernel 5, patch 2, 3 input channels, 10 classes, learn ``full``,
-    filters ``random``, seed 0. Takes images in [0, 1]; ``mean``/``std`` normalise inside the model.
+    Defaults: width 256, depth 8, kernel 5, patch 2, 3 input channels, 10 classes; ``mixing`` (learn
+    ``full``, filters ``random``, seed 0, ``mean``/``std``: see :class:`~.common.SpatialMixingArgs`). Takes
+    images in [0, 1]; ``mean``/``std`` normalise inside the model.
     """
 
     def __init__(
@@ -68,28 +71,23 @@ class ConvMixer(nn.Module):
         activation: str = "gelu",
         in_chans: int = 3,
         num_classes: int = 10,
-        learn: str = "full",
-        filters: str = "random",
-        smooth_sigma: float = 1.0,
-        seed: int = 0,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
+        mixing: SpatialMixingArgs = DEFAULT_MIXING,
     ) -> None:
         super().__init__()
         for key, value in dict(width=width, depth=depth, kernel=kernel, patch=patch).items():
             if int(value) < 1:
                 raise ConfigError(f"convmixer {key} must be >= 1, got {value}")
         act = activation_layer(activation)
-        self.normalize = Normalize(mean or [0.0] * in_chans, std or [1.0] * in_chans)
+        self.normalize = mixing.normalize(in_chans)
         self.stem = nn.Sequential(
             PatchConv2d(in_chans, width, patch, stride=patch),
             act(),
             nn.BatchNorm2d(width),
         )
-        self.blocks = nn.Sequential(*[_block(width, kernel, act) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[convmixer_block(width, kernel, act) for _ in range(depth)])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(width, num_classes)
-        configure_spatial_mixing(self, learn=learn, filters=filters, smooth_sigma=smooth_sigma, seed=seed)
+        mixing.finish(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(self.normalize(x)))
@@ -100,7 +98,7 @@ class ConvMixer(nn.Module):
 
 def _create_convmixer(name: str, **kwargs: Any) -> ConvMixer:
     check_kwargs(ConvMixer, name, kwargs)
-    return ConvMixer(**kwargs)
+    return build_model(ConvMixer, kwargs)
 
 
 @register_model

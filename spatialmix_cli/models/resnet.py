@@ -12,7 +12,7 @@ shortcuts are pointwise 1×1 convolutions with stride 2 (channel mixing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import ChannelConv2d, DenseConv2d, Normalize, SeparableConv2d, configure_spatial_mixing
-from ._registry import check_kwargs, preset, register_model
+from ..layers import ChannelConv2d, DenseConv2d, SeparableConv2d
+from ._registry import build_model, check_kwargs, preset, register_model
+from .common import DEFAULT_MIXING, SpatialMixingArgs
 
 ConvFactory = Callable[[int, int, int, int], nn.Module]  # (c_in, c_out, kernel, stride) -> module
 
@@ -67,7 +68,8 @@ class PreActResNet(nn.Module):
     """Pre-activation ResNet of ``depth`` layers in the CIFAR (6n+2) or ImageNet (8n+2) form.
 
     Defaults: CIFAR form, depth 20, base width 16, kernel 3, separable with depth multiplier 9,
-    3 input channels, 10 classes, learn ``full``, filters ``random``, seed 0.
+    3 input channels, 10 classes; ``mixing``: learn ``full``, filters ``random``, seed 0
+    (:class:`~.common.SpatialMixingArgs`).
     """
 
     def __init__(
@@ -80,12 +82,7 @@ class PreActResNet(nn.Module):
         separable: bool = True,
         in_chans: int = 3,
         num_classes: int = 10,
-        learn: str = "full",
-        filters: str = "random",
-        smooth_sigma: float = 1.0,
-        seed: int = 0,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
+        mixing: SpatialMixingArgs = DEFAULT_MIXING,
     ) -> None:
         super().__init__()
         if form not in _FORMS:
@@ -103,7 +100,7 @@ class PreActResNet(nn.Module):
             raise ConfigError(f"ResNet width must be >= 1, got {width}")
         conv = _make_conv(separable, depth_multiplier)
         blocks_per_stage = (depth - 2) // per_block
-        self.normalize = Normalize(mean or [0.0] * in_chans, std or [1.0] * in_chans)
+        self.normalize = mixing.normalize(in_chans)
         if form == "cifar":
             self.stem = conv(in_chans, width, kernel, 1)
         else:
@@ -127,7 +124,7 @@ class PreActResNet(nn.Module):
         self.bn = nn.BatchNorm2d(c_in)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(c_in, num_classes)
-        configure_spatial_mixing(self, learn=learn, filters=filters, smooth_sigma=smooth_sigma, seed=seed)
+        mixing.finish(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.layers(self.stem(self.normalize(x)))))
@@ -140,7 +137,7 @@ def create_resnet(name: str, fixed: dict[str, Any], kwargs: dict[str, Any]) -> P
     """Shared by the ``resnet*`` and ``sep_resnet*`` entry points: ``fixed`` holds the family's settings
     (form, separable) and a preset's (depth)."""
     check_kwargs(PreActResNet, name, kwargs, fixed=("form", "separable"))
-    return PreActResNet(**preset(name, fixed, kwargs))
+    return build_model(PreActResNet, preset(name, fixed, kwargs))
 
 
 _DENSE_CIFAR = dict(form="cifar", separable=False)

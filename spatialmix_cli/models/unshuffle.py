@@ -7,16 +7,16 @@ Trained with MSE to restore images whose pixel positions were scrambled by one f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import Normalize, PatchConv2d, configure_spatial_mixing
-from ._registry import check_kwargs, register_model
-from .convmixer import _block, activation_layer
+from ..layers import PatchConv2d
+from ._registry import build_model, check_kwargs, register_model
+from .common import DEFAULT_MIXING, SpatialMixingArgs
+from .convmixer import activation_layer, convmixer_block
 
 
 class PixelHead(nn.Conv2d):
@@ -32,7 +32,8 @@ class PixelHead(nn.Conv2d):
 class UnshuffleConvMixer(nn.Module):
     """ConvMixer-``width``/``depth`` (kernel ``kernel``, patch 1) that outputs an image in pixel units.
 
-    Defaults: width 128, depth 8, kernel 7. Takes scrambled images in [0, 1] (normalised inside) and
+    Defaults: width 128, depth 8, kernel 7; ``mixing`` as every model (:class:`~.common.SpatialMixingArgs`).
+    Takes scrambled images in [0, 1] (normalised inside) and
     returns the restored image (unbounded; trained towards [0, 1])."""
 
     def __init__(
@@ -42,24 +43,19 @@ class UnshuffleConvMixer(nn.Module):
         kernel: int = 7,
         activation: str = "gelu",
         in_chans: int = 3,
-        learn: str = "full",
-        filters: str = "random",
-        smooth_sigma: float = 1.0,
-        seed: int = 0,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
+        mixing: SpatialMixingArgs = DEFAULT_MIXING,
     ) -> None:
         super().__init__()
         for key, value in dict(width=width, depth=depth, kernel=kernel).items():
             if int(value) < 1:
                 raise ConfigError(f"convmixer_unshuffle {key} must be >= 1, got {value}")
         act = activation_layer(activation)
-        self.normalize = Normalize(mean or [0.0] * in_chans, std or [1.0] * in_chans)
+        self.normalize = mixing.normalize(in_chans)
         # Patch size 1: the "stem" is a 1×1 conv; it is still the frozen stem in learn=chans, as in ConvMixer.
         self.stem = nn.Sequential(PatchConv2d(in_chans, width, 1), act(), nn.BatchNorm2d(width))
-        self.blocks = nn.Sequential(*[_block(width, kernel, act) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[convmixer_block(width, kernel, act) for _ in range(depth)])
         self.head = PixelHead(width, in_chans)
-        configure_spatial_mixing(self, learn=learn, filters=filters, smooth_sigma=smooth_sigma, seed=seed)
+        mixing.finish(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(self.normalize(x))))
@@ -69,4 +65,4 @@ class UnshuffleConvMixer(nn.Module):
 def convmixer_unshuffle(**kwargs: Any) -> UnshuffleConvMixer:
     """Un-shuffle ConvMixer (patch 1, 1×1 pixel head; defaults width 128, depth 8, kernel 7)."""
     check_kwargs(UnshuffleConvMixer, "convmixer_unshuffle", kwargs)
-    return UnshuffleConvMixer(**kwargs)
+    return build_model(UnshuffleConvMixer, kwargs)

@@ -1,4 +1,5 @@
-"""Render report.html in headless Chromium: count images that failed to load and take a screenshot.
+"""Render report.html in headless Chromium: count images that failed to load and take a screenshot
+(``spatialmix report --screenshot``).
 
 report.html carries a small inline script that, once the page has loaded, writes how many ``<img>`` elements
 loaded and how many are broken onto ``<body>`` (``data-images-loaded`` / ``data-images-broken``). Chromium's
@@ -12,12 +13,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ExternalToolError
+from ..errors import ConfigError, ExternalToolError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Headless on a machine without a screen or network: no sandbox (root in containers), no GPU, and no
@@ -97,20 +97,10 @@ def check_html(
     return BrowserCheck(images=int(loaded.group(1)), broken=int(broken.group(1)), screenshot=shot)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m spatialmix_cli.reporting.browser REPORT.html [SHOT.png]``: exit 1 if any image is broken."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args or len(args) > 2:
-        print(
-            "usage: python -m spatialmix_cli.reporting.browser REPORT.html [SCREENSHOT.png]", file=sys.stderr
-        )
-        return 2
-    result = check_html(Path(args[0]), Path(args[1]) if len(args) == 2 else None)
-    print(f"{args[0]}: {result.images} images loaded, {result.broken} broken", file=sys.stderr)
-    if result.screenshot:
-        print(f"wrote {result.screenshot}", file=sys.stderr)
-    return 1 if result.broken else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def screenshot_report(files: list[Path], screenshot: Path) -> tuple[Path, BrowserCheck]:
+    """``spatialmix report --screenshot``: the HTML page among a report's written ``files`` rendered in
+    headless Chromium, its screenshot saved to ``screenshot``; returns the page and what Chromium saw."""
+    html_path = next((p for p in files if p.suffix == ".html"), None)
+    if html_path is None:
+        raise ConfigError("--screenshot needs the HTML report: use --format html or both")
+    return html_path, check_html(html_path, screenshot)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..numbers import format_eps
 from ..rundir import MODEL_FILE, has_weights
 from ..safefiles import atomic_write_text, check_target, resolve_inside
 from . import plots
@@ -96,14 +95,14 @@ def _singletons(runs: list[Run]) -> list[Run]:
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
-    from ..attacks import attack_name
+    from ..attacks import attack_name, eps_label  # the names and ε labels the rows recorded
 
     cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         for a in r.attacks:
             name = attack_name(a)
             label = describe(r, ("learn",)) + (f" ({r.config.adv}-trained)" if r.config.adv != "none" else "")
-            cells.setdefault((label, r.config.learn, name, format_eps(float(a["eps"]))), []).append(a)
+            cells.setdefault((label, r.config.learn, name, eps_label(a)), []).append(a)
     if not cells:
         return None
     rows = []
@@ -180,12 +179,7 @@ def build_report(
             + (f"; skipped {len(skipped)} folder(s), e.g. {skipped[0]}" if skipped else "")
         )
     figures_dir = out / "figures"
-    resolve_inside(figures_dir, out)  # figures/ as a link out of the report: refused, nothing written
-    for folder in (out, figures_dir):  # every file a report may rewrite, checked before the first is written
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                if entry.is_symlink():
-                    check_target(entry, out)  # refuses the link, naming it
+    _check_out(out, figures_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out, runs, skipped)
 
@@ -205,7 +199,24 @@ def build_report(
         [[b.filters, str(b.n), Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
           Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3)] for b in banks],
     ))  # fmt: skip
+    report.figures = _figures(runs, figures_dir, banks, pad)
+    _write(report, fmt, figures_dir)
+    return report
 
+
+def _check_out(out: Path, figures_dir: Path) -> None:
+    """figures/ as a link out of the report is refused, and so is every link among the files a report may
+    rewrite: checked before the first is written, so nothing is."""
+    resolve_inside(figures_dir, out)
+    for folder in (out, figures_dir):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.is_symlink():
+                    check_target(entry, out)  # refuses the link, naming it
+
+
+def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> list[tuple[str, Path]]:
+    """Every figure the runs cover, as (caption, path)."""
     captions = (
         ("Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)", lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth")),
         ("Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)", lambda: plots.sweep(runs, "width", figures_dir, "vs-width")),
@@ -216,31 +227,34 @@ def build_report(
         ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, 0.5)),
         ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
     )  # fmt: skip
+    figures: list[tuple[str, Path]] = []
     for caption, make in captions:
         made = [Path(p) for p in make()]
-        report.figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
-    # figures/ belongs to the report: drop PNGs of an earlier build that this one did not write (after the
-    # new pages are in place, so the old page never links a removed figure; unlinking a name never touches
-    # what a link there points to).
-    written = {p.name for _, p in report.figures if p.parent == figures_dir}
+        figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
+    return figures
 
+
+def _write(report: Report, fmt: str, figures_dir: Path) -> None:
+    """report.md / report.html (per ``fmt``) and summary.json, then figures/ loses the PNGs of an earlier
+    build that this one did not write (after the new pages are in place, so the old page never links a
+    removed figure; unlinking a name never touches what a link there points to)."""
     from .render import render_html, render_markdown
 
+    written = {p.name for _, p in report.figures if p.parent == figures_dir}
     if fmt in ("md", "both"):
-        path = out / "report.md"
+        path = report.out / "report.md"
         atomic_write_text(path, render_markdown(report))
         report.files.append(path)
     if fmt in ("html", "both"):
-        path = out / "report.html"
+        path = report.out / "report.html"
         atomic_write_text(path, render_html(report))
         report.files.append(path)
-    summary = out / "summary.json"
+    summary = report.out / "summary.json"
     report.files.append(summary)
     atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
     for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
         if old.name not in written:
             old.unlink()
-    return report
 
 
 __all__ = ["FORMATS", "UNKNOWN", "Report", "Table", "build_report"]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..layers.filter_banks import parse_bank
 from .collect import Run
 from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
 from .stats import (
@@ -202,12 +203,16 @@ def _robust_interval(
 
 
 def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Claim:
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     verdicts = []
     for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == adv and r.attacks != []):
         if ("full",) not in g or ("chans",) not in g:
             continue
         setting = describe(g[("full",)][0], ("learn",))
-        for attack, eps in attack_points(g[("full",)] + g[("chans",)], pgd_steps=2):  # FGSM and PGD-2
+        for attack, eps in attack_points(
+            g[("full",)] + g[("chans",)], GRADIENT_ATTACKS, pgd_steps=2
+        ):  # FGSM, PGD-2
             interval, flagged = _robust_interval(g[("chans",)], g[("full",)], attack, eps)
             claim.flagged |= flagged
             quantity = f"{attack} ε={eps * 255:g}/255: chans − full robust accuracy"
@@ -247,20 +252,23 @@ def _mean_robust_interval(
 
 
 def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
                   "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
                   f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
                   f"point")  # fmt: skip
     per_setting = []
     where = lambda r: _clean(r) and r.config.learn == "chans" and r.attacks != []  # noqa: E731
-    for g in groups(runs, ("filters", "smooth_sigma"), where):
-        base = [rs for (f, _s), rs in g.items() if f == "random"]
-        smooth = {s: rs for (f, s), rs in g.items() if f == "smooth"}
+    for g in groups(runs, ("filters",), where):
+        base = [rs for (f,), rs in g.items() if f == "random"]
+        banks = {f: parse_bank(f) for (f,) in g}
+        smooth = {banks[f].params["sigma"]: rs for (f,), rs in g.items() if banks[f].name == "smooth"}
         if not base or not smooth:
             continue
         random_runs = base[0]
         setting = describe(random_runs[0], ("filters",))
-        points = attack_points(random_runs)
+        points = attack_points(random_runs, GRADIENT_ATTACKS)
         per_sigma = []
         for sigma, rs in sorted(smooth.items()):
             robust, flagged = _mean_robust_interval(rs, random_runs, points)

@@ -136,7 +136,9 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[str]]:
                 unshuffle = "not JSON"
             problem = unshuffle_problem(unshuffle) if not isinstance(unshuffle, str) else unshuffle
             if problem is not None:
-                skipped.append(f"{shown(path)}: damaged {UNSHUFFLE_FILE} ({problem}); PSNR taken from result.json")
+                skipped.append(
+                    f"{shown(path)}: damaged {UNSHUFFLE_FILE} ({problem}); PSNR taken from result.json"
+                )
                 unshuffle = None
         grid = path / GRID_FILE if (path / GRID_FILE).is_file() else None
         attacks = _latest_attacks(_usable_attacks(path / ATTACKS_FILE, skipped))

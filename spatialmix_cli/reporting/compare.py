@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import TrainConfig
+from ..keyspec import specs
+from ..layers.filter_banks import parse_bank
 from .collect import Run
+
+# The model sizes a setting label names, with their short names (``w128 d8``): the keys declared ``label=``.
+SIZE_LABELS = {name: s.label for name, s in specs(TrainConfig).items() if s.label is not None}
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,12 @@ def describe(run: Run, skip: tuple[str, ...]) -> str:
     """A short label of the setting a group shares (dataset, arch and sizes), leaving out ``skip``."""
     cfg = run.config
     parts = [cfg.dataset, cfg.arch]
-    for key, short in (("width", "w"), ("depth", "d"), ("kernel", "k"), ("patch", "p")):
+    for key, short in SIZE_LABELS.items():
         value = getattr(cfg, key)
         if key not in skip and value is not None:
             parts.append(f"{short}{value}")
     if "filters" not in skip and cfg.filters != "random":
-        parts.append(cfg.filters + (f" σ={cfg.smooth_sigma:g}" if cfg.filters == "smooth" else ""))
+        parts.append(parse_bank(cfg.filters).label)  # smooth σ=0.5
     if "adv" not in skip and cfg.adv != "none":
         parts.append(f"{cfg.adv}-trained")
     if cfg.image_size is not None:

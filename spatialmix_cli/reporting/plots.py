@@ -7,12 +7,18 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..layers.filter_banks import parse_bank
+from ..layers.learn import LEARN_MODES
 from ..rundir import has_weights
 from ..safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
 from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
+_OTHER_STYLE = (
+    "tab:gray",
+    "D",
+)  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
@@ -43,12 +49,12 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     for ax, g in zip(axes, found, strict=True):
         first = next(iter(g.values()))[0]
         scale, label = _scale(first)
-        for learn in ("full", "chans", "space"):
+        for learn in LEARN_MODES:
             xs = sorted(v for (lm, v) in g if lm == learn and v is not None)
             if not xs:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
-            color, marker = _LEARN_STYLE[learn]
+            color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
             ax.errorbar(xs, [s.mean * scale for s in stats], yerr=[(s.std or 0) * scale for s in stats],
                         label=learn, color=color, marker=marker, capsize=3)  # fmt: skip
         ax.set_xlabel(x)
@@ -96,18 +102,23 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
 def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
     """Fig. 6: clean and robust accuracy at ``eps`` under each FGSM / PGD-2 attack run (named exactly),
     per learn mode, one panel per training regime; error bars: std over seeds."""
+    from ..attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
+
     found = [g for g in groups(runs, ("learn",), lambda r: r.config.task == "classify" and r.attacks != [])]
     found = [
-        g for g in found if any(e == eps for _, e in attack_points([r for rs in g.values() for r in rs]))
+        g
+        for g in found
+        if any(e == eps for _, e in attack_points([r for rs in g.values() for r in rs], GRADIENT_ATTACKS))
     ]
     if not found:
         return []
     fig, axes = _figure(len(found))
     for ax, g in zip(axes, found, strict=True):
-        attacks = [a for a, e in attack_points([r for rs in g.values() for r in rs], pgd_steps=2) if e == eps]
+        attacked = [r for rs in g.values() for r in rs]
+        attacks = [a for a, e in attack_points(attacked, GRADIENT_ATTACKS, pgd_steps=2) if e == eps]
         kinds: list[str | None] = [None, *attacks]
         low = 100.0
-        learns = [lm for lm in ("full", "chans", "space") if (lm,) in g]
+        learns = [lm for lm in LEARN_MODES if (lm,) in g]
         width = 0.8 / len(kinds)
         for i, attack in enumerate(kinds):
             stats = [attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
@@ -127,23 +138,22 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
 def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     """Fig. 7: robust accuracy vs ε, one line per model (setting, learn mode, bank and σ), one panel per
     attack (named exactly: steps, step size, random start); error bars: std over seeds."""
+    from ..attacks import ATTACKS  # every attack of the registry
+
     attacked = [r for r in runs if r.config.task == "classify" and len({a["eps"] for a in r.attacks}) >= 2]
-    names = sorted({a for a, _ in attack_points(attacked, ("fgsm", "pgd", "autoattack", "autoattack-fast"))})
+    names = sorted({a for a, _ in attack_points(attacked, tuple(ATTACKS))})
     if not names:
         return []
     fig, axes = _figure(len(names))
     for ax, attack in zip(axes, names, strict=True):
         by_model: dict[str, list[Run]] = {}
         for r in attacked:
-            label = (
-                f"{r.config.learn}, {r.config.filters}"
-                + (f" σ={r.config.smooth_sigma:g}" if r.config.filters == "smooth" else "")
-                + (f", {r.config.adv}-trained" if r.config.adv != "none" else "")
+            label = f"{r.config.learn}, {parse_bank(r.config.filters).label}" + (
+                f", {r.config.adv}-trained" if r.config.adv != "none" else ""
             )
             by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
         for label, rs in sorted(by_model.items()):
-            eps = sorted({e for a, e in attack_points(rs, ("fgsm", "pgd", "autoattack", "autoattack-fast"))
-                          if a == attack})  # fmt: skip
+            eps = sorted({e for a, e in attack_points(rs, tuple(ATTACKS)) if a == attack})
             if not eps:
                 continue
             stats = [robust_stat(rs, attack, e)[0] for e in eps]

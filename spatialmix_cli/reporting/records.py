@@ -79,7 +79,9 @@ def result_problem(result: Any, task: str) -> str | None:
     """Why a ``result.json`` cannot be used for a run of ``task``, or None."""
     metric = "test_psnr" if task == "unshuffle" else "test_acc"
     problem = _fields_problem(result, _RESULT_FIELDS, (metric,))
-    if problem is None and not (_number(result[metric]) if task == "unshuffle" else _fraction(result[metric])):
+    if problem is None and not (
+        _number(result[metric]) if task == "unshuffle" else _fraction(result[metric])
+    ):
         problem = f"'{metric}' is {result[metric]!r}"
     return problem
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,41 +11,37 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint
-from ..errors import ConfigError, check_choice
-from ..layers.filter_banks import FILTER_BANKS, make_filter_bank
+from ..checkpoint import checkpoint_file, load_checkpoint
+from ..errors import ConfigError
+from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ..layers.separable import DepthwiseConv2d
 from ..memory import check_fits
-from ..rundir import MODEL_FILE
 from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
 
 
 def draw_bank(
-    kind: str, n: int, kernel: int, *, multiplier: int = 1, seed: int = 0, smooth_sigma: float = 1.0
+    spec: str | BankSpec, n: int, kernel: int, *, multiplier: int = 1, seed: int = 0
 ) -> torch.Tensor:
-    """``n`` filters (n, 1, k, k) of ``kind`` as a depthwise layer with multiplier ``multiplier`` draws them:
-    ``make_filter_bank(kind, ceil(n / d), k, depth_multiplier=d)[:n]``.
+    """``n`` filters (n, 1, k, k) of bank ``spec`` (``random``, ``smooth:1.5``, ...) as a depthwise layer
+    with multiplier ``multiplier`` draws them: ``make_filter_bank(spec, ceil(n / d), k, depth_multiplier=d)[:n]``.
 
-    The generator is seeded with ``derive_seed(seed, "bank", kind, n, kernel, multiplier)``: banks of
+    The generator is seeded with ``derive_seed(seed, "bank", <bank name>, n, kernel, multiplier)``: banks of
     different sizes are independent draws. (Seeded with ``seed`` itself, the N = 1 bank would be the first
-    filter of the N = 4 bank, and so on: nested banks, whose coverage grows with N by construction.)"""
-    check_choice("filter bank", kind, FILTER_BANKS)
+    filter of the N = 4 bank, and so on: nested banks, whose coverage grows with N by construction.) The
+    bank's parameters are not in the seed: ``smooth:1`` and ``smooth:2`` smooth the same random draw."""
+    bank = parse_bank(spec)
     if n < 1 or kernel < 1 or multiplier < 1:
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
-    copies = 3 if kind == "smooth" else 1  # smoothing: the bank and two convolution outputs
+    copies, why = bank.definition.copies  # bank-sized tensors alive while it is built
     check_fits(n * kernel * kernel * 4 * copies, f"a bank of {n} filters of {kernel}x{kernel}",
-               rule=f"{n} x {kernel}^2 x 4 bytes{' x 3 (smoothing copies)' if copies > 1 else ''}",
+               rule=f"{n} x {kernel}^2 x 4 bytes{f' x {copies} ({why})' if copies > 1 else ''}",
                fix="lower N (--random)")  # fmt: skip
-    bank = make_filter_bank(
-        kind,
-        math.ceil(n / multiplier),
-        kernel,
-        depth_multiplier=multiplier,
-        generator=torch.Generator().manual_seed(derive_seed(seed, "bank", kind, n, kernel, multiplier)),
-        smooth_sigma=smooth_sigma,
+    generator = torch.Generator().manual_seed(derive_seed(seed, "bank", bank.name, n, kernel, multiplier))
+    filters = make_filter_bank(
+        bank, math.ceil(n / multiplier), kernel, depth_multiplier=multiplier, generator=generator
     )
-    return bank[:n]
+    return filters[:n]
 
 
 def _std(values: list[float]) -> float | None:
@@ -55,13 +50,12 @@ def _std(values: list[float]) -> float | None:
 
 @dataclass(frozen=True)
 class DrawnSpectrum:
-    """Mean (and, over several draws, std) coverage and high-frequency share of fresh banks of one kind
+    """Mean (and, over several draws, std) coverage and high-frequency share of fresh banks of one spec
     and size; ``first`` is the first draw's spectrum (its envelope is the one shown)."""
 
-    filters: str
+    bank: BankSpec
     n: int
     kernel: int
-    smooth_sigma: float | None
     multiplier: int
     seed: int
     draws: int
@@ -72,6 +66,16 @@ class DrawnSpectrum:
     first: BankSpectrum = field(repr=False, compare=False)
     coverages: tuple[float, ...] = ()  # every draw's coverage (the independent samples behind the mean)
 
+    @property
+    def filters(self) -> str:
+        """The bank's name (``smooth``; its parameters are in :attr:`bank`)."""
+        return self.bank.name
+
+    @property
+    def smooth_sigma(self) -> float | None:
+        """Legacy field of the JSON record: σ of a ``smooth`` bank, None for the others."""
+        return smooth_sigma_of(self.bank)
+
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "kernel": self.kernel, "filters": self.filters, "smooth_sigma": self.smooth_sigma,
                 "multiplier": self.multiplier, "seed": self.seed, "draws": self.draws,
@@ -81,14 +85,13 @@ class DrawnSpectrum:
 
 
 def drawn_spectrum(
-    kind: str,
+    spec: str | BankSpec,
     n: int,
     kernel: int,
     *,
     multiplier: int = 1,
     seed: int = 0,
     draws: int = 1,
-    smooth_sigma: float = 1.0,
     pad: int = DEFAULT_PAD,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> DrawnSpectrum:
@@ -97,10 +100,11 @@ def drawn_spectrum(
         raise ConfigError(f"draws must be >= 1, got {draws}")
     check_pad(pad, kernel)
     check_threshold(threshold)
+    bank = parse_bank(spec)
     first, cov, hfs = None, [], []
     for i in range(draws):  # only the first envelope is kept: memory does not grow with the draws
         spectrum = bank_spectrum(
-            draw_bank(kind, n, kernel, multiplier=multiplier, seed=seed + i, smooth_sigma=smooth_sigma),
+            draw_bank(bank, n, kernel, multiplier=multiplier, seed=seed + i),
             pad,
             threshold,
         )
@@ -110,10 +114,9 @@ def drawn_spectrum(
         hfs.append(spectrum.high_freq_share)
     assert first is not None
     return DrawnSpectrum(
-        filters=kind,
+        bank=bank,
         n=n,
         kernel=kernel,
-        smooth_sigma=smooth_sigma if kind == "smooth" else None,
         multiplier=multiplier,
         seed=seed,
         draws=draws,
@@ -149,12 +152,6 @@ def disjoint_subset_coverage(
         out[n] = bank_spectrum(bank[start : start + n], pad, threshold).coverage
         start += n
     return out
-
-
-def checkpoint_file(path: str | Path) -> Path:
-    """A run directory stands for its ``model.safetensors``."""
-    path = Path(path)
-    return path / MODEL_FILE if os.path.isdir(path) else path
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,10 @@ def plot_grid(
 
 
 def plot_drawn(spectra: Sequence[DrawnSpectrum], out: str | Path, *, pad: int, threshold: float) -> Path:
-    """One row per filter kind, one panel per N (Fig. 1 / Fig. 8)."""
+    """One row per filter bank spec, one panel per N (Fig. 1 / Fig. 8)."""
     rows: dict[str, list[tuple[str, torch.Tensor]]] = {}
     for s in spectra:
-        label = f"smooth σ={s.smooth_sigma:g}" if s.smooth_sigma is not None else s.filters
+        label = s.bank.label  # the name and every parameter: "smooth σ=1", "random"
         panel = f"{label}, n={s.n}, k={s.kernel}\ncoverage {s.coverage:.3f}"
         rows.setdefault(label, []).append((panel, s.first.envelope))
     title = f"spectral envelopes (pad {pad}, coverage at {threshold:g} × peak)"

@@ -24,10 +24,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from .data.info import DatasetInfo
-from .errors import CheckpointError, ConfigError
-from .safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
-from .safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
+from ..data.info import DatasetInfo
+from ..errors import CheckpointError, ConfigError
+from ..safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
+from ..safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
+from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
@@ -68,7 +69,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
 ) -> None:
     """Save ``model``'s state dict (and ``optimizer``'s state, for resume) with ``meta`` as JSON."""
-    from . import __version__
+    from .. import __version__
 
     tensors = _state_tensors(model)
     full_meta = {"format_version": FORMAT_VERSION, "spatialmix_version": __version__, **meta}
@@ -133,7 +134,7 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
         meta = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path} has damaged spatialmix metadata (not JSON: {exc})") from None
-    problem = _metadata_problem(meta)
+    problem = metadata_problem(meta)
     if problem:
         raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
     if "dataset" in meta:
@@ -141,79 +142,10 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
             DatasetInfo.from_dict(meta["dataset"], "dataset")
         except ConfigError as exc:
             raise CheckpointError(f"{path} has damaged spatialmix metadata: {exc}") from None
-        problem = _dataset_mismatch(meta)
+        problem = dataset_mismatch(meta)
         if problem:
             raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
     return meta
-
-
-def _dataset_mismatch(meta: dict[str, Any]) -> str | None:
-    """The model and the dataset it records must agree on channels and classes (a 1-channel dataset on an
-    RGB model would otherwise fail deep in a convolution, or a wrong class count give chance accuracy)."""
-    kwargs, data = meta["model"]["kwargs"], meta["dataset"]
-    for key in ("in_chans", "num_classes"):
-        if key in kwargs and kwargs[key] is not None and kwargs[key] != data[key]:
-            return (
-                f"the model has {key} {kwargs[key]!r} but its dataset '{data['name']}' has {data[key]!r}"
-            )
-    return None
-
-
-def _metadata_problem(meta: Any) -> str | None:
-    if not isinstance(meta, dict):
-        return f"expected a JSON object, got {type(meta).__name__}"
-    model = meta.get("model")
-    if not isinstance(model, dict):
-        return "no 'model' entry"
-    if not isinstance(model.get("name"), str) or not isinstance(model.get("kwargs"), dict):
-        return "'model' needs a 'name' (string) and 'kwargs' (object)"
-    for key, kind in (("config", dict), ("metrics", dict), ("progress", dict), ("history", list),
-                      ("optimizer", dict)):  # fmt: skip
-        if key in meta and not isinstance(meta[key], kind):
-            return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
-    if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
-        return "'history' must be an array of JSON objects (one per epoch)"
-    if "optimizer" in meta:
-        problem = _optimizer_problem(meta["optimizer"])
-        if problem:
-            return problem
-    return _progress_problem(meta["progress"]) if "progress" in meta else None
-
-
-_OFF_FLAGS = ("amsgrad", "maximize", "capturable", "differentiable")  # spatialmix never turns these on
-_RATES = ("betas", "momentum", "dampening")  # each in [0, 1)
-
-
-def _optimizer_problem(optim: dict[str, Any]) -> str | None:
-    """The optimizer hyper-parameters ``--resume`` loads must be ones the trainer could have written:
-    finite non-negative lr and weight decay, eps > 0, rates in [0, 1), the flags spatialmix never sets off,
-    integer parameter ids. (``load_state_dict`` takes anything and fails — or diverges — steps later.)"""
-    groups = optim.get("param_groups")
-    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-        return "'optimizer.param_groups' must be an array of JSON objects"
-    if not isinstance(optim.get("scalars", {}), dict):
-        return "'optimizer.scalars' must be a JSON object"
-    for i, group in enumerate(groups):
-        where = f"'optimizer.param_groups[{i}]"
-        params = group.get("params")
-        if not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params):
-            return f"{where}.params' must be an array of parameter ids"
-        for key in ("lr", "weight_decay"):
-            if key in group and not (_is_number(group[key]) and math.isfinite(group[key]) and group[key] >= 0):
-                return f"{where}.{key}' must be a finite number >= 0, got {group[key]!r}"
-        if "eps" in group and not (_is_number(group["eps"]) and math.isfinite(group["eps"]) and group["eps"] > 0):
-            return f"{where}.eps' must be a finite number > 0, got {group['eps']!r}"
-        for key in _RATES:
-            values = group.get(key, [])
-            values = values if isinstance(values, list) else [values]
-            if key == "betas" and key in group and len(values) != 2:
-                return f"{where}.betas' must be two numbers, got {group[key]!r}"
-            if not all(_is_number(v) and 0 <= v < 1 for v in values):
-                return f"{where}.{key}' must be in [0, 1), got {group[key]!r}"
-        for key in _OFF_FLAGS:
-            if group.get(key, False) is not False:
-                return f"{where}.{key}' must be false (spatialmix never sets it), got {group[key]!r}"
-    return None
 
 
 def check_train_state(path: str | Path) -> dict[str, Any]:
@@ -238,38 +170,6 @@ def check_train_state(path: str | Path) -> dict[str, Any]:
                 "values (the file is damaged or was edited); pass --overwrite to start over"
             )
     return meta
-
-
-_PROGRESS_COUNTERS = ("epoch", "step", "global_step")
-
-
-def _progress_problem(progress: dict[str, Any]) -> str | None:
-    """``progress`` (where a run stopped, read by ``--resume``) must be exactly what the trainer writes:
-    non-negative integer counters, a finite number of seconds and finite running sums."""
-    unknown = sorted(set(progress) - {*_PROGRESS_COUNTERS, "seconds", "sums"})
-    if unknown:
-        return f"'progress' has unknown fields {unknown}"
-    for key in _PROGRESS_COUNTERS:
-        value = progress.get(key, 0)
-        if not _is_int(value) or value < 0:
-            return f"'progress.{key}' must be a non-negative integer, got {value!r}"
-    seconds = progress.get("seconds", 0.0)
-    if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
-        return f"'progress.seconds' must be a non-negative number, got {seconds!r}"
-    sums = progress.get("sums", {})
-    if not isinstance(sums, dict) or set(sums) != {"loss", "correct", "count"} or not all(
-        _is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values()
-    ):
-        return f"'progress.sums' must hold finite non-negative loss, correct and count, got {sums!r}"
-    return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
@@ -307,7 +207,7 @@ def build_model_from_meta(
     """Build the model the metadata names. With ``shapes`` (the file's tensors), the model is first built
     on the meta device and checked against them, so a file whose metadata does not match its tensors, or
     asks for a huge model, fails before any memory is allocated."""
-    from .models import create_model, is_model
+    from ..models import create_model, is_model
 
     name, kwargs = meta["model"]["name"], meta["model"]["kwargs"]
     if not is_model(name):
@@ -323,7 +223,7 @@ def build_model_from_meta(
 
 
 def _check_shapes(name: str, kwargs: dict[str, Any], shapes: dict[str, tuple[int, ...]], path: Any) -> None:
-    from .models import create_model
+    from ..models import create_model
 
     weights = {k: v for k, v in shapes.items() if not k.startswith(_OPTIM_PREFIX)}
     largest = max((math.prod(s) for s in weights.values()), default=0)
@@ -397,7 +297,7 @@ def load_into(
     meta = read_metadata(path)
     tensors = read_tensors(path)
     weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIM_PREFIX)}
-    _check_values(tensors, model.state_dict(), path)
+    check_values(tensors, model.state_dict(), path)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -405,7 +305,7 @@ def load_into(
         raise CheckpointError(
             f"{path} does not match model '{meta['model']['name']}' ({detail.strip()})"
         ) from None
-    _check_normalization(model, path)
+    check_normalization(model, path)
     if optimizer is not None:
         if "optimizer" not in meta:
             raise CheckpointError(f"{path} holds no optimizer state; resume from last.safetensors")
@@ -415,42 +315,6 @@ def load_into(
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not fit this run: {exc}") from None
     return meta
-
-
-def _check_values(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
-    """Refuse what ``load_state_dict`` would silently accept: a tensor of another dtype (it casts int8 or
-    bool weights to float) and NaN / Inf values (spatialmix never saves them: a diverged run keeps its
-    last good state), which would give chance accuracy and meaningless attack and spectrum numbers."""
-    for key, tensor in tensors.items():
-        want = expected.get(key)
-        if want is not None and tensor.dtype != want.dtype:
-            raise CheckpointError(
-                f"{path}: tensor '{key}' is {str(tensor.dtype).removeprefix('torch.')} in the file, the model "
-                f"expects {str(want.dtype).removeprefix('torch.')} (the file is damaged or was edited)"
-            )
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(
-                f"{path}: tensor '{key}' holds NaN or Inf values (spatialmix never saves non-finite weights: "
-                "the file is damaged or was edited)"
-            )
-
-
-def _check_normalization(model: nn.Module, path: Path) -> None:
-    """The loaded input normalisation and BatchNorm statistics must be usable: ``std`` > 0 (a zero divides
-    every image into Inf) and running variances >= 0."""
-    from .layers.normalize import Normalize
-
-    for name, module in model.named_modules():
-        if isinstance(module, Normalize) and not bool((module.std > 0).all()):
-            raise CheckpointError(
-                f"{path}: tensor '{name + '.' if name else ''}std' (input normalisation) must be > 0, got "
-                f"{module.std.flatten().tolist()} (the file is damaged or was edited)"
-            )
-        var = getattr(module, "running_var", None)
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and var is not None and bool((var < 0).any()):
-            raise CheckpointError(
-                f"{path}: tensor '{name}.running_var' has negative values (the file is damaged or was edited)"
-            )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -465,3 +329,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """The ready model (eval mode) of a checkpoint, and nothing else."""
     return load_checkpoint(path, device).model
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A run directory stands for its final ``model.safetensors``; any other path is the checkpoint itself."""
+    from ..rundir import MODEL_FILE  # rundir imports this module: its file name is read at call time
+
+    path = Path(path)
+    return path / MODEL_FILE if os.path.isdir(path) else path
