@@ -16,6 +16,8 @@ from ..allocator import tune_malloc_from_env
 from ..recipes import check_command
 from .attack import attack_command
 from .bench import bench_command
+from .eval import eval_command
+from .info import info_command
 from .output import handled_errors, print_error
 from .report import report_command
 from .run import RUN_CONTEXT, run_command
@@ -60,6 +62,8 @@ for _name, _command in {
     "train": _recipe_checked("train", train_command),
     "attack": _recipe_checked("attack", attack_command),
     "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
+    "eval": eval_command,
+    "info": info_command,
     "spectrum": spectrum_command,
     "report": report_command,
     "bench": bench_command,
