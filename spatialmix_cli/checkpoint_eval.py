@@ -20,7 +20,7 @@ from .checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from .config import TrainConfig
 from .data import eval_batches, load_dataset
 from .data.batches import Batch
-from .data.sources import take_subset
+from .data.sources import ImageData, take_subset
 from .errors import ConfigError
 from .evaluation import evaluate
 from .rundir import CONFIG_FILE, read_config
@@ -80,25 +80,26 @@ def evaluate_checkpoints(
     hooks = callbacks or EvalCallbacks()
     where = resolve_device(device)
     ckpts = [load_checkpoint(checkpoint_file(p), where) for p in paths]
-    results = []
+    data, results = EvalData(data_dir), []
     for ckpt in ckpts:
         hooks.on_checkpoint(ckpt)
-        results.append(evaluate_checkpoint(ckpt, n=n, batch_size=batch_size, data_dir=data_dir))
+        results.append(evaluate_checkpoint(ckpt, n=n, batch_size=batch_size, data=data))
         hooks.on_result(results[-1])
     return results
 
 
 def evaluate_checkpoint(
-    ckpt: Checkpoint, *, n: int | None = None, batch_size: int = 500, data_dir: str | None = None
+    ckpt: Checkpoint, *, n: int | None = None, batch_size: int = 500, data: EvalData | None = None
 ) -> EvalResult:
-    """The clean test metrics of one loaded checkpoint, on the device its model is on."""
+    """The clean test metrics of one loaded checkpoint, on the device its model is on (test images from
+    ``data``; default: a fresh :class:`EvalData` with the default data folders)."""
     cfg = stored_config(ckpt)
     info = ckpt.info
     device = next(ckpt.model.parameters()).device
     task = make_task(cfg.task, image_size=info.image_size, perm_seed=cfg.perm_seed)
     start = time.perf_counter()
-    scores = evaluate(ckpt.model, eval_images(ckpt, cfg, n, batch_size, data_dir, device), device=device,
-                      task=task)  # fmt: skip
+    batches = (data or EvalData()).batches(ckpt, cfg, n, batch_size, device)
+    scores = evaluate(ckpt.model, batches, device=device, task=task)
     seconds = time.perf_counter() - start
     if scores["n"] == 0:
         raise ConfigError(f"{ckpt.path}: its test set has no images")
@@ -117,30 +118,42 @@ def stored_config(ckpt: Checkpoint) -> TrainConfig:
     return TrainConfig.from_stored(saved, f"{ckpt.path} config", model=False)
 
 
-def eval_images(
-    ckpt: Checkpoint, cfg: TrainConfig, n: int | None, batch_size: int, data_dir: str | None,
-    device: torch.device,
-) -> Iterator[Batch]:  # fmt: skip
-    """The checkpoint's test images, uint8 on ``device``, in batches. The user's ``data_dir`` decides
-    where data is read or downloaded; the folders the checkpoint and its run name are only looked in,
-    and their ``download: false`` turns a download off, never on."""
-    info = ckpt.info
-    run_cfg = read_config(ckpt.path.parent) if (ckpt.path.parent / CONFIG_FILE).is_file() else None
-    hints = [h for h in (cfg.data_dir, run_cfg.data_dir if run_cfg else None) if isinstance(h, str)]
-    if info.name == "imagenet":
-        from .data.imagefolder import find_imagefolder, folder_eval_batches
+class EvalData:
+    """The test images of each dataset, read once however many checkpoints use them (uint8, CPU). The
+    user's ``data_dir`` decides where data is read or downloaded; the folders a checkpoint and its run
+    name are only looked in, and their ``download: false`` turns a download off, never on."""
 
-        root = find_imagefolder(data_dir, hints)
-        yield from folder_eval_batches(root, image_size=info.image_size, batch_size=batch_size,
-                                       device=device, subset=n, workers=cfg.workers)  # fmt: skip
-        return
-    synthetic = info.name == "synthetic"
-    data = load_dataset(info.name, data_dir=data_dir, download=cfg.download, hints=hints,
-                        subset=cfg.subset if synthetic else None,
-                        test_subset=cfg.test_subset if synthetic else None)  # fmt: skip
-    images, labels = take_subset(data.test_x, data.test_y, n)
-    # Only the test images are resized (to the size the model was trained at): the training split is dropped.
-    data = replace(data, train_x=data.train_x[:0], train_y=data.train_y[:0], test_x=images, test_y=labels)
-    data = data.resized(info.image_size)
-    for x, y in eval_batches(data.test_x, data.test_y, batch_size):
-        yield x.to(device), y.to(device)
+    def __init__(self, data_dir: str | None = None) -> None:
+        self.data_dir = data_dir
+        self._loaded: dict[tuple[Any, ...], ImageData] = {}
+
+    def batches(
+        self, ckpt: Checkpoint, cfg: TrainConfig, n: int | None, batch_size: int, device: torch.device
+    ) -> Iterator[Batch]:
+        """The first ``n`` images of the checkpoint's test set (all with None), on ``device``."""
+        info = ckpt.info
+        run_cfg = read_config(ckpt.path.parent) if (ckpt.path.parent / CONFIG_FILE).is_file() else None
+        hints = tuple(h for h in (cfg.data_dir, run_cfg.data_dir if run_cfg else None) if isinstance(h, str))
+        if info.name == "imagenet":
+            from .data.imagefolder import find_imagefolder, folder_eval_batches
+
+            root = find_imagefolder(self.data_dir, hints)
+            yield from folder_eval_batches(root, image_size=info.image_size, batch_size=batch_size,
+                                           device=device, subset=n, workers=cfg.workers)  # fmt: skip
+            return
+        data = self._test_set(info.name, info.image_size, cfg, hints)
+        images, labels = take_subset(data.test_x, data.test_y, n)
+        for x, y in eval_batches(images, labels, batch_size):
+            yield x.to(device), y.to(device)
+
+    def _test_set(self, name: str, image_size: int, cfg: TrainConfig, hints: tuple[str, ...]) -> ImageData:
+        # A synthetic run's test set is the one it drew (it depends on subset and test_subset).
+        sizes = (cfg.subset, cfg.test_subset) if name == "synthetic" else (None, None)
+        key = (name, image_size, sizes, cfg.download, hints)
+        if key not in self._loaded:
+            data = load_dataset(name, data_dir=self.data_dir, download=cfg.download, hints=hints,
+                                subset=sizes[0], test_subset=sizes[1])  # fmt: skip
+            # Only the test split is kept, resized to the size the model was trained at.
+            data = replace(data, train_x=data.train_x[:0], train_y=data.train_y[:0]).resized(image_size)
+            self._loaded[key] = data
+        return self._loaded[key]
