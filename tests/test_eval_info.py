@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_imagefolder import make_folder
 from typer.testing import CliRunner
 
 from spatialmix_cli import TrainConfig, __version__, train
@@ -192,3 +193,15 @@ def test_version_and_the_bare_command(
 def test_completion_and_image_size_options_are_offered(cli) -> None:
     assert "--install-completion" in cli("--help").stdout
     assert "--image-size" in cli("train", "--help").stdout
+
+
+def test_eval_of_an_imagefolder_run_finds_its_folder(cli, tmp_path: Path) -> None:
+    """An ImageFolder run's val/ split, found through the data_dir the checkpoint records (no --data-dir)."""
+    make_folder(tmp_path / "data")
+    cfg = tiny_config(dataset="imagenet", data_dir=str(tmp_path / "data"), image_size=32, workers=0,
+                      batch_size=8, subset=None, test_subset=None, epochs=1)  # fmt: skip
+    stored = train(cfg, tmp_path / "run")
+    line = json_lines(cli("eval", tmp_path / "run", "--json").stdout)[0]
+    assert line["dataset"] == "imagenet" and line["n"] == 12
+    assert line["acc"] == pytest.approx(stored.test_acc) and line["loss"] == pytest.approx(stored.test_loss)
+    assert json_lines(cli("eval", tmp_path / "run", "--n", "5", "--json").stdout)[0]["n"] == 5
