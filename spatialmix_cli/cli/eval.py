@@ -19,6 +19,7 @@ Targets = Annotated[
         help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
         "the JSON lines of `spatialmix train --json`).",
         show_default=False,
+        metavar="CKPT|RUN_DIR|-",
     ),
 ]
 N = Annotated[
@@ -55,8 +56,11 @@ def eval_command(
     debug: opt.Debug = False,
 ) -> None:
     """Clean test loss and accuracy (PSNR for un-shuffle checkpoints) of checkpoints: the whole test set
-    by default, no attack machinery. `spatialmix train ... --json | spatialmix eval - --json` evaluates
-    what was just trained."""
+    by default, no attack machinery.
+
+    Examples: `spatialmix eval runs/demo/* --json` ·
+    `spatialmix eval runs/x/model.safetensors --n 1000 --device cuda` ·
+    `spatialmix train --recipe recipes/demo.yaml --json | spatialmix eval - --json`"""
     paths = expand_targets(targets, sys.stdin.read)
     results = evaluate_checkpoints(paths, n=n, batch_size=batch_size, device=device or "auto",
                                    data_dir=data_dir, callbacks=_Printer(json_))  # fmt: skip

@@ -19,13 +19,17 @@ Targets = Annotated[
         help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
         "the JSON lines of `spatialmix train --json`).",
         show_default=False,
+        metavar="CKPT|RUN_DIR|-",
     ),
 ]
 
 
 def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
-    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
+    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data.
+
+    Examples: `spatialmix info runs/x` · `spatialmix info runs/x/last.safetensors --json` ·
+    `ls -d runs/demo/* | spatialmix info -`"""
     records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
     for record in records:
         if json_:
