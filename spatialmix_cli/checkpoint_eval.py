@@ -17,11 +17,12 @@ from typing import Any
 import torch
 
 from .checkpoint import Checkpoint, checkpoint_file, load_checkpoint
+from .checkpoint_info import model_skeleton
 from .config import TrainConfig
 from .data import eval_batches, load_dataset
 from .data.batches import Batch
 from .data.sources import ImageData, take_subset
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .evaluation import evaluate
 from .rundir import CONFIG_FILE, read_config
 from .runtime import resolve_device
@@ -71,17 +72,23 @@ def evaluate_checkpoints(
     data_dir: str | None = None,
     callbacks: EvalCallbacks | None = None,
 ) -> list[EvalResult]:
-    """Every checkpoint (a run directory stands for its model.safetensors) loaded first, so a bad path
-    fails before any work; then each evaluated on its test set (``n`` images, all by default)."""
+    """Every checkpoint (a run directory stands for its model.safetensors) checked first from its metadata
+    and header, so a bad path fails before any work; then each loaded in turn (one model in memory at a
+    time) and evaluated on its test set (``n`` images, all by default)."""
     if n is not None and n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     hooks = callbacks or EvalCallbacks()
     where = resolve_device(device)
-    ckpts = [load_checkpoint(checkpoint_file(p), where) for p in paths]
+    files = [checkpoint_file(p) for p in paths]
+    for file in files:
+        meta, _ = model_skeleton(file)
+        if "dataset" not in meta:
+            raise CheckpointError(f"{file} records no dataset; it was not written by `spatialmix train`")
     data, results = EvalData(data_dir), []
-    for ckpt in ckpts:
+    for file in files:
+        ckpt = load_checkpoint(file, where)
         hooks.on_checkpoint(ckpt)
         results.append(evaluate_checkpoint(ckpt, n=n, batch_size=batch_size, data=data))
         hooks.on_result(results[-1])

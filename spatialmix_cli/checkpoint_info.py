@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from .checkpoint import build_model_from_meta, checkpoint_file, read_metadata, tensor_shapes
 from .data.info import DatasetInfo
@@ -22,10 +23,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     A file that is not a spatialmix checkpoint, or whose metadata does not match its tensors, is a
     CheckpointError."""
     path = checkpoint_file(path)
-    meta = read_metadata(path)
-    shapes = tensor_shapes(path)
-    with torch.device("meta"):  # shapes only: checked against the file's tensors, nothing allocated
-        model = build_model_from_meta(meta, path, shapes)
+    meta, model = model_skeleton(path)
     kwargs = dict(meta["model"]["kwargs"])
     info = DatasetInfo.from_dict(meta["dataset"]) if "dataset" in meta else None
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
@@ -50,6 +48,15 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
         "result": _run_result(path),
         "params": param_report(model),
     }
+
+
+def model_skeleton(path: Path) -> tuple[dict[str, Any], nn.Module]:
+    """A checkpoint's metadata and its model built on the meta device (shapes only, nothing allocated),
+    checked against the file's tensors: what can be known of a checkpoint without reading its weights."""
+    meta = read_metadata(path)
+    shapes = tensor_shapes(path)
+    with torch.device("meta"):
+        return meta, build_model_from_meta(meta, path, shapes)
 
 
 def _run_result(path: Path) -> dict[str, Any] | None:

@@ -92,6 +92,11 @@ def test_eval_of_an_unshuffle_checkpoint_is_its_psnr(cli, runs) -> None:
     )
 
 
+def test_a_bad_checkpoint_fails_before_any_is_evaluated(cli, runs) -> None:
+    result = cli("eval", runs["full"], runs["full"] / "result.json", "--json")
+    assert result.exit_code == 2 and result.stdout == "" and "not a readable safetensors" in result.stderr
+
+
 def test_train_json_piped_into_eval(runs) -> None:
     records = "".join(json.dumps(_result(runs[k])) + "\n" for k in ("full", "chans16"))
     result = _stdin(["eval", "-", "--json"], records)
