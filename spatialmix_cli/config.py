@@ -148,7 +148,7 @@ class TrainConfig:
     image_size: int | None = key(
         None,
         bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
-        flags=UNSHUFFLE,
+        flags=EVERYDAY,
         help="Pixels: imagenet crop size (default 224); others resize (default: native).",
     )
     randaugment: int = key(

@@ -124,6 +124,8 @@ def test_recipe_list_and_index(cli, tmp_path: Path) -> None:
 def test_list_models(cli) -> None:
     names = [m["model"] for m in json_lines(cli("train", "--list-models", "--json").stdout)]
     assert "convmixer_256_8_k5_p2" in names and "sep_resnet" in names
+    plain = cli("train", "--list-models")  # the list is the result: stdout, one name a line
+    assert plain.exit_code == 0 and plain.stdout.split() == names and plain.stderr == ""
 
 
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.Popen:

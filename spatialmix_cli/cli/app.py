@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import platform
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from .. import __version__
 from ..allocator import tune_malloc_from_env
 from ..recipes import check_command
 from .attack import attack_command
 from .bench import bench_command
+from .eval import eval_command
+from .info import info_command
 from .output import handled_errors, print_error
 from .report import report_command
 from .run import RUN_CONTEXT, run_command
@@ -23,8 +28,7 @@ from .unshuffle import unshuffle_command
 app = typer.Typer(
     name="spatialmix",
     help="Train, attack, inspect and report on models whose spatial mixing is frozen at random init.",
-    no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (typer's; nothing runs unless given)
     pretty_exceptions_enable=False,
 )
 
@@ -58,6 +62,8 @@ for _name, _command in {
     "train": _recipe_checked("train", train_command),
     "attack": _recipe_checked("attack", attack_command),
     "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
+    "eval": eval_command,
+    "info": info_command,
     "spectrum": spectrum_command,
     "report": report_command,
     "bench": bench_command,
@@ -66,9 +72,34 @@ for _name, _command in {
 app.command("run", context_settings=RUN_CONTEXT)(_errors_handled(run_command))
 
 
-@app.callback()
-def _root() -> None:
+def version_line() -> str:
+    """``spatialmix X.Y.Z (torch A.B.C, Python D.E.F)``; torch's version is read from its package
+    metadata, so printing it imports nothing."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    return f"spatialmix {__version__} (torch {torch_version}, Python {platform.python_version()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(version_line() + "\n")
+        raise typer.Exit(0)
+
+
+Version = Annotated[
+    bool,
+    typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+]
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context, version: Version = False) -> None:
     """spatialmix: reproduce 'Rethinking the Role of Spatial Mixing' (Cazenavette, Julin, Lucey 2025)."""
+    if ctx.invoked_subcommand is None:  # bare `spatialmix`: the help, and success (not a usage error)
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(0)
     # Process-wide and speed-only: freed activations stay in the process (2x faster CPU training here;
     # see allocator.py). SPATIALMIX_MALLOC=default opts out.
     tune_malloc_from_env()

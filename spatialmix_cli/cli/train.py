@@ -87,8 +87,8 @@ def _print_models(as_json: bool) -> None:
     if as_json:
         for name in names:
             emit_json({"model": name})
-    else:
-        console().print("\n".join(names))
+    else:  # the list is the result: stdout, one name a line, as with --json
+        typer.echo("\n".join(names))
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
