@@ -398,6 +398,17 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def pick_point(points: list[Point], index: int | None, recipe: Path) -> list[Point]:
+    """``points``, or only point ``index`` of them (``--index``: refused out of range)."""
+    if index is None:
+        return points
+    if not 0 <= index < len(points):
+        raise ConfigError(
+            f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
+        )
+    return [points[index]]
+
+
 def resolve_points(
     recipe: Path | None,
     overrides: dict[str, Any],
@@ -413,13 +424,7 @@ def resolve_points(
     ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
     its point, ``--list`` none). Precedence: defaults < recipe base < sweep point < ``overrides``."""
     if recipe is not None:
-        points = load_recipe(recipe).points(overrides, out, model=False)
-        if index is not None:
-            if not 0 <= index < len(points):
-                raise ConfigError(
-                    f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
-                )
-            points = [points[index]]
+        points = pick_point(load_recipe(recipe).points(overrides, out, model=False), index, recipe)
         if check:
             check_models(points)
         return points
