@@ -26,7 +26,10 @@ a single value is a setting of that grid only, and ``grid: label`` puts its runs
 
 Points are the grids in file order (the last key varies fastest). Every point's run directory is
 ``<out>[/<grid>]/<key>-<value>_<key>-<value>``, so points can run in any order, on any machine of a
-scheduler.
+scheduler. A command-line value of a key the recipe does not sweep (``--seed 3``, ``--set lr=0.2``; not a
+runtime key such as ``device``) that changes a point's config is added to its name, in config key order
+(``learn-full_seed-3``), so it never lands in the recipe's own run directories; a swept key given on the
+command line leaves the sweep and the name.
 
 ``command`` defaults to ``attack`` for a recipe with an ``attack`` section, ``unshuffle`` for one whose base
 has ``task: unshuffle``, else ``train``.
