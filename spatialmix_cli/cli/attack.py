@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..attacks import CHECKS, METHODS, PGD_VARIANTS, AttackResult
-from ..attacks.run import AttackCallbacks, attack
+from ..attacks.run import AttackCallbacks, attack, attack_listing
 from ..checkpoint import Checkpoint
 from ..recipes import Point
 from ..rundir import MODEL_FILE
@@ -75,6 +75,8 @@ Save = Annotated[
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,
+    list_points: opt.ListPoints = False,
+    index: opt.Index = None,
     method: Method = None,
     eps: Eps = None,
     steps: Steps = None,
@@ -95,6 +97,10 @@ def attack_command(
     debug: opt.Debug = False,
 ) -> None:
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
+    if list_points:
+        for row in attack_listing(checkpoints or [], recipe, out, index):
+            emit_json(row)
+        return
     given = {
         "method": method, "eps": eps, "steps": steps, "pgd_variant": pgd_variant, "alpha": alpha,
         "random_start": random_start, "n": n,
@@ -102,7 +108,7 @@ def attack_command(
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
     results = attack(
-        checkpoints or [], overrides, recipe=recipe, out=out, source=source, data_dir=data_dir,
+        checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
         device=device or "auto", save=save, train=train_recipe, callbacks=AttackPrinter(json_),
     )  # fmt: skip
     _print_table(results)

@@ -37,6 +37,17 @@ Out = Annotated[
     Path | None, typer.Option("--out", help="Run directory (or root of a recipe's run directories).")
 ]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Images per step.", show_default=False)]
+ListPoints = Annotated[
+    bool,
+    typer.Option(
+        "--list",
+        help="Print the recipe's points as JSON lines, each with its status (finished, unfinished, busy, "
+        "other-config or new: what training would do); run nothing, write nothing.",
+    ),
+]
+Index = Annotated[
+    int | None, typer.Option("--index", help="Run only point I of the recipe (0-based; see --list).")
+]
 Set = Annotated[
     list[str] | None,
     typer.Option(

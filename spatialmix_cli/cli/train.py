@@ -15,8 +15,8 @@ from ..distributed import is_main
 from ..keyspec import TRAIN, describe_keys
 from ..layers import param_report
 from ..models import create_model, list_models
-from ..recipes import Point, parse_set, resolve_points
-from ..rundir import has_weights, status
+from ..recipes import Point, listing, parse_set, resolve_points
+from ..rundir import has_weights
 from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
@@ -63,8 +63,8 @@ def train_command(
     overrides = {**opt.given_config(config), **parse_set(set_)}
     points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
     if list_points:
-        for point in points:
-            emit_json({**point.to_dict(), "status": status(point.run_dir)})
+        for row in listing(points):
+            emit_json(row)
         return
     if dry_run:
         _dry_run(points, json_)

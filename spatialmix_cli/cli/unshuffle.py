@@ -13,7 +13,7 @@ from ..keyspec import UNSHUFFLE
 from ..recipes import Point, parse_set
 from ..rundir import GRID_FILE
 from ..safefiles import check_target
-from ..unshuffle.run import evaluate_checkpoints, train_and_score
+from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
 from ..unshuffle.scores import UnshuffleScores
 from . import options as opt
 from .output import console, emit_json, table
@@ -32,7 +32,8 @@ def unshuffle_command(
     recipe: Annotated[
         Path | None, typer.Option("--recipe", "-r", help="YAML recipe whose base has task: unshuffle.")
     ] = None,
-    index: Annotated[int | None, typer.Option("--index", help="Run only point I of the recipe.")] = None,
+    list_points: opt.ListPoints = False,
+    index: opt.Index = None,
     set_: opt.Set = None,
     out: opt.Out = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
@@ -51,7 +52,7 @@ def unshuffle_command(
         check_target(grid)  # a --grid that cannot be written fails now, not after the training
     if eval_:
         training = {k for k in given if k not in ("data_dir", "download")}
-        if recipe is not None or training or set_ or out is not None:
+        if recipe is not None or training or set_ or out is not None or list_points or index is not None:
             raise ConfigError(
                 "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
             )
@@ -64,6 +65,10 @@ def unshuffle_command(
             return with_weights(finished, "scores")
 
         overrides = {**given, **parse_set(set_)}
+        if list_points:
+            for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
+                emit_json(row)
+            return
         runs = train_and_score(recipe, overrides, out, resume=resume, index=index, grid=grid, train=train,
                                note=console().print)  # fmt: skip
     rows = []
