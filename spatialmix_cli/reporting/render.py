@@ -21,9 +21,27 @@ _MARK = {
 }
 
 
+# In HTML a coloured mark drawn by CSS (a plain disc), then the verdict in words: no emoji, which a
+# browser without an emoji font (headless Chromium on a server) draws as empty boxes.
+_CSS_CLASS = {HOLDS: "holds", FAILS: "fails", INCONCLUSIVE: "inconclusive", UNKNOWN: "unknown"}
+VERDICT_CSS = (
+    ".mark{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em;"
+    "vertical-align:-.05em;border:1px solid #555}.mark.holds{background:#2a9d3a}.mark.fails{background:#d03030}"
+    ".mark.inconclusive{background:linear-gradient(90deg,#e0a000 50%,#fff 50%)}.mark.unknown{background:#fff}"
+    ".warn{color:#b00020;font-weight:bold}"
+)
+
+
 def _verdict(claim) -> str:  # noqa: ANN001
     text = _MARK.get(claim.verdict, "… " + claim.verdict)
     return text + (" ⚠ masking checks failed" if claim.flagged else "")
+
+
+def _html_verdict(claim) -> str:  # noqa: ANN001
+    """The verdict as ``<span class='mark holds'></span>holds`` (and the masking warning in words)."""
+    css = _CSS_CLASS.get(claim.verdict, "unknown")
+    text = f"<span class='mark {css}'></span>{html.escape(claim.verdict)}"
+    return text + (" <span class='warn'>(masking checks failed)</span>" if claim.flagged else "")
 
 
 def _md_cell(text: str) -> str:
@@ -84,13 +102,13 @@ def render_html(report: Report) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
              "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
              "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "font-size:13px;vertical-align:top}img{max-width:100%}</style></head><body>",
+             "font-size:13px;vertical-align:top}img{max-width:100%}", VERDICT_CSS, "</style></head><body>",
              "<h1>spatialmix report</h1>", *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
              f"<h2>Claims</h2><p>Verdicts: {html.escape(CI_RULE)}.</p><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
              "<th>numbers</th></tr>"]  # fmt: skip
     for c in report.claims:
         evidence = "<br>".join(html.escape(e) for e in c.evidence) or "—"
-        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{html.escape(_verdict(c))}</td>"
+        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{_html_verdict(c)}</td>"
                      f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>")  # fmt: skip
     parts.append("</table><h2>Figures</h2>")
     for caption, path in report.figures:
