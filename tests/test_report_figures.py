@@ -13,8 +13,7 @@ import pytest
 import torch
 import yaml
 
-from spatialmix_cli.reporting import build_report, load_runs
-from spatialmix_cli.reporting import plots
+from spatialmix_cli.reporting import build_report, load_runs, plots
 from spatialmix_cli.reporting.compare import Stat
 from spatialmix_cli.reporting.curves import curve, training_curves
 from spatialmix_cli.reporting.numbers import RUNS_CSV, SETTINGS_CSV
@@ -67,7 +66,7 @@ def test_runs_csv_has_a_row_per_run_with_the_keys_that_vary(report: Any) -> None
     rows = read_csv(report.out / RUNS_CSV)
     assert len(rows) == len(CELLS)
     assert list(rows[0])[:3] == ["run_dir", "learn", "seed"]  # learn is the only config key that varies
-    for col in ("test_metric", "train_metric", "epochs", "seconds", "metric"):
+    for col in ("test_metric", "train_metric", "epochs_trained", "seconds", "metric"):
         assert col in rows[0]
     by_name = {Path(r["run_dir"]).name: r for r in rows}
     row = by_name["seed-1_learn-chans"]
@@ -91,7 +90,9 @@ def test_settings_csv_reads_back_the_numbers_of_the_settings_table(report: Any) 
     assert len(summary["numbers"]["runs"]) == len(CELLS)
 
 
-def test_curves_figure_is_drawn_when_runs_logged_metrics(report: Any, runs_root: Path, tmp_path: Path) -> None:
+def test_curves_figure_is_drawn_when_runs_logged_metrics(
+    report: Any, runs_root: Path, tmp_path: Path
+) -> None:
     names = [p.name for _, p in report.figures]
     assert "curves-metric.png" in names and "curves-loss.png" in names
     runs, _ = load_runs([runs_root])
@@ -105,13 +106,24 @@ def test_curves_figure_is_drawn_when_runs_logged_metrics(report: Any, runs_root:
     assert not list(tmp_path.glob("curves-*.png"))
 
 
-def test_no_error_bar_where_a_cell_has_one_run(runs_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert [math.isnan(x) for x in plots.error_bars([Stat(0.5, None, 1), Stat(0.5, 0.1, 2)], 100)] == [True, False]
+def test_no_error_bar_where_a_cell_has_one_run(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert [math.isnan(x) for x in plots.error_bars([Stat(0.5, None, 1), Stat(0.5, 0.1, 2)], 100)] == [
+        True,
+        False,
+    ]
     assert plots.error_bars([Stat(0.5, 0.1, 2)], 100) == [pytest.approx(10.0)]
     figures = []
     monkeypatch.setattr(plots, "atomic_write_figure", lambda fig, path, **kw: figures.append(fig) or path)
     root = tmp_path / "r"
-    for depth, learn, seed in ((1, "full", 0), (2, "full", 0), (1, "chans", 0), (1, "chans", 1), (2, "chans", 0)):
+    for depth, learn, seed in (
+        (1, "full", 0),
+        (2, "full", 0),
+        (1, "chans", 0),
+        (1, "chans", 1),
+        (2, "chans", 0),
+    ):
         make_run(root, learn, seed, depth=depth)
     plots.sweep(load_runs([root])[0], "depth", tmp_path, "vs-depth")
     (ax,) = figures[0].axes
@@ -121,24 +133,17 @@ def test_no_error_bar_where_a_cell_has_one_run(runs_root: Path, monkeypatch: pyt
     assert sum(t.get_text() == "n=1" for t in ax.texts) == 3
 
 
-def test_colour_range_follows_the_data(tmp_path: Path) -> None:
+def test_colour_range_follows_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert colour_floor(-9.2) == -10.0 and colour_floor(-0.3) == -5.0
     assert colour_floor(-80.0) == FLOOR_DB and colour_floor(-41.0) == -45.0
     flat = torch.ones(16, 16) + 0.5 * torch.rand(16, 16, generator=torch.Generator().manual_seed(0))
-    seen = []
     import matplotlib.axes
 
-    real = matplotlib.axes.Axes.imshow
-
-    def spy(self, *args, **kw):  # noqa: ANN001, ANN002, ANN003
-        seen.append(kw["vmin"])
-        return real(self, *args, **kw)
-
-    matplotlib.axes.Axes.imshow = spy
-    try:
-        plot_grid([[("a", flat)]], tmp_path / "g.png")
-    finally:
-        matplotlib.axes.Axes.imshow = real
+    seen, real = [], matplotlib.axes.Axes.imshow
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "imshow", lambda self, *a, **kw: seen.append(kw["vmin"]) or real(self, *a, **kw)
+    )
+    plot_grid([[("a", flat)]], tmp_path / "g.png")
     lowest = 20 * math.log10(float(flat.min() / flat.max()))
     assert seen == [colour_floor(lowest)] and seen[0] > FLOOR_DB
 
@@ -153,3 +158,9 @@ def test_panel_titles_wrap_and_keep_the_budget_together() -> None:
     lines = title.split("\n")
     assert len(lines) == 2 and all(len(line) <= plots.TITLE_CHARS for line in lines)
     assert lines[-1] == "(10000 img × 3 ep)"
+
+
+def test_html_verdicts_are_css_marks_and_words_not_emoji(report: Any) -> None:
+    html = (report.out / "report.html").read_text()
+    assert "✅" not in html and "❌" not in html  # an emoji font may be missing (headless Chromium)
+    assert "<span class='mark unknown'></span>not enough runs" in html and ".mark.holds{" in html

@@ -67,17 +67,21 @@ def settings(runs: list[Run]) -> list[list[Run]]:
 
 
 def _draw(ax: Any, c: Curve, colour: str, style: str, label: str, scale: float) -> None:
-    """A line at the mean, a band of ± std where two or more seeds have the epoch."""
+    """A line at the mean, a band of ± std where two or more seeds have the epoch (and, for points, an
+    error bar: a test metric logged at a single epoch has no band to draw)."""
     if not c.epochs:
         return
     ys = [m * scale for m in c.mean]
-    ax.plot(c.epochs, ys, style, color=colour, label=label, lw=1.2, ms=3)
+    yerr = [s * scale if s is not None else math.nan for s in c.std]
+    ax.errorbar(c.epochs, ys, yerr=yerr, fmt=style, color=colour, label=label, lw=1.2, ms=3, capsize=2)
     lo = [y - (s or 0) * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     hi = [y + (s or 0) * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     ax.fill_between(c.epochs, lo, hi, color=colour, alpha=0.2, lw=0)
 
 
 def _panel(ax: Any, runs: list[Run], quantity: str, rows: dict[int, dict[int, dict[str, Any]]]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     first = runs[0]
     unshuffle = first.config.task == "unshuffle"
     name, scale, unit = ("psnr", 1.0, "PSNR (dB)") if unshuffle else ("acc", 100.0, "accuracy (%)")
@@ -92,6 +96,7 @@ def _panel(ax: Any, runs: list[Run], quantity: str, rows: dict[int, dict[int, di
         _draw(ax, curve(rs, f"train_{name}", rows), colour, "-", f"{learn} train (n={seeds})", scale)
         _draw(ax, curve(rs, f"test_{name}", rows), colour, "o--", f"{learn} test", scale)
     ax.set_title(panel_title(describe(first, ("learn",)), 44), fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel(unit, fontsize=8)
     ax.tick_params(labelsize=7)

@@ -52,7 +52,7 @@ def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
     for run in sorted(runs, key=lambda r: str(r.path)):
         row: dict[str, Any] = {"run_dir": shown(run.path), **{k: run.get(k) for k in keys}}
         row |= {"seed": run.config.seed, "metric": metric_name(run), "test_metric": run.metric,
-                "train_metric": _train_metric(run), "epochs": run.result.get("epochs"),
+                "train_metric": _train_metric(run), "epochs_trained": run.result.get("epochs"),
                 "seconds": run.result.get("seconds")}  # fmt: skip
         rows.append(row | robust_columns(run))
     return rows
