@@ -72,8 +72,11 @@ def _draw(ax: Any, c: Curve, colour: str, style: str, label: str, scale: float) 
     if not c.epochs:
         return
     ys = [m * scale for m in c.mean]
-    yerr = [s * scale if s is not None else math.nan for s in c.std]
-    ax.errorbar(c.epochs, ys, yerr=yerr, fmt=style, color=colour, label=label, lw=1.2, ms=3, capsize=2)
+    if "o" in style:  # points (a test metric every few epochs): an error bar each
+        yerr = [s * scale if s is not None else math.nan for s in c.std]
+        ax.errorbar(c.epochs, ys, yerr=yerr, fmt=style, color=colour, label=label, lw=1.2, ms=3, capsize=2)
+        return
+    ax.plot(c.epochs, ys, style, color=colour, label=label, lw=1.2)
     lo = [y - (s or 0) * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     hi = [y + (s or 0) * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     ax.fill_between(c.epochs, lo, hi, color=colour, alpha=0.2, lw=0)
@@ -99,6 +102,8 @@ def _panel(ax: Any, runs: list[Run], quantity: str, rows: dict[int, dict[int, di
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel(unit, fontsize=8)
+    if quantity == "loss" and unshuffle:
+        ax.set_yscale("log")  # the reconstruction loss falls by orders of magnitude in the first epochs
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)

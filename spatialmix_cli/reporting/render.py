@@ -13,6 +13,12 @@ from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
 if TYPE_CHECKING:
     from .build import Report, Table
 
+NUMBERS_NOTE = (
+    "The numbers behind these tables and figures, as CSV beside this report: runs.csv (one row per run: "
+    "the config keys that vary, seed, test and train metric, epochs, seconds, robust accuracies) and "
+    "settings.csv (one row per setting: mean, std and n over seeds); summary.json holds the same rows."
+)
+
 _MARK = {
     HOLDS: "✅ holds",
     FAILS: "❌ does not hold",
@@ -74,7 +80,7 @@ def render_markdown(report: Report) -> str:
     for caption, path in report.figures:
         rel = path.relative_to(report.out).as_posix()
         out += [f"**{caption}**", "", f"![{caption}]({rel})", ""]
-    out += ["## Tables", ""]
+    out += ["## Tables", "", NUMBERS_NOTE, ""]
     out += [_md_table(t) for t in report.tables]
     if report.skipped:
         out += ["## Skipped folders", "", *[f"- {_md_cell(s)}" for s in report.skipped], ""]
@@ -116,7 +122,7 @@ def render_html(report: Report) -> str:
         parts.append(
             f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
         )
-    parts.append("<h2>Tables</h2>")
+    parts.append(f"<h2>Tables</h2><p>{html.escape(NUMBERS_NOTE)}</p>")
     parts += [_html_table(t) for t in report.tables]
     if report.skipped:
         parts.append(
