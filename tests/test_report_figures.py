@@ -80,6 +80,7 @@ def test_settings_csv_reads_back_the_numbers_of_the_settings_table(report: Any) 
     chans = rows["chans"]
     assert float(chans["mean"]) == pytest.approx(0.73) and chans["n"] == "2" and chans["seeds"] == "0 1"
     assert rows["space"]["std"] == "" and rows["space"]["n"] == "1"  # one run has no spread
+    assert [Path(p).name for p in chans["run_dirs"].split()] == ["seed-0_learn-chans", "seed-1_learn-chans"]
     table = report.tables[0]
     cells = {row[2]: row[-1] for row in table.rows}
     assert cells["chans"] == f"{float(chans['mean']) * 100:.2f} ± {float(chans['std']) * 100:.2f}% (n=2)"

@@ -79,7 +79,8 @@ def settings(runs: list[Run]) -> list[Setting]:
 
 
 def setting_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per setting: its folder and label, the keys that vary, and mean, std, n of the test metric."""
+    """One row per setting: its folder and label, the keys that vary, mean, std and n of the test metric,
+    its seeds and its run directories (the runs.csv rows behind it)."""
     keys = [k for k in varying_keys(runs) if k != "seed"]
     rows = []
     for s in settings(runs):
@@ -92,6 +93,7 @@ def setting_rows(runs: list[Run]) -> list[dict[str, Any]]:
             "std": s.stat.std,
             "n": s.stat.n,
             "seeds": sorted(r.config.seed for r in s.runs),
+            "run_dirs": sorted(shown(r.path) for r in s.runs),
         }
         rows.append(row)
     return sorted(rows, key=lambda r: (r["folder"], r["setting"]))
