@@ -77,6 +77,8 @@ def _scale(run: Run) -> tuple[float, str]:
 
 def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     """Metric vs ``x`` (depth / width / kernel) with one line per learn mode (Figs. 2, 4, 5, 10, B.4, B.5)."""
+    from matplotlib.ticker import MaxNLocator
+
     found = [g for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
              if len({v for (_, v) in g}) >= 2]  # fmt: skip
     if not found:
@@ -96,6 +98,7 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
                 xs, ys, yerr=error_bars(stats, scale), label=learn, color=color, marker=marker, capsize=3
             )
             _mark_single(ax, xs, ys, stats)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         ax.set_title(panel_title(describe(first, ("learn", x))), fontsize=9)
