@@ -1,4 +1,5 @@
-"""``spatialmix report``: walk run directories, write report.md / report.html / summary.json."""
+"""``spatialmix report``: walk run directories, write report.md / report.html / runs.csv / settings.csv /
+summary.json."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ def report_command(
         list[Path],
         typer.Argument(help="Run directories, or folders that contain them (searched recursively)."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.md / report.html / figures.")] = Path(
-        "report"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.md / report.html / figures / CSVs.")
+    ] = Path("report"),
     format_: Annotated[str, typer.Option("--format", help="md | html | both.")] = "both",
     draws: Annotated[int, typer.Option(help="Fresh random banks per N for the coverage claim.")] = 8,
     screenshot: Annotated[
@@ -36,7 +37,8 @@ def report_command(
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
-    """Figures, tables (mean ± std over seeds) and a verdict on each of the paper's claims."""
+    """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
+    settings.csv, and a verdict on each of the paper's claims."""
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")
     check_at_most("--draws", draws, MAX_DRAWS)
