@@ -4,7 +4,7 @@ run directory (the default, ``RUN/tensorboard``), and Weights & Biases or MLflow
 The config key ``logger`` (a runtime key: it does not change what a run is) names them, as a comma list, or
 ``none``. A sink whose package is missing is one :class:`ConfigError` naming the ``pip install`` that fixes
 it, raised before the run directory is touched. Only rank 0 gets a logger (the trainer's rule for every
-callback). A resumed run appends: TensorBoard's writer purges the events at or after the resume step that a
+callback). A resumed run appends: TensorBoard's writer purges the events after the resumed step that a
 killed process left behind, so the curves join without overlap.
 """
 
@@ -33,7 +33,9 @@ class TensorBoardSink:
     def __init__(self, run_dir: Path, done_steps: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=done_steps or None)
+        # Steps after the saved state (logged by a process that was killed before its next save) are dropped.
+        purge = done_steps + 1 if done_steps else None
+        self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
