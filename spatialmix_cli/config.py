@@ -256,7 +256,7 @@ class TrainConfig:
         check=logger_names,
         runtime=True,
         flags=EVERYDAY,
-        help="Metric loggers, a comma list: tensorboard (in RUN/tensorboard) | wandb | mlflow | none.",
+        help="Metric loggers, a comma list: tensorboard (event files in the run directory) | wandb | mlflow | none.",
     )
 
     # -------------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Metric sinks fed from the trainer's :class:`~training_state.Callbacks` hooks: TensorBoard scalars in each
-run directory (the default, ``RUN/tensorboard``), and Weights & Biases or MLflow when those are installed.
+run directory (the default: ``RUN/events.out.tfevents.*``), and Weights & Biases or MLflow when those are installed.
 
 The config key ``logger`` (a runtime key: it does not change what a run is) names them, as a comma list, or
 ``none``. A sink whose package is missing is one :class:`ConfigError` naming the ``pip install`` that fixes
 it, raised before the run directory is touched. Only rank 0 gets a logger (the trainer's rule for every
-callback). A resumed run appends: TensorBoard's writer purges the events after the resumed step that a
-killed process left behind, so the curves join without overlap.
+callback). A resumed run appends: each writer purges the events after the step it starts from (those a
+killed process logged after its last save, or an overwritten run's), so the curves join without overlap.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .config import TrainConfig, logger_names
 from .errors import ConfigError
 from .training_state import Callbacks
 
-TENSORBOARD_DIR = "tensorboard"  # inside the run directory: ``tensorboard --logdir runs/`` shows every run
+EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
@@ -33,9 +33,9 @@ class TensorBoardSink:
     def __init__(self, run_dir: Path, done_steps: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        # Steps after the saved state (logged by a process that was killed before its next save) are dropped.
-        purge = done_steps + 1 if done_steps else None
-        self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge)
+        # Earlier events after the step this process starts from (a killed process's steps after its last
+        # save; an overwritten run's curves when starting from 0) are dropped when TensorBoard reads them.
+        self.writer = SummaryWriter(str(run_dir), purge_step=done_steps + 1)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -126,7 +126,6 @@ class MetricLogger(Callbacks):
         values = {f"epoch/{k}": record.get(k) for k in ("train_loss", "train_acc", "train_psnr", "lr")}
         values["epoch/images_per_s"] = record.get("images_per_s")
         values.update({f"test/{k}": record.get(f"test_{k}") for k in ("loss", "acc", "psnr")})
-        values["epoch/epoch"] = record["epoch"]
         self.write({k: v for k, v in values.items() if v is not None}, record["step"])
 
     def write(self, values: dict[str, float], step: int) -> None:

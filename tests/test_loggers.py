@@ -13,10 +13,11 @@ import pytest
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from spatialmix_cli.cli import progress
 from spatialmix_cli.cli.progress import PROGRESS_ENV, PassProgress, duration, line_interval
 from spatialmix_cli.config import TrainConfig
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.loggers import TENSORBOARD_DIR
+from spatialmix_cli.loggers import EVENTS_GLOB
 from spatialmix_cli.training import TrainingInterrupted, lr_at, train, warmup_steps
 
 from conftest import tiny_config
@@ -27,7 +28,7 @@ TINY = ["--set", "arch=convmixer", "--set", "width=16", "--set", "depth=2", "--s
 
 
 def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
-    events = EventAccumulator(str(run / TENSORBOARD_DIR))
+    events = EventAccumulator(str(run))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
@@ -39,6 +40,7 @@ def records(run: Path) -> list[dict]:
 def test_tensorboard_is_the_default_and_writes_the_expected_scalars(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(tiny_config(epochs=2), run)  # 256 images / 64 = 4 steps an epoch
+    assert len(list(run.glob(EVENTS_GLOB))) == 1  # in the run directory itself: runs are named by it
     found = scalars(run)
     expected = {"train/loss", "train/acc", "train/lr", "train/images_per_s", "epoch/train_loss",
                 "epoch/train_acc", "epoch/lr", "epoch/images_per_s", "test/loss", "test/acc"}  # fmt: skip
@@ -72,11 +74,20 @@ def test_a_resumed_run_appends_to_the_curves_without_repeating_steps(tmp_path: P
     assert steps == list(range(1, 9))
 
 
+def test_an_overwritten_run_shows_only_the_new_curves(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config(epochs=1), run)
+    train(tiny_config(epochs=1, lr=0.02), run, overwrite=True)
+    found = scalars(run)
+    assert [step for step, _ in found["train/loss"]] == [1, 2, 3, 4]
+    assert [v for _, v in found["test/acc"]] == pytest.approx([records(run)[-1]["test_acc"]])
+
+
 def test_logger_none_writes_no_event_files(cli, tmp_path: Path) -> None:
     result = cli("train", *TINY, "--logger", "none", "--out", "run", "--json")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "run" / "result.json").is_file()
-    assert not (tmp_path / "run" / TENSORBOARD_DIR).exists()
+    assert not list((tmp_path / "run").glob(EVENTS_GLOB))
 
 
 def test_a_missing_logger_package_is_one_clear_error(cli, tmp_path: Path, monkeypatch) -> None:
@@ -107,8 +118,15 @@ def test_the_logger_is_a_runtime_key() -> None:
     assert "logger" in RUNTIME_KEYS  # a run's identity (and a finished run's status) ignore it
 
 
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reading of the progress clock is one second after the previous one."""
+    ticks = iter(range(1, 10**6))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(ticks)))
+
+
 def test_outside_a_terminal_training_prints_plain_progress_lines(cli, monkeypatch) -> None:
-    monkeypatch.setenv(PROGRESS_ENV, "0.000001")
+    monkeypatch.setenv(PROGRESS_ENV, "0.5")
+    fake_clock(monkeypatch)
     result = cli("train", *TINY, "--logger", "none", "--out", "run")
     assert result.exit_code == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if ": step " in line]
@@ -126,16 +144,17 @@ def test_plain_progress_waits_for_the_interval(cli, monkeypatch) -> None:
 
 
 def test_attack_passes_print_plain_progress_lines(monkeypatch) -> None:
-    monkeypatch.setenv(PROGRESS_ENV, "0.000001")
+    monkeypatch.setenv(PROGRESS_ENV, "0.5")
+    fake_clock(monkeypatch)
     out = io.StringIO()
     with PassProgress(Console(file=out, force_terminal=False, width=200)) as bar:
         bar.prefix = "run-a"
         for done in (1, 2, 3):
             bar("AutoAttack ε=8/255", done, 3)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "  run-a · AutoAttack ε=8/255: batch 1/3  eta ?"  # no pace yet
+    # no pace after the first batch; then 4 s a batch (two clock readings per call) for 1 left, and 0 left
+    assert [line.rsplit("eta ", 1)[1] for line in lines] == ["?", "4s", "0s"]
     assert lines[-1] == "  run-a · AutoAttack ε=8/255: batch 3/3  eta 0s"
-    assert len(lines) == 3
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "soon"])
