@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,40 @@ def test_a_missing_logger_package_is_one_clear_error(cli, tmp_path: Path, monkey
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "pip install wandb" in lines[0]
     assert not (tmp_path / "run").exists()  # refused before the run directory was touched
+
+
+class FakeRun:
+    """What ``wandb.init`` returns, recording what the sink sends (the package itself is not installed)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self.init, self.logged, self.finished = kwargs, [], False
+        FakeRun.last = self
+
+    def log(self, values: dict, step: int) -> None:
+        self.logged.append((step, values))
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_wandb_gets_the_same_scalars_as_tensorboard(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=FakeRun))
+    run = tmp_path / "run"
+    train(tiny_config(epochs=1, logger="wandb,tensorboard"), run)
+    fake = FakeRun.last
+    assert (
+        fake.finished
+        and fake.init["resume"] == "allow"
+        and fake.init["config"]["logger"] == "wandb,tensorboard"
+    )
+    sent = {(tag, step) for step, values in fake.logged for tag in values}
+    assert sent == {(tag, step) for tag, points in scalars(run).items() for step, _ in points}
+
+
+def test_logger_is_an_option_of_train_and_unshuffle(cli) -> None:
+    for command in ("train", "unshuffle"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "--logger" in result.stdout
 
 
 @pytest.mark.parametrize(
