@@ -128,6 +128,21 @@ def test_wandb_gets_the_same_scalars_as_tensorboard(tmp_path: Path, monkeypatch)
     assert sent == {(tag, step) for tag, points in scalars(run).items() for step, _ in points}
 
 
+def test_mlflow_gets_one_run_with_the_config_and_the_metrics(tmp_path: Path, monkeypatch) -> None:
+    calls: list[tuple[str, object]] = []
+    fake = types.SimpleNamespace(
+        start_run=lambda run_name: calls.append(("start", run_name)),
+        log_params=lambda params: calls.append(("params", params)),
+        log_metrics=lambda values, step: calls.append(("metrics", step)),
+        end_run=lambda: calls.append(("end", None)),
+    )
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    train(tiny_config(epochs=1, logger="mlflow"), tmp_path / "run")
+    assert calls[0] == ("start", "run") and calls[1][0] == "params" and calls[-1] == ("end", None)
+    assert [step for what, step in calls if what == "metrics"] == [1, 2, 3, 4, 4]  # 4 steps, then the epoch
+    assert not list((tmp_path / "run").glob(EVENTS_GLOB))
+
+
 def test_logger_is_an_option_of_train_and_unshuffle(cli) -> None:
     for command in ("train", "unshuffle"):
         result = cli(command, "--help")
