@@ -39,6 +39,7 @@ OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
+LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
 # The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
 # by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
@@ -55,6 +56,16 @@ def _check_filters(spec: str) -> None:
 # Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
 # metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
 LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
+
+
+def logger_names(value: str) -> tuple[str, ...]:
+    """The metric sinks a ``logger`` value names (a comma list; ``none``: no sink, alone)."""
+    names = tuple(part.strip() for part in value.split(","))
+    for name in names:
+        check_choice("logger", name, LOGGERS)
+    if len(set(names)) < len(names) or ("none" in names and len(names) > 1):
+        raise ConfigError(f"logger: each sink once, and 'none' alone, got '{value}'")
+    return tuple(n for n in names if n != "none")
 
 
 def _check_arch(name: str) -> None:
@@ -240,6 +251,13 @@ class TrainConfig:
     )
     log_every: int = key(20, bounds=POSITIVE, runtime=True,
                          help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
+    logger: str = key(
+        "tensorboard",
+        check=logger_names,
+        runtime=True,
+        flags=EVERYDAY,
+        help="Metric loggers, a comma list: tensorboard (event files in the run directory) | wandb | mlflow | none.",
+    )
 
     # -------------------------------------------------------------------------------------------------
     @classmethod
