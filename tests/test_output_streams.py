@@ -176,3 +176,20 @@ def test_an_interrupted_recipe_point_resumes_with_the_printed_command(
     assert sweep.exit_code == 0, sweep.stderr
     first, second = json_only(sweep.stdout)
     assert first["skipped"] is True and first["run_dir"] == done["run_dir"] and not second["skipped"]
+
+
+def test_an_interrupted_unshuffle_run_says_how_to_resume_it_and_then_score_it(cli, monkeypatch) -> None:
+    args = ["unshuffle", "--dataset", "synthetic", "--learn", "chans", "--width", "8", "--depth", "1",
+            "--set", "kernel=3", "--epochs", "1", "--set", "subset=128", "--set", "test_subset=32", "--device", "cpu",
+            "--set", "batch_size=32", "--out", "u"]  # fmt: skip
+    monkeypatch.setattr(train_cli, "StopRequest", StopAfter)
+    stopped = cli(*args, "--json")
+    # unshuffle's stdout holds scores only: no record of the interrupted run there
+    assert stopped.exit_code == 130 and stopped.stdout == "", stopped.stderr
+    assert _resume_line(stopped.stderr) == "spatialmix train --out u --resume"
+    assert "then score: the same `spatialmix unshuffle` command again, with --resume" in stopped.stderr
+    monkeypatch.setattr(StopAfter, "steps", 10**9)
+    scored = cli(*args, "--resume", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    (line,) = json_only(scored.stdout)
+    assert line["psnr"] > 0 and not line.get("skipped")

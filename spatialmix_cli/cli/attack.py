@@ -117,7 +117,8 @@ def attack_command(
 def train_recipe(points: list[Point]) -> list[Path]:
     """A recipe's missing runs trained (progress on stderr); points another worker holds wait, and run
     records without weights cannot be attacked again."""
-    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
+    again = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
+    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False, again=again)
     return [p.run_dir for p, _ in with_weights(finished, "attack results")]
 
 

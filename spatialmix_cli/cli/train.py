@@ -13,7 +13,7 @@ from rich.console import Console
 
 from ..config import TrainConfig
 from ..data.info import dataset_info
-from ..distributed import is_main
+from ..distributed import from_env, is_main
 from ..keyspec import TRAIN, describe_keys
 from ..layers import param_report
 from ..models import create_model, list_models
@@ -118,11 +118,21 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
 
 
 def train_points(
-    points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, summary: bool = True
+    points: list[Point],
+    *,
+    resume: bool,
+    overwrite: bool,
+    as_json: bool,
+    summary: bool = True,
+    again: str | None = None,
 ) -> list[tuple[Point, TrainResult]]:
     """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
     Returns (point, result) for every point that is finished now; points another worker holds are left
-    out."""
+    out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
+    command; by default, for a sweep, `spatialmix train`'s)."""
+    # a sweep's command without --resume stops at its unfinished point
+    if again is None and len(points) > 1:
+        again = "or continue the whole sweep: the same command again, with --resume"
     err = console()
     results: list[TrainResult] = []
     trained: list[Point] = []
@@ -139,7 +149,8 @@ def train_points(
                     result = train(point.config, point.run_dir, resume=resume, overwrite=overwrite,
                                    callbacks=progress, should_stop=stop)  # fmt: skip
             except TrainingInterrupted as exc:
-                report_interrupt(exc, as_json=as_json, sweep=len(points) > 1)
+                if is_main():  # under torchrun every rank stops at the same step: rank 0 says so, once
+                    report_interrupt(exc, as_json=as_json, again=again)
                 raise typer.Exit(stop.exit_code) from None
             except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
                 err.print(f"{label}: {exc}")
@@ -164,14 +175,15 @@ def resume_command(run_dir: Path) -> str:
     return f"spatialmix train --out {shlex.quote(str(run_dir))} --resume"
 
 
-def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, sweep: bool = False) -> None:
-    """Say where a run stopped and the command that resumes it (stderr); with ``--json`` also one
-    record of the interrupted run on stdout. ``sweep``: the run was one of several points."""
+def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | None = None) -> None:
+    """Say where a run stopped and the command that resumes it, then ``again`` if given (stderr); with
+    ``--json`` also one record of the interrupted run on stdout."""
     command = resume_command(exc.run_dir)
     print_error(f"interrupted: {exc}")
-    sys.stderr.write(f"resume with: {command}\n")
-    if sweep:  # the sweep's command without --resume stops at the unfinished point
-        sys.stderr.write("or continue the whole sweep: the same command again, with --resume\n")
+    launcher = " (launched with the same torchrun options)" if from_env() is not None else ""
+    sys.stderr.write(f"resume with: {command}{launcher}\n")
+    if again:
+        sys.stderr.write(f"{again}\n")
     sys.stderr.flush()
     if as_json:
         emit_json({"run_dir": str(exc.run_dir), "status": "interrupted", "epoch": exc.epoch, "step": exc.step,

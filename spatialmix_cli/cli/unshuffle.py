@@ -61,7 +61,9 @@ def unshuffle_command(
     else:
 
         def train(points: list[Point]) -> list[Any]:
-            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
+            again = "then score: the same `spatialmix unshuffle` command again, with --resume"
+            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False,
+                                    again=again)  # fmt: skip
             return with_weights(finished, "scores")
 
         overrides = {**given, **parse_set(set_)}
