@@ -72,6 +72,8 @@ class TrainingInterrupted(Exception):
     def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
         super().__init__(f"stopped at epoch {epoch + 1}, step {step}; state saved in {run_dir / LAST_FILE}")
         self.run_dir = run_dir
+        self.epoch = epoch + 1  # the epoch it stopped in, 1-based (as in metrics.jsonl and the message)
+        self.step = step  # steps done in that epoch
 
 
 def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:

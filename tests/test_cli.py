@@ -1,5 +1,6 @@
-"""The CLI contract: JSON on stdout (parsed with json.loads), human output on stderr, one-line errors
-with exit code 2, recipes with --list / --index, and Ctrl-C that saves and exits 130."""
+"""The CLI contract: JSON on stdout (parsed with json.loads), human output on stderr (but for the result
+table, on stdout without --json), one-line errors with exit code 2, recipes with --list / --index, and
+Ctrl-C that saves and exits 130."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ def test_train_json_contract(cli, tmp_path: Path) -> None:
     assert Path(out["checkpoint"]).is_file() and "epoch 1/1" in result.stderr
 
 
-def test_without_json_stdout_stays_empty(cli) -> None:
+def test_without_json_stdout_has_the_result_table_only(cli) -> None:
     result = cli("train", *TINY, "--epochs", "1", "--out", "run")
-    assert result.exit_code == 0 and result.stdout == "" and "test acc" in result.stderr
+    assert result.exit_code == 0 and "test acc" in result.stdout and "epoch 1/1" not in result.stdout
 
 
 def test_dry_run_prints_the_parameter_report_and_trains_nothing(cli, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from ..checkpoint import Checkpoint
 from ..recipes import Point
 from ..rundir import MODEL_FILE
 from . import options as opt
-from .output import console, emit_json, pct, table
+from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
 from .train import train_points, with_weights
 
@@ -111,13 +111,14 @@ def attack_command(
         checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
         device=device or "auto", save=save, train=train_recipe, callbacks=AttackPrinter(json_),
     )  # fmt: skip
-    _print_table(results)
+    _print_table(results, json_)
 
 
 def train_recipe(points: list[Point]) -> list[Path]:
     """A recipe's missing runs trained (progress on stderr); points another worker holds wait, and run
     records without weights cannot be attacked again."""
-    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
+    again = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
+    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False, again=again)
     return [p.run_dir for p, _ in with_weights(finished, "attack results")]
 
 
@@ -168,7 +169,8 @@ def _print_flags(ckpt: Checkpoint, found: list[AttackResult]) -> None:
         err.print(f"{_short(ckpt)}: all {len(found[0].checks)} masking checks passed")
 
 
-def _print_table(results: list[AttackResult]) -> None:
+def _print_table(results: list[AttackResult], as_json: bool) -> None:
+    """The robust-accuracy table: stdout without ``--json``, stderr with it."""
     if not results:
         return
     transfer = any(r.transfer_acc is not None for r in results)
@@ -186,4 +188,4 @@ def _print_table(results: list[AttackResult]) -> None:
         row += [", ".join(r.flags) or ("ok" if r.checks else "-")]
         rows.append(row)
     n, seed = results[0].n, results[0].seed
-    console().print(table(f"robust accuracy ({n} test images, seed {seed})", columns, rows))
+    print_result(table(f"robust accuracy ({n} test images, seed {seed})", columns, rows), as_json)

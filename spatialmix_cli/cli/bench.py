@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .. import bench
 from . import options as opt
-from .output import console, emit_json, table
+from .output import console, emit_json, print_result, table
 
 _DEFAULTS = bench.BenchSettings()
 
@@ -88,7 +88,7 @@ def bench_command(
         "(reference and project steps interleaved, each side in its own process) ..."
     )
     report = bench.write_bench(presets, modes, settings, out, on_row=announce)
-    err.print(_throughput_table(report["rows"]))
+    print_result(_throughput_table(report["rows"]), json_)
     err.print(f"wrote {out}")
 
 

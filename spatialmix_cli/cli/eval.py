@@ -11,7 +11,7 @@ from ..checkpoint import Checkpoint
 from ..checkpoint_eval import EvalCallbacks, EvalResult, evaluate_checkpoints
 from ..targets import expand_targets
 from . import options as opt
-from .output import console, emit_json, pct, table
+from .output import console, emit_json, pct, print_result, table
 
 Targets = Annotated[
     list[str],
@@ -68,4 +68,4 @@ def eval_command(
         rows = [[r.checkpoint, r.arch, r.learn, r.filters, r.dataset, r.n, r.loss,
                  pct(r.acc) if r.task == "classify" else f"{r.psnr:.2f} dB"] for r in results]  # fmt: skip
         columns = ["checkpoint", "arch", "learn", "filters", "dataset", "n", "loss", "acc / PSNR"]
-        console().print(table("clean test metrics", columns, rows))
+        print_result(table("clean test metrics", columns, rows), json_)

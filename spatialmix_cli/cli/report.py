@@ -14,7 +14,7 @@ from ..reporting import build_report
 from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
-from .output import console, emit_json, print_error, table
+from .output import console, emit_json, print_error, print_result, table
 
 
 def report_command(
@@ -48,7 +48,7 @@ def report_command(
     report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
     err = console()
     rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]
-    err.print(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows))
+    print_result(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows), json_)
     for path in report.files:
         err.print(f"wrote {path}")
     if screenshot is not None:

@@ -21,7 +21,7 @@ from ..spectra import (
     drawn_spectrum,
 )
 from . import options as opt
-from .output import console, emit_json, table
+from .output import emit_json, print_result, table
 
 _FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
@@ -68,19 +68,19 @@ def spectrum_command(
     check_threshold(threshold)
     if checkpoint is not None:
         _only_with("--random", [k for k, v in fresh.items() if v is not None])
-        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold)
+        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold, json_)
     else:
         _only_with("a checkpoint", ["--layer"] if layer is not None else [])
         spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
         figure = _plot_drawn(spectra, out, pad, threshold)
-        _print_drawn(spectra, pad, threshold)
+        _print_drawn(spectra, pad, threshold, json_)
         payload = {"banks": [s.to_dict() for s in spectra]}
     if json_:
         emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
 
 
 def _checkpoint(
-    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float
+    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float, as_json: bool
 ) -> tuple[dict[str, Any], str | None]:
     """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
     figure's path."""
@@ -90,7 +90,7 @@ def _checkpoint(
         from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
 
         figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
-    _print_checkpoint(result, pad, threshold)
+    _print_checkpoint(result, pad, threshold, as_json)
     return result.to_dict(), figure
 
 
@@ -171,7 +171,7 @@ def _pm(std: float | None) -> str:
     return "-" if std is None else f"±{std:.3f}"
 
 
-def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> None:
+def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float, as_json: bool) -> None:
     columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "high-freq share", "std"]
     rows = [
         [s.bank.label, s.n, s.kernel, s.multiplier,
@@ -180,10 +180,10 @@ def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> No
         for s in spectra
     ]  # fmt: skip
     title = f"spectral coverage of fresh banks (pad {pad}, threshold {threshold:g}, seed {spectra[0].seed})"
-    console().print(table(title, columns, rows))
+    print_result(table(title, columns, rows), as_json)
 
 
-def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float) -> None:
+def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float, as_json: bool) -> None:
     columns = ["layer", "n", "kernel", "coverage", "high-freq share"]
     rows = [
         [x.layer, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
@@ -192,4 +192,4 @@ def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float) -> 
     ]  # fmt: skip
     title = (f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
              f"(pad {pad}, threshold {threshold:g})")  # fmt: skip
-    console().print(table(title, columns, rows))
+    print_result(table(title, columns, rows), as_json)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,7 @@ from rich.console import Console
 
 from ..config import TrainConfig
 from ..data.info import dataset_info
-from ..distributed import is_main
+from ..distributed import from_env, is_main
 from ..keyspec import TRAIN, describe_keys
 from ..layers import param_report
 from ..models import create_model, list_models
@@ -20,7 +22,7 @@ from ..rundir import has_weights
 from ..runlock import RunDirBusy
 from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
-from .output import StopRequest, console, emit_json, pct, print_error, table
+from .output import StopRequest, console, emit_json, pct, print_error, print_result, table
 from .progress import TrainProgress
 
 
@@ -116,11 +118,21 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
 
 
 def train_points(
-    points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, summary: bool = True
+    points: list[Point],
+    *,
+    resume: bool,
+    overwrite: bool,
+    as_json: bool,
+    summary: bool = True,
+    again: str | None = None,
 ) -> list[tuple[Point, TrainResult]]:
     """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
     Returns (point, result) for every point that is finished now; points another worker holds are left
-    out."""
+    out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
+    command; by default, for a sweep, `spatialmix train`'s)."""
+    # a sweep's command without --resume stops at its unfinished point
+    if again is None and len(points) > 1:
+        again = "or continue the whole sweep: the same command again, with --resume"
     err = console()
     results: list[TrainResult] = []
     trained: list[Point] = []
@@ -137,7 +149,8 @@ def train_points(
                     result = train(point.config, point.run_dir, resume=resume, overwrite=overwrite,
                                    callbacks=progress, should_stop=stop)  # fmt: skip
             except TrainingInterrupted as exc:
-                print_error(f"interrupted: {exc}; continue with --resume (same --out)")
+                if is_main():  # under torchrun every rank stops at the same step: rank 0 says so, once
+                    report_interrupt(exc, as_json=as_json, again=again)
                 raise typer.Exit(stop.exit_code) from None
             except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
                 err.print(f"{label}: {exc}")
@@ -150,6 +163,37 @@ def train_points(
             trained.append(point)
             if as_json:
                 emit_json(result.to_dict())
+    if summary and results:
+        _print_summary(points, trained, results, as_json)
+    return list(zip(trained, results, strict=True))
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir`` exactly where it stopped: its config is saved
+    there (config.yaml), so ``--out`` and ``--resume`` are all it needs, whether the run was a single one
+    or a point of a recipe (or of ``spatialmix unshuffle``), options and ``--set`` values included."""
+    return f"spatialmix train --out {shlex.quote(str(run_dir))} --resume"
+
+
+def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | None = None) -> None:
+    """Say where a run stopped and the command that resumes it, then ``again`` if given (stderr); with
+    ``--json`` also one record of the interrupted run on stdout."""
+    command = resume_command(exc.run_dir)
+    print_error(f"interrupted: {exc}")
+    launcher = " (launched with the same torchrun options)" if from_env() is not None else ""
+    sys.stderr.write(f"resume with: {command}{launcher}\n")
+    if again:
+        sys.stderr.write(f"{again}\n")
+    sys.stderr.flush()
+    if as_json:
+        emit_json({"run_dir": str(exc.run_dir), "status": "interrupted", "epoch": exc.epoch, "step": exc.step,
+                   "resume": command})  # fmt: skip
+
+
+def _print_summary(
+    points: list[Point], trained: list[Point], results: list[TrainResult], as_json: bool
+) -> None:
+    """The final results table: the result itself, so stdout without ``--json`` (stderr with it)."""
     rows = [
         [
             p.name or r.run_dir,
@@ -165,9 +209,7 @@ def train_points(
     ]
     columns = ["run", "arch", "learn", "filters", "test acc/PSNR", "seconds", "trainable", "frozen"]
     title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
-    if summary and rows:
-        err.print(table(title, columns, rows))
-    return list(zip(trained, results, strict=True))
+    print_result(table(title, columns, rows), as_json)
 
 
 def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:

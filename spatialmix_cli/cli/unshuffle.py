@@ -16,7 +16,7 @@ from ..safefiles import check_target
 from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
 from ..unshuffle.scores import UnshuffleScores
 from . import options as opt
-from .output import console, emit_json, table
+from .output import console, emit_json, print_result, table
 from .train import train_points, with_weights
 
 
@@ -61,7 +61,9 @@ def unshuffle_command(
     else:
 
         def train(points: list[Point]) -> list[Any]:
-            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
+            again = "then score: the same `spatialmix unshuffle` command again, with --resume"
+            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False,
+                                    again=again)  # fmt: skip
             return with_weights(finished, "scores")
 
         overrides = {**given, **parse_set(set_)}
@@ -76,7 +78,7 @@ def unshuffle_command(
         rows.append(_row(run.name, run.scores))
         if json_:
             emit_json(run.to_dict())
-    _print_table(rows)
+    _print_table(rows, json_)
 
 
 def _row(name: str, s: UnshuffleScores) -> list[Any]:
@@ -84,7 +86,7 @@ def _row(name: str, s: UnshuffleScores) -> list[Any]:
             f"{s.psnr:.2f}", f"{s.psnr_scrambled:.2f}", f"{s.psnr_mean:.2f}", s.n]  # fmt: skip
 
 
-def _print_table(rows: list[list[Any]]) -> None:
+def _print_table(rows: list[list[Any]], as_json: bool) -> None:
     columns = ["run", "dataset", "learn", "filters", "width", "depth", "kernel",
                "PSNR dB", "scrambled dB", "train mean dB", "test images"]  # fmt: skip
-    console().print(table("un-shuffling: test PSNR and baselines", columns, rows))
+    print_result(table("un-shuffling: test PSNR and baselines", columns, rows), as_json)
