@@ -13,16 +13,13 @@ import types
 import typing
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
 from .keyspec import EVERYDAY, TRAIN, UNSHUFFLE, key, keys_where, specs
-from .layers import FILTER_BANKS, LEARN_MODES, format_bank, with_smooth_sigma
 from .limits import (
     MAX_ADV_STEPS,
+    MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
     SEED,
     above,
@@ -33,7 +30,12 @@ from .limits import (
     work_limit,
 )
 from .numbers import parse_number
-from .tasks import TASKS
+
+if TYPE_CHECKING:
+    from .data.info import DatasetInfo
+
+# torch (and the registries that need it: tasks, learn modes, filter banks) is imported where it is used,
+# so that the CLI's --help, which reads these keys, answers without it.
 
 OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
@@ -47,8 +49,34 @@ FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
 
 
+def _task_names() -> tuple[str, ...]:
+    from .tasks import TASKS
+
+    return TASKS
+
+
+def _learn_modes() -> tuple[str, ...]:
+    from .layers.learn import LEARN_MODES
+
+    return tuple(LEARN_MODES)
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from .data.info import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _canonical_bank(spec: str) -> str:
+    from .layers.filter_banks import format_bank
+
+    return format_bank(spec)
+
+
 def _check_filters(spec: str) -> None:
     """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
+    from .layers.filter_banks import FILTER_BANKS, format_bank
+
     check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
     format_bank(spec)
 
@@ -85,7 +113,7 @@ class TrainConfig:
     # --- task --------------------------------------------------------------------------------------
     task: str = key(
         "classify",
-        choices=TASKS,
+        choices=_task_names,
         help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
     )
     perm_seed: int = key(
@@ -97,7 +125,7 @@ class TrainConfig:
     )
     learn: str = key(
         "full",
-        choices=LEARN_MODES,
+        choices=_learn_modes,
         model="common",
         flags=EVERYDAY,
         help="full | chans (spatial frozen) | space (channel mixing frozen).",
@@ -105,7 +133,7 @@ class TrainConfig:
     filters: str = key(
         "random",
         check=_check_filters,
-        canonical=format_bank,
+        canonical=_canonical_bank,
         model="common",
         flags=EVERYDAY,
         help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
@@ -142,7 +170,7 @@ class TrainConfig:
     # --- data --------------------------------------------------------------------------------------
     dataset: str = key(
         "cifar10",
-        choices=DATASETS,
+        choices=_dataset_names,
         flags=EVERYDAY,
         help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic.",
     )
@@ -280,6 +308,8 @@ class TrainConfig:
         sigma = data.pop("smooth_sigma")
         if data.get("filters") == "smooth" and sigma is not None:
             try:
+                from .layers.filter_banks import format_bank, with_smooth_sigma
+
                 data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
             except ConfigError as exc:
                 raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
@@ -326,6 +356,9 @@ class TrainConfig:
     def check_model(self, where: str = "config") -> None:
         """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
         arguments fail here, before any data is loaded or anything is written."""
+        import torch
+
+        from .data.info import dataset_info
         from .models import create_model
 
         info = dataset_info(self.dataset)

@@ -13,7 +13,6 @@ import typer
 
 from .. import __version__
 from ..allocator import tune_malloc_from_env
-from ..recipes import check_command
 from .attack import attack_command
 from .bench import bench_command
 from .eval import eval_command
@@ -52,6 +51,8 @@ def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("recipe") is not None:
+            from ..recipes import check_command  # the library is imported when a command runs, not for --help
+
             check_command(kwargs["recipe"], name)
         return command(*args, **kwargs)
 

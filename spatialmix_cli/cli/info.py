@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..checkpoint_info import checkpoint_info
 from ..targets import expand_targets
 from . import options as opt
 from .output import console, emit_json, fmt, table
@@ -30,6 +29,8 @@ def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = F
 
     Examples: `spatialmix info runs/x` · `spatialmix info runs/x/last.safetensors --json` ·
     `ls -d runs/demo/* | spatialmix info -`"""
+    from ..checkpoint_info import checkpoint_info
+
     records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
     for record in records:
         if json_:

@@ -10,8 +10,6 @@ import typer
 
 from ..errors import ConfigError
 from ..limits import MAX_DRAWS, check_at_most
-from ..reporting import build_report
-from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, table
@@ -39,6 +37,9 @@ def report_command(
 ) -> None:
     """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
     settings.csv, and a verdict on each of the paper's claims."""
+    from ..reporting import build_report
+    from ..reporting.browser import screenshot_report
+
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")
     check_at_most("--draws", draws, MAX_DRAWS)

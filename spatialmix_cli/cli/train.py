@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from ..config import TrainConfig
-from ..data.info import dataset_info
-from ..distributed import is_main
 from ..keyspec import TRAIN, describe_keys
-from ..layers import param_report
-from ..models import create_model, list_models
-from ..recipes import Point, listing, parse_set, resolve_points
-from ..rundir import has_weights
 from ..runlock import RunDirBusy
-from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
 from .output import StopRequest, console, emit_json, pct, print_error, table
 from .progress import TrainProgress
+
+if TYPE_CHECKING:
+    from ..recipes import Point
+    from ..training import TrainResult
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 
 @opt.with_config_options(TRAIN)
@@ -54,6 +53,8 @@ def train_command(
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
+    from ..recipes import listing, parse_set, resolve_points
+
     if list_models_:
         _print_models(json_)
         return
@@ -83,6 +84,8 @@ def _print_keys(as_json: bool) -> None:
 
 
 def _print_models(as_json: bool) -> None:
+    from ..models import list_models
+
     names = list_models()
     if as_json:
         for name in names:
@@ -97,7 +100,10 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.memory`."""
     import torch
 
+    from ..data.info import dataset_info
+    from ..layers import param_report
     from ..memory import format_bytes, training_estimate
+    from ..models import create_model
 
     for point in points:
         cfg = point.config
@@ -121,6 +127,9 @@ def train_points(
     """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
     Returns (point, result) for every point that is finished now; points another worker holds are left
     out."""
+    from ..distributed import is_main
+    from ..training import TrainingInterrupted, train
+
     err = console()
     results: list[TrainResult] = []
     trained: list[Point] = []
@@ -173,6 +182,8 @@ def train_points(
 def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
     """The finished points whose run kept its weights; each run record without them (a committed
     reproduction) is named on stderr, its ``kept`` results left as they are."""
+    from ..rundir import has_weights
+
     for point, _ in finished:
         if not has_weights(point.run_dir):
             console().print(f"{point.run_dir}: a run record without weights; its {kept} are kept as they are")
