@@ -10,9 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def lazy_exports(
-    package: str, where: Mapping[str, str], first: Sequence[str] = ()
-) -> Callable[[str], Any]:
+def lazy_exports(package: str, where: Mapping[str, str], first: Sequence[str] = ()) -> Callable[[str], Any]:
     """A module ``__getattr__`` for ``package``: ``where`` maps each export to its (relative) module;
     ``first`` are modules imported before any export is read (the model registry's entry points)."""
 

@@ -1,7 +1,6 @@
 """Adversarial robustness: torchattacks FGSM / PGD (Madry's or the paper's) / AutoAttack on models that normalise inside, on a
 fixed seeded sample, with checks that the measured robustness is not gradient masking."""
 
-
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy_exports

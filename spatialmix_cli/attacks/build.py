@@ -27,6 +27,7 @@ from .registry import ATTACKS, AUTOATTACKS, METHODS, PGD_VARIANTS, AttackDef
 __all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
            "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
 
+
 @dataclass(frozen=True)
 class AttackSpec:
     """One attack at one ε. ``steps``, ``alpha``, ``random_start`` and ``pgd_variant`` matter for PGD only.

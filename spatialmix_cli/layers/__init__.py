@@ -1,6 +1,5 @@
 """Building blocks: tagged convolutions, filter banks, learn modes, input normalisation."""
 
-
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy_exports
