@@ -1,5 +1,6 @@
 """``spatialmix bench``: training / evaluation / PGD-2 throughput of the project's paths against plain
-PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``)."""
+PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``,
+imported when the command runs)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .. import bench
+from ..bench_settings import DEFAULT_PRESETS, BenchSettings
 from . import options as opt
 from .output import console, emit_json, table
 
-_DEFAULTS = bench.BenchSettings()
+_DEFAULTS = BenchSettings()
 
 Presets = Annotated[
     list[str] | None,
@@ -70,9 +71,11 @@ def bench_command(
     debug: opt.Debug = False,
 ) -> None:
     """Measure img/s of training, evaluation and PGD-2 next to plain PyTorch; write bench.json."""
-    presets = preset or list(bench.DEFAULT_PRESETS)
+    from .. import bench
+
+    presets = preset or list(DEFAULT_PRESETS)
     modes = [m.strip() for m in learn.split(",") if m.strip()]
-    settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
+    settings = BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
                                    compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
                                    cpu_bf16=cpu_bf16, peak_gflops=peak_gflops)  # fmt: skip
     bench.check_request(presets, modes, settings, out, learn=learn)
