@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, check_choice, did_you_mean
-from .keyspec import EVERYDAY, TRAIN, UNSHUFFLE, key, keys_where, specs
+from .keyspec import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
 from .limits import (
     MAX_ADV_STEPS,
     MAX_IMAGE_SIZE,
@@ -117,17 +117,22 @@ class TrainConfig:
         help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
     )
     perm_seed: int = key(
-        0, bounds=SEED, flags=UNSHUFFLE, help="Seed of the fixed pixel permutation (unshuffle)."
+        0, bounds=SEED, flags=UNSHUFFLE, panel=DATA, help="Seed of the fixed pixel permutation (unshuffle)."
     )
     # --- model -------------------------------------------------------------------------------------
     arch: str = key(
-        "convmixer", check=_check_arch, flags=TRAIN, help="Model name from the registry (see --list-models)."
+        "convmixer",
+        check=_check_arch,
+        flags=TRAIN,
+        panel=MODEL,
+        help="Model name from the registry (see --list-models).",
     )
     learn: str = key(
         "full",
         choices=_learn_modes,
         model="common",
         flags=EVERYDAY,
+        panel=MODEL,
         help="full | chans (spatial frozen) | space (channel mixing frozen).",
     )
     filters: str = key(
@@ -136,6 +141,7 @@ class TrainConfig:
         canonical=_canonical_bank,
         model="common",
         flags=EVERYDAY,
+        panel=MODEL,
         help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
         "smooth:0.5 (σ in taps; plain smooth is σ 1).",
     )
@@ -144,6 +150,7 @@ class TrainConfig:
         bounds=POSITIVE,
         model="arch",
         flags=EVERYDAY,
+        panel=MODEL,
         label="w",
         help="ConvMixer hidden width / ResNet base width (default: the model's).",
     )
@@ -152,6 +159,7 @@ class TrainConfig:
         bounds=POSITIVE,
         model="arch",
         flags=EVERYDAY,
+        panel=MODEL,
         label="d",
         help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
     )
@@ -172,22 +180,27 @@ class TrainConfig:
         "cifar10",
         choices=_dataset_names,
         flags=EVERYDAY,
+        panel=DATA,
         help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic.",
     )
     data_dir: str | None = key(
         None,
         runtime=True,
         flags=EVERYDAY,
+        panel=DATA,
         help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, "
         "../shared/datasets, then download.",
     )
-    download: bool = key(True, runtime=True, flags=UNSHUFFLE, help="Allow downloading a missing dataset.")
+    download: bool = key(
+        True, runtime=True, flags=UNSHUFFLE, panel=DATA, help="Allow downloading a missing dataset."
+    )
     subset: int | None = key(None, bounds=POSITIVE, help="Number of training images (default: all).")
     test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
     image_size: int | None = key(
         None,
         bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
         flags=EVERYDAY,
+        panel=DATA,
         help="Pixels: imagenet crop size (default 224); others resize (default: native).",
     )
     randaugment: int = key(
@@ -206,10 +219,10 @@ class TrainConfig:
     hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
     workers: int = key(4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet only.")
     # --- optimisation ------------------------------------------------------------------------------
-    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, help="Training epochs.")
-    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, help="Images per step.")
+    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
+    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
     optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
-    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, help="Peak learning rate.")
+    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Peak learning rate.")
     weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
     momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
     schedule: str = key(
@@ -253,6 +266,7 @@ class TrainConfig:
         bounds=SEED,
         model="common",
         flags=EVERYDAY,
+        panel=RUNTIME,
         help="Seed for model init, filter banks, data order and augmentation.",
     )
     device: str = key(
@@ -260,6 +274,7 @@ class TrainConfig:
         bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
         runtime=True,
         flags=EVERYDAY,
+        panel=RUNTIME,
         help="auto | cpu | cuda | cuda:N.",
     )
     channels_last: bool = key(
@@ -284,6 +299,7 @@ class TrainConfig:
         check=logger_names,
         runtime=True,
         flags=EVERYDAY,
+        panel=RUNTIME,
         help="Metric loggers, a comma list: tensorboard (event files in the run directory) | wandb | mlflow | none.",
     )
 

@@ -78,6 +78,7 @@ Save = Annotated[
 ]
 
 
+@opt.with_panels()
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,

@@ -54,6 +54,7 @@ BenchOut = Annotated[Path, typer.Option("--out", help="Where to write the JSON."
 _COLUMNS = ["preset", "learn", "train img/s", "ref", "×", "eval img/s", "ref", "×", "PGD-2 img/s", "ref", "×"]
 
 
+@opt.with_panels()
 def bench_command(
     preset: Presets = None,
     learn: Learn = "full,chans",

@@ -51,6 +51,7 @@ class _Printer(EvalCallbacks):
             emit_json(result.to_dict())
 
 
+@opt.with_panels()
 def eval_command(
     targets: Targets,
     n: N = None,

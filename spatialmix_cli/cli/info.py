@@ -23,6 +23,7 @@ Targets = Annotated[
 ]
 
 
+@opt.with_panels()
 def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
     trained, its run's result and the trainable / frozen parameters per layer type. Loads no data.

@@ -15,6 +15,7 @@ from . import options as opt
 from .output import console, emit_json, print_error, table
 
 
+@opt.with_panels()
 def report_command(
     run_dirs: Annotated[
         list[Path],

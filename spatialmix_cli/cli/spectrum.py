@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import ConfigError
+from ..keyspec import MODEL
 from ..layers.filter_banks import FILTER_BANKS, parse_bank, with_smooth_sigma
 from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD, MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from . import options as opt
@@ -18,10 +19,12 @@ if TYPE_CHECKING:
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
+SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage threshold
 _FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
+@opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, threshold=SPECTRUM)
 def spectrum_command(
     checkpoint: Annotated[
         Path | None,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 
+@opt.with_panels()
 @opt.with_config_options(TRAIN)
 def train_command(
     recipe: Annotated[
