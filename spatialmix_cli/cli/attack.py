@@ -78,6 +78,13 @@ Save = Annotated[
 ]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix attack runs/c256 --method fgsm,pgd --eps 1/255,2/255",
+    "spatialmix attack runs/c256 --method autoattack --n 500 --json",
+    "spatialmix attack --recipe recipes/fig6.yaml --list",
+)  # the --help epilog
+
+
 @opt.with_panels()
 def attack_command(
     checkpoints: Checkpoints = None,

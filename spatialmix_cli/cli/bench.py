@@ -54,6 +54,12 @@ BenchOut = Annotated[Path, typer.Option("--out", help="Where to write the JSON."
 _COLUMNS = ["preset", "learn", "train img/s", "ref", "×", "eval img/s", "ref", "×", "PGD-2 img/s", "ref", "×"]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix bench --iters 5 --warmup 1 --out bench.json",
+    "spatialmix bench --preset convmixer_256_8_k5_p2 --learn chans --no-compile --json",
+)  # the --help epilog
+
+
 @opt.with_panels()
 def bench_command(
     preset: Presets = None,

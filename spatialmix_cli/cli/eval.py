@@ -51,6 +51,13 @@ class _Printer(EvalCallbacks):
             emit_json(result.to_dict())
 
 
+EXAMPLES = opt.examples(
+    "spatialmix eval runs/demo/* --json",
+    "spatialmix eval runs/x/model.safetensors --n 1000 --device cuda",
+    "spatialmix train --recipe recipes/demo.yaml --json | spatialmix eval - --json",
+)  # the --help epilog
+
+
 @opt.with_panels()
 def eval_command(
     targets: Targets,
@@ -62,11 +69,7 @@ def eval_command(
     debug: opt.Debug = False,
 ) -> None:
     """Clean test loss and accuracy (PSNR for un-shuffle checkpoints) of checkpoints: the whole test set
-    by default, no attack machinery.
-
-    Examples: `spatialmix eval runs/demo/* --json` ·
-    `spatialmix eval runs/x/model.safetensors --n 1000 --device cuda` ·
-    `spatialmix train --recipe recipes/demo.yaml --json | spatialmix eval - --json`"""
+    by default, no attack machinery."""
     from ..checkpoint_eval import evaluate_checkpoints
 
     paths = expand_targets(targets, sys.stdin.read)

@@ -23,13 +23,17 @@ Targets = Annotated[
 ]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix info runs/x",
+    "spatialmix info runs/x/last.safetensors --json",
+    "ls -d runs/demo/* | spatialmix info -",
+)  # the --help epilog
+
+
 @opt.with_panels()
 def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
-    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data.
-
-    Examples: `spatialmix info runs/x` · `spatialmix info runs/x/last.safetensors --json` ·
-    `ls -d runs/demo/* | spatialmix info -`"""
+    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
     from ..checkpoint_info import checkpoint_info
 
     records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]

@@ -192,6 +192,11 @@ def with_config_options(command: str) -> Callable[[F], F]:
     return decorate
 
 
+def examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: each example command on its own line."""
+    return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
 def given_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config options given on the command line (typer passes ``None`` for the others)."""
     return {k: v for k, v in config.items() if v is not None}

@@ -14,6 +14,11 @@ from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, table
 
+EXAMPLES = opt.examples(
+    "spatialmix report runs/demo --out report",
+    "spatialmix report runs/fig2 runs/fig3 --out report --format html --screenshot report.png",
+)  # the --help epilog
+
 
 @opt.with_panels()
 def report_command(

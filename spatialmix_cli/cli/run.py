@@ -15,6 +15,13 @@ from .output import print_error
 RUN_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+EXAMPLES = opt.examples(
+    "spatialmix run recipes/demo.yaml --out runs/demo --json",
+    "spatialmix run recipes/fig6.yaml --list",
+    "spatialmix run recipes/fig6.yaml --index 0",
+)  # the --help epilog
+
+
 def run_command(
     ctx: typer.Context,
     recipe: Annotated[

@@ -24,6 +24,13 @@ _FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
+EXAMPLES = opt.examples(
+    "spatialmix spectrum --random 1,4,16,64 --kernel 9 --filters random,smooth --out spectra.png",
+    "spatialmix spectrum --random 64 --kernel 9 --draws 8 --json",
+    "spatialmix spectrum runs/c256 --layer 0,3",
+)  # the --help epilog
+
+
 @opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, threshold=SPECTRUM)
 def spectrum_command(
     checkpoint: Annotated[

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 
+EXAMPLES = opt.examples(
+    "spatialmix train --dataset synthetic --epochs 1 --learn chans --json",
+    "spatialmix train --arch convmixer --width 256 --depth 8 --set mixup=0.2 --out runs/c256",
+    "spatialmix train --recipe recipes/demo.yaml --list",
+)  # the --help epilog
+
+
 @opt.with_panels()
 @opt.with_config_options(TRAIN)
 def train_command(

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 
+EXAMPLES = opt.examples(
+    "spatialmix unshuffle --dataset synthetic --epochs 1 --learn chans",
+    "spatialmix unshuffle --eval runs/full --eval runs/chans --grid grid.png",
+    "spatialmix unshuffle --recipe recipes/fig10.yaml --list",
+)  # the --help epilog
+
+
 @opt.with_panels()
 @opt.with_config_options(UNSHUFFLE)
 def unshuffle_command(
