@@ -66,6 +66,7 @@ def test_help_has_examples_and_no_cut_lines(command: str | None) -> None:
         ("spectrum", ["Model", "Runtime", "Spectrum", "Output"]),
         ("report", ["Output"]),
         ("bench", ["Model", "Runtime", "Output"]),
+        ("run", ["Output"]),
     ],
 )
 def test_help_groups_options_in_panels_in_order(command: str, panels: list[str]) -> None:

@@ -22,6 +22,7 @@ EXAMPLES = opt.examples(
 )  # the --help epilog
 
 
+@opt.with_panels()
 def run_command(
     ctx: typer.Context,
     recipe: Annotated[
