@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .callbacks import EvalCallbacks as EvalCallbacks  # re-exported: defined torch-free for the CLI
 from .checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from .checkpoint_info import model_skeleton
 from .config import TrainConfig
@@ -51,16 +52,6 @@ class EvalResult:
         record = asdict(self)
         record.pop("psnr" if self.task == "classify" else "acc")
         return record
-
-
-class EvalCallbacks:
-    """Hooks of :func:`evaluate_checkpoints` (the CLI prints through these). All are no-ops."""
-
-    def on_checkpoint(self, ckpt: Checkpoint) -> None:
-        """``ckpt`` is evaluated next."""
-
-    def on_result(self, result: EvalResult) -> None:
-        """``result`` is ready."""
 
 
 def evaluate_checkpoints(

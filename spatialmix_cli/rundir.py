@@ -25,6 +25,17 @@ from . import distributed
 from .checkpoint import check_train_state
 from .config import RUNTIME_KEYS, TrainConfig
 from .errors import ConfigError, RunDirError, SpatialmixError, write_error
+from .runfiles import (  # noqa: F401  (re-exported: the names live torch-free, for the CLI's help)
+    ATTACKS_FILE,
+    CONFIG_FILE,
+    GRID_FILE,
+    LAST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RESULT_FILE,
+    RUN_FILES,
+    UNSHUFFLE_FILE,
+)
 from .runlock import RunDirBusy, check_free, claim, claimed_by
 from .safefiles import (
     atomic_write_text,
@@ -35,25 +46,6 @@ from .safefiles import (
     remove_stale_temp_files,
 )
 from .safeyaml import parse_yaml
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
-LAST_FILE = "last.safetensors"
-MODEL_FILE = "model.safetensors"
-ATTACKS_FILE = "attacks.jsonl"  # appended to by `spatialmix attack`
-RESULT_FILE = "result.json"
-UNSHUFFLE_FILE = "unshuffle.json"  # written by `spatialmix unshuffle`: PSNR and its baselines
-GRID_FILE = "reconstructions.png"  # written by `spatialmix unshuffle`
-RUN_FILES = (
-    CONFIG_FILE,
-    METRICS_FILE,
-    LAST_FILE,
-    MODEL_FILE,
-    RESULT_FILE,
-    ATTACKS_FILE,
-    UNSHUFFLE_FILE,
-    GRID_FILE,
-)
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:

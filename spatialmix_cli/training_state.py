@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .callbacks import Callbacks as Callbacks  # re-exported: defined torch-free for the CLI
 from .checkpoint import load_into, save_checkpoint
 from .config import TrainConfig
 from .data.info import DatasetInfo
@@ -26,24 +27,6 @@ class TrainingDiverged(SpatialmixError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     exit_code = 1
-
-
-class Callbacks:
-    """Progress hooks; the CLI's progress bar and ``loggers.MetricLogger`` subclass this. All are no-ops."""
-
-    def on_start(
-        self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]
-    ) -> None: ...
-
-    def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None: ...
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
-
-    def on_note(self, text: str) -> None:
-        """A one-line remark about how the run executes (e.g. the automatic torch.compile decision)."""
-
-    def close(self) -> None:
-        """The run is over (finished, stopped or failed): release what the hooks hold open."""
 
 
 def _zero_sums() -> dict[str, float]:

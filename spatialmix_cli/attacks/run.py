@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..callbacks import AttackCallbacks as AttackCallbacks  # re-exported: defined torch-free for the CLI
 from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import Point, Recipe, check_models, listing, load_recipe, pick_point
@@ -21,25 +22,6 @@ from .robustness import AttackResult, Sample, attack_checkpoint, load_sample, re
 # Trains a recipe's points (finished ones are skipped) and returns the run directories of those finished
 # now that kept their weights (the CLI's: progress bars, and a note for each run record without weights).
 TrainPoints = Callable[[list[Point]], list[Path]]
-
-
-class AttackCallbacks:
-    """Hooks of :func:`run_attacks`; the CLI's progress bar and printing subclass this. All are no-ops."""
-
-    def on_begin(self) -> None:
-        """Every checkpoint loaded and checked; the attacks start."""
-
-    def on_checkpoint(self, ckpt: Checkpoint) -> None:
-        """``ckpt`` is attacked next (its sample is loaded)."""
-
-    def on_batch(self, label: str, done: int, total: int) -> None:
-        """A batch of the attack pass ``label`` is done (an ``OnBatch``)."""
-
-    def on_results(self, ckpt: Checkpoint, results: list[AttackResult]) -> None:
-        """``ckpt``'s results, after they were recorded."""
-
-    def on_end(self) -> None:
-        """The attacks stopped (finished, or an error)."""
 
 
 def recipe_points(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -13,21 +14,23 @@ import typer
 
 from .. import __version__
 from ..allocator import tune_malloc_from_env
-from ..recipes import check_command
-from .attack import attack_command
-from .bench import bench_command
-from .eval import eval_command
-from .info import info_command
+from . import attack, bench, info, report, run, spectrum, train, unshuffle
+from . import eval as eval_
+from .options import examples
 from .output import handled_errors, print_error
-from .report import report_command
-from .run import RUN_CONTEXT, run_command
-from .spectrum import spectrum_command
-from .train import train_command
-from .unshuffle import unshuffle_command
+
+# Help outside a terminal (a pipe, a file, a test) is this wide unless COLUMNS / TERMINAL_WIDTH say
+# otherwise, so option names and defaults are not squeezed into 80 columns.
+HELP_WIDTH = 120
 
 app = typer.Typer(
     name="spatialmix",
     help="Train, attack, inspect and report on models whose spatial mixing is frozen at random init.",
+    epilog=examples(
+        "spatialmix train --dataset synthetic --epochs 1 --learn chans",
+        "spatialmix run recipes/demo.yaml --out runs/demo && spatialmix report runs/demo --out report",
+        "spatialmix attack --help",
+    ),
     add_completion=True,  # --install-completion / --show-completion (typer's; nothing runs unless given)
     pretty_exceptions_enable=False,
 )
@@ -52,24 +55,36 @@ def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("recipe") is not None:
+            from ..recipes import check_command  # the library is imported when a command runs, not for --help
+
             check_command(kwargs["recipe"], name)
         return command(*args, **kwargs)
 
     return run
 
 
-for _name, _command in {
-    "train": _recipe_checked("train", train_command),
-    "attack": _recipe_checked("attack", attack_command),
-    "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
-    "eval": eval_command,
-    "info": info_command,
-    "spectrum": spectrum_command,
-    "report": report_command,
-    "bench": bench_command,
+for _name, (_command, _examples) in {
+    "train": (_recipe_checked("train", train.train_command), train.EXAMPLES),
+    "attack": (_recipe_checked("attack", attack.attack_command), attack.EXAMPLES),
+    "unshuffle": (_recipe_checked("unshuffle", unshuffle.unshuffle_command), unshuffle.EXAMPLES),
+    "eval": (eval_.eval_command, eval_.EXAMPLES),
+    "info": (info.info_command, info.EXAMPLES),
+    "spectrum": (spectrum.spectrum_command, spectrum.EXAMPLES),
+    "report": (report.report_command, report.EXAMPLES),
+    "bench": (bench.bench_command, bench.EXAMPLES),
 }.items():
-    app.command(_name)(_errors_handled(_command))
-app.command("run", context_settings=RUN_CONTEXT)(_errors_handled(run_command))
+    app.command(_name, epilog=_examples)(_errors_handled(_command))
+app.command("run", context_settings=run.RUN_CONTEXT, epilog=run.EXAMPLES)(_errors_handled(run.run_command))
+
+
+def widen_help() -> None:
+    """Help written to a pipe or a file is :data:`HELP_WIDTH` wide (rich would take 80 columns), unless
+    the environment sets a width; a terminal keeps its own width."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS") or os.environ.get("TERMINAL_WIDTH"):
+        return
+    import typer.rich_utils  # typer imports it for help anyway
+
+    typer.rich_utils.MAX_WIDTH = HELP_WIDTH
 
 
 def version_line() -> str:
@@ -107,6 +122,7 @@ def _root(ctx: typer.Context, version: Version = False) -> None:
 
 def main() -> None:
     """Console-script entry point: usage errors also become one line on stderr (exit code 2)."""
+    widen_help()
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors (bad option value, unknown option, ...)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..attacks import CHECKS, METHODS, PGD_VARIANTS, AttackResult
-from ..attacks.run import AttackCallbacks, attack, attack_listing
-from ..checkpoint import Checkpoint
-from ..recipes import Point
-from ..rundir import MODEL_FILE
+from ..attacks.checks import CHECKS
+from ..attacks.registry import METHODS, PGD_VARIANTS
+from ..callbacks import AttackCallbacks
+from ..runfiles import MODEL_FILE
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
 from .train import train_points, with_weights
+
+if TYPE_CHECKING:
+    from ..attacks import AttackResult
+    from ..checkpoint import Checkpoint
+    from ..recipes import Point
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 Checkpoints = Annotated[
     list[Path] | None,
@@ -72,6 +78,14 @@ Save = Annotated[
 ]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix attack runs/c256 --method fgsm,pgd --eps 1/255,2/255",
+    "spatialmix attack runs/c256 --method autoattack --n 500 --json",
+    "spatialmix attack --recipe recipes/fig6.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,
@@ -97,6 +111,8 @@ def attack_command(
     debug: opt.Debug = False,
 ) -> None:
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
+    from ..attacks.run import attack, attack_listing
+
     if list_points:
         for row in attack_listing(checkpoints or [], recipe, out, index):
             emit_json(row)

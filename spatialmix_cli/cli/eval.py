@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..checkpoint import Checkpoint
-from ..checkpoint_eval import EvalCallbacks, EvalResult, evaluate_checkpoints
+from ..callbacks import EvalCallbacks
 from ..targets import expand_targets
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
+    from ..checkpoint_eval import EvalResult
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 Targets = Annotated[
     list[str],
@@ -46,6 +51,14 @@ class _Printer(EvalCallbacks):
             emit_json(result.to_dict())
 
 
+EXAMPLES = opt.examples(
+    "spatialmix eval runs/demo/* --json",
+    "spatialmix eval runs/x/model.safetensors --n 1000 --device cuda",
+    "spatialmix train --recipe recipes/demo.yaml --json | spatialmix eval - --json",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def eval_command(
     targets: Targets,
     n: N = None,
@@ -56,11 +69,9 @@ def eval_command(
     debug: opt.Debug = False,
 ) -> None:
     """Clean test loss and accuracy (PSNR for un-shuffle checkpoints) of checkpoints: the whole test set
-    by default, no attack machinery.
+    by default, no attack machinery."""
+    from ..checkpoint_eval import evaluate_checkpoints
 
-    Examples: `spatialmix eval runs/demo/* --json` ·
-    `spatialmix eval runs/x/model.safetensors --n 1000 --device cuda` ·
-    `spatialmix train --recipe recipes/demo.yaml --json | spatialmix eval - --json`"""
     paths = expand_targets(targets, sys.stdin.read)
     results = evaluate_checkpoints(paths, n=n, batch_size=batch_size, device=device or "auto",
                                    data_dir=data_dir, callbacks=_Printer(json_))  # fmt: skip

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..checkpoint_info import checkpoint_info
 from ..targets import expand_targets
 from . import options as opt
 from .output import console, emit_json, fmt, table
@@ -24,12 +23,19 @@ Targets = Annotated[
 ]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix info runs/x",
+    "spatialmix info runs/x/last.safetensors --json",
+    "ls -d runs/demo/* | spatialmix info -",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
-    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data.
+    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
+    from ..checkpoint_info import checkpoint_info
 
-    Examples: `spatialmix info runs/x` · `spatialmix info runs/x/last.safetensors --json` ·
-    `ls -d runs/demo/* | spatialmix info -`"""
     records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
     for record in records:
         if json_:

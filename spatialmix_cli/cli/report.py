@@ -10,13 +10,17 @@ import typer
 
 from ..errors import ConfigError
 from ..limits import MAX_DRAWS, check_at_most
-from ..reporting import build_report
-from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, print_result, table
 
+EXAMPLES = opt.examples(
+    "spatialmix report runs/demo --out report",
+    "spatialmix report runs/fig2 runs/fig3 --out report --format html --screenshot report.png",
+)  # the --help epilog
 
+
+@opt.with_panels()
 def report_command(
     run_dirs: Annotated[
         list[Path],
@@ -39,6 +43,9 @@ def report_command(
 ) -> None:
     """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
     settings.csv, and a verdict on each of the paper's claims."""
+    from ..reporting import build_report
+    from ..reporting.browser import screenshot_report
+
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")
     check_at_most("--draws", draws, MAX_DRAWS)

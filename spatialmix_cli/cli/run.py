@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError
-from ..recipes import named_command
 from . import options as opt
 from .output import print_error
 
@@ -16,6 +15,14 @@ from .output import print_error
 RUN_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+EXAMPLES = opt.examples(
+    "spatialmix run recipes/demo.yaml --out runs/demo --json",
+    "spatialmix run recipes/fig6.yaml --list",
+    "spatialmix run recipes/fig6.yaml --index 0",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def run_command(
     ctx: typer.Context,
     recipe: Annotated[
@@ -28,6 +35,8 @@ def run_command(
     default attack with an attack section, unshuffle with task: unshuffle, else train). Every option of
     that command works (give them after RECIPE); see `spatialmix <command> --help`. `--list` prints the
     recipe's points and their status (each of these commands has it), `--index I` runs only point I."""
+    from ..recipes import named_command
+
     if any(a in ("--recipe", "-r") or a.startswith("--recipe=") for a in ctx.args):
         raise ConfigError("`spatialmix run` takes the recipe as its argument, not --recipe")
     name = named_command(recipe)

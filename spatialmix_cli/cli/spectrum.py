@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ConfigError
+from ..keyspec import MODEL
 from ..layers.filter_banks import FILTER_BANKS, parse_bank, with_smooth_sigma
-from ..limits import MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
-from ..spectra import (
-    DEFAULT_PAD,
-    DEFAULT_THRESHOLD,
-    CheckpointSpectra,
-    DrawnSpectrum,
-    check_pad,
-    check_threshold,
-    checkpoint_spectra,
-    drawn_spectrum,
-)
+from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD, MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from . import options as opt
 from .output import emit_json, print_result, table
 
+if TYPE_CHECKING:
+    from ..spectra import CheckpointSpectra, DrawnSpectrum
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage threshold
 _FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
+EXAMPLES = opt.examples(
+    "spatialmix spectrum --random 1,4,16,64 --kernel 9 --filters random,smooth --out spectra.png",
+    "spatialmix spectrum --random 64 --kernel 9 --draws 8 --json",
+    "spatialmix spectrum runs/c256 --layer 0,3",
+)  # the --help epilog
+
+
+@opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, threshold=SPECTRUM)
 def spectrum_command(
     checkpoint: Annotated[
         Path | None,
@@ -61,6 +66,8 @@ def spectrum_command(
 ) -> None:
     """Spectral envelopes (max |FFT| over a bank's filters) and their coverage, from a checkpoint's
     depthwise layers or from fresh random / same / box / identity / smooth banks."""
+    from ..spectra import check_threshold
+
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
     if (checkpoint is None) == (random is None):
@@ -84,6 +91,8 @@ def _checkpoint(
 ) -> tuple[dict[str, Any], str | None]:
     """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
     figure's path."""
+    from ..spectra import checkpoint_spectra
+
     result = checkpoint_spectra(checkpoint, layers, pad=pad, threshold=threshold)
     figure = None
     if out is not None:
@@ -133,6 +142,8 @@ def _drawn(
     pad: int,
     threshold: float,
 ) -> list[DrawnSpectrum]:
+    from ..spectra import check_pad, drawn_spectrum
+
     sizes = _ints("--random", random)
     if kernel is None:
         raise ConfigError("--random needs --kernel K")

@@ -6,26 +6,33 @@ import io
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from ..config import TrainConfig
-from ..data.info import dataset_info
-from ..distributed import from_env, is_main
 from ..keyspec import TRAIN, describe_keys
-from ..layers import param_report
-from ..models import create_model, list_models
-from ..recipes import Point, listing, parse_set, resolve_points
-from ..rundir import has_weights
 from ..runlock import RunDirBusy
-from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
 from .output import StopRequest, console, emit_json, pct, print_error, print_result, table
 from .progress import TrainProgress
 
+if TYPE_CHECKING:
+    from ..recipes import Point
+    from ..training import TrainingInterrupted, TrainResult
 
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+
+EXAMPLES = opt.examples(
+    "spatialmix train --dataset synthetic --epochs 1 --learn chans --json",
+    "spatialmix train --arch convmixer --width 256 --depth 8 --set mixup=0.2 --out runs/c256",
+    "spatialmix train --recipe recipes/demo.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 @opt.with_config_options(TRAIN)
 def train_command(
     recipe: Annotated[
@@ -56,6 +63,8 @@ def train_command(
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
+    from ..recipes import listing, parse_set, resolve_points
+
     if list_models_:
         _print_models(json_)
         return
@@ -85,6 +94,8 @@ def _print_keys(as_json: bool) -> None:
 
 
 def _print_models(as_json: bool) -> None:
+    from ..models import list_models
+
     names = list_models()
     if as_json:
         for name in names:
@@ -99,7 +110,10 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.memory`."""
     import torch
 
+    from ..data.info import dataset_info
+    from ..layers import param_report
     from ..memory import format_bytes, training_estimate
+    from ..models import create_model
 
     for point in points:
         cfg = point.config
@@ -130,6 +144,9 @@ def train_points(
     Returns (point, result) for every point that is finished now; points another worker holds are left
     out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
     command; by default, for a sweep, `spatialmix train`'s)."""
+    from ..distributed import is_main
+    from ..training import TrainingInterrupted, train
+
     # a sweep's command without --resume stops at its unfinished point
     if again is None and len(points) > 1:
         again = "or continue the whole sweep: the same command again, with --resume"
@@ -178,6 +195,8 @@ def resume_command(run_dir: Path) -> str:
 def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | None = None) -> None:
     """Say where a run stopped and the command that resumes it, then ``again`` if given (stderr); with
     ``--json`` also one record of the interrupted run on stdout."""
+    from ..distributed import from_env
+
     command = resume_command(exc.run_dir)
     print_error(f"interrupted: {exc}")
     launcher = " (launched with the same torchrun options)" if from_env() is not None else ""
@@ -215,6 +234,8 @@ def _print_summary(
 def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
     """The finished points whose run kept its weights; each run record without them (a committed
     reproduction) is named on stderr, its ``kept`` results left as they are."""
+    from ..rundir import has_weights
+
     for point, _ in finished:
         if not has_weights(point.run_dir):
             console().print(f"{point.run_dir}: a run record without weights; its {kept} are kept as they are")

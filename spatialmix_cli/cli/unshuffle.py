@@ -4,22 +4,33 @@ PSNR with its baselines, and the reconstruction grid (the pipeline: :mod:`spatia
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ConfigError
 from ..keyspec import UNSHUFFLE
-from ..recipes import Point, parse_set
-from ..rundir import GRID_FILE
+from ..runfiles import GRID_FILE
 from ..safefiles import check_target
-from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
-from ..unshuffle.scores import UnshuffleScores
 from . import options as opt
 from .output import console, emit_json, print_result, table
 from .train import train_points, with_weights
 
+if TYPE_CHECKING:
+    from ..recipes import Point
+    from ..unshuffle.scores import UnshuffleScores
 
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+
+EXAMPLES = opt.examples(
+    "spatialmix unshuffle --dataset synthetic --epochs 1 --learn chans",
+    "spatialmix unshuffle --eval runs/full --eval runs/chans --grid grid.png",
+    "spatialmix unshuffle --recipe recipes/fig10.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 @opt.with_config_options(UNSHUFFLE)
 def unshuffle_command(
     eval_: Annotated[
@@ -47,6 +58,9 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
+    from ..recipes import parse_set
+    from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
+
     given = opt.given_config(config)
     if grid is not None:
         check_target(grid)  # a --grid that cannot be written fails now, not after the training
