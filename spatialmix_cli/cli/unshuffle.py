@@ -67,9 +67,8 @@ def unshuffle_command(
     if eval_:
         training = {k for k in given if k not in ("data_dir", "download")}
         if recipe is not None or training or set_ or out is not None or list_points or index is not None:
-            raise ConfigError(
-                "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
-            )
+            raise ConfigError("--eval re-evaluates checkpoints; it takes no training options (only --grid, "
+                              "--data-dir, --download)")  # fmt: skip
         download = given.get("download") is not False
         runs = evaluate_checkpoints(eval_, grid, given.get("data_dir"), download, note=console().print)
     else:
@@ -88,7 +87,7 @@ def unshuffle_command(
         runs = train_and_score(recipe, overrides, out, resume=resume, index=index, grid=grid, train=train,
                                note=console().print)  # fmt: skip
     rows = []
-    for run in runs:
+    for run in runs:  # a generator: each run is printed as soon as it is scored
         rows.append(_row(run.name, run.scores))
         if json_:
             emit_json(run.to_dict())
