@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from spatialmix_cli import TrainConfig, train
-from spatialmix_cli.cli import report as report_cli
 from spatialmix_cli.cli import train as train_cli
 
 from conftest import tiny_config
@@ -97,7 +96,9 @@ def test_bench_table_goes_to_stdout_without_json(cli, monkeypatch: pytest.Monkey
 def test_report_claims_table_goes_to_stdout_without_json(cli, tmp_path: Path, monkeypatch) -> None:
     claim = SimpleNamespace(id=1, text="frozen random filters suffice", verdict="holds", flagged=False)
     fake = SimpleNamespace(claims=[claim], runs=[1, 2], files=[], summary=lambda: {"runs": 2})
-    monkeypatch.setattr(report_cli, "build_report", lambda *a, **k: fake)
+    monkeypatch.setattr(
+        "spatialmix_cli.reporting.build_report", lambda *a, **k: fake
+    )  # imported at call time
     (tmp_path / "r").mkdir()
     plain = cli("report", "r", "--out", "rep")
     assert plain.exit_code == 0, plain.stderr
