@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..targets import expand_targets
 from . import options as opt
-from .output import console, emit_json, fmt, table
+from .output import emit_json, fmt, print_result, table
 
 Targets = Annotated[
     list[str],
@@ -59,8 +59,7 @@ def _print(record: dict[str, Any]) -> None:
     fields.add_column(overflow="fold")
     for name, value in rows:
         fields.add_row(name, fmt(value))
-    err = console()
-    err.print(fields)
+    print_result(fields, as_json=False)  # the tables are the result: stdout
     by_type = [[t, r["trainable"], r["frozen"]] for t, r in params["by_type"].items()]
     by_type.append(["total", params["params_trainable"], params["params_frozen"]])
-    err.print(table("parameters", ["layer type", "trainable", "frozen"], by_type))
+    print_result(table("parameters", ["layer type", "trainable", "frozen"], by_type), as_json=False)

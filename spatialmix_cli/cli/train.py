@@ -89,8 +89,8 @@ def _print_keys(as_json: bool) -> None:
         for row in rows:
             emit_json(row)
     else:
-        console().print(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
-                              [list(r.values()) for r in rows]))  # fmt: skip
+        print_result(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
+                           [list(r.values()) for r in rows]), as_json=False)  # fmt: skip
 
 
 def _print_models(as_json: bool) -> None:
