@@ -201,3 +201,11 @@ def test_list_keys_is_a_result_table_on_stdout_or_json_lines(cli) -> None:
     assert table.exit_code == 0 and "batch_size" in table.stdout and "batch_size" not in table.stderr
     rows = json_lines(cli("train", "--list-keys", "--json").stdout)
     assert {"key", "type", "default", "help"} <= set(rows[0]) and "filters" in {r["key"] for r in rows}
+
+
+def test_dry_run_report_is_the_result_on_stdout(cli) -> None:
+    args = ("train", "--dataset", "synthetic", "--width", "8", "--depth", "1", "--set", "kernel=3", "--set", "patch=4",
+            "--dry-run")  # fmt: skip
+    plain = cli(*args)
+    assert plain.exit_code == 0 and "trainable" in plain.stdout and "trainable" not in plain.stderr
+    assert json_lines(cli(*args, "--json").stdout)[0]["params_trainable"] > 0

@@ -125,7 +125,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
         rows.append(["total", report["params_trainable"], report["params_frozen"]])
         title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
                  f"training needs about {format_bytes(memory)}")  # fmt: skip
-        console().print(table(title, ["layer type", "trainable", "frozen"], rows))
+        print_result(table(title, ["layer type", "trainable", "frozen"], rows), as_json)  # the report: stdout
         if as_json:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
                        "memory_bytes": memory})  # fmt: skip
