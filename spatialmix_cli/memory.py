@@ -250,7 +250,7 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
     size, chans = cfg.image_size or info.image_size, info.in_chans
     classify = cfg.task == "classify"
     pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad  # as prepare_data
-    n_train, n_test = SPLIT_SIZES.get(cfg.dataset, (0, 0))  # 0: streamed from folders (ImageNet)
+    n_train, n_test = SPLIT_SIZES.get(cfg.dataset, (0, 0))  # 0: streamed from folders (imagenet, folder)
     if cfg.dataset == "synthetic":  # drawn at the size asked for
         n_train, n_test = cfg.subset or n_train, cfg.test_subset or n_test
     else:
