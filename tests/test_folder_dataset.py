@@ -118,3 +118,21 @@ def test_folder_config_needs_a_data_dir_and_allows_randaugment() -> None:
     with pytest.raises(ConfigError, match="data_dir"):
         tiny_config(dataset="folder", image_size=16)
     assert tiny_config(dataset="folder", data_dir="x", image_size=16, randaugment=2).randaugment == 2
+
+
+def test_folder_stats_use_a_fixed_sample_of_at_most_limit_images(folder_run) -> None:
+    from spatialmix_cli.data.imagefolder import folder_stats
+
+    base, _, pixels = folder_run
+    whole = folder_stats(base / "flowers", 16)
+    some = folder_stats(base / "flowers", 16, limit=5)
+    assert some == folder_stats(base / "flowers", 16, limit=5) and some != whole
+    import torch
+
+    # ImageFolder's order: classes sorted, then files; make_folder wrote the classes in reverse order.
+    by_class = [pixels[8 * c : 8 * c + 8] for c in range(3)][::-1]
+    ordered = [p for images in by_class for p in images]
+    chosen = sorted(torch.randperm(len(ordered), generator=torch.Generator().manual_seed(0))[:5].tolist())
+    data = np.stack([ordered[i] for i in chosen]).astype(np.float64) / 255
+    assert some[0] == pytest.approx(data.mean(axis=(0, 1, 2)).tolist(), abs=1e-6)
+    assert some[1] == pytest.approx(data.std(axis=(0, 1, 2)).tolist(), abs=1e-6)
