@@ -136,3 +136,15 @@ def test_folder_stats_use_a_fixed_sample_of_at_most_limit_images(folder_run) -> 
     data = np.stack([ordered[i] for i in chosen]).astype(np.float64) / 255
     assert some[0] == pytest.approx(data.mean(axis=(0, 1, 2)).tolist(), abs=1e-6)
     assert some[1] == pytest.approx(data.std(axis=(0, 1, 2)).tolist(), abs=1e-6)
+
+
+def test_planning_info_counts_a_folders_classes_before_reading_images(folder_run, tmp_path: Path) -> None:
+    from spatialmix_cli.data.info import planning_info
+    from spatialmix_cli.memory import training_estimate
+
+    base, _, _ = folder_run
+    assert planning_info("folder", str(base / "flowers")).num_classes == 3
+    assert planning_info("folder", str(tmp_path / "nowhere")) == dataset_info("folder")
+    assert planning_info("cifar10", str(base / "flowers")) == dataset_info("cifar10")
+    cfg = tiny_config(dataset="folder", data_dir=str(base / "flowers"), image_size=16)
+    assert training_estimate(cfg).nbytes > 0

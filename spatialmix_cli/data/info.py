@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, check_choice
@@ -147,3 +148,18 @@ SPLIT_SIZES: dict[str, tuple[int, int]] = {
 
 def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[check_choice("dataset", name, DATASETS)]
+
+
+def planning_info(name: str, data_dir: str | None = None) -> DatasetInfo:
+    """The facts known before any image is read (for model shapes, parameter counts, memory estimates): a
+    ``folder`` dataset's class count is its ``train/`` sub-folders when ``data_dir`` has them (its mean /
+    std are only known once its images are read, when a run starts)."""
+    info = dataset_info(name)
+    if info.name != "folder" or not data_dir:
+        return info
+    train = Path(data_dir).expanduser() / "train"
+    try:
+        count = sum(1 for p in train.iterdir() if p.is_dir()) if train.is_dir() else 0
+    except OSError:
+        count = 0
+    return replace(info, num_classes=count) if count else info
