@@ -110,7 +110,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.memory`."""
     import torch
 
-    from ..data.info import dataset_info
+    from ..data.info import planning_info
     from ..layers import param_report
     from ..memory import format_bytes, training_estimate
     from ..models import create_model
@@ -118,7 +118,8 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     for point in points:
         cfg = point.config
         with torch.device("meta"):
-            model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
+            # a folder dataset's class count from its train/ sub-folders, before any image is read
+            model = create_model(cfg.arch, **cfg.model_kwargs(planning_info(cfg.dataset, cfg.data_dir)))
         report = param_report(model)
         memory = training_estimate(cfg).nbytes
         rows = [[kind, r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
