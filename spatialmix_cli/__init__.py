@@ -7,14 +7,41 @@ Library entry points (the CLI is a thin layer over these)::
 
 __version__ = "0.1.0"
 
-from .checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint  # noqa: E402
-from .config import TrainConfig  # noqa: E402
-from .errors import CheckpointError, ConfigError, DataError, SpatialmixError  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
-from .layers import param_report  # noqa: E402
-from .models import create_model, list_models  # noqa: E402
-from .recipes import load_recipe  # noqa: E402
-from .training import TrainResult, train  # noqa: E402
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
+
+if TYPE_CHECKING:  # the real imports, for type checkers; at run time each is read on first use
+    from .checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint
+    from .config import TrainConfig
+    from .errors import CheckpointError, ConfigError, DataError, SpatialmixError
+    from .evaluation import evaluate
+    from .layers import param_report
+    from .models import create_model, list_models
+    from .recipes import load_recipe
+    from .training import TrainResult, train
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Checkpoint": ".checkpoint",
+        "load_checkpoint": ".checkpoint",
+        "load_model": ".checkpoint",
+        "save_checkpoint": ".checkpoint",
+        "TrainConfig": ".config",
+        "CheckpointError": ".errors",
+        "ConfigError": ".errors",
+        "DataError": ".errors",
+        "SpatialmixError": ".errors",
+        "evaluate": ".evaluation",
+        "param_report": ".layers",
+        "create_model": ".models",
+        "list_models": ".models",
+        "load_recipe": ".recipes",
+        "TrainResult": ".training",
+        "train": ".training",
+    },
+)
 
 __all__ = [
     "Checkpoint",

@@ -38,6 +38,8 @@ from torchvision.transforms import v2
 
 from .allocator import tune_malloc
 from .attacks.build import AttackSpec, perturb
+from .bench_settings import DEFAULT_PRESETS as DEFAULT_PRESETS  # re-exported: torch-free for the CLI
+from .bench_settings import BenchSettings as BenchSettings
 from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
 from .data import TensorBatches
@@ -51,22 +53,6 @@ from .runtime import autocast, check_bf16, resolve_device, to_float, use_bf16
 from .safefiles import atomic_write_text, check_target
 from .tasks import Classify
 from .training import build_optimizer, train_step
-
-DEFAULT_PRESETS = ("convmixer_256_8_k5_p2",)
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    batch_size: int = 128
-    iters: int = 11
-    warmup: int = 3  # the tuned allocator grows its heap over the first 2-3 steps, then never faults again
-    device: str = "auto"
-    compile: bool | None = None  # None: as `train` runs a long run (compiled on CUDA, eager on CPU)
-    channels_last: bool = True  # the project path's memory format (the trainer's default)
-    tune_malloc: bool = True  # the project path runs with allocator.tune_malloc (the reference never does)
-    cpu_bf16: bool = False  # the project path in bf16 autocast on a CPU too (the reference is always float32)
-    seed: int = 0
-    peak_gflops: float | None = None  # the machine's peak, for the "% of peak" column (None: unknown)
 
 
 class _PerSampleAugment(Dataset):

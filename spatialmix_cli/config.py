@@ -13,16 +13,13 @@ import types
 import typing
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .data.info import DATASETS, MAX_IMAGE_SIZE, DatasetInfo, dataset_info
 from .errors import ConfigError, check_choice, did_you_mean
-from .keyspec import EVERYDAY, TRAIN, UNSHUFFLE, key, keys_where, specs
-from .layers import FILTER_BANKS, LEARN_MODES, format_bank, with_smooth_sigma
+from .keyspec import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
 from .limits import (
     MAX_ADV_STEPS,
+    MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
     SEED,
     above,
@@ -33,12 +30,18 @@ from .limits import (
     work_limit,
 )
 from .numbers import parse_number
-from .tasks import TASKS
+
+if TYPE_CHECKING:
+    from .data.info import DatasetInfo
+
+# torch (and the registries that need it: tasks, learn modes, filter banks) is imported where it is used,
+# so that the CLI's --help, which reads these keys, answers without it.
 
 OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
+LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
 # The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
 # by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
@@ -46,8 +49,34 @@ FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
 
 
+def _task_names() -> tuple[str, ...]:
+    from .tasks import TASKS
+
+    return TASKS
+
+
+def _learn_modes() -> tuple[str, ...]:
+    from .layers.learn import LEARN_MODES
+
+    return tuple(LEARN_MODES)
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from .data.info import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _canonical_bank(spec: str) -> str:
+    from .layers.filter_banks import format_bank
+
+    return format_bank(spec)
+
+
 def _check_filters(spec: str) -> None:
     """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
+    from .layers.filter_banks import FILTER_BANKS, format_bank
+
     check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
     format_bank(spec)
 
@@ -55,6 +84,16 @@ def _check_filters(spec: str) -> None:
 # Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
 # metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
 LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
+
+
+def logger_names(value: str) -> tuple[str, ...]:
+    """The metric sinks a ``logger`` value names (a comma list; ``none``: no sink, alone)."""
+    names = tuple(part.strip() for part in value.split(","))
+    for name in names:
+        check_choice("logger", name, LOGGERS)
+    if len(set(names)) < len(names) or ("none" in names and len(names) > 1):
+        raise ConfigError(f"logger: each sink once, and 'none' alone, got '{value}'")
+    return tuple(n for n in names if n != "none")
 
 
 def _check_arch(name: str) -> None:
@@ -74,29 +113,35 @@ class TrainConfig:
     # --- task --------------------------------------------------------------------------------------
     task: str = key(
         "classify",
-        choices=TASKS,
+        choices=_task_names,
         help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
     )
     perm_seed: int = key(
-        0, bounds=SEED, flags=UNSHUFFLE, help="Seed of the fixed pixel permutation (unshuffle)."
+        0, bounds=SEED, flags=UNSHUFFLE, panel=DATA, help="Seed of the fixed pixel permutation (unshuffle)."
     )
     # --- model -------------------------------------------------------------------------------------
     arch: str = key(
-        "convmixer", check=_check_arch, flags=TRAIN, help="Model name from the registry (see --list-models)."
+        "convmixer",
+        check=_check_arch,
+        flags=TRAIN,
+        panel=MODEL,
+        help="Model name from the registry (see --list-models).",
     )
     learn: str = key(
         "full",
-        choices=LEARN_MODES,
+        choices=_learn_modes,
         model="common",
         flags=EVERYDAY,
+        panel=MODEL,
         help="full | chans (spatial frozen) | space (channel mixing frozen).",
     )
     filters: str = key(
         "random",
         check=_check_filters,
-        canonical=format_bank,
+        canonical=_canonical_bank,
         model="common",
         flags=EVERYDAY,
+        panel=MODEL,
         help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
         "smooth:0.5 (σ in taps; plain smooth is σ 1).",
     )
@@ -105,6 +150,7 @@ class TrainConfig:
         bounds=POSITIVE,
         model="arch",
         flags=EVERYDAY,
+        panel=MODEL,
         label="w",
         help="ConvMixer hidden width / ResNet base width (default: the model's).",
     )
@@ -113,6 +159,7 @@ class TrainConfig:
         bounds=POSITIVE,
         model="arch",
         flags=EVERYDAY,
+        panel=MODEL,
         label="d",
         help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
     )
@@ -131,24 +178,29 @@ class TrainConfig:
     # --- data --------------------------------------------------------------------------------------
     dataset: str = key(
         "cifar10",
-        choices=DATASETS,
+        choices=_dataset_names,
         flags=EVERYDAY,
+        panel=DATA,
         help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic.",
     )
     data_dir: str | None = key(
         None,
         runtime=True,
         flags=EVERYDAY,
+        panel=DATA,
         help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, "
         "../shared/datasets, then download.",
     )
-    download: bool = key(True, runtime=True, flags=UNSHUFFLE, help="Allow downloading a missing dataset.")
+    download: bool = key(
+        True, runtime=True, flags=UNSHUFFLE, panel=DATA, help="Allow downloading a missing dataset."
+    )
     subset: int | None = key(None, bounds=POSITIVE, help="Number of training images (default: all).")
     test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
     image_size: int | None = key(
         None,
         bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
-        flags=UNSHUFFLE,
+        flags=EVERYDAY,
+        panel=DATA,
         help="Pixels: imagenet crop size (default 224); others resize (default: native).",
     )
     randaugment: int = key(
@@ -167,10 +219,10 @@ class TrainConfig:
     hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
     workers: int = key(4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet only.")
     # --- optimisation ------------------------------------------------------------------------------
-    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, help="Training epochs.")
-    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, help="Images per step.")
+    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
+    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
     optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
-    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, help="Peak learning rate.")
+    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Peak learning rate.")
     weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
     momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
     schedule: str = key(
@@ -214,6 +266,7 @@ class TrainConfig:
         bounds=SEED,
         model="common",
         flags=EVERYDAY,
+        panel=RUNTIME,
         help="Seed for model init, filter banks, data order and augmentation.",
     )
     device: str = key(
@@ -221,6 +274,7 @@ class TrainConfig:
         bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
         runtime=True,
         flags=EVERYDAY,
+        panel=RUNTIME,
         help="auto | cpu | cuda | cuda:N.",
     )
     channels_last: bool = key(
@@ -240,6 +294,14 @@ class TrainConfig:
     )
     log_every: int = key(20, bounds=POSITIVE, runtime=True,
                          help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
+    logger: str = key(
+        "tensorboard",
+        check=logger_names,
+        runtime=True,
+        flags=EVERYDAY,
+        panel=RUNTIME,
+        help="Metric loggers, a comma list: tensorboard (event files in the run directory) | wandb | mlflow | none.",
+    )
 
     # -------------------------------------------------------------------------------------------------
     @classmethod
@@ -262,6 +324,8 @@ class TrainConfig:
         sigma = data.pop("smooth_sigma")
         if data.get("filters") == "smooth" and sigma is not None:
             try:
+                from .layers.filter_banks import format_bank, with_smooth_sigma
+
                 data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
             except ConfigError as exc:
                 raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
@@ -308,6 +372,9 @@ class TrainConfig:
     def check_model(self, where: str = "config") -> None:
         """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
         arguments fail here, before any data is loaded or anything is written."""
+        import torch
+
+        from .data.info import dataset_info
         from .models import create_model
 
         info = dataset_info(self.dataset)

@@ -26,6 +26,16 @@ TRAIN = "train"
 UNSHUFFLE = "unshuffle"
 EVERYDAY = (TRAIN, UNSHUFFLE)  # an option of both commands
 
+# The panels a command's --help groups its options in (a key's ``panel``; the CLI's own options name theirs).
+MODEL, DATA, OPTIMISATION, ATTACK, OUTPUT, RUNTIME = (
+    "Model",
+    "Data",
+    "Optimisation",
+    "Attack",
+    "Output",
+    "Runtime",
+)
+
 
 @dataclass(frozen=True)
 class KeySpec:
@@ -35,7 +45,8 @@ class KeySpec:
     ``model``: a ``create_model`` argument; ``runtime``: changes how a run executes but not what it
     computes; ``flags``: the commands that offer it as an option (every key is settable with ``--set``);
     ``label``: its short name in a report's setting label (``w128``); ``fraction``: a string like
-    ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``)."""
+    ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``);
+    ``panel``: where its option is listed in ``--help`` (one of the panel names above)."""
 
     help: str
     choices: Choices | None = None
@@ -47,6 +58,7 @@ class KeySpec:
     label: str | None = None
     fraction: bool = False
     canonical: Callable[[Any], Any] | None = None
+    panel: str | None = None
 
     def choice_list(self) -> list[str] | None:
         if self.choices is None:
@@ -81,6 +93,7 @@ def key(
     label: str | None = None,
     fraction: bool = False,
     canonical: Callable[[Any], Any] | None = None,
+    panel: str | None = None,
 ) -> Any:
     """A dataclass field with its default and its :class:`KeySpec`."""
     spec_ = KeySpec(
@@ -94,6 +107,7 @@ def key(
         label=label,
         fraction=fraction,
         canonical=canonical,
+        panel=panel,
     )
     return dataclasses.field(default=default, metadata={"spec": spec_})
 

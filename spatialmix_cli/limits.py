@@ -19,9 +19,12 @@ MAX_STEPS = 10_000  # PGD steps of an attack or a masking check (the paper: 2; A
 MAX_ADV_STEPS = 1_000  # PGD steps per training batch (adversarial training)
 MAX_DRAWS = 10_000  # fresh random banks per N (spectrum --draws, report --draws)
 MAX_MULTIPLIER = 4_096  # depthwise multiplier of a fresh bank
+DEFAULT_PAD = 512  # FFT size of a spectrum (spectra.envelope checks it against its own MAX_PAD)
+DEFAULT_THRESHOLD = 0.5  # a spectrum's coverage counts frequencies at least this share of the peak
 MAX_BENCH_ITERS = 100_000  # timed (or warm-up) iterations of `spatialmix bench`
 MAX_BENCH_BATCH = 65_536  # images per step of `spatialmix bench`
 SIGMA_RANGE = (0.01, 64.0)  # Gaussian std in filter taps: below, smoothing is the identity; above, a box
+MAX_IMAGE_SIZE = 4096  # pixels a side: a resize beyond it is a typo or a hostile file, whatever the memory
 MIN_IMAGE_SIZE = 4  # pixels a side: torchvision's antialiased resize fails below 2, and 2-3 px hold no space
 _WHY = "this limit keeps one request from running for days"
 

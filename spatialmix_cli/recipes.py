@@ -26,7 +26,10 @@ a single value is a setting of that grid only, and ``grid: label`` puts its runs
 
 Points are the grids in file order (the last key varies fastest). Every point's run directory is
 ``<out>[/<grid>]/<key>-<value>_<key>-<value>``, so points can run in any order, on any machine of a
-scheduler.
+scheduler. A command-line value of a key the recipe does not sweep (``--seed 3``, ``--set lr=0.2``; not a
+runtime key such as ``device``) that changes a point's config is added to its name, in config key order
+(``learn-full_seed-3``), so it never lands in the recipe's own run directories; a swept key given on the
+command line leaves the sweep and the name.
 
 ``command`` defaults to ``attack`` for a recipe with an ``attack`` section, ``unshuffle`` for one whose base
 has ``task: unshuffle``, else ``train``.
@@ -34,6 +37,7 @@ has ``task: unshuffle``, else ``train``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -43,9 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from .attacks.plan import AttackPlan
-from .config import TrainConfig, coerce
+from .config import RUNTIME_KEYS, TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
-from .rundir import default_run_dir, read_config
+from .rundir import default_run_dir, read_config, run_status
 from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
 
@@ -173,12 +177,11 @@ class Recipe:
             grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}", model=False)
             for combo in itertools.product(*axes.values()) if axes else [()]:
                 values = dict(zip(axes, combo, strict=True))
-                name = point_name(values)
-                where = (
-                    f"{self.source}: sweep point {'/'.join(filter(None, [grid.label, name])) or len(points)}"
-                )
-                config = grid_base.updated(values, where, model=False)
-                config = config.updated(overrides, "option", model=False)
+                label = "/".join(filter(None, [grid.label, point_name(values)])) or str(len(points))
+                where = f"{self.source}: sweep point {label}"
+                swept = grid_base.updated(values, where, model=False)
+                config = swept.updated(overrides, "option", model=False)
+                name = point_name({**values, **changed_keys(swept, config, overrides, grid.axes)})
                 run_dir = _run_dir(root, [p for p in (grid.label, name) if p], where, links)
                 point = Point(len(points), name, values, config, run_dir, grid.label, where)
                 if run_dir in seen:
@@ -190,6 +193,12 @@ class Recipe:
                 seen[run_dir] = point
                 points.append(point)
         return points
+
+
+def listing(points: list[Point]) -> list[dict[str, Any]]:
+    """What ``--list`` prints of each point: its fields and its status, the decision training would take
+    on its run directory (:func:`~spatialmix_cli.rundir.run_status`: read-only, writes nothing)."""
+    return [{**p.to_dict(), "status": run_status(p.run_dir, p.config)} for p in points]
 
 
 def check_models(points: list[Point]) -> None:
@@ -223,6 +232,21 @@ def _format(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value).lower()
     return str(value)
+
+
+def changed_keys(
+    recipe: TrainConfig, config: TrainConfig, overrides: dict[str, Any], swept: dict[str, Any]
+) -> dict[str, Any]:
+    """The command-line ``overrides`` that change a point's result: keys the grid does not sweep, not
+    runtime keys (device, workers, ...), whose value differs from the recipe's ``recipe`` config; in
+    config key order. They go into the point's name, so ``--seed 3`` on a recipe of seed 0 gets run
+    directories of its own (an overridden swept key leaves the sweep and the name, as it always did)."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name in overrides and f.name not in RUNTIME_KEYS and f.name not in swept
+        and getattr(config, f.name) != getattr(recipe, f.name)
+    }  # fmt: skip
 
 
 def point_name(values: dict[str, Any]) -> str:
@@ -377,6 +401,17 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def pick_point(points: list[Point], index: int | None, recipe: Path) -> list[Point]:
+    """``points``, or only point ``index`` of them (``--index``: refused out of range)."""
+    if index is None:
+        return points
+    if not 0 <= index < len(points):
+        raise ConfigError(
+            f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
+        )
+    return [points[index]]
+
+
 def resolve_points(
     recipe: Path | None,
     overrides: dict[str, Any],
@@ -392,13 +427,7 @@ def resolve_points(
     ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
     its point, ``--list`` none). Precedence: defaults < recipe base < sweep point < ``overrides``."""
     if recipe is not None:
-        points = load_recipe(recipe).points(overrides, out, model=False)
-        if index is not None:
-            if not 0 <= index < len(points):
-                raise ConfigError(
-                    f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
-                )
-            points = [points[index]]
+        points = pick_point(load_recipe(recipe).points(overrides, out, model=False), index, recipe)
         if check:
             check_models(points)
         return points

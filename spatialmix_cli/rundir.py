@@ -1,4 +1,5 @@
-"""Run directories: what is in one, whether it is new / unfinished / finished, and refusing to mix configs.
+"""Run directories: what is in one, its status (new / unfinished / finished / busy / other-config), and
+refusing to mix configs.
 
 A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per epoch),
 ``last.safetensors`` (weights + optimizer + progress, rewritten atomically every epoch and on Ctrl-C),
@@ -24,7 +25,18 @@ from . import distributed
 from .checkpoint import check_train_state
 from .config import RUNTIME_KEYS, TrainConfig
 from .errors import ConfigError, RunDirError, SpatialmixError, write_error
-from .runlock import RunDirBusy, check_free, claim
+from .runfiles import (  # noqa: F401  (re-exported: the names live torch-free, for the CLI's help)
+    ATTACKS_FILE,
+    CONFIG_FILE,
+    GRID_FILE,
+    LAST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RESULT_FILE,
+    RUN_FILES,
+    UNSHUFFLE_FILE,
+)
+from .runlock import RunDirBusy, check_free, claim, claimed_by
 from .safefiles import (
     atomic_write_text,
     check_output_folder,
@@ -34,25 +46,6 @@ from .safefiles import (
     remove_stale_temp_files,
 )
 from .safeyaml import parse_yaml
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
-LAST_FILE = "last.safetensors"
-MODEL_FILE = "model.safetensors"
-ATTACKS_FILE = "attacks.jsonl"  # appended to by `spatialmix attack`
-RESULT_FILE = "result.json"
-UNSHUFFLE_FILE = "unshuffle.json"  # written by `spatialmix unshuffle`: PSNR and its baselines
-GRID_FILE = "reconstructions.png"  # written by `spatialmix unshuffle`
-RUN_FILES = (
-    CONFIG_FILE,
-    METRICS_FILE,
-    LAST_FILE,
-    MODEL_FILE,
-    RESULT_FILE,
-    ATTACKS_FILE,
-    UNSHUFFLE_FILE,
-    GRID_FILE,
-)
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
@@ -113,6 +106,46 @@ def _describe(diff: dict[str, tuple[Any, Any]]) -> str:
     return text + (f", and {len(items) - 4} more" if len(items) > 4 else "")
 
 
+STATUSES = ("new", "unfinished", "finished", "busy", "other-config")  # what run_status answers
+
+
+def _saved_config(run_dir: Path) -> TrainConfig | None:
+    """The config ``run_dir`` holds, or None for a folder not made yet or empty; a non-empty folder that is
+    not a run directory is refused."""
+    saved = read_config(run_dir) if run_dir.is_dir() else None
+    # Dotfiles (the claim's .lock, temp files of a killed write) do not make a folder "used".
+    if saved is None and run_dir.is_dir() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
+        raise RunDirError(
+            f"--out {run_dir} exists and is not a spatialmix run directory; choose another folder"
+        )
+    return saved
+
+
+def _decide(
+    run_dir: Path, cfg: TrainConfig, *, overwrite: bool = False
+) -> tuple[str, dict[str, tuple[Any, Any]]]:
+    """The decision :func:`check_run_dir` and :func:`run_status` share, read-only: ``new``,
+    ``other-config`` (with the differing keys), ``unfinished`` or ``finished``."""
+    saved = _saved_config(run_dir)
+    if saved is None or overwrite:
+        return "new", {}
+    diff = saved.diff(cfg, ignore=RUNTIME_KEYS)
+    if diff:
+        return "other-config", diff
+    return status(run_dir), {}
+
+
+def run_status(run_dir: str | Path, cfg: TrainConfig) -> str:
+    """What training ``cfg`` into ``run_dir`` would find, read-only (nothing is written, not even the
+    claim's lock file): ``busy`` (a live worker holds its claim), ``other-config`` (it holds a run of
+    another config), ``finished``, ``unfinished`` (training resumes it with --resume) or ``new``. It is
+    the decision :func:`check_run_dir` takes, in the order the trainer takes it."""
+    run_dir = Path(run_dir)
+    if claimed_by(run_dir) is not None:
+        return "busy"
+    return _decide(run_dir, cfg)[0]
+
+
 def check_run_dir(
     run_dir: str | Path, cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False
 ) -> str:
@@ -124,23 +157,12 @@ def check_run_dir(
     """
     run_dir = Path(run_dir)
     check_output_folder(run_dir, f"to --out {run_dir}")  # names too long, files in the way, no permission
-    saved = read_config(run_dir) if run_dir.is_dir() else None
-    # Dotfiles (the claim's .lock, temp files of a killed write) do not make a folder "used".
-    if saved is None and run_dir.is_dir() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
-        raise RunDirError(
-            f"--out {run_dir} exists and is not a spatialmix run directory; choose another folder"
-        )
-    if saved is None:
-        return "new"
-    if overwrite:
-        return "new"
-    diff = saved.diff(cfg, ignore=RUNTIME_KEYS)
-    if diff:
+    state, diff = _decide(run_dir, cfg, overwrite=overwrite)
+    if state == "other-config":
         raise RunDirError(
             f"{run_dir} holds a run with another config ({_describe(diff)}); "
             "pass --overwrite to replace it or choose another --out"
         )
-    state = status(run_dir)
     if state == "unfinished" and not resume:
         raise RunDirError(
             f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite to start over"

@@ -8,7 +8,8 @@ the caller ask for a clean stop (the CLI sets it from SIGINT/SIGTERM). The piece
 ``runtime`` (device, bf16), ``data.prepare``, ``rundir.claimed_run_dir``, ``training_state`` (progress,
 checkpoints, divergence checks) and ``evaluation``. Names callers import from here stay importable:
 ``resolve_device``, ``check_bf16``, ``use_bf16``, ``to_float`` (runtime), ``prepare_data`` (data),
-``evaluate`` (evaluation), ``Progress``, ``TrainResult``, ``TrainingDiverged`` (training_state).
+``evaluate`` (evaluation), ``Callbacks``, ``Progress``, ``TrainResult``, ``TrainingDiverged``
+(training_state). The metric loggers (``loggers``: TensorBoard by default) are fed from the same hooks.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +33,7 @@ from .data.info import DatasetInfo
 from .data.mixing import make_mixer
 from .evaluation import evaluate
 from .layers import param_report
+from .loggers import with_loggers
 from .memory import check_training
 from .models import create_model
 from .rundir import (
@@ -46,6 +48,7 @@ from .runtime import autocast, check_bf16, resolve_device, to_float, use_bf16
 from .seeding import derive_seed
 from .tasks import Task
 from .training_state import (
+    Callbacks,
     Progress,
     TrainResult,
     check_finite,
@@ -69,21 +72,8 @@ class TrainingInterrupted(Exception):
     def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
         super().__init__(f"stopped at epoch {epoch + 1}, step {step}; state saved in {run_dir / LAST_FILE}")
         self.run_dir = run_dir
-
-
-class Callbacks:
-    """Progress hooks; the CLI's rich progress bar subclasses this. All methods are optional no-ops."""
-
-    def on_start(
-        self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]
-    ) -> None: ...
-
-    def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None: ...
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
-
-    def on_note(self, text: str) -> None:
-        """A one-line remark about how the run executes (e.g. the automatic torch.compile decision)."""
+        self.epoch = epoch + 1  # the epoch it stopped in, 1-based (as in metrics.jsonl and the message)
+        self.step = step  # steps done in that epoch
 
 
 def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:
@@ -178,7 +168,8 @@ def train(
     # end in one loop; everything it calls is named for what it does.
     dist = distributed.from_env()
     main = dist is None or dist.main
-    callbacks = (callbacks or Callbacks()) if main else Callbacks()  # only rank 0 reports progress
+    # only rank 0 reports progress and logs metrics; a logger's missing package fails here, before any write
+    callbacks = with_loggers(callbacks, cfg) if main else Callbacks()
     should_stop = should_stop or (lambda: False)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     distributed.check_batch(dist, cfg.batch_size)
@@ -187,7 +178,7 @@ def train(
     run = claimed_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite, dist=dist, device=device,
                           check=lambda: check_training(cfg, device, dist.world if dist is not None else 1))  # fmt: skip
     # Entering ``run`` does the read-only precheck; the claim that ``run.claim()`` takes is held to the end.
-    with distributed.process_group(dist, device), run:
+    with distributed.process_group(dist, device), run, closing(callbacks):
         if run.state == "finished":
             return stored_result(run_dir)
         data = prepare_data(cfg, device, dist)  # a missing dataset fails here, before anything is written
@@ -249,7 +240,8 @@ def train(
                 stop = should_stop() if dist is None else distributed.any_rank(should_stop(), device)
                 metrics = None
                 if progress.global_step % cfg.log_every == 0 or stop:
-                    metrics = check_finite(read_sums(sums, dist), lr, progress, task, run_dir)
+                    metrics = check_finite(read_sums(sums, dist), lr, progress, task, run_dir,
+                                           running=time.perf_counter() - started)  # fmt: skip
                 callbacks.on_step(global_step=progress.global_step, epoch=progress.epoch, metrics=metrics)
                 if stop:
                     progress.sums = read_sums(sums, dist)
@@ -266,7 +258,10 @@ def train(
             due = done == cfg.epochs or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
             test = evaluate(model, data.test(), device=device, bf16=bf16, channels_last=cfg.channels_last,
                             task=task) if due else None  # fmt: skip
-            record = epoch_record(progress, task, test)
+            last_lr = lr_at(
+                progress.global_step - 1, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule
+            )
+            record = epoch_record(progress, task, test, last_lr)
             check_finite_model(model, record, progress, run_dir)
             progress.next_epoch(record)
             if main:

@@ -1,5 +1,6 @@
 """A training run's state between steps: where it is (:class:`Progress`), how it is saved to and restored
-from ``last.safetensors`` (resume at the exact step), its running sums, and the divergence checks."""
+from ``last.safetensors`` (resume at the exact step), its running sums, the divergence checks, and the
+:class:`Callbacks` hooks that see it (progress bars, metric loggers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .callbacks import Callbacks as Callbacks  # re-exported: defined torch-free for the CLI
 from .checkpoint import load_into, save_checkpoint
 from .config import TrainConfig
 from .data.info import DatasetInfo
@@ -47,6 +49,10 @@ class Progress:
         self.epoch, self.step = self.epoch + 1, 0
         self.sums = _zero_sums()
         self.history.append(record)
+
+    def epoch_seconds(self) -> float:
+        """Training seconds of the current epoch saved so far (across a resume), from the cumulative ones."""
+        return self.seconds - (self.history[-1]["seconds"] if self.history else 0.0)
 
 
 def meta(cfg: TrainConfig, info: DatasetInfo, progress: Progress) -> dict[str, Any]:
@@ -89,9 +95,10 @@ def read_sums(sums: dict[str, torch.Tensor], dist: distributed.Dist | None) -> d
 
 
 def check_finite(
-    sums: dict[str, float], lr: float, progress: Progress, task: Task, run_dir: Path
+    sums: dict[str, float], lr: float, progress: Progress, task: Task, run_dir: Path, running: float = 0.0
 ) -> dict[str, float]:
-    """The step's log metrics from the running ``sums``; a non-finite loss stops the run."""
+    """The step's log metrics from the running ``sums`` (images/s over the epoch's training time, the
+    saved part plus ``running`` seconds since this process started it); a non-finite loss stops the run."""
     if not math.isfinite(sums["loss"]):
         raise diverged(
             f"training loss became {sums['loss']} at epoch {progress.epoch + 1}, step {progress.step}",
@@ -100,7 +107,12 @@ def check_finite(
     count = max(sums["count"], 1.0)
     mean_loss = sums["loss"] / count
     metric = task.summarize(mean_loss, sums["correct"] / count)
-    return {**sums, "lr": lr, "train_loss": mean_loss, f"train_{task.metric}": metric}
+    rate = images_per_second(sums["count"], progress.epoch_seconds() + running)
+    return {**sums, "lr": lr, "train_loss": mean_loss, f"train_{task.metric}": metric, "images_per_s": rate}
+
+
+def images_per_second(count: float, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
 def check_finite_model(model: nn.Module, record: dict[str, Any], progress: Progress, run_dir: Path) -> None:
@@ -120,8 +132,9 @@ def diverged(what: str, run_dir: Path) -> TrainingDiverged:
     return TrainingDiverged(f"{what}; {kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)")
 
 
-def epoch_record(progress: Progress, task: Task, test: dict[str, float] | None) -> dict[str, Any]:
-    """The epoch's line of metrics.jsonl: its training metrics and, if one ran, the test evaluation."""
+def epoch_record(progress: Progress, task: Task, test: dict[str, float] | None, lr: float) -> dict[str, Any]:
+    """The epoch's line of metrics.jsonl: its training metrics, the last step's learning rate ``lr``, the
+    training throughput and, if one ran, the test evaluation."""
     count = max(progress.sums["count"], 1.0)
     mean_loss = progress.sums["loss"] / count
     return {
@@ -132,6 +145,8 @@ def epoch_record(progress: Progress, task: Task, test: dict[str, float] | None) 
         "test_loss": test["loss"] if test else None,
         f"test_{task.metric}": test[task.metric] if test else None,
         "seconds": round(progress.seconds, 3),
+        "lr": lr,
+        "images_per_s": images_per_second(progress.sums["count"], progress.epoch_seconds()),
     }
 
 

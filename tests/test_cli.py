@@ -1,5 +1,6 @@
-"""The CLI contract: JSON on stdout (parsed with json.loads), human output on stderr, one-line errors
-with exit code 2, recipes with --list / --index, and Ctrl-C that saves and exits 130."""
+"""The CLI contract: JSON on stdout (parsed with json.loads), human output on stderr (but for the result
+table, on stdout without --json), one-line errors with exit code 2, recipes with --list / --index, and
+Ctrl-C that saves and exits 130."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ def test_train_json_contract(cli, tmp_path: Path) -> None:
     assert Path(out["checkpoint"]).is_file() and "epoch 1/1" in result.stderr
 
 
-def test_without_json_stdout_stays_empty(cli) -> None:
+def test_without_json_stdout_has_the_result_table_only(cli) -> None:
     result = cli("train", *TINY, "--epochs", "1", "--out", "run")
-    assert result.exit_code == 0 and result.stdout == "" and "test acc" in result.stderr
+    assert result.exit_code == 0 and "test acc" in result.stdout and "epoch 1/1" not in result.stdout
 
 
 def test_dry_run_prints_the_parameter_report_and_trains_nothing(cli, tmp_path: Path) -> None:
@@ -124,6 +125,8 @@ def test_recipe_list_and_index(cli, tmp_path: Path) -> None:
 def test_list_models(cli) -> None:
     names = [m["model"] for m in json_lines(cli("train", "--list-models", "--json").stdout)]
     assert "convmixer_256_8_k5_p2" in names and "sep_resnet" in names
+    plain = cli("train", "--list-models")  # the list is the result: stdout, one name a line
+    assert plain.exit_code == 0 and plain.stdout.split() == names and plain.stderr == ""
 
 
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.Popen:

@@ -79,9 +79,10 @@ def test_sweep_points_overrides_and_run_dirs(tmp_path: Path) -> None:
     ]
     assert points[3].config.learn == "chans" and points[3].config.seed == 1 and points[3].config.lr == 0.1
     assert len({p.run_dir for p in points}) == 4 and all(p.run_dir.parent == tmp_path for p in points)
-    # a command-line value wins and removes its axis from the sweep
+    # a command-line value wins and removes its axis from the sweep; one of a key the recipe does not
+    # sweep (lr) goes into the name, so it does not reuse the recipe's own run directories
     overridden = recipe.points({"learn": "space", "lr": 0.2}, out=tmp_path)
-    assert [p.name for p in overridden] == ["seed-0", "seed-1"]
+    assert [p.name for p in overridden] == ["seed-0_lr-0.2", "seed-1_lr-0.2"]
     assert all(p.config.learn == "space" and p.config.lr == 0.2 for p in overridden)
 
 

@@ -97,8 +97,10 @@ def test_only_rank_0_writes_and_reports(ddp_run) -> None:
     assert len(rows) == 1 and rows[0]["run_dir"] == "run"
     assert sorted(p.name for p in root.iterdir()) == ["run"]
     files = sorted(p.name for p in (root / "run").iterdir())
-    assert files == [".lock", "config.yaml", "last.safetensors", "metrics.jsonl", "model.safetensors",
-                     "result.json"]  # fmt: skip
+    events = [f for f in files if f.startswith("events.out.tfevents.")]
+    assert len(events) == 1  # TensorBoard's event file: one writer, rank 0
+    assert [f for f in files if f not in events] == [".lock", "config.yaml", "last.safetensors", "metrics.jsonl",
+                                                      "model.safetensors", "result.json"]  # fmt: skip
     assert len((root / "run" / "metrics.jsonl").read_text().splitlines()) == 3  # one line per epoch, once
 
 

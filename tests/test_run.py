@@ -115,13 +115,26 @@ def test_run_passes_its_options_to_the_command_the_recipe_names(
     assert f"(see 'spatialmix {named} --help')" in result.stderr
 
 
-@pytest.mark.parametrize("text", [TINY, TINY + ATTACK, UNSHUFFLE])
-def test_run_lists_the_points_of_any_recipe_and_trains_nothing(cli, tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "named"), [(TINY, "train"), (TINY + ATTACK, "attack"), (UNSHUFFLE, "unshuffle")]
+)
+def test_run_lists_the_points_of_any_recipe_and_trains_nothing(
+    cli, tmp_path: Path, text: str, named: str
+) -> None:
     _write(tmp_path, text)
     result = cli("run", "r.yaml", "--list", "--out", "o")
     assert result.exit_code == 0, result.stderr
     (line,) = json_lines(result.stdout)
     assert line["index"] == 0 and line["status"] == "new" and not (tmp_path / "o").exists()
+    # --list goes to the command the recipe names, like every other option
+    assert result.stdout == cli(named, "--recipe", "r.yaml", "--list", "--out", "o").stdout
+
+
+def test_run_list_takes_the_named_commands_options(cli, tmp_path: Path) -> None:
+    _write(tmp_path, TINY + ATTACK)
+    result = cli("run", "r.yaml", "--list", "--n", "16")  # --n is attack's (train has none)
+    assert result.exit_code == 0, result.stderr
+    assert [line["status"] for line in json_lines(result.stdout)] == ["new"]
 
 
 def test_run_attacks_an_attack_recipe(cli, tmp_path: Path) -> None:

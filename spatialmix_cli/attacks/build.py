@@ -22,15 +22,10 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice
 from ..numbers import format_eps
-from .registry import ATTACKS, AUTOATTACKS, METHODS, AttackDef
+from .registry import ATTACKS, AUTOATTACKS, METHODS, PGD_VARIANTS, AttackDef
 
 __all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
            "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
-
-PGD_VARIANTS = {
-    "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
-    "paper": "α = ε from the clean image: the paper's Eq. 4 iterated `steps` times",
-}
 
 
 @dataclass(frozen=True)

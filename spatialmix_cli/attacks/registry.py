@@ -16,18 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torchattacks
-from torch import nn
-
 if TYPE_CHECKING:  # the spec module reads this registry; the builders only read a spec's fields
+    import torchattacks  # the builders import it when called: the registry's names need no torch
+    from torch import nn
+
     from .build import AttackSpec
 
 # (model in eval mode, spec, the model's number of classes, seed) → the torchattacks object
-Builder = Callable[[nn.Module, "AttackSpec", int, int], "torchattacks.Attack"]
+Builder = Callable[["nn.Module", "AttackSpec", int, int], "torchattacks.Attack"]
 
 # The standard AutoAttack's settings (fra31/auto-attack, version='standard', norm Linf).
 AA_STEPS, AA_RESTARTS, AA_RHO, AA_TARGETS = 100, 1, 0.75, 9
 AA_SQUARE_QUERIES, AA_SQUARE_P_INIT = 5000, 0.8
+
+# PGD's step size and start (--pgd-variant), by name.
+PGD_VARIANTS = {
+    "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
+    "paper": "α = ε from the clean image: the paper's Eq. 4 iterated `steps` times",
+}
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,14 @@ class AttackDef:
 
 
 def build_fgsm(model: nn.Module, spec: AttackSpec, num_classes: int, seed: int) -> torchattacks.Attack:
+    import torchattacks
+
     return torchattacks.FGSM(model, eps=spec.eps)
 
 
 def build_pgd(model: nn.Module, spec: AttackSpec, num_classes: int, seed: int) -> torchattacks.Attack:
+    import torchattacks
+
     return torchattacks.PGD(
         model, eps=spec.eps, alpha=spec.step_size, steps=spec.steps, random_start=spec.random_start
     )
@@ -59,6 +69,8 @@ def build_pgd(model: nn.Module, spec: AttackSpec, num_classes: int, seed: int) -
 def build_autoattack_fast(
     model: nn.Module, spec: AttackSpec, num_classes: int, seed: int
 ) -> torchattacks.Attack:
+    import torchattacks
+
     return torchattacks.AutoAttack(
         model, norm="Linf", eps=spec.eps, version="standard", n_classes=num_classes, seed=seed
     )
@@ -68,6 +80,8 @@ def build_standard_autoattack(
     model: nn.Module, spec: AttackSpec, num_classes: int, seed: int
 ) -> torchattacks.MultiAttack:
     """fra31/auto-attack's ``version='standard'`` (L∞) from torchattacks' components."""
+    import torchattacks
+
     common = dict(norm="Linf", eps=spec.eps, seed=seed, n_restarts=AA_RESTARTS)
     apgd = torchattacks.APGD(model, steps=AA_STEPS, loss="ce", rho=AA_RHO, **common)
     apgdt = torchattacks.APGDT(model, steps=AA_STEPS, rho=AA_RHO, n_classes=num_classes, **common)

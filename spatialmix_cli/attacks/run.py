@@ -9,9 +9,10 @@ from typing import Any
 
 import torch
 
+from ..callbacks import AttackCallbacks as AttackCallbacks  # re-exported: defined torch-free for the CLI
 from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..errors import ConfigError
-from ..recipes import Point, load_recipe
+from ..recipes import Point, Recipe, check_models, listing, load_recipe, pick_point
 from ..rundir import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE, read_config
 from ..runtime import resolve_device
 from ..safefiles import check_target
@@ -23,23 +24,31 @@ from .robustness import AttackResult, Sample, attack_checkpoint, load_sample, re
 TrainPoints = Callable[[list[Point]], list[Path]]
 
 
-class AttackCallbacks:
-    """Hooks of :func:`run_attacks`; the CLI's progress bar and printing subclass this. All are no-ops."""
+def recipe_points(
+    checkpoints: list[Path], recipe: Path | None, out: Path | None, index: int | None
+) -> tuple[Recipe | None, list[Point]]:
+    """The recipe (None without one) and its points asked for (``index``: only that one; models not yet
+    checked), after refusing options that go only with a recipe, or a recipe together with checkpoints."""
+    if recipe is None:
+        if out is not None:
+            raise ConfigError("--out goes with --recipe (the root of its run directories)")
+        if index is not None:
+            raise ConfigError("--index needs --recipe")
+        return None, []
+    if checkpoints:
+        raise ConfigError("give checkpoints or --recipe, not both")
+    loaded = load_recipe(recipe)
+    return loaded, pick_point(loaded.points(out=out, model=False), index, recipe)
 
-    def on_begin(self) -> None:
-        """Every checkpoint loaded and checked; the attacks start."""
 
-    def on_checkpoint(self, ckpt: Checkpoint) -> None:
-        """``ckpt`` is attacked next (its sample is loaded)."""
-
-    def on_batch(self, label: str, done: int, total: int) -> None:
-        """A batch of the attack pass ``label`` is done (an ``OnBatch``)."""
-
-    def on_results(self, ckpt: Checkpoint, results: list[AttackResult]) -> None:
-        """``ckpt``'s results, after they were recorded."""
-
-    def on_end(self) -> None:
-        """The attacks stopped (finished, or an error)."""
+def attack_listing(
+    checkpoints: list[Path], recipe: Path | None, out: Path | None = None, index: int | None = None
+) -> list[dict[str, Any]]:
+    """``attack --recipe R --list``: the recipe's points (or point ``index``) and their training status,
+    read-only (:func:`~spatialmix_cli.recipes.listing`); nothing is trained or attacked."""
+    if recipe is None:
+        raise ConfigError("--list needs --recipe")
+    return listing(recipe_points(checkpoints, recipe, out, index)[1])
 
 
 def attack_targets(
@@ -48,22 +57,19 @@ def attack_targets(
     *,
     recipe: Path | None = None,
     out: Path | None = None,
+    index: int | None = None,
     train: TrainPoints | None = None,
 ) -> tuple[list[Path], AttackPlan]:
     """The checkpoint files to attack and the plan: ``checkpoints`` (a run directory stands for its
-    weights) with the default plan, or a recipe's runs (trained with ``train`` first) with its ``attack``
-    section; ``overrides`` (option values) on top either way."""
-    if out is not None and recipe is None:
-        raise ConfigError("--out goes with --recipe (the root of its run directories)")
-    if recipe is not None:
-        if checkpoints:
-            raise ConfigError("give checkpoints or --recipe, not both")
+    weights) with the default plan, or a recipe's runs (all, or point ``index``; trained with ``train``
+    first) with its ``attack`` section; ``overrides`` (option values) on top either way."""
+    loaded, points = recipe_points(checkpoints, recipe, out, index)
+    if loaded is not None:
         if train is None:
             raise ValueError("attacking a recipe needs a train function for its missing runs")
-        loaded = load_recipe(recipe)
-        run_dirs = train(loaded.points(out=out))
-        plan = (loaded.attack or AttackPlan()).updated(overrides, "option")
-        return [run_dir / MODEL_FILE for run_dir in run_dirs], plan
+        plan = (loaded.attack or AttackPlan()).updated(overrides, "option")  # refused before training
+        check_models(points)
+        return [run_dir / MODEL_FILE for run_dir in train(points)], plan
     if not checkpoints:
         raise ConfigError("give at least one checkpoint (or a run directory), or --recipe")
     return [checkpoint_file(p) for p in checkpoints], AttackPlan().updated(overrides, "option")
@@ -141,6 +147,7 @@ def attack(
     *,
     recipe: Path | None = None,
     out: Path | None = None,
+    index: int | None = None,
     source: Path | None = None,
     data_dir: str | None = None,
     device: str = "auto",
@@ -150,7 +157,7 @@ def attack(
 ) -> list[AttackResult]:
     """``spatialmix attack``: :func:`attack_targets`, then :func:`run_attacks` on the resolved device
     (``source``, a checkpoint or run directory, crafts an extra transfer attack)."""
-    paths, plan = attack_targets(checkpoints, overrides, recipe=recipe, out=out, train=train)
+    paths, plan = attack_targets(checkpoints, overrides, recipe=recipe, out=out, index=index, train=train)
     dev = resolve_device(device)
     src = checkpoint_file(source) if source is not None else None
     return run_attacks(paths, plan, source=src, data_dir=data_dir, device=dev, save=save, callbacks=callbacks)

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import os
+import platform
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from .. import __version__
 from ..allocator import tune_malloc_from_env
-from ..recipes import check_command
-from .attack import attack_command
-from .bench import bench_command
+from . import attack, bench, info, report, run, spectrum, train, unshuffle
+from . import eval as eval_
+from .options import examples
 from .output import handled_errors, print_error
-from .report import report_command
-from .run import RUN_CONTEXT, run_command
-from .spectrum import spectrum_command
-from .train import train_command
-from .unshuffle import unshuffle_command
+
+# Help outside a terminal (a pipe, a file, a test) is this wide unless COLUMNS / TERMINAL_WIDTH say
+# otherwise, so option names and defaults are not squeezed into 80 columns.
+HELP_WIDTH = 120
 
 app = typer.Typer(
     name="spatialmix",
     help="Train, attack, inspect and report on models whose spatial mixing is frozen at random init.",
-    no_args_is_help=True,
-    add_completion=False,
+    epilog=examples(
+        "spatialmix train --dataset synthetic --epochs 1 --learn chans",
+        "spatialmix run recipes/demo.yaml --out runs/demo && spatialmix report runs/demo --out report",
+        "spatialmix attack --help",
+    ),
+    add_completion=True,  # --install-completion / --show-completion (typer's; nothing runs unless given)
     pretty_exceptions_enable=False,
 )
 
@@ -48,27 +55,66 @@ def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("recipe") is not None:
+            from ..recipes import check_command  # the library is imported when a command runs, not for --help
+
             check_command(kwargs["recipe"], name)
         return command(*args, **kwargs)
 
     return run
 
 
-for _name, _command in {
-    "train": _recipe_checked("train", train_command),
-    "attack": _recipe_checked("attack", attack_command),
-    "unshuffle": _recipe_checked("unshuffle", unshuffle_command),
-    "spectrum": spectrum_command,
-    "report": report_command,
-    "bench": bench_command,
+for _name, (_command, _examples) in {
+    "train": (_recipe_checked("train", train.train_command), train.EXAMPLES),
+    "attack": (_recipe_checked("attack", attack.attack_command), attack.EXAMPLES),
+    "unshuffle": (_recipe_checked("unshuffle", unshuffle.unshuffle_command), unshuffle.EXAMPLES),
+    "eval": (eval_.eval_command, eval_.EXAMPLES),
+    "info": (info.info_command, info.EXAMPLES),
+    "spectrum": (spectrum.spectrum_command, spectrum.EXAMPLES),
+    "report": (report.report_command, report.EXAMPLES),
+    "bench": (bench.bench_command, bench.EXAMPLES),
 }.items():
-    app.command(_name)(_errors_handled(_command))
-app.command("run", context_settings=RUN_CONTEXT)(_errors_handled(run_command))
+    app.command(_name, epilog=_examples)(_errors_handled(_command))
+app.command("run", context_settings=run.RUN_CONTEXT, epilog=run.EXAMPLES)(_errors_handled(run.run_command))
 
 
-@app.callback()
-def _root() -> None:
+def widen_help() -> None:
+    """Help written to a pipe or a file is :data:`HELP_WIDTH` wide (rich would take 80 columns), unless
+    the environment sets a width; a terminal keeps its own width."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS") or os.environ.get("TERMINAL_WIDTH"):
+        return
+    import typer.rich_utils  # typer imports it for help anyway
+
+    typer.rich_utils.MAX_WIDTH = HELP_WIDTH
+
+
+def version_line() -> str:
+    """``spatialmix X.Y.Z (torch A.B.C, Python D.E.F)``; torch's version is read from its package
+    metadata, so printing it imports nothing."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    return f"spatialmix {__version__} (torch {torch_version}, Python {platform.python_version()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(version_line() + "\n")
+        raise typer.Exit(0)
+
+
+Version = Annotated[
+    bool,
+    typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+]
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context, version: Version = False) -> None:
     """spatialmix: reproduce 'Rethinking the Role of Spatial Mixing' (Cazenavette, Julin, Lucey 2025)."""
+    if ctx.invoked_subcommand is None:  # bare `spatialmix`: the help, and success (not a usage error)
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(0)
     # Process-wide and speed-only: freed activations stay in the process (2x faster CPU training here;
     # see allocator.py). SPATIALMIX_MALLOC=default opts out.
     tune_malloc_from_env()
@@ -76,6 +122,7 @@ def _root() -> None:
 
 def main() -> None:
     """Console-script entry point: usage errors also become one line on stderr (exit code 2)."""
+    widen_help()
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors (bad option value, unknown option, ...)

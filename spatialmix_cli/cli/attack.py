@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..attacks import CHECKS, METHODS, PGD_VARIANTS, AttackResult
-from ..attacks.run import AttackCallbacks, attack
-from ..checkpoint import Checkpoint
-from ..recipes import Point
-from ..rundir import MODEL_FILE
+from ..attacks.checks import CHECKS
+from ..attacks.registry import METHODS, PGD_VARIANTS
+from ..callbacks import AttackCallbacks
+from ..runfiles import MODEL_FILE
 from . import options as opt
-from .output import console, emit_json, pct, table
+from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
 from .train import train_points, with_weights
+
+if TYPE_CHECKING:
+    from ..attacks import AttackResult
+    from ..checkpoint import Checkpoint
+    from ..recipes import Point
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 Checkpoints = Annotated[
     list[Path] | None,
@@ -72,9 +78,19 @@ Save = Annotated[
 ]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix attack runs/c256 --method fgsm,pgd --eps 1/255,2/255",
+    "spatialmix attack runs/c256 --method autoattack --n 500 --json",
+    "spatialmix attack --recipe recipes/fig6.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,
+    list_points: opt.ListPoints = False,
+    index: opt.Index = None,
     method: Method = None,
     eps: Eps = None,
     steps: Steps = None,
@@ -95,6 +111,12 @@ def attack_command(
     debug: opt.Debug = False,
 ) -> None:
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
+    from ..attacks.run import attack, attack_listing
+
+    if list_points:
+        for row in attack_listing(checkpoints or [], recipe, out, index):
+            emit_json(row)
+        return
     given = {
         "method": method, "eps": eps, "steps": steps, "pgd_variant": pgd_variant, "alpha": alpha,
         "random_start": random_start, "n": n,
@@ -102,16 +124,17 @@ def attack_command(
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
     results = attack(
-        checkpoints or [], overrides, recipe=recipe, out=out, source=source, data_dir=data_dir,
+        checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
         device=device or "auto", save=save, train=train_recipe, callbacks=AttackPrinter(json_),
     )  # fmt: skip
-    _print_table(results)
+    _print_table(results, json_)
 
 
 def train_recipe(points: list[Point]) -> list[Path]:
     """A recipe's missing runs trained (progress on stderr); points another worker holds wait, and run
     records without weights cannot be attacked again."""
-    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False)
+    again = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
+    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False, again=again)
     return [p.run_dir for p, _ in with_weights(finished, "attack results")]
 
 
@@ -162,7 +185,8 @@ def _print_flags(ckpt: Checkpoint, found: list[AttackResult]) -> None:
         err.print(f"{_short(ckpt)}: all {len(found[0].checks)} masking checks passed")
 
 
-def _print_table(results: list[AttackResult]) -> None:
+def _print_table(results: list[AttackResult], as_json: bool) -> None:
+    """The robust-accuracy table: stdout without ``--json``, stderr with it."""
     if not results:
         return
     transfer = any(r.transfer_acc is not None for r in results)
@@ -180,4 +204,4 @@ def _print_table(results: list[AttackResult]) -> None:
         row += [", ".join(r.flags) or ("ok" if r.checks else "-")]
         rows.append(row)
     n, seed = results[0].n, results[0].seed
-    console().print(table(f"robust accuracy ({n} test images, seed {seed})", columns, rows))
+    print_result(table(f"robust accuracy ({n} test images, seed {seed})", columns, rows), as_json)

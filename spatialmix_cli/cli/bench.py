@@ -1,5 +1,6 @@
 """``spatialmix bench``: training / evaluation / PGD-2 throughput of the project's paths against plain
-PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``)."""
+PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``,
+imported when the command runs)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .. import bench
+from ..bench_settings import DEFAULT_PRESETS, BenchSettings
 from . import options as opt
-from .output import console, emit_json, table
+from .output import console, emit_json, print_result, table
 
-_DEFAULTS = bench.BenchSettings()
+_DEFAULTS = BenchSettings()
 
 Presets = Annotated[
     list[str] | None,
@@ -53,6 +54,13 @@ BenchOut = Annotated[Path, typer.Option("--out", help="Where to write the JSON."
 _COLUMNS = ["preset", "learn", "train img/s", "ref", "×", "eval img/s", "ref", "×", "PGD-2 img/s", "ref", "×"]
 
 
+EXAMPLES = opt.examples(
+    "spatialmix bench --iters 5 --warmup 1 --out bench.json",
+    "spatialmix bench --preset convmixer_256_8_k5_p2 --learn chans --no-compile --json",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def bench_command(
     preset: Presets = None,
     learn: Learn = "full,chans",
@@ -70,9 +78,11 @@ def bench_command(
     debug: opt.Debug = False,
 ) -> None:
     """Measure img/s of training, evaluation and PGD-2 next to plain PyTorch; write bench.json."""
-    presets = preset or list(bench.DEFAULT_PRESETS)
+    from .. import bench
+
+    presets = preset or list(DEFAULT_PRESETS)
     modes = [m.strip() for m in learn.split(",") if m.strip()]
-    settings = bench.BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
+    settings = BenchSettings(batch_size=batch_size, iters=iters, warmup=warmup, device=device or "auto",
                                    compile=compile, channels_last=channels_last, tune_malloc=tune_malloc,
                                    cpu_bf16=cpu_bf16, peak_gflops=peak_gflops)  # fmt: skip
     bench.check_request(presets, modes, settings, out, learn=learn)
@@ -88,7 +98,7 @@ def bench_command(
         "(reference and project steps interleaved, each side in its own process) ..."
     )
     report = bench.write_bench(presets, modes, settings, out, on_row=announce)
-    err.print(_throughput_table(report["rows"]))
+    print_result(_throughput_table(report["rows"]), json_)
     err.print(f"wrote {out}")
 
 

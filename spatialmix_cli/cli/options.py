@@ -3,6 +3,7 @@ options of config keys, generated from the keys' fields (:func:`with_config_opti
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import typing
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.models import OptionInfo
 
 from ..config import TrainConfig
-from ..keyspec import spec, specs
+from ..keyspec import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +39,17 @@ Out = Annotated[
     Path | None, typer.Option("--out", help="Run directory (or root of a recipe's run directories).")
 ]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Images per step.", show_default=False)]
+ListPoints = Annotated[
+    bool,
+    typer.Option(
+        "--list",
+        help="Print the recipe's points as JSON lines, each with its status (finished, unfinished, busy, "
+        "other-config or new: what training would do); run nothing, write nothing.",
+    ),
+]
+Index = Annotated[
+    int | None, typer.Option("--index", help="Run only point I of the recipe (0-based; see --list).")
+]
 Set = Annotated[
     list[str] | None,
     typer.Option(
@@ -46,14 +59,117 @@ Set = Annotated[
 ]
 
 
+RUNS = "Runs"  # what to run: a recipe, which of its points, overrides of its keys
+PANEL_ORDER = (RUNS, MODEL, DATA, OPTIMISATION, ATTACK, RUNTIME, OUTPUT)  # a panel not listed: before Output
+# The --help panel of each option by its parameter's name (a config key's own ``panel`` comes first; a
+# command gives the names that mean something else there to :func:`with_panels`).
+PANELS = {
+    **dict.fromkeys(["recipe", "list_points", "index", "set_", "eval_"], RUNS),
+    **dict.fromkeys(["preset", "learn", "filters", "kernel", "multiplier", "smooth_sigma"], MODEL),
+    **dict.fromkeys(["data_dir", "dataset", "download", "image_size", "n"], DATA),
+    **dict.fromkeys(["epochs", "lr"], OPTIMISATION),
+    **dict.fromkeys(
+        ["method", "eps", "steps", "pgd_variant", "alpha", "random_start", "source", "checks", "large_eps"],
+        ATTACK,
+    ),  # fmt: skip
+    **dict.fromkeys(
+        [
+            "device",
+            "seed",
+            "batch_size",
+            "iters",
+            "warmup",
+            "compile",
+            "channels_last",
+            "tune_malloc",
+            "cpu_bf16",
+        ],
+        RUNTIME,
+    ),  # fmt: skip
+    **dict.fromkeys(
+        [
+            "out",
+            "resume",
+            "overwrite",
+            "dry_run",
+            "list_models_",
+            "list_keys",
+            "save",
+            "grid",
+            "format_",
+            "screenshot",
+            "draws",
+            "peak_gflops",
+            "json_",
+            "debug",
+        ],
+        OUTPUT,
+    ),  # fmt: skip
+}
+
+
+def with_panels(**overrides: str) -> Callable[[F], F]:
+    """Put each option of a command in its ``--help`` panel: ``overrides`` (parameter name → panel), else
+    :data:`PANELS`; an option that names its own ``rich_help_panel`` keeps it. The panels are listed in
+    :data:`PANEL_ORDER` (arguments first, each option's order within its panel kept). Apply it after
+    :func:`with_config_options` (i.e. write it above), so the generated options are placed too."""
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)
+        params = [
+            _in_panel(p, overrides.get(p.name, PANELS.get(p.name))) for p in signature.parameters.values()
+        ]
+        params.sort(key=_panel_rank)  # stable: arguments keep their order
+        func.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        func.__annotations__.update({p.name: p.annotation for p in params})
+        return func
+
+    return decorate
+
+
+def _in_panel(param: inspect.Parameter, panel: str | None) -> inspect.Parameter:
+    """``param`` with its option (a copy: the aliases above are shared) in ``panel``."""
+    if panel is None or typing.get_origin(param.annotation) is not Annotated:
+        return param
+    base, *meta = typing.get_args(param.annotation)
+    infos = [m for m in meta if isinstance(m, OptionInfo) and m.rich_help_panel is None]
+    if not infos:
+        return param
+    info = copy.copy(infos[0])
+    info.rich_help_panel = panel
+    meta = [info if m is infos[0] else m for m in meta]
+    return param.replace(annotation=Annotated[(base, *meta)])
+
+
+def _panel_rank(param: inspect.Parameter) -> int:
+    info = next((m for m in typing.get_args(param.annotation)[1:] if isinstance(m, OptionInfo)), None)
+    panel = None if info is None else info.rich_help_panel
+    if panel is None:
+        return -1  # arguments, and options in no panel
+    return 2 * PANEL_ORDER.index(panel) if panel in PANEL_ORDER else 2 * PANEL_ORDER.index(OUTPUT) - 1
+
+
+def _shown_default(default: Any, flag: str) -> str | bool:
+    """What ``--help`` shows as a config option's default: the key's default (``--x`` / ``--no-x`` for a
+    flag); nothing for ``None``, whose meaning the help text gives."""
+    if default is None:
+        return False
+    if isinstance(default, bool):
+        return flag if default else f"--no-{flag[2:]}"
+    return str(default)
+
+
 def config_option(name: str) -> inspect.Parameter:
-    """The ``--name`` option of config key ``name``, built from its field: type, help (its ``key()``)."""
+    """The ``--name`` option of config key ``name``, built from its field: type, help, panel, default (its
+    ``key()``; the option itself defaults to None, "not given")."""
     field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
     hint = typing.get_type_hints(TrainConfig)[name]
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     flag = "--" + name.replace("_", "-")
     decl = f"{flag}/--no-{flag[2:]}" if base is bool else flag
-    option = typer.Option(decl, help=spec(field).help, show_default=False)
+    key = spec(field)
+    option = typer.Option(decl, help=key.help, show_default=_shown_default(field.default, flag),
+                          rich_help_panel=key.panel)  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[base | None, option])  # fmt: skip
 
@@ -74,6 +190,11 @@ def with_config_options(command: str) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: each example command on its own line."""
+    return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
 
 
 def given_config(config: dict[str, Any]) -> dict[str, Any]:

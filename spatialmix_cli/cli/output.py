@@ -1,4 +1,6 @@
-"""Where things are printed: results (JSON) to stdout; progress, tables, warnings and errors to stderr.
+"""Where things are printed: results to stdout (JSON lines with ``--json``, else the table that is the
+result); progress, logs, warnings and errors to stderr. With ``--json`` a result table, when a command
+prints one, goes to stderr so stdout stays JSON lines only (:func:`result_console`).
 
 Known errors (``SpatialmixError``) become one line ``error: ...`` and their exit code (2 for bad
 input, 1 for a full disk or a diverged loss); an ``OSError`` that reaches here is one line too (exit 1
@@ -29,6 +31,27 @@ def console() -> Console:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     # Logs and pipes get wide tables rather than rich's 80-column default with truncated cells.
     return err if err.is_terminal else Console(stderr=True, highlight=False, soft_wrap=True, width=160)
+
+
+def result_console(as_json: bool) -> Console:
+    """Where a table that *is* a command's result goes: stdout without ``--json`` (so ``> file`` and
+    pipes get it, as with the huggingface CLI), stderr with it (stdout then holds JSON lines only)."""
+    if as_json:
+        return console()
+    out = Console(highlight=False, soft_wrap=True)  # the *current* stdout, as console() for stderr
+    return out if out.is_terminal else Console(highlight=False, soft_wrap=True, width=160)
+
+
+def print_result(renderable: Any, as_json: bool) -> None:
+    """Print a result table on :func:`result_console`; a reader that stops early (``| head``) ends the
+    command quietly, as :func:`emit_json` does."""
+    try:
+        result_console(as_json).print(renderable)
+        if not as_json:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
 
 
 def emit_json(obj: Any) -> None:

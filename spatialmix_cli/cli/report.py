@@ -1,4 +1,5 @@
-"""``spatialmix report``: walk run directories, write report.md / report.html / summary.json."""
+"""``spatialmix report``: walk run directories, write report.md / report.html / runs.csv / settings.csv /
+summary.json."""
 
 from __future__ import annotations
 
@@ -9,21 +10,25 @@ import typer
 
 from ..errors import ConfigError
 from ..limits import MAX_DRAWS, check_at_most
-from ..reporting import build_report
-from ..reporting.browser import screenshot_report
 from ..safefiles import check_output_folder, check_target
 from . import options as opt
-from .output import console, emit_json, print_error, table
+from .output import console, emit_json, print_error, print_result, table
+
+EXAMPLES = opt.examples(
+    "spatialmix report runs/demo --out report",
+    "spatialmix report runs/fig2 runs/fig3 --out report --format html --screenshot report.png",
+)  # the --help epilog
 
 
+@opt.with_panels()
 def report_command(
     run_dirs: Annotated[
         list[Path],
         typer.Argument(help="Run directories, or folders that contain them (searched recursively)."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.md / report.html / figures.")] = Path(
-        "report"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.md / report.html / figures / CSVs.")
+    ] = Path("report"),
     format_: Annotated[str, typer.Option("--format", help="md | html | both.")] = "both",
     draws: Annotated[int, typer.Option(help="Fresh random banks per N for the coverage claim.")] = 8,
     screenshot: Annotated[
@@ -36,7 +41,11 @@ def report_command(
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
-    """Figures, tables (mean ± std over seeds) and a verdict on each of the paper's claims."""
+    """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
+    settings.csv, and a verdict on each of the paper's claims."""
+    from ..reporting import build_report
+    from ..reporting.browser import screenshot_report
+
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")
     check_at_most("--draws", draws, MAX_DRAWS)
@@ -46,7 +55,7 @@ def report_command(
     report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
     err = console()
     rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]
-    err.print(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows))
+    print_result(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows), json_)
     for path in report.files:
         err.print(f"wrote {path}")
     if screenshot is not None:

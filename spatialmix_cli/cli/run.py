@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError
-from ..recipes import named_command
 from . import options as opt
 from .output import print_error
 
@@ -16,6 +15,14 @@ from .output import print_error
 RUN_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+EXAMPLES = opt.examples(
+    "spatialmix run recipes/demo.yaml --out runs/demo --json",
+    "spatialmix run recipes/fig6.yaml --list",
+    "spatialmix run recipes/fig6.yaml --index 0",
+)  # the --help epilog
+
+
+@opt.with_panels()
 def run_command(
     ctx: typer.Context,
     recipe: Annotated[
@@ -27,12 +34,12 @@ def run_command(
     --recipe R --out D --json`, <command> being the recipe's `command:` (train, attack or unshuffle; by
     default attack with an attack section, unshuffle with task: unshuffle, else train). Every option of
     that command works (give them after RECIPE); see `spatialmix <command> --help`. `--list` prints the
-    recipe's points and which are finished, for any command."""
+    recipe's points and their status (each of these commands has it), `--index I` runs only point I."""
+    from ..recipes import named_command
+
     if any(a in ("--recipe", "-r") or a.startswith("--recipe=") for a in ctx.args):
         raise ConfigError("`spatialmix run` takes the recipe as its argument, not --recipe")
     name = named_command(recipe)
-    if "--list" in ctx.args:  # a recipe's points and their status are the same whatever runs them: train lists
-        name = "train"
     group = ctx.parent.command if ctx.parent is not None else None  # the `spatialmix` group
     command = group.get_command(ctx.parent, name) if hasattr(group, "get_command") else None
     if command is None:

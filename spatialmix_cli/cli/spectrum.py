@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ConfigError
+from ..keyspec import MODEL
 from ..layers.filter_banks import FILTER_BANKS, parse_bank, with_smooth_sigma
-from ..limits import MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
-from ..spectra import (
-    DEFAULT_PAD,
-    DEFAULT_THRESHOLD,
-    CheckpointSpectra,
-    DrawnSpectrum,
-    check_pad,
-    check_threshold,
-    checkpoint_spectra,
-    drawn_spectrum,
-)
+from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD, MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from . import options as opt
-from .output import console, emit_json, table
+from .output import emit_json, print_result, table
 
+if TYPE_CHECKING:
+    from ..spectra import CheckpointSpectra, DrawnSpectrum
+
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage threshold
 _FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
+EXAMPLES = opt.examples(
+    "spatialmix spectrum --random 1,4,16,64 --kernel 9 --filters random,smooth --out spectra.png",
+    "spatialmix spectrum --random 64 --kernel 9 --draws 8 --json",
+    "spatialmix spectrum runs/c256 --layer 0,3",
+)  # the --help epilog
+
+
+@opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, threshold=SPECTRUM)
 def spectrum_command(
     checkpoint: Annotated[
         Path | None,
@@ -61,6 +66,8 @@ def spectrum_command(
 ) -> None:
     """Spectral envelopes (max |FFT| over a bank's filters) and their coverage, from a checkpoint's
     depthwise layers or from fresh random / same / box / identity / smooth banks."""
+    from ..spectra import check_threshold
+
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
     if (checkpoint is None) == (random is None):
@@ -68,29 +75,31 @@ def spectrum_command(
     check_threshold(threshold)
     if checkpoint is not None:
         _only_with("--random", [k for k, v in fresh.items() if v is not None])
-        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold)
+        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold, json_)
     else:
         _only_with("a checkpoint", ["--layer"] if layer is not None else [])
         spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
         figure = _plot_drawn(spectra, out, pad, threshold)
-        _print_drawn(spectra, pad, threshold)
+        _print_drawn(spectra, pad, threshold, json_)
         payload = {"banks": [s.to_dict() for s in spectra]}
     if json_:
         emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
 
 
 def _checkpoint(
-    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float
+    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float, as_json: bool
 ) -> tuple[dict[str, Any], str | None]:
     """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
     figure's path."""
+    from ..spectra import checkpoint_spectra
+
     result = checkpoint_spectra(checkpoint, layers, pad=pad, threshold=threshold)
     figure = None
     if out is not None:
         from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
 
         figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
-    _print_checkpoint(result, pad, threshold)
+    _print_checkpoint(result, pad, threshold, as_json)
     return result.to_dict(), figure
 
 
@@ -133,6 +142,8 @@ def _drawn(
     pad: int,
     threshold: float,
 ) -> list[DrawnSpectrum]:
+    from ..spectra import check_pad, drawn_spectrum
+
     sizes = _ints("--random", random)
     if kernel is None:
         raise ConfigError("--random needs --kernel K")
@@ -171,7 +182,7 @@ def _pm(std: float | None) -> str:
     return "-" if std is None else f"±{std:.3f}"
 
 
-def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> None:
+def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float, as_json: bool) -> None:
     columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "high-freq share", "std"]
     rows = [
         [s.bank.label, s.n, s.kernel, s.multiplier,
@@ -180,10 +191,10 @@ def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float) -> No
         for s in spectra
     ]  # fmt: skip
     title = f"spectral coverage of fresh banks (pad {pad}, threshold {threshold:g}, seed {spectra[0].seed})"
-    console().print(table(title, columns, rows))
+    print_result(table(title, columns, rows), as_json)
 
 
-def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float) -> None:
+def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float, as_json: bool) -> None:
     columns = ["layer", "n", "kernel", "coverage", "high-freq share"]
     rows = [
         [x.layer, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
@@ -192,4 +203,4 @@ def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float) -> 
     ]  # fmt: skip
     title = (f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
              f"(pad {pad}, threshold {threshold:g})")  # fmt: skip
-    console().print(table(title, columns, rows))
+    print_result(table(title, columns, rows), as_json)

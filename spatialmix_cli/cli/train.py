@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import io
+import shlex
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from ..config import TrainConfig
-from ..data.info import dataset_info
-from ..distributed import is_main
 from ..keyspec import TRAIN, describe_keys
-from ..layers import param_report
-from ..models import create_model, list_models
-from ..recipes import Point, parse_set, resolve_points
-from ..rundir import has_weights, status
 from ..runlock import RunDirBusy
-from ..training import TrainingInterrupted, TrainResult, train
 from . import options as opt
-from .output import StopRequest, console, emit_json, pct, print_error, table
+from .output import StopRequest, console, emit_json, pct, print_error, print_result, table
 from .progress import TrainProgress
 
+if TYPE_CHECKING:
+    from ..recipes import Point
+    from ..training import TrainingInterrupted, TrainResult
 
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+
+EXAMPLES = opt.examples(
+    "spatialmix train --dataset synthetic --epochs 1 --learn chans --json",
+    "spatialmix train --arch convmixer --width 256 --depth 8 --set mixup=0.2 --out runs/c256",
+    "spatialmix train --recipe recipes/demo.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 @opt.with_config_options(TRAIN)
 def train_command(
     recipe: Annotated[
@@ -54,6 +63,8 @@ def train_command(
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
+    from ..recipes import listing, parse_set, resolve_points
+
     if list_models_:
         _print_models(json_)
         return
@@ -63,8 +74,8 @@ def train_command(
     overrides = {**opt.given_config(config), **parse_set(set_)}
     points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
     if list_points:
-        for point in points:
-            emit_json({**point.to_dict(), "status": status(point.run_dir)})
+        for row in listing(points):
+            emit_json(row)
         return
     if dry_run:
         _dry_run(points, json_)
@@ -83,12 +94,14 @@ def _print_keys(as_json: bool) -> None:
 
 
 def _print_models(as_json: bool) -> None:
+    from ..models import list_models
+
     names = list_models()
     if as_json:
         for name in names:
             emit_json({"model": name})
-    else:
-        console().print("\n".join(names))
+    else:  # the list is the result: stdout, one name a line, as with --json
+        typer.echo("\n".join(names))
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
@@ -97,7 +110,10 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.memory`."""
     import torch
 
+    from ..data.info import dataset_info
+    from ..layers import param_report
     from ..memory import format_bytes, training_estimate
+    from ..models import create_model
 
     for point in points:
         cfg = point.config
@@ -116,11 +132,24 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
 
 
 def train_points(
-    points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, summary: bool = True
+    points: list[Point],
+    *,
+    resume: bool,
+    overwrite: bool,
+    as_json: bool,
+    summary: bool = True,
+    again: str | None = None,
 ) -> list[tuple[Point, TrainResult]]:
     """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
     Returns (point, result) for every point that is finished now; points another worker holds are left
-    out."""
+    out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
+    command; by default, for a sweep, `spatialmix train`'s)."""
+    from ..distributed import is_main
+    from ..training import TrainingInterrupted, train
+
+    # a sweep's command without --resume stops at its unfinished point
+    if again is None and len(points) > 1:
+        again = "or continue the whole sweep: the same command again, with --resume"
     err = console()
     results: list[TrainResult] = []
     trained: list[Point] = []
@@ -137,7 +166,8 @@ def train_points(
                     result = train(point.config, point.run_dir, resume=resume, overwrite=overwrite,
                                    callbacks=progress, should_stop=stop)  # fmt: skip
             except TrainingInterrupted as exc:
-                print_error(f"interrupted: {exc}; continue with --resume (same --out)")
+                if is_main():  # under torchrun every rank stops at the same step: rank 0 says so, once
+                    report_interrupt(exc, as_json=as_json, again=again)
                 raise typer.Exit(stop.exit_code) from None
             except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
                 err.print(f"{label}: {exc}")
@@ -150,6 +180,39 @@ def train_points(
             trained.append(point)
             if as_json:
                 emit_json(result.to_dict())
+    if summary and results:
+        _print_summary(points, trained, results, as_json)
+    return list(zip(trained, results, strict=True))
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir`` exactly where it stopped: its config is saved
+    there (config.yaml), so ``--out`` and ``--resume`` are all it needs, whether the run was a single one
+    or a point of a recipe (or of ``spatialmix unshuffle``), options and ``--set`` values included."""
+    return f"spatialmix train --out {shlex.quote(str(run_dir))} --resume"
+
+
+def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | None = None) -> None:
+    """Say where a run stopped and the command that resumes it, then ``again`` if given (stderr); with
+    ``--json`` also one record of the interrupted run on stdout."""
+    from ..distributed import from_env
+
+    command = resume_command(exc.run_dir)
+    print_error(f"interrupted: {exc}")
+    launcher = " (launched with the same torchrun options)" if from_env() is not None else ""
+    sys.stderr.write(f"resume with: {command}{launcher}\n")
+    if again:
+        sys.stderr.write(f"{again}\n")
+    sys.stderr.flush()
+    if as_json:
+        emit_json({"run_dir": str(exc.run_dir), "status": "interrupted", "epoch": exc.epoch, "step": exc.step,
+                   "resume": command})  # fmt: skip
+
+
+def _print_summary(
+    points: list[Point], trained: list[Point], results: list[TrainResult], as_json: bool
+) -> None:
+    """The final results table: the result itself, so stdout without ``--json`` (stderr with it)."""
     rows = [
         [
             p.name or r.run_dir,
@@ -165,14 +228,14 @@ def train_points(
     ]
     columns = ["run", "arch", "learn", "filters", "test acc/PSNR", "seconds", "trainable", "frozen"]
     title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
-    if summary and rows:
-        err.print(table(title, columns, rows))
-    return list(zip(trained, results, strict=True))
+    print_result(table(title, columns, rows), as_json)
 
 
 def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
     """The finished points whose run kept its weights; each run record without them (a committed
     reproduction) is named on stderr, its ``kept`` results left as they are."""
+    from ..rundir import has_weights
+
     for point, _ in finished:
         if not has_weights(point.run_dir):
             console().print(f"{point.run_dir}: a run record without weights; its {kept} are kept as they are")

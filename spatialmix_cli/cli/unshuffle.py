@@ -4,22 +4,33 @@ PSNR with its baselines, and the reconstruction grid (the pipeline: :mod:`spatia
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ConfigError
 from ..keyspec import UNSHUFFLE
-from ..recipes import Point, parse_set
-from ..rundir import GRID_FILE
+from ..runfiles import GRID_FILE
 from ..safefiles import check_target
-from ..unshuffle.run import evaluate_checkpoints, train_and_score
-from ..unshuffle.scores import UnshuffleScores
 from . import options as opt
-from .output import console, emit_json, table
+from .output import console, emit_json, print_result, table
 from .train import train_points, with_weights
 
+if TYPE_CHECKING:
+    from ..recipes import Point
+    from ..unshuffle.scores import UnshuffleScores
 
+# The library (torch and all) is imported inside the functions that use it: --help needs none of it.
+
+
+EXAMPLES = opt.examples(
+    "spatialmix unshuffle --dataset synthetic --epochs 1 --learn chans",
+    "spatialmix unshuffle --eval runs/full --eval runs/chans --grid grid.png",
+    "spatialmix unshuffle --recipe recipes/fig10.yaml --list",
+)  # the --help epilog
+
+
+@opt.with_panels()
 @opt.with_config_options(UNSHUFFLE)
 def unshuffle_command(
     eval_: Annotated[
@@ -32,7 +43,8 @@ def unshuffle_command(
     recipe: Annotated[
         Path | None, typer.Option("--recipe", "-r", help="YAML recipe whose base has task: unshuffle.")
     ] = None,
-    index: Annotated[int | None, typer.Option("--index", help="Run only point I of the recipe.")] = None,
+    list_points: opt.ListPoints = False,
+    index: opt.Index = None,
     set_: opt.Set = None,
     out: opt.Out = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
@@ -46,32 +58,40 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
+    from ..recipes import parse_set
+    from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
+
     given = opt.given_config(config)
     if grid is not None:
         check_target(grid)  # a --grid that cannot be written fails now, not after the training
     if eval_:
         training = {k for k in given if k not in ("data_dir", "download")}
-        if recipe is not None or training or set_ or out is not None:
-            raise ConfigError(
-                "--eval re-evaluates checkpoints; it takes no training options (only --grid, --data-dir, --download)"
-            )
+        if recipe is not None or training or set_ or out is not None or list_points or index is not None:
+            raise ConfigError("--eval re-evaluates checkpoints; it takes no training options (only --grid, "
+                              "--data-dir, --download)")  # fmt: skip
         download = given.get("download") is not False
         runs = evaluate_checkpoints(eval_, grid, given.get("data_dir"), download, note=console().print)
     else:
 
         def train(points: list[Point]) -> list[Any]:
-            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False)
+            again = "then score: the same `spatialmix unshuffle` command again, with --resume"
+            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False,
+                                    again=again)  # fmt: skip
             return with_weights(finished, "scores")
 
         overrides = {**given, **parse_set(set_)}
+        if list_points:
+            for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
+                emit_json(row)
+            return
         runs = train_and_score(recipe, overrides, out, resume=resume, index=index, grid=grid, train=train,
                                note=console().print)  # fmt: skip
     rows = []
-    for run in runs:
+    for run in runs:  # a generator: each run is printed as soon as it is scored
         rows.append(_row(run.name, run.scores))
         if json_:
             emit_json(run.to_dict())
-    _print_table(rows)
+    _print_table(rows, json_)
 
 
 def _row(name: str, s: UnshuffleScores) -> list[Any]:
@@ -79,7 +99,7 @@ def _row(name: str, s: UnshuffleScores) -> list[Any]:
             f"{s.psnr:.2f}", f"{s.psnr_scrambled:.2f}", f"{s.psnr_mean:.2f}", s.n]  # fmt: skip
 
 
-def _print_table(rows: list[list[Any]]) -> None:
+def _print_table(rows: list[list[Any]], as_json: bool) -> None:
     columns = ["run", "dataset", "learn", "filters", "width", "depth", "kernel",
                "PSNR dB", "scrambled dB", "train mean dB", "test images"]  # fmt: skip
-    console().print(table("un-shuffling: test PSNR and baselines", columns, rows))
+    print_result(table("un-shuffling: test PSNR and baselines", columns, rows), as_json)

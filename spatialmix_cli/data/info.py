@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError, check_choice
+from ..limits import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: where it was)
 from ..numbers import is_finite_number
 
 _MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
@@ -98,7 +99,6 @@ SPLIT_SIZES: dict[str, tuple[int, int]] = {
     "cifar100": (50_000, 10_000),
     "synthetic": (1024, 256),
 }
-MAX_IMAGE_SIZE = 4096  # pixels a side: a resize beyond it is a typo or a hostile file, whatever the memory
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -15,16 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ConfigError, check_choice, did_you_mean
 from ..limits import check_sigma
 from ..seeding import derive_seed
-from .separable import DepthwiseConv2d
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported inside the functions that draw banks: the registry's names and the spec parsing (what
+# a config check and the CLI's --help read) need none of it.
 
 
 def random_bank(n: int, kernel: int, generator: torch.Generator) -> torch.Tensor:
@@ -33,18 +35,24 @@ def random_bank(n: int, kernel: int, generator: torch.Generator) -> torch.Tensor
     ``nn.Conv2d`` uses kaiming_uniform(a=√5), i.e. U(-1/√fan_in, 1/√fan_in); a depthwise filter has
     fan_in = k², so the bound is 1/k.
     """
+    import torch
+
     bound = 1.0 / kernel
     return torch.empty(n, 1, kernel, kernel).uniform_(-bound, bound, generator=generator)
 
 
 def box_bank(n: int, kernel: int) -> torch.Tensor:
     """``n`` copies of the k×k mean filter (every tap 1/k²)."""
+    import torch
+
     return torch.full((n, 1, kernel, kernel), 1.0 / kernel**2)
 
 
 def identity_bank(n: int, kernel: int) -> torch.Tensor:
     """``n`` copies of the centred delta; the centre is ``(k-1)//2`` so that PyTorch's 'same' padding of
     an even kernel also gives the identity map."""
+    import torch
+
     bank = torch.zeros(n, 1, kernel, kernel)
     centre = (kernel - 1) // 2
     bank[:, 0, centre, centre] = 1.0
@@ -59,6 +67,9 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
     latter pads by reflection, which needs the blur kernel smaller than the (tiny) filter and folds energy
     back from the borders; a filter is zero outside its support, so zero padding is the right model.
     """
+    import torch
+    import torch.nn.functional as F
+
     check_sigma("sigma", sigma)
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=bank.dtype)
@@ -74,7 +85,7 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
 # --- the registry -----------------------------------------------------------------------------------------
 # A builder gets (channels, kernel, depth_multiplier, generator, params) and returns the depthwise weight of
 # shape (channels * depth_multiplier, 1, k, k); ``params`` holds every parameter of its BankDef, filled.
-BankBuilder = Callable[[int, int, int, torch.Generator, Mapping[str, float]], torch.Tensor]
+BankBuilder = Callable[[int, int, int, "torch.Generator", Mapping[str, float]], "torch.Tensor"]
 
 
 class BankParam(NamedTuple):
@@ -239,7 +250,6 @@ def make_filter_bank(
     return bank.definition.build(channels, kernel, depth_multiplier, generator, bank.params)
 
 
-@torch.no_grad()
 def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> int:
     """Overwrite the weight of every :class:`DepthwiseConv2d` in ``model`` with the bank ``spec``.
     Returns the number of layers set.
@@ -250,19 +260,24 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     generator seeded with ``seed`` itself would replay the init stream: the stem and the first bank would be
     the same random numbers).
     """
+    import torch
+
+    from .separable import DepthwiseConv2d
+
     bank_def = parse_bank(spec)
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, DepthwiseConv2d)]
-    for name, layer in layers:
-        channels = layer.in_channels
-        kernel_h, kernel_w = layer.kernel_size
-        if kernel_h != kernel_w:
-            raise ConfigError(f"filter banks need square kernels, got {layer.kernel_size}")
-        bank = make_filter_bank(
-            bank_def,
-            channels,
-            kernel_h,
-            depth_multiplier=layer.depth_multiplier,
-            generator=torch.Generator().manual_seed(derive_seed(seed, "filters", name)),
-        )
-        layer.weight.copy_(bank.to(layer.weight.dtype))
+    with torch.no_grad():  # the banks are set, not learned
+        for name, layer in layers:
+            channels = layer.in_channels
+            kernel_h, kernel_w = layer.kernel_size
+            if kernel_h != kernel_w:
+                raise ConfigError(f"filter banks need square kernels, got {layer.kernel_size}")
+            bank = make_filter_bank(
+                bank_def,
+                channels,
+                kernel_h,
+                depth_multiplier=layer.depth_multiplier,
+                generator=torch.Generator().manual_seed(derive_seed(seed, "filters", name)),
+            )
+            layer.weight.copy_(bank.to(layer.weight.dtype))
     return len(layers)

@@ -13,10 +13,10 @@ from typing import Any
 from ..errors import ConfigError
 from ..rundir import MODEL_FILE, has_weights
 from ..safefiles import atomic_write_text, check_target, resolve_inside
-from . import plots
+from . import curves, numbers, plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
 from .collect import Run, load_runs
-from .compare import Stat, describe, groups
+from .compare import Stat, describe
 
 FORMATS = ("md", "html", "both")
 COVERAGE_N = (1, 4, 16, 64)
@@ -38,6 +38,7 @@ class Report:
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
     claims: list[Claim] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    numbers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # runs.csv / settings.csv rows
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class Report:
             "skipped": self.skipped,
             "verdict_rule": CI_RULE,
             "claims": [c.to_dict() for c in self.claims],
+            "numbers": self.numbers,  # the rows of runs.csv and settings.csv
             "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
             "files": [str(p) for p in self.files],
             "machine": _machine(),
@@ -73,25 +75,18 @@ def _machine() -> dict[str, Any]:
 
 
 def _settings_table(runs: list[Run]) -> Table:
+    """The settings of settings.csv (numbers.settings: the same groups and Stats), formatted."""
     rows = []
-    for g in groups(runs, ("seed",)) + [{(r.config.seed,): [r]} for r in _singletons(runs)]:
-        rs = [r for v in g.values() for r in v]
-        first = rs[0]
+    for s in numbers.settings(runs):
+        first = s.first
         unshuffle = first.config.task == "unshuffle"
-        stat = Stat.of(r.metric for r in rs if r.metric is not None)
-        cell = stat.fmt(1, 2, " dB") if unshuffle else stat.fmt(100, 2, "%")
+        cell = s.stat.fmt(1, 2, " dB") if unshuffle else s.stat.fmt(100, 2, "%")
         rows.append(
             [str(first.path.parent.name), describe(first, ()), first.config.learn, first.config.task, cell]
         )
     rows.sort()
     return Table("Test metric per setting (mean ± std over seeds; n = runs)",
                  ["folder", "setting", "learn", "task", "test accuracy / PSNR"], rows)  # fmt: skip
-
-
-def _singletons(runs: list[Run]) -> list[Run]:
-    """Runs that no other run repeats with another seed (each is its own cell)."""
-    paired = {id(r) for g in groups(runs, ("seed",)) for rs in g.values() for r in rs}
-    return [r for r in runs if id(r) not in paired]
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
@@ -218,6 +213,7 @@ def _check_out(out: Path, figures_dir: Path) -> None:
 def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> list[tuple[str, Path]]:
     """Every figure the runs cover, as (caption, path)."""
     captions = (
+        ("Training curves per setting (mean ± std band over seeds)", lambda: curves.training_curves(runs, figures_dir)),
         ("Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)", lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth")),
         ("Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)", lambda: plots.sweep(runs, "width", figures_dir, "vs-width")),
         ("Accuracy / PSNR vs kernel (Figs. 10, B.4, B.5)", lambda: plots.sweep(runs, "kernel", figures_dir, "vs-kernel")),
@@ -249,6 +245,8 @@ def _write(report: Report, fmt: str, figures_dir: Path) -> None:
         path = report.out / "report.html"
         atomic_write_text(path, render_html(report))
         report.files.append(path)
+    csvs, report.numbers = numbers.write_csvs(report.runs, report.out)
+    report.files.extend(csvs)
     summary = report.out / "summary.json"
     report.files.append(summary)
     atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")

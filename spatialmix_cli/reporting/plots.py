@@ -4,6 +4,8 @@ PNG paths (none when the runs do not cover that figure)."""
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from ..layers.learn import LEARN_MODES
 from ..rundir import has_weights
 from ..safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
-from .compare import attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
+from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
 _OTHER_STYLE = (
@@ -31,6 +33,40 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
     return fig, axes
 
 
+TITLE_CHARS = 52  # a 4.2-inch panel holds about this many characters of a 9-point title
+
+
+def panel_title(text: str, width: int = TITLE_CHARS) -> str:
+    """``text`` wrapped onto lines of at most ``width`` characters (at word breaks), so a panel's title
+    neither runs off the figure's edge nor into its neighbour's."""
+    cut = text.rfind(" (")  # keep a trailing "(4000 img × 3 ep)" on one line: no-break spaces inside it
+    kept = text if cut < 0 else text[:cut] + " " + text[cut + 1 :].replace(" ", "\u00a0")
+    lines = textwrap.wrap(kept, width, break_on_hyphens=False)
+    return "\n".join(lines).replace("\u00a0", " ") or text
+
+
+def error_bars(stats: Sequence[Stat], scale: float = 1.0) -> list[float]:
+    """Half-lengths of the error bars (std over seeds × ``scale``); NaN, which matplotlib draws as no bar
+    at all, where a cell has a single run (n = 1 has no spread: a zero-width bar would claim one)."""
+    return [s.std * scale if s.std is not None and s.n > 1 else math.nan for s in stats]
+
+
+def _mark_single(ax: Any, xs: Sequence[float], ys: Sequence[float], stats: Sequence[Stat]) -> None:
+    """Write ``n=1`` beside every point that is one run (it has no error bar)."""
+    for x, y, s in zip(xs, ys, stats, strict=True):
+        if s.n == 1:
+            ax.annotate("n=1", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
+
+
+def _bar_labels(ax: Any, bars: Any, stats: Sequence[Stat]) -> None:
+    """Each bar's value on top of it, with ``n=1`` where it is a single run (drawn without an error bar)."""
+    labels = [
+        f"{b.get_height():.1f}" + ("\nn=1" if s.n == 1 else "") if s.n else ""
+        for b, s in zip(bars, stats, strict=True)
+    ]
+    ax.bar_label(bars, labels, fontsize=6, padding=2)
+
+
 def _save(fig: Any, path: Path) -> Path:
     return atomic_write_figure(fig, path, dpi=100)  # rendered in memory, then renamed into place
 
@@ -41,6 +77,8 @@ def _scale(run: Run) -> tuple[float, str]:
 
 def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     """Metric vs ``x`` (depth / width / kernel) with one line per learn mode (Figs. 2, 4, 5, 10, B.4, B.5)."""
+    from matplotlib.ticker import MaxNLocator
+
     found = [g for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
              if len({v for (_, v) in g}) >= 2]  # fmt: skip
     if not found:
@@ -55,11 +93,15 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
             color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
-            ax.errorbar(xs, [s.mean * scale for s in stats], yerr=[(s.std or 0) * scale for s in stats],
-                        label=learn, color=color, marker=marker, capsize=3)  # fmt: skip
+            ys = [s.mean * scale for s in stats]
+            ax.errorbar(
+                xs, ys, yerr=error_bars(stats, scale), label=learn, color=color, marker=marker, capsize=3
+            )
+            _mark_single(ax, xs, ys, stats)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
         ax.set_xlabel(x)
         ax.set_ylabel(label)
-        ax.set_title(describe(first, ("learn", x)), fontsize=9)
+        ax.set_title(panel_title(describe(first, ("learn", x))), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return [_save(fig, out / f"{name}.png")]
@@ -77,13 +119,10 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
         first = next(iter(g.values()))[0]
         kinds = [f for f in order if (f,) in g]
         stats = [metric_stat(g[(f,)]) for f in kinds]
-        ax.bar(
-            kinds,
-            [s.mean * 100 for s in stats],
-            yerr=[(s.std or 0) * 100 for s in stats],
-            color="tab:orange",
-            capsize=3,
+        bars = ax.bar(
+            kinds, [s.mean * 100 for s in stats], yerr=error_bars(stats, 100), color="tab:orange", capsize=3
         )
+        _bar_labels(ax, bars, stats)
         full = [
             r
             for r in runs
@@ -92,10 +131,9 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
         if full:
             ax.axhline(metric_stat(full).mean * 100, color="tab:blue", ls="--", label="full (learned)")
             ax.legend(fontsize=8)
-        low = min(s.mean for s in stats) * 100
-        ax.set_ylim(max(0, low - 10), None)
+        ax.set_ylim(0, 105)  # bars start at 0: their heights compare honestly
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(describe(first, ("filters",)) + ", chans", fontsize=9)
+        ax.set_title(panel_title(describe(first, ("filters",)) + ", chans"), fontsize=9)
     return [_save(fig, out / "fig3-filter-structure.png")]
 
 
@@ -117,21 +155,23 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
         attacked = [r for rs in g.values() for r in rs]
         attacks = [a for a, e in attack_points(attacked, GRADIENT_ATTACKS, pgd_steps=2) if e == eps]
         kinds: list[str | None] = [None, *attacks]
-        low = 100.0
         learns = [lm for lm in LEARN_MODES if (lm,) in g]
         width = 0.8 / len(kinds)
         for i, attack in enumerate(kinds):
             stats = [attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
                      for lm in learns]  # fmt: skip
             vals = [s.mean * 100 if s.n else 0.0 for s in stats]
-            ax.bar([j + i * width for j in range(len(learns))], vals, width, yerr=[(s.std or 0) * 100 for s in stats],
-                   capsize=2, label="clean" if attack is None else attack)  # fmt: skip
-            low = min([*(v for v in vals if v > 0), low]) if vals else low
+            bars = ax.bar([j + i * width for j in range(len(learns))], vals, width, yerr=error_bars(stats, 100),
+                          capsize=2, label="clean" if attack is None else attack)  # fmt: skip
+            _bar_labels(ax, bars, stats)
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(learns))], learns)
-        ax.set_ylim(max(0.0, low - 10), None)  # the differences are a few points: do not start at 0
+        ax.set_ylim(
+            0, 118
+        )  # bars start at 0 (the gaps are a few points: the value labels give them); room for the legend
         ax.set_ylabel("accuracy (%) on the attacked sample")
-        ax.set_title(describe(g[(learns[0],)][0], ("learn",)) + f"\nε = {eps * 255:g}/255", fontsize=8)
-        ax.legend(fontsize=7)
+        title = panel_title(describe(g[(learns[0],)][0], ("learn",)))
+        ax.set_title(f"{title}\nε = {eps * 255:g}/255", fontsize=8)
+        ax.legend(fontsize=7, loc="upper center", ncols=len(kinds))
     return [_save(fig, out / "fig6-adversarial.png")]
 
 
@@ -152,21 +192,24 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
                 f", {r.config.adv}-trained" if r.config.adv != "none" else ""
             )
             by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
+        short = [label.split(": ", 1)[1] for label in by_model]  # the model alone, where that names one line
         for label, rs in sorted(by_model.items()):
             eps = sorted({e for a, e in attack_points(rs, tuple(ATTACKS)) if a == attack})
             if not eps:
                 continue
-            stats = [robust_stat(rs, attack, e)[0] for e in eps]
-            clean = attack_clean_stat(rs, eps[0])
+            stats = [attack_clean_stat(rs, eps[0]), *[robust_stat(rs, attack, e)[0] for e in eps]]
             xs = [0.0, *[e * 255 for e in eps]]
-            ys = [clean.mean * 100, *[s.mean * 100 for s in stats]]
-            errs = [(clean.std or 0) * 100, *[(s.std or 0) * 100 for s in stats]]
-            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=2, label=label.split(": ", 1)[1])
+            ys = [s.mean * 100 for s in stats]
+            model = label.split(": ", 1)[1]
+            name = model if short.count(model) == 1 else f"{model} ({label.split(': ', 1)[0]})"
+            ax.errorbar(xs, ys, yerr=error_bars(stats, 100), marker="o", capsize=2, label=name)
+            _mark_single(ax, xs, ys, stats)
         ax.set_xlabel("ε (× 1/255)")
         ax.set_ylabel("robust accuracy (%)")
-        ax.set_title(attack, fontsize=9)
+        ax.set_title(panel_title(attack), fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()  # every panel draws the same models
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7)
     return [_save(fig, out / "fig7-robust-vs-eps.png")]
 
 

@@ -13,6 +13,12 @@ from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
 if TYPE_CHECKING:
     from .build import Report, Table
 
+NUMBERS_NOTE = (
+    "The numbers behind these tables and figures, as CSV beside this report: runs.csv (one row per run: "
+    "the config keys that vary, seed, test and train metric, epochs, seconds, robust accuracies) and "
+    "settings.csv (one row per setting: mean, std and n over seeds); summary.json holds the same rows."
+)
+
 _MARK = {
     HOLDS: "✅ holds",
     FAILS: "❌ does not hold",
@@ -21,9 +27,27 @@ _MARK = {
 }
 
 
+# In HTML a coloured mark drawn by CSS (a plain disc), then the verdict in words: no emoji, which a
+# browser without an emoji font (headless Chromium on a server) draws as empty boxes.
+_CSS_CLASS = {HOLDS: "holds", FAILS: "fails", INCONCLUSIVE: "inconclusive", UNKNOWN: "unknown"}
+VERDICT_CSS = (
+    ".mark{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em;"
+    "vertical-align:-.05em;border:1px solid #555}.mark.holds{background:#2a9d3a}.mark.fails{background:#d03030}"
+    ".mark.inconclusive{background:linear-gradient(90deg,#e0a000 50%,#fff 50%)}.mark.unknown{background:#fff}"
+    ".warn{color:#b00020;font-weight:bold}"
+)
+
+
 def _verdict(claim) -> str:  # noqa: ANN001
     text = _MARK.get(claim.verdict, "… " + claim.verdict)
     return text + (" ⚠ masking checks failed" if claim.flagged else "")
+
+
+def _html_verdict(claim) -> str:  # noqa: ANN001
+    """The verdict as ``<span class='mark holds'></span>holds`` (and the masking warning in words)."""
+    css = _CSS_CLASS.get(claim.verdict, "unknown")
+    text = f"<span class='mark {css}'></span>{html.escape(claim.verdict)}"
+    return text + (" <span class='warn'>(masking checks failed)</span>" if claim.flagged else "")
 
 
 def _md_cell(text: str) -> str:
@@ -56,7 +80,7 @@ def render_markdown(report: Report) -> str:
     for caption, path in report.figures:
         rel = path.relative_to(report.out).as_posix()
         out += [f"**{caption}**", "", f"![{caption}]({rel})", ""]
-    out += ["## Tables", ""]
+    out += ["## Tables", "", NUMBERS_NOTE, ""]
     out += [_md_table(t) for t in report.tables]
     if report.skipped:
         out += ["## Skipped folders", "", *[f"- {_md_cell(s)}" for s in report.skipped], ""]
@@ -84,13 +108,13 @@ def render_html(report: Report) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
              "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
              "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "font-size:13px;vertical-align:top}img{max-width:100%}</style></head><body>",
+             "font-size:13px;vertical-align:top}img{max-width:100%}", VERDICT_CSS, "</style></head><body>",
              "<h1>spatialmix report</h1>", *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
              f"<h2>Claims</h2><p>Verdicts: {html.escape(CI_RULE)}.</p><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
              "<th>numbers</th></tr>"]  # fmt: skip
     for c in report.claims:
         evidence = "<br>".join(html.escape(e) for e in c.evidence) or "—"
-        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{html.escape(_verdict(c))}</td>"
+        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{_html_verdict(c)}</td>"
                      f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>")  # fmt: skip
     parts.append("</table><h2>Figures</h2>")
     for caption, path in report.figures:
@@ -98,7 +122,7 @@ def render_html(report: Report) -> str:
         parts.append(
             f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
         )
-    parts.append("<h2>Tables</h2>")
+    parts.append(f"<h2>Tables</h2><p>{html.escape(NUMBERS_NOTE)}</p>")
     parts += [_html_table(t) for t in report.tables]
     if report.skipped:
         parts.append(

@@ -12,10 +12,9 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD  # noqa: F401  (re-exported: torch-free for the CLI)
 from ..memory import ENVELOPE_BYTES_PER_PIXEL, FFT_BYTES_PER_FILTER_PIXEL, check_fits, fft_bytes, host_budget
 
-DEFAULT_PAD = 512
-DEFAULT_THRESHOLD = 0.5
 _CHUNK = 64  # filters per FFT batch at most: bounds memory at (chunk, P, P) complex values
 MAX_PAD = 8192  # an 8192² FFT already resolves 1/8192 cycles/sample; beyond it is a typo
 

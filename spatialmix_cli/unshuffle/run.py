@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..config import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
-from ..recipes import Point, resolve_points
+from ..recipes import Point, listing, resolve_points
 from ..rundir import GRID_FILE
 from ..safefiles import check_target
 from .grid import save_grid
@@ -45,6 +45,35 @@ class Scored:
         return out
 
 
+def unshuffle_points(
+    recipe: Path | None,
+    overrides: dict[str, Any],
+    out: Path | None,
+    *,
+    resume: bool,
+    index: int | None,
+    check: bool = True,
+) -> list[Point]:
+    """The un-shuffle runs asked for (``resolve_points`` on an un-shuffle base); a recipe whose points are
+    not un-shuffle runs is refused. ``check``: build each point's model on the meta device."""
+    base = TrainConfig(task="unshuffle", arch=UNSHUFFLE_ARCH)
+    points = resolve_points(recipe, overrides, out, resume, index, base=base, check=check)
+    if any(p.config.task != "unshuffle" for p in points):
+        raise ConfigError(
+            f"{recipe} is not an un-shuffle recipe (its base needs task: unshuffle and "
+            f"arch: {UNSHUFFLE_ARCH}); train it with `spatialmix train --recipe`"
+        )
+    return points
+
+
+def unshuffle_listing(
+    recipe: Path | None, overrides: dict[str, Any], out: Path | None, *, resume: bool, index: int | None
+) -> list[dict[str, Any]]:
+    """``unshuffle --list``: the runs asked for and their training status, read-only
+    (:func:`~spatialmix_cli.recipes.listing`); nothing is trained or scored."""
+    return listing(unshuffle_points(recipe, overrides, out, resume=resume, index=index, check=False))
+
+
 def train_and_score(
     recipe: Path | None,
     overrides: dict[str, Any],
@@ -58,13 +87,7 @@ def train_and_score(
 ) -> Iterator[Scored]:
     """Train the asked-for runs (``resolve_points`` on an un-shuffle base), then score, save and draw
     each finished one (``grid``: where the one run's grid goes; default ``grid.png`` in its run dir)."""
-    base = TrainConfig(task="unshuffle", arch=UNSHUFFLE_ARCH)
-    points = resolve_points(recipe, overrides, out, resume, index, base=base)
-    if any(p.config.task != "unshuffle" for p in points):
-        raise ConfigError(
-            f"{recipe} is not an un-shuffle recipe (its base needs task: unshuffle and "
-            f"arch: {UNSHUFFLE_ARCH}); train it with `spatialmix train --recipe`"
-        )
+    points = unshuffle_points(recipe, overrides, out, resume=resume, index=index)
     if grid is not None and len(points) > 1:
         raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
     for point, result in train(points):

@@ -1,0 +1,66 @@
+"""``spatialmix info``: what a checkpoint is, from its metadata (no data loaded, no weights read)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..targets import expand_targets
+from . import options as opt
+from .output import console, emit_json, fmt, table
+
+Targets = Annotated[
+    list[str],
+    typer.Argument(
+        help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
+        "the JSON lines of `spatialmix train --json`).",
+        show_default=False,
+        metavar="CKPT|RUN_DIR|-",
+    ),
+]
+
+
+EXAMPLES = opt.examples(
+    "spatialmix info runs/x",
+    "spatialmix info runs/x/last.safetensors --json",
+    "ls -d runs/demo/* | spatialmix info -",
+)  # the --help epilog
+
+
+@opt.with_panels()
+def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
+    """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
+    trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
+    from ..checkpoint_info import checkpoint_info
+
+    records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
+    for record in records:
+        if json_:
+            emit_json(record)
+        else:
+            _print(record)
+
+
+def _print(record: dict[str, Any]) -> None:
+    params = record["params"]
+    keys = ["kind", "arch", "task", "learn", "filters", "dataset", "image_size", "classes", "seed"]
+    rows = [[k, record[k]] for k in keys]
+    rows.append(["epochs trained", f"{record['epochs_trained']} of {record['epochs'] or '?'}"])
+    rows += [["model kwargs", ", ".join(f"{k}={v}" for k, v in record["model_kwargs"].items())]]
+    for name in ("test_acc", "test_psnr", "test_loss"):
+        value = (record["result"] or {}).get(name, (record["metrics"] or {}).get(name))
+        if value is not None:
+            rows.append([name, value])
+    fields = Table(title=record["checkpoint"], title_justify="left", show_header=False)
+    fields.add_column(style="bold")
+    fields.add_column(overflow="fold")
+    for name, value in rows:
+        fields.add_row(name, fmt(value))
+    err = console()
+    err.print(fields)
+    by_type = [[t, r["trainable"], r["frozen"]] for t, r in params["by_type"].items()]
+    by_type.append(["total", params["params_trainable"], params["params_frozen"]])
+    err.print(table("parameters", ["layer type", "trainable", "frozen"], by_type))
