@@ -132,10 +132,11 @@ class EvalData:
         info = ckpt.info
         run_cfg = read_config(ckpt.path.parent) if (ckpt.path.parent / CONFIG_FILE).is_file() else None
         hints = tuple(h for h in (cfg.data_dir, run_cfg.data_dir if run_cfg else None) if isinstance(h, str))
-        if info.name == "imagenet":
-            from .data.imagefolder import find_imagefolder, folder_eval_batches
+        if info.streamed:
+            from .data.imagefolder import check_classes, find_streamed, folder_eval_batches
 
-            root = find_imagefolder(self.data_dir, hints)
+            root = find_streamed(info.name, self.data_dir, hints)
+            check_classes(root, info.classes)
             yield from folder_eval_batches(root, image_size=info.image_size, batch_size=batch_size,
                                            device=device, subset=n, workers=cfg.workers)  # fmt: skip
             return

@@ -41,6 +41,9 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
         "image_size": info.image_size if info else None,
         "in_chans": info.in_chans if info else None,
         "classes": info.num_classes if info else None,
+        # A folder dataset's: its class names (label order) and the folder it was read from.
+        "class_names": list(info.classes) if info and info.classes is not None else None,
+        "source": info.source if info else None,
         "seed": config.get("seed"),
         "epochs_trained": meta.get("epoch"),
         "epochs": config.get("epochs"),

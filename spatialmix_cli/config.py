@@ -181,7 +181,7 @@ class TrainConfig:
         choices=_dataset_names,
         flags=EVERYDAY,
         panel=DATA,
-        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | synthetic.",
+        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | folder (your own, --data-dir) | synthetic.",
     )
     data_dir: str | None = key(
         None,
@@ -201,7 +201,7 @@ class TrainConfig:
         bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
         flags=EVERYDAY,
         panel=DATA,
-        help="Pixels: imagenet crop size (default 224); others resize (default: native).",
+        help="Pixels: imagenet / folder crop size (default 224); others resize (default: native).",
     )
     randaugment: int = key(
         0, bounds=NON_NEGATIVE, help="RandAugment operations per image (ImageFolder data only; 0 = off)."
@@ -217,7 +217,9 @@ class TrainConfig:
         None, bounds=NON_NEGATIVE, help="Random-crop padding in pixels (default: the dataset's; 0: off)."
     )
     hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
-    workers: int = key(4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet only.")
+    workers: int = key(
+        4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet / folder only."
+    )
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
     batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
@@ -356,10 +358,17 @@ class TrainConfig:
         without it, each point with it before it runs)."""
         for name, key_spec in SPECS.items():
             key_spec.validate(f"{where}.{name}", name, getattr(self, name))
-        if self.randaugment and self.dataset != "imagenet":
+        from .data.info import STREAMED
+
+        if self.randaugment and self.dataset not in STREAMED:
             raise ConfigError(
-                f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet) pipeline; "
-                f"'{self.dataset}' is augmented in batches on the device (crop and flip)"
+                f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet, folder) "
+                f"pipeline; '{self.dataset}' is augmented in batches on the device (crop and flip)"
+            )
+        if self.dataset == "folder" and not self.data_dir:
+            raise ConfigError(
+                f"{where}.data_dir: dataset 'folder' needs --data-dir DIR (a folder with train/<class>/* and "
+                "val/<class>/*)"
             )
         if (self.mixup or self.cutmix) and self.task != "classify":
             raise ConfigError(f"{where}: mixup / cutmix are for task 'classify'")
@@ -421,6 +430,8 @@ class TrainConfig:
                 )
 
     def _validate_task(self, where: str) -> None:
+        from .data.info import STREAMED
+
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH
         if self.task == "unshuffle":
             if not unshuffle_arch:
@@ -430,8 +441,10 @@ class TrainConfig:
                 )
             if self.adv != "none":
                 raise ConfigError(f"{where}.adv: adversarial training is for task 'classify' only")
-            if self.dataset == "imagenet":
-                raise ConfigError(f"{where}.dataset: unshuffle works on tensor datasets, not 'imagenet'")
+            if self.dataset in STREAMED:
+                raise ConfigError(
+                    f"{where}.dataset: unshuffle works on tensor datasets, not '{self.dataset}'"
+                )
         elif unshuffle_arch:
             raise ConfigError(
                 f"{where}.task: arch '{UNSHUFFLE_ARCH}' outputs images; set task: unshuffle "

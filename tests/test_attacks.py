@@ -3,6 +3,7 @@ paired samples, masking checks that fire on a model with masked gradients, and t
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -274,6 +275,36 @@ def test_attack_cli_pgd_variant_paper_and_overrides(cli, trained: dict[str, Path
     (given,) = json_lines(cli(*base, "--alpha", "1/255", "--random-start").stdout)
     assert given["attack"] == "PGD-2 (α=1/255, random start)"
     assert given["alpha"] == pytest.approx(1 / 255) and given["random_start"] is True
+
+
+def test_attack_reads_checkpoints_and_train_records_from_stdin(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`spatialmix train ... --json | spatialmix attack - --json`: a run record's checkpoint is attacked,
+    beside a path given on the command line; an empty stdin is one clear error."""
+    from typer.testing import CliRunner
+
+    from spatialmix_cli.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    record = json.dumps({"run_dir": str(trained["full"].parent), "checkpoint": str(trained["full"])})
+    args = [
+        "attack",
+        "-",
+        str(trained["chans"]),
+        "--method",
+        "fgsm",
+        "--n",
+        "16",
+        "--no-checks",
+        "--json",
+        "--no-save",
+    ]
+    res = CliRunner().invoke(app, args, input=f"{record}\n", catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert [r["checkpoint"] for r in json_lines(res.stdout)] == [str(trained["full"]), str(trained["chans"])]
+    res = CliRunner().invoke(app, ["attack", "-"], input="\n", catch_exceptions=False)
+    assert res.exit_code == 2 and "no checkpoints given (stdin had none)" in res.stderr and res.stdout == ""
 
 
 def test_attack_cli_missing_checkpoint(cli, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from spatialmix_cli import TrainConfig, train
 from spatialmix_cli.cli import train as train_cli
 
-from conftest import tiny_config
+from conftest import json_lines, tiny_config
 
 TINY = ["--dataset", "synthetic", "--set", "subset=128", "--set", "test_subset=32", "--width", "8", "--depth", "1",
         "--set", "kernel=3", "--set", "patch=4", "--batch-size", "32", "--device", "cpu"]  # fmt: skip
@@ -194,3 +194,18 @@ def test_an_interrupted_unshuffle_run_says_how_to_resume_it_and_then_score_it(cl
     assert scored.exit_code == 0, scored.stderr
     (line,) = json_only(scored.stdout)
     assert line["psnr"] > 0 and not line.get("skipped")
+
+
+def test_list_keys_is_a_result_table_on_stdout_or_json_lines(cli) -> None:
+    table = cli("train", "--list-keys")
+    assert table.exit_code == 0 and "batch_size" in table.stdout and "batch_size" not in table.stderr
+    rows = json_lines(cli("train", "--list-keys", "--json").stdout)
+    assert {"key", "type", "default", "help"} <= set(rows[0]) and "filters" in {r["key"] for r in rows}
+
+
+def test_dry_run_report_is_the_result_on_stdout(cli) -> None:
+    args = ("train", "--dataset", "synthetic", "--width", "8", "--depth", "1", "--set", "kernel=3", "--set", "patch=4",
+            "--dry-run")  # fmt: skip
+    plain = cli(*args)
+    assert plain.exit_code == 0 and "trainable" in plain.stdout and "trainable" not in plain.stderr
+    assert json_lines(cli(*args, "--json").stdout)[0]["params_trainable"] > 0

@@ -60,11 +60,13 @@ def load_sample(
 ) -> Sample:
     """The first ``n`` test images of a permutation seeded by ``seed`` (independent of any model).
     ``hints``: data folders a checkpoint or run names, looked in read-only (never downloaded into)."""
-    if info.name == "imagenet":
-        from ..data.imagefolder import find_imagefolder, folder_eval_batches
+    if info.streamed:
+        from ..data.imagefolder import check_classes, find_streamed, folder_eval_batches
 
+        root = find_streamed(info.name, data_dir, hints)
+        check_classes(root, info.classes)
         batches = folder_eval_batches(
-            find_imagefolder(data_dir, hints), image_size=image_size or info.image_size, batch_size=250,
+            root, image_size=image_size or info.image_size, batch_size=250,
             device=torch.device("cpu"), subset=n, workers=4,
         )  # fmt: skip
         pairs = list(batches)

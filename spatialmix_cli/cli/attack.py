@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +12,7 @@ from ..attacks.checks import CHECKS
 from ..attacks.registry import METHODS, PGD_VARIANTS
 from ..callbacks import AttackCallbacks
 from ..runfiles import MODEL_FILE
+from ..targets import STDIN, expand_targets
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
@@ -25,7 +27,11 @@ if TYPE_CHECKING:
 
 Checkpoints = Annotated[
     list[Path] | None,
-    typer.Argument(help="Checkpoints (.safetensors) or run directories.", show_default=False),
+    typer.Argument(
+        help="Checkpoints (.safetensors) or run directories; - reads them (or `train --json` "
+        "records) from stdin.",
+        show_default=False,
+    ),
 ]
 Recipe = Annotated[
     Path | None,
@@ -113,6 +119,8 @@ def attack_command(
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
     from ..attacks.run import attack, attack_listing
 
+    if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
+        checkpoints = expand_targets(checkpoints, sys.stdin.read)
     if list_points:
         for row in attack_listing(checkpoints or [], recipe, out, index):
             emit_json(row)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..targets import expand_targets
 from . import options as opt
-from .output import console, emit_json, fmt, table
+from .output import emit_json, fmt, print_result, table
 
 Targets = Annotated[
     list[str],
@@ -46,8 +46,9 @@ def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = F
 
 def _print(record: dict[str, Any]) -> None:
     params = record["params"]
-    keys = ["kind", "arch", "task", "learn", "filters", "dataset", "image_size", "classes", "seed"]
-    rows = [[k, record[k]] for k in keys]
+    keys = ["kind", "arch", "task", "learn", "filters", "dataset", "source", "image_size", "classes", "class_names",
+            "seed"]  # fmt: skip
+    rows = [[k, record[k]] for k in keys if record[k] is not None or k not in ("source", "class_names")]
     rows.append(["epochs trained", f"{record['epochs_trained']} of {record['epochs'] or '?'}"])
     rows += [["model kwargs", ", ".join(f"{k}={v}" for k, v in record["model_kwargs"].items())]]
     for name in ("test_acc", "test_psnr", "test_loss"):
@@ -59,8 +60,7 @@ def _print(record: dict[str, Any]) -> None:
     fields.add_column(overflow="fold")
     for name, value in rows:
         fields.add_row(name, fmt(value))
-    err = console()
-    err.print(fields)
+    print_result(fields, as_json=False)  # the tables are the result: stdout
     by_type = [[t, r["trainable"], r["frozen"]] for t, r in params["by_type"].items()]
     by_type.append(["total", params["params_trainable"], params["params_frozen"]])
-    err.print(table("parameters", ["layer type", "trainable", "frozen"], by_type))
+    print_result(table("parameters", ["layer type", "trainable", "frozen"], by_type), as_json=False)

@@ -89,8 +89,8 @@ def _print_keys(as_json: bool) -> None:
         for row in rows:
             emit_json(row)
     else:
-        console().print(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
-                              [list(r.values()) for r in rows]))  # fmt: skip
+        print_result(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
+                           [list(r.values()) for r in rows]), as_json=False)  # fmt: skip
 
 
 def _print_models(as_json: bool) -> None:
@@ -110,7 +110,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.memory`."""
     import torch
 
-    from ..data.info import dataset_info
+    from ..data.info import planning_info
     from ..layers import param_report
     from ..memory import format_bytes, training_estimate
     from ..models import create_model
@@ -118,14 +118,15 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     for point in points:
         cfg = point.config
         with torch.device("meta"):
-            model = create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset)))
+            # a folder dataset's class count from its train/ sub-folders, before any image is read
+            model = create_model(cfg.arch, **cfg.model_kwargs(planning_info(cfg.dataset, cfg.data_dir)))
         report = param_report(model)
         memory = training_estimate(cfg).nbytes
         rows = [[kind, r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
         rows.append(["total", report["params_trainable"], report["params_frozen"]])
         title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
                  f"training needs about {format_bytes(memory)}")  # fmt: skip
-        console().print(table(title, ["layer type", "trainable", "frozen"], rows))
+        print_result(table(title, ["layer type", "trainable", "frozen"], rows), as_json)  # the report: stdout
         if as_json:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
                        "memory_bytes": memory})  # fmt: skip

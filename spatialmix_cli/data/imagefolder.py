@@ -1,10 +1,13 @@
 """ImageNet-style data that does not fit in memory: an ImageFolder (``train/<class>/*``, ``val/<class>/*``)
 decoded on DataLoader workers, with RandomResizedCrop + flip for training and resize / centre-crop for
-evaluation (torchvision.transforms.v2). Batches come out as uint8, like the tensor sources."""
+evaluation (torchvision.transforms.v2). Batches come out as uint8, like the tensor sources. ``imagenet``
+is found in the data folders; ``folder`` (your own images) is exactly the folder given, and records its
+class names and the mean / std of its own images."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,6 +20,9 @@ from ..seeding import derive_seed
 from .batches import Batch
 from .info import DatasetInfo, dataset_info
 from .sources import Hints, expected_layout, search_roots
+
+STATS_IMAGES = 512  # training images a folder dataset's mean / std are computed over
+MIN_STD = 1 / 255  # a channel with one value everywhere: normalise by a pixel step, not by zero
 
 
 def find_imagefolder(data_dir: str | None, hints: Hints = ()) -> Path:
@@ -31,6 +37,29 @@ def find_imagefolder(data_dir: str | None, hints: Hints = ()) -> Path:
         f"imagenet not found (looked in {where}; it is never downloaded). Pass --data-dir DIR laid out as "
         f"{expected_layout('imagenet')}"
     )
+
+
+def find_folder(data_dir: str | None, hints: Hints = ()) -> Path:
+    """A ``folder`` dataset's root: ``data_dir`` when given, else the first of ``hints`` (the folder a
+    checkpoint or its run recorded) laid out as ``train/<class>/*`` and ``val/<class>/*``."""
+    roots = [Path(data_dir).expanduser()] if data_dir else [Path(h).expanduser() for h in hints if h]
+    for root in roots:
+        if (root / "train").is_dir() and (root / "val").is_dir():
+            return root
+    if not roots:
+        raise DataError(
+            "dataset 'folder' needs --data-dir DIR (a folder with train/<class>/* and val/<class>/*)"
+        )
+    where = ", ".join(str(r) for r in roots)
+    raise DataError(
+        f"dataset 'folder': {where} is not an ImageFolder; it needs train/<class>/* and val/<class>/* "
+        "(one sub-folder of images per class in each)"
+    )
+
+
+def find_streamed(name: str, data_dir: str | None, hints: Hints = ()) -> Path:
+    """The root of a streamed dataset (``imagenet`` or ``folder``)."""
+    return find_folder(data_dir, hints) if name == "folder" else find_imagefolder(data_dir, hints)
 
 
 def _folder(path: Path, transform: v2.Transform) -> datasets.ImageFolder:
@@ -123,11 +152,61 @@ def folder_eval_batches(
         yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
 
-def imagefolder_info(root: Path, image_size: int) -> DatasetInfo:
-    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+def folder_classes(root: Path, split: str = "train") -> list[str]:
+    """The class names: the split's sub-folders, sorted (torchvision's ImageFolder order)."""
+    try:
+        classes = sorted(p.name for p in (root / split).iterdir() if p.is_dir())
+    except OSError as exc:
+        raise DataError(f"cannot read {root / split}: {exc}") from exc
     if not classes:
-        raise DataError(f"no class folders under {root / 'train'}")
-    base = dataset_info("imagenet")
-    return DatasetInfo(
-        base.name, base.in_chans, image_size, len(classes), base.mean, base.std, base.crop_pad, base.hflip
-    )
+        raise DataError(f"no class folders under {root / split}")
+    return classes
+
+
+def check_classes(root: Path, classes: tuple[str, ...] | None) -> None:
+    """``val/`` must hold the classes ``train/`` (or a checkpoint) has, or a label would mean another class
+    (ImageFolder numbers each split's own sub-folders)."""
+    found = folder_classes(root, "val")
+    if classes is not None and list(classes) != found:
+        raise DataError(f"{root / 'val'} has classes {found}, but the model was trained on {list(classes)}")
+
+
+def folder_stats(
+    root: Path, image_size: int, *, limit: int = STATS_IMAGES, workers: int = 0
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std (0-1 pixels) of at most ``limit`` training images, chosen by a fixed seed
+    and resized to ``image_size`` x ``image_size``: the same numbers on every run."""
+    resize = v2.Compose([v2.PILToTensor(), v2.Resize((image_size, image_size), antialias=True)])
+    dataset = _folder(root / "train", resize)
+    chosen = list(range(len(dataset)))
+    if len(chosen) > limit:
+        chosen = sorted(
+            torch.randperm(len(chosen), generator=torch.Generator().manual_seed(0))[:limit].tolist()
+        )
+    if not chosen:
+        raise DataError(f"no images under {root / 'train'}")
+    total = torch.zeros(3, dtype=torch.float64)
+    squares = torch.zeros(3, dtype=torch.float64)
+    count = 0
+    for images, _ in DataLoader(Subset(dataset, chosen), batch_size=64, num_workers=workers):
+        if images.shape[1] != 3:
+            raise DataError(f"{root / 'train'}: expected RGB images, got {images.shape[1]} channels")
+        pixels = images.to(torch.float64).div(255).transpose(0, 1).reshape(3, -1)
+        total += pixels.sum(1)
+        squares += pixels.square().sum(1)
+        count += pixels.shape[1]
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(MIN_STD)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def imagefolder_info(root: Path, image_size: int, name: str = "imagenet", workers: int = 0) -> DatasetInfo:
+    """``imagenet``: its class count, ImageNet's statistics. ``folder``: also its class names, its name
+    and the statistics of its own images."""
+    classes = folder_classes(root)
+    base = replace(dataset_info(name), image_size=image_size, num_classes=len(classes))
+    if name != "folder":
+        return base
+    check_classes(root, tuple(classes))
+    mean, std = folder_stats(root, image_size, workers=workers)
+    return replace(base, mean=mean, std=std, classes=tuple(classes), source=root.resolve().name)

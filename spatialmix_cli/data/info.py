@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, check_choice
@@ -28,9 +29,25 @@ class DatasetInfo:
     std: tuple[float, ...]
     crop_pad: int  # default random-crop padding (0 = no crop)
     hflip: bool  # default random horizontal flip
+    # Only a `folder` dataset records these: its class names (train/ sub-folders, sorted) and the folder's
+    # name. Older checkpoints have neither key.
+    classes: tuple[str, ...] | None = None
+    source: str | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Read from an ImageFolder on loader workers, not held in memory as tensors."""
+        return self.name in STREAMED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; ``classes`` and ``source`` only when set (so other datasets' records are unchanged)."""
+        data = asdict(self)
+        for key in _OPTIONAL:
+            if data[key] is None:
+                del data[key]
+        if self.classes is not None:
+            data["classes"] = list(self.classes)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "dataset") -> DatasetInfo:
@@ -40,7 +57,7 @@ class DatasetInfo:
             raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
         fields = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in data if k not in fields]
-        missing = [k for k in fields if k not in data]
+        missing = [k for k in fields if k not in data and k not in _OPTIONAL]
         if unknown or missing:
             raise ConfigError(f"{where}: unknown fields {unknown}, missing fields {missing}")
         if not isinstance(data["name"], str):
@@ -65,10 +82,32 @@ class DatasetInfo:
                     f"{' > 0' if key == 'std' else ''}, got {value!r}"
                 )
             stats[key] = tuple(float(v) for v in value)
-        return cls(**{**data, **stats})
+        return cls(**{**data, **stats, **_checked_names(data, where)})
 
     def with_classes(self, num_classes: int) -> DatasetInfo:
         return replace(self, num_classes=num_classes)
+
+
+_OPTIONAL = ("classes", "source")
+
+
+def _checked_names(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional ``classes`` (one distinct string per class) and ``source`` (a string) fields."""
+    classes, source = data.get("classes"), data.get("source")
+    if classes is not None:
+        if (
+            not isinstance(classes, (list, tuple))
+            or len(classes) != data["num_classes"]
+            or not all(isinstance(c, str) for c in classes)
+            or len(set(classes)) != len(classes)
+        ):
+            raise ConfigError(
+                f"{where}.classes must be {data['num_classes']} distinct class names, got {classes!r}"
+            )
+        classes = tuple(classes)
+    if source is not None and not isinstance(source, str):
+        raise ConfigError(f"{where}.source must be a string, got {source!r}")
+    return {"classes": classes, "source": source}
 
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -84,14 +123,20 @@ DATASETS: dict[str, DatasetInfo] = {
         "cifar100", 3, 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), crop_pad=4, hflip=True
     ),
     "imagenet": DatasetInfo("imagenet", 3, 224, 1000, _IMAGENET_MEAN, _IMAGENET_STD, crop_pad=0, hflip=True),
+    # Your own ImageFolder (--data-dir DIR with train/ and val/): classes, mean and std are read from the
+    # data when a run starts; these are placeholders for checks made before (model shapes, memory).
+    "folder": DatasetInfo("folder", 3, 224, 1000, _IMAGENET_MEAN, _IMAGENET_STD, crop_pad=0, hflip=True),
     # Made on the fly by the tests and for trials: CIFAR-shaped, 10 learnable classes.
     "synthetic": DatasetInfo(
         "synthetic", 3, 32, 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), crop_pad=4, hflip=True
     ),
 }
 
+# Streamed from an ImageFolder tree (data/imagefolder.py) rather than loaded as tensors.
+STREAMED = frozenset({"imagenet", "folder"})
+
 # Images in the (train, test) splits of the tensor datasets, for estimates made before loading them
-# (synthetic: what make_synthetic draws when no subset is given). ImageNet streams from its folders.
+# (synthetic: what make_synthetic draws when no subset is given). ImageNet and folder stream from their folders.
 SPLIT_SIZES: dict[str, tuple[int, int]] = {
     "mnist": (60_000, 10_000),
     "fashion-mnist": (60_000, 10_000),
@@ -103,3 +148,18 @@ SPLIT_SIZES: dict[str, tuple[int, int]] = {
 
 def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[check_choice("dataset", name, DATASETS)]
+
+
+def planning_info(name: str, data_dir: str | None = None) -> DatasetInfo:
+    """The facts known before any image is read (for model shapes, parameter counts, memory estimates): a
+    ``folder`` dataset's class count is its ``train/`` sub-folders when ``data_dir`` has them (its mean /
+    std are only known once its images are read, when a run starts)."""
+    info = dataset_info(name)
+    if info.name != "folder" or not data_dir:
+        return info
+    train = Path(data_dir).expanduser() / "train"
+    try:
+        count = sum(1 for p in train.iterdir() if p.is_dir()) if train.is_dir() else 0
+    except OSError:
+        count = 0
+    return replace(info, num_classes=count) if count else info

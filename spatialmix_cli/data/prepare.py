@@ -1,5 +1,5 @@
 """A training run's data, prepared once: the dataset's facts, the training batches (small datasets held
-once on the device as uint8; ImageNet as an ImageFolder stream), the test batches and the task."""
+once on the device as uint8; imagenet and folder as ImageFolder streams), the test batches and the task."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class TrainData:
 
 
 def prepare_data(cfg: TrainConfig, device: torch.device, dist: Dist | None = None) -> TrainData:
-    """Small datasets: loaded once, moved once to the device as uint8. ImageNet: an ImageFolder stream."""
+    """Small datasets: loaded once, moved once to the device as uint8. imagenet / folder: ImageFolder streams."""
     info = dataset_info(cfg.dataset)
     task = make_task(cfg.task, image_size=cfg.image_size or info.image_size, perm_seed=cfg.perm_seed)
     # Classification uses the dataset's augmentation by default; un-shuffling none (the target is the image).
@@ -36,7 +36,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device, dist: Dist | None = Non
     crop_pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad
     hflip = (info.hflip if classify else False) if cfg.hflip is None else cfg.hflip
     shard = (dist.rank, dist.world) if dist is not None else (0, 1)
-    if cfg.dataset == "imagenet":
+    if info.streamed:
         return _imagefolder_data(cfg, device, task, hflip, shard)
     data = load_dataset(
         cfg.dataset,
@@ -56,10 +56,10 @@ def prepare_data(cfg: TrainConfig, device: torch.device, dist: Dist | None = Non
 def _imagefolder_data(
     cfg: TrainConfig, device: torch.device, task: Task, hflip: bool, shard: tuple[int, int]
 ) -> TrainData:
-    """ImageNet from an ImageFolder tree, decoded and augmented by loader workers."""
-    from .imagefolder import FolderBatches, find_imagefolder, folder_eval_batches, imagefolder_info
+    """ImageNet or your own folder from an ImageFolder tree, decoded and augmented by loader workers."""
+    from .imagefolder import FolderBatches, find_streamed, folder_eval_batches, imagefolder_info
 
-    root = find_imagefolder(cfg.data_dir)
+    root = find_streamed(cfg.dataset, cfg.data_dir)
     size = cfg.image_size or dataset_info(cfg.dataset).image_size
     source = FolderBatches(
         root,
@@ -75,7 +75,7 @@ def _imagefolder_data(
         randaugment_magnitude=cfg.randaugment_magnitude,
     )
     return TrainData(
-        imagefolder_info(root, size),
+        imagefolder_info(root, size, cfg.dataset, cfg.workers),
         source,
         lambda: folder_eval_batches(
             root,

@@ -307,7 +307,7 @@ def load_dataset(
     download: bool = True,
     hints: Hints = (),
 ) -> ImageData:
-    """Load a small dataset (everything but ``imagenet``) as uint8 CPU tensors. ``hints``: folders a file
+    """Load a small dataset (everything but ``imagenet`` and ``folder``) as uint8 CPU tensors. ``hints``: folders a file
     names, looked in last and read only (see :func:`search_roots`)."""
     info = dataset_info(name)
     if info.name == "synthetic":
