@@ -18,15 +18,6 @@ if TYPE_CHECKING:
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
-Targets = Annotated[
-    list[str],
-    typer.Argument(
-        help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
-        "the JSON lines of `spatialmix train --json`).",
-        show_default=False,
-        metavar="CKPT|RUN_DIR|-",
-    ),
-]
 N = Annotated[
     int | None,
     typer.Option(
@@ -60,7 +51,7 @@ EXAMPLES = opt.examples(
 
 @opt.with_panels()
 def eval_command(
-    targets: Targets,
+    targets: opt.Targets,
     n: N = None,
     batch_size: EvalBatch = 500,
     device: opt.Device = None,

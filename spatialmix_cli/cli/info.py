@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.table import Table
 
 from ..targets import expand_targets
 from . import options as opt
 from .output import emit_json, fmt, print_result, table
-
-Targets = Annotated[
-    list[str],
-    typer.Argument(
-        help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
-        "the JSON lines of `spatialmix train --json`).",
-        show_default=False,
-        metavar="CKPT|RUN_DIR|-",
-    ),
-]
-
 
 EXAMPLES = opt.examples(
     "spatialmix info runs/x",
@@ -31,7 +19,7 @@ EXAMPLES = opt.examples(
 
 
 @opt.with_panels()
-def info_command(targets: Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
+def info_command(targets: opt.Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
     trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
     from ..checkpoint_info import checkpoint_info

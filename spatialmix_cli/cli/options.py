@@ -200,3 +200,15 @@ def examples(*lines: str) -> str:
 def given_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config options given on the command line (typer passes ``None`` for the others)."""
     return {k: v for k, v in config.items() if v is not None}
+
+
+# the checkpoints of eval and info
+Targets = Annotated[
+    list[str],
+    typer.Argument(
+        help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
+        "the JSON lines of `spatialmix train --json`).",
+        show_default=False,
+        metavar="CKPT|RUN_DIR|-",
+    ),
+]
