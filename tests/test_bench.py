@@ -16,16 +16,21 @@ from spatialmix_cli.models import create_model
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
 
 
-@pytest.mark.slow  # compiles; the fast sibling is test_one_row_through_the_cli_path
-def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled training forward (--compile)
-    row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=True,
-                                                           peak_gflops=100.0), TINY)  # fmt: skip
+def _check_throughput(row: dict) -> None:
+    """Both paths measured for each kind of step, their ratio and its quartiles consistent, FLOPs counted."""
     for kind in ("train", "eval", "attack"):
         assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0
         assert abs(row[f"{kind}_ratio"] - row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]) < 1e-9
         q1, q3 = row[f"{kind}_ratio_quartiles"]
         assert 0 < q1 <= q3
     assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
+
+
+@pytest.mark.slow  # compiles; the fast sibling is test_one_row_through_the_cli_path
+def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled training forward (--compile)
+    row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=True,
+                                                           peak_gflops=100.0), TINY)  # fmt: skip
+    _check_throughput(row)
 
 
 def test_flop_count_matches_the_analytic_count() -> None:
@@ -75,12 +80,7 @@ def test_one_row_through_the_cli_path() -> None:
     rows = bench_rows(["convmixer"], ["chans"], settings, on_row=seen.append, model_kwargs=TINY)
     assert [r["learn"] for r in rows] == ["chans"] and seen == rows
     row = rows[0]
-    for kind in ("train", "eval", "attack"):
-        assert row[f"{kind}_img_s"] > 0 and row[f"{kind}_ref_img_s"] > 0
-        assert abs(row[f"{kind}_ratio"] - row[f"{kind}_img_s"] / row[f"{kind}_ref_img_s"]) < 1e-9
-        q1, q3 = row[f"{kind}_ratio_quartiles"]
-        assert 0 < q1 <= q3
-    assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
+    _check_throughput(row)
     assert row["peak_rss_mib_ref"] > 0 and row["peak_rss_mib"] > 0 and "first_step_s" in row
     assert multiprocessing.active_children() == []
 

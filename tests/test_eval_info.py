@@ -153,7 +153,9 @@ def test_info_describes_a_checkpoint_without_loading_data(cli, runs, monkeypatch
 
 def test_info_table_and_stdin_paths(runs) -> None:
     result = _stdin(["info", "-"], f"{runs['full']}\n")
-    assert result.exit_code == 0 and "epochs trained" not in result.stderr, result.stderr  # the result: stdout
+    assert result.exit_code == 0 and "epochs trained" not in result.stderr, (
+        result.stderr
+    )  # the result: stdout
     assert "epochs trained" in result.stdout and "spatial" in result.stdout and "2 of 2" in result.stdout
 
 

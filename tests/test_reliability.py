@@ -256,7 +256,9 @@ def _assert_same_run(a: Path, b: Path) -> None:
 
     def metrics(run: Path) -> list[dict]:
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]  # wall clock
+        return [
+            {k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows
+        ]  # wall clock
 
     assert metrics(a) == metrics(b)
     ra, rb = (json.loads((r / "result.json").read_text()) for r in (a, b))

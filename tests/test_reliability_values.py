@@ -216,16 +216,21 @@ PROGRESS_EDITS: dict[str, Callable[[dict], None]] = {
 }
 
 
+def _edit_train_state(last: Path, edit: Any) -> None:
+    """Rewrite ``last`` (a train state) with ``edit(meta, tensors)`` applied to its metadata and tensors."""
+    with safe_open(str(last), "pt") as f:
+        meta, tensors = json.loads(f.metadata()["spatialmix"]), {k: f.get_tensor(k) for k in f.keys()}
+    edit(meta, tensors)
+    save_file(tensors, str(last), metadata={"spatialmix": json.dumps(meta), "format": "pt"})
+
+
 @pytest.mark.parametrize("case", list(PROGRESS_EDITS))
 def test_resume_from_damaged_progress_fields_is_refused_and_keeps_metrics(
     cli, tmp_path: Path, case: str
 ) -> None:
     run = _unfinished(tmp_path, cli)
     last = run / "last.safetensors"
-    with safe_open(str(last), "pt") as f:
-        meta, tensors = json.loads(f.metadata()["spatialmix"]), {k: f.get_tensor(k) for k in f.keys()}
-    PROGRESS_EDITS[case](meta)
-    save_file(tensors, str(last), metadata={"spatialmix": json.dumps(meta), "format": "pt"})
+    _edit_train_state(last, lambda meta, tensors: PROGRESS_EDITS[case](meta))
     _refused(cli, tmp_path, ["train", *_TINY, "--epochs", "2", "--out", run, "--resume"], str(last))
 
 
@@ -383,11 +388,8 @@ def test_resume_from_damaged_optimizer_state_is_refused_before_anything_is_rewri
 ) -> None:
     run = _unfinished(tmp_path, cli)
     last = run / "last.safetensors"
-    with safe_open(str(last), "pt") as f:
-        meta, tensors = json.loads(f.metadata()["spatialmix"]), {k: f.get_tensor(k) for k in f.keys()}
     edit, message = OPTIMIZER_EDITS[case]
-    edit(meta, tensors)
-    save_file(tensors, str(last), metadata={"spatialmix": json.dumps(meta), "format": "pt"})
+    _edit_train_state(last, edit)
     _refused(cli, tmp_path, ["train", *_TINY, "--epochs", "2", "--out", run, "--resume"], message)
 
 
