@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialmix_cli.layers import FILTER_BANKS, DepthwiseConv2d, make_filter_bank
+from spatialmix_cli.layers import DepthwiseConv2d, make_filter_bank
+from spatialmix_cli.layers.filter_banks import DRAWN_BANKS
 from spatialmix_cli.models import create_model
 
 
@@ -26,7 +27,7 @@ def high_freq_share(filters: torch.Tensor, pad: int = 64) -> float:
     return (spec[:, radius > 0.25].sum() / spec.sum()).item()
 
 
-@pytest.mark.parametrize("kind", FILTER_BANKS)
+@pytest.mark.parametrize("kind", DRAWN_BANKS)  # "pretrained" draws nothing: keeps the weights
 def test_shape(kind: str) -> None:
     assert bank(kind).shape == (6 * 3, 1, 5, 5)
 
@@ -74,7 +75,7 @@ def test_same_seed_bit_identical_other_seed_different(kind: str) -> None:
     assert not torch.equal(bank(kind, seed=5), bank(kind, seed=6))
 
 
-@pytest.mark.parametrize("kind", FILTER_BANKS)
+@pytest.mark.parametrize("kind", DRAWN_BANKS)  # "pretrained" draws nothing: keeps the weights
 def test_models_receive_the_bank(kind: str) -> None:
     model = create_model("sep_resnet", depth=8, width=4, filters=kind, seed=2)
     depthwise = [m for m in model.modules() if isinstance(m, DepthwiseConv2d)]

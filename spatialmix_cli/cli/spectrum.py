@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from ..keyspec import MODEL
-from ..layers.filter_banks import FILTER_BANKS, parse_bank, with_smooth_sigma
+from ..layers.filter_banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
 from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD, MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
 from . import options as opt
 from .output import emit_json, print_result, table
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
 SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage threshold
-_FILTERS_HELP = f"{' | '.join(FILTER_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
+_FILTERS_HELP = f"{' | '.join(DRAWN_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
@@ -195,9 +195,9 @@ def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float, as_js
 
 
 def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float, as_json: bool) -> None:
-    columns = ["layer", "n", "kernel", "coverage", "high-freq share"]
+    columns = ["layer", "module", "n", "kernel", "coverage", "high-freq share"]
     rows = [
-        [x.layer, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
+        [x.layer, x.name, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
          f"{x.spectrum.high_freq_share:.3f}"]
         for x in result.layers
     ]  # fmt: skip

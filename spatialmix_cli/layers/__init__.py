@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each is re
         parse_bank,
         with_smooth_sigma,
     )
-    from .learn import LEARN_MODES, apply_learn_mode, configure_spatial_mixing, param_report
+    from .learn import LEARN_MODES, apply_learn_mode, configure_spatial_mixing, layer_counts, param_report
     from .normalize import Normalize
+    from .roles import filter_bank_layers, tag_roles
     from .separable import ChannelConv2d, DenseConv2d, DepthwiseConv2d, PatchConv2d, SeparableConv2d
 
 __getattr__ = lazy_exports(
@@ -37,7 +38,10 @@ __getattr__ = lazy_exports(
         "LEARN_MODES": ".learn",
         "apply_learn_mode": ".learn",
         "configure_spatial_mixing": ".learn",
+        "layer_counts": ".learn",
         "param_report": ".learn",
+        "filter_bank_layers": ".roles",
+        "tag_roles": ".roles",
         "Normalize": ".normalize",
         "ChannelConv2d": ".separable",
         "DenseConv2d": ".separable",
@@ -64,8 +68,11 @@ __all__ = [
     "configure_spatial_mixing",
     "format_bank",
     "init_filter_banks",
+    "filter_bank_layers",
+    "layer_counts",
     "make_filter_bank",
     "param_report",
     "parse_bank",
+    "tag_roles",
     "with_smooth_sigma",
 ]

@@ -102,7 +102,7 @@ class BankDef:
     """A filter bank: how to build it, its parameters, and how many bank-sized tensors building it keeps
     alive at once (``copies``, with the reason, for the spectrum command's memory check)."""
 
-    build: BankBuilder
+    build: BankBuilder | None  # None: keep the layer's own weights (the ``pretrained`` bank)
     params: Mapping[str, BankParam] = field(default_factory=dict)
     copies: tuple[int, str] = (1, "")
 
@@ -127,7 +127,11 @@ FILTER_BANKS: dict[str, BankDef] = {
     # random, then gaussian_smooth with std sigma (taps); smoothing keeps the bank and two convolution outputs
     "smooth": BankDef(lambda c, k, d, g, p: gaussian_smooth(random_bank(c * d, k, g), p["sigma"]),
                       params={"sigma": BankParam(1.0, _check_smooth_sigma, "σ")}, copies=(3, "smoothing copies")),
+    # keep the filters the model was built with: timm's pretrained ones (pretrained=true), else its own init
+    "pretrained": BankDef(None),
 }  # fmt: skip
+# The banks that draw filters of their own (what `spatialmix spectrum --random` can analyse).
+DRAWN_BANKS: tuple[str, ...] = tuple(name for name, bank in FILTER_BANKS.items() if bank.build is not None)
 
 
 @dataclass(frozen=True)
@@ -247,12 +251,17 @@ def make_filter_bank(
     """Weight of shape ``(channels * depth_multiplier, 1, k, k)`` for a depthwise conv, from the bank
     that ``spec`` names (see :data:`FILTER_BANKS`)."""
     bank = parse_bank(spec)
+    if bank.definition.build is None:
+        raise ConfigError(
+            f"filter bank '{bank.name}' keeps a model's own filters; it has no filters of its own to draw"
+        )
     return bank.definition.build(channels, kernel, depth_multiplier, generator, bank.params)
 
 
 def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> int:
-    """Overwrite the weight of every :class:`DepthwiseConv2d` in ``model`` with the bank ``spec``.
-    Returns the number of layers set.
+    """Overwrite the weight of every depthwise filter-bank layer of ``model`` (spatialmix's
+    :class:`~.separable.DepthwiseConv2d`, and the convs :func:`~.roles.tag_roles` found depthwise) with the
+    bank ``spec``; the ``pretrained`` bank leaves them as they are. Returns the number of layers set.
 
     Each layer draws from its own generator, seeded with ``derive_seed(seed, "filters", <layer name>)``: a
     stream that neither PyTorch's default init (``create_model`` seeds it with ``derive_seed(seed, "init")``)
@@ -262,21 +271,25 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     """
     import torch
 
-    from .separable import DepthwiseConv2d
+    from .roles import depth_multiplier, filter_bank_layers
 
     bank_def = parse_bank(spec)
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, DepthwiseConv2d)]
+    if bank_def.definition.build is None:
+        return 0
+    layers = filter_bank_layers(model)
     with torch.no_grad():  # the banks are set, not learned
         for name, layer in layers:
-            channels = layer.in_channels
             kernel_h, kernel_w = layer.kernel_size
             if kernel_h != kernel_w:
-                raise ConfigError(f"filter banks need square kernels, got {layer.kernel_size}")
+                raise ConfigError(
+                    f"filter banks need square kernels, but '{name}' is {kernel_h}x{kernel_w}; "
+                    "filters: pretrained keeps the model's own"
+                )
             bank = make_filter_bank(
                 bank_def,
-                channels,
+                layer.in_channels,
                 kernel_h,
-                depth_multiplier=layer.depth_multiplier,
+                depth_multiplier=depth_multiplier(layer),
                 generator=torch.Generator().manual_seed(derive_seed(seed, "filters", name)),
             )
             layer.weight.copy_(bank.to(layer.weight.dtype))

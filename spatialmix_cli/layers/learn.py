@@ -58,6 +58,16 @@ def layer_type(module: nn.Module) -> str:
     return "other"
 
 
+def layer_counts(model: nn.Module) -> dict[str, int]:
+    """How many modules with parameters of their own there are of each :func:`layer_type` (the
+    ``--dry-run`` report: what the role tagging found)."""
+    counts: dict[str, int] = {}
+    for module in model.modules():
+        if next(module.parameters(recurse=False), None) is not None:
+            counts[layer_type(module)] = counts.get(layer_type(module), 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def param_report(model: nn.Module) -> dict[str, Any]:
     """Trainable and frozen parameter counts per layer type, and in total."""
     by_type: dict[str, dict[str, int]] = {}

@@ -22,6 +22,7 @@ class DepthwiseConv2d(nn.Conv2d):
     """
 
     role = "spatial"
+    filter_bank = True  # the filter banks set its weight (the patch stem, also spatial, keeps its init)
 
     def __init__(
         self,

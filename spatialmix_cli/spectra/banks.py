@@ -14,7 +14,7 @@ from torch import nn
 from ..checkpoint import checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
-from ..layers.separable import DepthwiseConv2d
+from ..layers.roles import filter_bank_layers
 from ..memory import check_fits
 from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
@@ -131,7 +131,7 @@ def drawn_spectrum(
 
 def depthwise_weights(model: nn.Module) -> list[torch.Tensor]:
     """Weights (C·d, 1, k, k) of the model's depthwise layers, in module order."""
-    return [m.weight.detach().cpu() for m in model.modules() if isinstance(m, DepthwiseConv2d)]
+    return [m.weight.detach().cpu() for _, m in filter_bank_layers(model)]
 
 
 def disjoint_subset_coverage(
@@ -158,9 +158,10 @@ def disjoint_subset_coverage(
 class LayerSpectrum:
     layer: int
     spectrum: BankSpectrum
+    name: str = ""  # the module's name in the model (model.stages.0.blocks.0.conv_dw for a timm ConvNeXt)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, **self.spectrum.to_dict()}
+        return {"layer": self.layer, "name": self.name, **self.spectrum.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def checkpoint_spectra(
     check_threshold(threshold)
     file = checkpoint_file(path)
     ckpt = load_checkpoint(file)
-    weights = depthwise_weights(ckpt.model)
+    named = filter_bank_layers(ckpt.model)
+    weights = [m.weight.detach().cpu() for _, m in named]
     arch = str(ckpt.meta["model"]["name"])
     if not weights:
         raise ConfigError(f"{file}: model '{arch}' has no depthwise (spatial mixing) layers to analyse")
@@ -206,5 +208,5 @@ def checkpoint_spectra(
         arch=arch,
         learn=ckpt.learn,
         filters=ckpt.filters,
-        layers=[LayerSpectrum(i, bank_spectrum(weights[i], pad, threshold)) for i in chosen],
+        layers=[LayerSpectrum(i, bank_spectrum(weights[i], pad, threshold), named[i][0]) for i in chosen],
     )
