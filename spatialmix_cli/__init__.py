@@ -3,6 +3,7 @@
 Library entry points (the CLI is a thin layer over these)::
 
     from spatialmix_cli import create_model, list_models, load_checkpoint, train, TrainConfig
+    from spatialmix_cli import adapt_model   # learn modes and filter banks for any nn.Module
 """
 
 __version__ = "0.1.0"
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each is re
     from .errors import CheckpointError, ConfigError, DataError, SpatialmixError
     from .evaluation import evaluate
     from .layers import param_report
-    from .models import create_model, list_models
+    from .models import adapt_model, create_model, list_models
     from .recipes import load_recipe
     from .training import TrainResult, train
 
@@ -35,6 +36,7 @@ __getattr__ = lazy_exports(
         "SpatialmixError": ".errors",
         "evaluate": ".evaluation",
         "param_report": ".layers",
+        "adapt_model": ".models",
         "create_model": ".models",
         "list_models": ".models",
         "load_recipe": ".recipes",
@@ -52,6 +54,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "__version__",
+    "adapt_model",
     "create_model",
     "evaluate",
     "list_models",

@@ -7,6 +7,7 @@ Unknown keys and wrong types are errors that name the key path (nanoGPT's config
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import types
@@ -29,6 +30,7 @@ from .limits import (
     within,
     work_limit,
 )
+from .modelnames import canonical_json, check_model_args, is_timm_name
 from .numbers import parse_number
 
 if TYPE_CHECKING:
@@ -81,6 +83,23 @@ def _check_filters(spec: str) -> None:
     format_bank(spec)
 
 
+def _canonical_model_args(text: str) -> str:
+    """One spelling of timm's arguments: compact JSON with sorted keys (``{"drop_path_rate":0.1}``)."""
+    from .safeyaml import parse_yaml
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = parse_yaml(text, "model_args")  # YAML flow style: {drop_path_rate: 0.1}
+    if not isinstance(value, dict):
+        raise ConfigError(f"model_args must be a mapping such as {{drop_path_rate: 0.1}}, got {text!r}")
+    return canonical_json(value)
+
+
+def _check_model_args(text: str) -> None:
+    check_model_args(json.loads(_canonical_model_args(text)))
+
+
 # Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
 # metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
 LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
@@ -125,7 +144,7 @@ class TrainConfig:
         check=_check_arch,
         flags=TRAIN,
         panel=MODEL,
-        help="Model name from the registry (see --list-models).",
+        help="Model name from the registry (see --list-models), or timm:NAME for any timm model.",
     )
     learn: str = key(
         "full",
@@ -143,7 +162,22 @@ class TrainConfig:
         flags=EVERYDAY,
         panel=MODEL,
         help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
-        "smooth:0.5 (σ in taps; plain smooth is σ 1).",
+        "smooth:0.5 (σ in taps; plain smooth is σ 1); pretrained keeps the model's own (timm's weights).",
+    )
+    pretrained: bool = key(
+        False,
+        model="timm",
+        panel=MODEL,
+        help="timm: models only: start from timm's pretrained weights (downloaded: needs the network).",
+    )
+    model_args: str = key(
+        "{}",
+        check=_check_model_args,
+        canonical=_canonical_model_args,
+        model="timm",
+        panel=MODEL,
+        help="timm: models only: timm's own create_model arguments, a mapping ({drop_path_rate: 0.1}); "
+        "or one at a time with --set model.KEY=VALUE.",
     )
     width: int | None = key(
         None,
@@ -375,8 +409,23 @@ class TrainConfig:
         if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
             raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
         self._validate_task(where)
+        self._validate_model_source(where)
         if model:
             self.check_model(where)
+
+    def _validate_model_source(self, where: str) -> None:
+        """timm models take timm's arguments (model_args, pretrained); spatialmix's take the size keys."""
+        if is_timm_name(self.arch):
+            given = [name for name in ARCH_ARGS if getattr(self, name) is not None]
+            if given:
+                raise ConfigError(
+                    f"{where}.{given[0]}: model '{self.arch}' takes its size from its name or from timm's "
+                    f"own arguments (--set model.KEY=VALUE), not '{given[0]}'"
+                )
+        else:
+            used = [name for name in TIMM_ARGS if getattr(self, name) != _DEFAULTS[name]]
+            if used:
+                raise ConfigError(f"{where}.{used[0]}: '{used[0]}' is for timm: models, not '{self.arch}'")
 
     def check_model(self, where: str = "config") -> None:
         """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
@@ -423,11 +472,16 @@ class TrainConfig:
             # Only 2S - 1 taps of a kernel can reach an S-pixel map; the others multiply padding zeros, at a
             # cost that grows with k^2 (a 1001-tap kernel on a 32-px map computes ~10^5 times too much).
             if kh > 2 * h - 1 or kw > 2 * w - 1:
-                raise ConfigError(
+                problem = (
                     f"{where}: the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
                     f"{2 * w - 1} taps that can reach its {h}x{w} feature map (the rest only multiply padding "
-                    "zeros); use a smaller kernel, a smaller patch or a larger image_size"
+                    "zeros)"
                 )
+                if is_timm_name(self.arch):  # someone else's fixed architecture: say so, once, and go on
+                    warnings.warn(f"{problem}; a larger image_size gives every stage a map its kernel fits",
+                                  stacklevel=2)  # fmt: skip
+                    break
+                raise ConfigError(f"{problem}; use a smaller kernel, a smaller patch or a larger image_size")
 
     def _validate_task(self, where: str) -> None:
         from .data.info import STREAMED
@@ -454,6 +508,16 @@ class TrainConfig:
     def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
         """Arguments for ``create_model(self.arch, ...)`` (the keys declared ``model=``); unset (None) sizes
         keep the model's defaults."""
+        if is_timm_name(self.arch):
+            return {
+                "in_chans": info.in_chans,
+                "num_classes": info.num_classes if self.task == "classify" else None,
+                "pretrained": self.pretrained,
+                "model_args": json.loads(self.model_args),
+                **{name: getattr(self, name) for name in COMMON_ARGS},
+                "mean": list(info.mean),
+                "std": list(info.std),
+            }
         return {
             **{name: getattr(self, name) for name in ARCH_ARGS},
             "in_chans": info.in_chans,
@@ -472,6 +536,8 @@ RUNTIME_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.runtime))
 FRACTION_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.fraction))
 ARCH_ARGS = keys_where(TrainConfig, lambda s: s.model == "arch")
 COMMON_ARGS = keys_where(TrainConfig, lambda s: s.model == "common")
+TIMM_ARGS = keys_where(TrainConfig, lambda s: s.model == "timm")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 _HINTS = typing.get_type_hints(TrainConfig)
 _SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
 
@@ -492,6 +558,8 @@ def coerce(key: str, value: Any, where: str = "config", label: str | None = None
     if key not in _HINTS:
         raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
     label = label or f"{where}.{key}"
+    if key == "model_args" and isinstance(value, dict):  # a recipe's mapping: stored in its one spelling
+        value = canonical_json(check_model_args(value))
     hint = _HINTS[key]
     optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
     base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint

@@ -17,9 +17,10 @@ from .errors import ConfigError, check_choice
 from .limits import Bound
 
 # Which model argument a key is: "arch" keys size the architecture (a preset's knobs), "common" keys every
-# model takes (learn mode, filter bank, seed). ``model_kwargs`` lists the arch ones, then the dataset's
+# model takes (learn mode, filter bank, seed), "timm" keys only timm: models take (pretrained, model_args).
+# ``model_kwargs`` lists the arch ones, then the dataset's
 # in_chans / num_classes, then the common ones, then mean / std: the order checkpoints have always stored.
-ModelArg = Literal["arch", "common"]
+ModelArg = Literal["arch", "common", "timm"]
 Choices = tuple[str, ...] | Callable[[], Iterable[str]]
 
 TRAIN = "train"

@@ -49,6 +49,7 @@ from typing import Any
 from .attacks.plan import AttackPlan
 from .config import RUNTIME_KEYS, TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
+from .modelnames import canonical_json
 from .rundir import default_run_dir, read_config, run_status
 from .safefiles import NAME_MAX, read_text, resolve_inside
 from .safeyaml import parse_yaml
@@ -270,7 +271,7 @@ def _parse_grid(raw: Any, where: str) -> Grid:
             if not values:
                 raise ConfigError(f"{where}.{key} must be a non-empty list")
             grid.axes[key] = [coerce(key, v, where, f"{where}.{key}[{i}]") for i, v in enumerate(values)]
-        elif isinstance(values, dict):
+        elif isinstance(values, dict) and key != "model_args":  # timm's arguments are one mapping value
             raise ConfigError(f"{where}.{key} must be a value or a list of values, got a mapping")
         else:
             grid.fixed[key] = coerce(key, values, where)
@@ -387,17 +388,28 @@ def _a(word: str) -> str:
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``["lr=0.1", "hflip=false"]`` → ``{"lr": 0.1, "hflip": False}``; values are read as YAML scalars."""
+    """``["lr=0.1", "hflip=false"]`` → ``{"lr": 0.1, "hflip": False}``; values are read as YAML scalars.
+    ``model.KEY=VALUE`` is one of timm's own arguments: they gather into the ``model_args`` key
+    (``model.drop_path_rate=0.1`` → ``model_args: {"drop_path_rate":0.1}``)."""
     out: dict[str, Any] = {}
+    model_args: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
         try:
             value = parse_yaml(raw, "--set") if raw.strip() else None
         except ConfigError:
             value = raw
-        out[key.strip()] = coerce(key.strip(), value, "--set")
+        if key.startswith("model.") and key != "model.":
+            model_args[key[len("model.") :]] = value
+            continue
+        out[key] = coerce(key, value, "--set")
+    if model_args:
+        if "model_args" in out:
+            raise ConfigError("--set: give timm's arguments as model_args={...} or as model.KEY=VALUE, not both")
+        out["model_args"] = coerce("model_args", canonical_json(model_args), "--set")
     return out
 
 

@@ -50,7 +50,8 @@ from .safeyaml import parse_yaml
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{cfg.arch}-{cfg.learn}-{cfg.filters}-{cfg.dataset}-s{cfg.seed}-{stamp}"
+    arch = cfg.arch.replace(":", "-")  # timm:convnext_atto → timm-convnext_atto
+    return Path(root) / f"{arch}-{cfg.learn}-{cfg.filters}-{cfg.dataset}-s{cfg.seed}-{stamp}"
 
 
 def read_config(run_dir: str | Path) -> TrainConfig | None:

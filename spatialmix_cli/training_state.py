@@ -57,11 +57,11 @@ class Progress:
 
 def meta(cfg: TrainConfig, info: DatasetInfo, progress: Progress) -> dict[str, Any]:
     """The checkpoint metadata of a run at ``progress``: model, dataset, config, progress and history."""
+    from .models.timm_models import provenance
+
+    kwargs = {k: v for k, v in cfg.model_kwargs(info).items() if v is not None}
     return {
-        "model": {
-            "name": cfg.arch,
-            "kwargs": {k: v for k, v in cfg.model_kwargs(info).items() if v is not None},
-        },
+        "model": {"name": cfg.arch, "kwargs": kwargs, **provenance(cfg.arch, kwargs)},
         "dataset": info.to_dict(),
         "config": cfg.to_dict(),
         "epoch": progress.epoch,

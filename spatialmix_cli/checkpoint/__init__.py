@@ -26,6 +26,7 @@ from torch import nn
 
 from ..data.info import DatasetInfo
 from ..errors import CheckpointError, ConfigError
+from ..modelnames import is_timm_name
 from ..safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
 from ..safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
 from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
@@ -207,11 +208,19 @@ def build_model_from_meta(
     """Build the model the metadata names. With ``shapes`` (the file's tensors), the model is first built
     on the meta device and checked against them, so a file whose metadata does not match its tensors, or
     asks for a huge model, fails before any memory is allocated."""
-    from ..models import create_model, is_model
+    from ..models import check_model_name, create_model, is_model
+    from ..models.timm_models import check_timm_version, rebuild_kwargs
 
-    name, kwargs = meta["model"]["name"], meta["model"]["kwargs"]
+    name = meta["model"]["name"]
+    kwargs = rebuild_kwargs(name, meta["model"]["kwargs"])  # pretrained weights: from the file, not the network
     if not is_model(name):
+        if is_timm_name(name):  # timm missing, or a timm without this model: say which
+            try:
+                check_model_name(name)
+            except ConfigError as exc:
+                raise CheckpointError(f"{path} holds model '{name}': {exc}") from None
         raise CheckpointError(f"{path} holds model '{name}', which this version of spatialmix does not know")
+    check_timm_version(meta["model"], path)
     if shapes is not None:
         _check_shapes(name, kwargs, shapes, path)
     try:

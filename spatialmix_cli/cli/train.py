@@ -102,6 +102,8 @@ def _print_models(as_json: bool) -> None:
             emit_json({"model": name})
     else:  # the list is the result: stdout, one name a line, as with --json
         typer.echo("\n".join(names))
+    # timm's zoo is too large to list here (and listing it would import timm): a pointer on stderr
+    console().print("and timm:NAME for any timm model (python -c \"import timm; print(timm.list_models('*convnext*'))\")")
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
@@ -111,7 +113,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     import torch
 
     from ..data.info import planning_info
-    from ..layers import param_report
+    from ..layers import layer_counts, param_report
     from ..memory import format_bytes, training_estimate
     from ..models import create_model
 
@@ -120,16 +122,17 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
         with torch.device("meta"):
             # a folder dataset's class count from its train/ sub-folders, before any image is read
             model = create_model(cfg.arch, **cfg.model_kwargs(planning_info(cfg.dataset, cfg.data_dir)))
-        report = param_report(model)
+        report, layers = param_report(model), layer_counts(model)
         memory = training_estimate(cfg).nbytes
-        rows = [[kind, r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
-        rows.append(["total", report["params_trainable"], report["params_frozen"]])
+        rows = [[kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
+        rows.append(["total", sum(layers.values()), report["params_trainable"], report["params_frozen"]])
         title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
                  f"training needs about {format_bytes(memory)}")  # fmt: skip
-        print_result(table(title, ["layer type", "trainable", "frozen"], rows), as_json)  # the report: stdout
+        columns = ["role", "layers", "trainable", "frozen"]
+        print_result(table(title, columns, rows), as_json)  # the report: stdout
         if as_json:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
-                       "memory_bytes": memory})  # fmt: skip
+                       "layers": dict(layers), "memory_bytes": memory})  # fmt: skip
 
 
 def train_points(

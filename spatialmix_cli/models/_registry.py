@@ -1,4 +1,5 @@
-"""Model registry: ``@register_model`` entry functions, ``create_model(name, **kwargs)``, ``list_models()``.
+"""Model registry: ``@register_model`` entry functions, ``create_model(name, **kwargs)``, ``list_models()``;
+``timm:NAME`` names any timm model (:mod:`.timm_models`).
 
 Follows timm's ``_registry.py``: entry functions are named after their settings
 (``convmixer_256_8_k5_p2``), ``None`` kwargs are dropped so unset options keep the model's defaults, and
@@ -20,8 +21,10 @@ from torch import nn
 
 from ..errors import ConfigError, did_you_mean
 from ..layers import BankSpec, parse_bank
+from ..modelnames import is_timm_name
 from ..seeding import derive_seed
 from .common import mixing_arg_hints, split_mixing_args
+from .timm_models import create_timm_model, timm_name
 
 ModelT = typing.TypeVar("ModelT", bound=nn.Module)
 _MODEL_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
@@ -41,10 +44,20 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def is_model(name: str) -> bool:
+    """A registered name, or ``timm:NAME`` for a model timm knows (False when timm is not installed)."""
+    if is_timm_name(name):
+        try:
+            timm_name(name)
+        except ConfigError:
+            return False
+        return True
     return name in _MODEL_ENTRYPOINTS
 
 
 def check_model_name(name: str) -> str:
+    if is_timm_name(name):
+        timm_name(name)  # timm installed and the name known, or a ConfigError saying which is not
+        return name
     if name not in _MODEL_ENTRYPOINTS:
         raise ConfigError(
             f"unknown model '{name}'{did_you_mean(name, _MODEL_ENTRYPOINTS)}; "
@@ -61,12 +74,12 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     nor changes the global RNG, and PyTorch's default init draws from a stream that nothing else uses (the
     frozen filter banks, the data order and the attacks each derive their own; see :mod:`..seeding`).
     """
-    entry = _MODEL_ENTRYPOINTS[check_model_name(name)]
+    entry = create_timm_model if is_timm_name(name) else _MODEL_ENTRYPOINTS[check_model_name(name)]
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     seed = int(kwargs.get("seed", 0))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
-        return entry(**kwargs)
+        return entry(name, **kwargs) if is_timm_name(name) else entry(**kwargs)
 
 
 # Upper bounds on size arguments. Far beyond any real model; they stop a typo or a hostile checkpoint's

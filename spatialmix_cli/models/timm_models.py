@@ -1,0 +1,136 @@
+"""``timm:NAME``: any model ``timm.create_model`` knows, with spatialmix's learn modes and filter banks.
+
+The model is ``timm.create_model(NAME, pretrained=..., in_chans=..., num_classes=..., **model_args)``
+behind spatialmix's input normalisation (images come in [0, 1], as for every spatialmix model), tagged and
+configured by :func:`~.adapt.adapt_model`. State-dict keys are timm's under ``model.`` (and the
+normalisation's ``normalize.mean`` / ``normalize.std``).
+
+timm is imported only when such a model is built or named, so commands that do not use it stay fast.
+Checkpoints record the timm name, its kwargs and timm's version (:func:`provenance`); they are rebuilt
+with ``pretrained=False`` (:func:`rebuild_kwargs`): the weights come from the file, never the network.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, did_you_mean
+from ..layers.roles import tag_roles
+from ..modelnames import TIMM_PREFIX, check_model_args, is_timm_name
+from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
+
+PREFIX = TIMM_PREFIX
+_OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")
+
+
+def import_timm() -> ModuleType:
+    try:
+        import timm
+    except ImportError:
+        raise ConfigError("timm: models need the timm package: pip install timm") from None
+    return timm
+
+
+def timm_name(name: str) -> str:
+    """``timm:convnext_atto`` → ``convnext_atto``; an unknown name is a ConfigError naming close ones."""
+    timm = import_timm()
+    base = name[len(PREFIX) :]
+    architecture = base.split(".")[0]  # a pretrained tag (convnext_atto.d2_in1k) names weights, not a model
+    if not architecture or not timm.is_model(architecture):
+        raise ConfigError(
+            f"unknown timm model '{base}'{did_you_mean(architecture, timm.list_models())}; "
+            "timm.list_models('*pattern*') lists them"
+        )
+    return base
+
+
+class TimmClassifier(nn.Module):
+    """A timm model behind spatialmix's input normalisation, tagged, with learn mode and filter banks."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        in_chans: int = 3,
+        num_classes: int = 10,
+        pretrained: bool = False,
+        model_args: Mapping[str, Any] | None = None,
+        mixing: SpatialMixingArgs = DEFAULT_MIXING,
+    ) -> None:
+        super().__init__()
+        timm = import_timm()
+        # A build on the meta device (config checks, --dry-run, the memory estimate) is shapes only: it
+        # never fetches weights.
+        pretrained = pretrained and torch.get_default_device().type != "meta"
+        self.normalize = mixing.normalize(in_chans)
+        try:
+            self.model = timm.create_model(
+                name, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes, **(model_args or {})
+            )
+        except (TypeError, ValueError, IndexError, KeyError, AssertionError) as exc:  # arguments it refuses
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise ConfigError(f"timm model '{name}' does not build with these arguments ({reason})") from None
+        except (OSError, RuntimeError) as exc:  # no weights for this name, or no network to fetch them
+            if not pretrained:
+                raise
+            reason = str(exc).split("\n")[0]
+            raise ConfigError(
+                f"timm model '{name}': could not load its pretrained weights ({reason}); they are "
+                "downloaded from the Hugging Face Hub, so this needs the network (or a filled HF cache)"
+            ) from None
+        tag_roles(self.model)
+        mixing.finish(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalize(x))
+
+
+def create_timm_model(name: str, **kwargs: Any) -> TimmClassifier:
+    """``create_model("timm:NAME", ...)``: the shared arguments (learn, filters, seed, mean, std) and
+    ``in_chans``, ``num_classes``, ``pretrained``, ``model_args`` (timm's own)."""
+    base = timm_name(name)
+    for key in kwargs:
+        if key not in (*_OWN_ARGS, *MIXING_FIELDS):
+            raise ConfigError(
+                f"model '{name}' takes no argument '{key}': a timm model's size is in its name or in timm's "
+                f"own arguments (--set model.KEY=VALUE, e.g. model.drop_path_rate=0.1); "
+                f"it takes: {', '.join((*_OWN_ARGS, *MIXING_FIELDS))}"
+            )
+    own, mixing = split_mixing_args(kwargs)
+    model_args = check_model_args(own.pop("model_args", None) or {})
+    return TimmClassifier(base, model_args=model_args, mixing=mixing, **own)
+
+
+def provenance(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint of model ``name`` records besides its kwargs: for a timm model, the timm name,
+    timm's own arguments and timm's version (weights of one timm version may not load in another)."""
+    if not is_timm_name(name):
+        return {}
+    timm = import_timm()
+    return {"timm": {"name": name[len(PREFIX) :], "kwargs": dict(kwargs.get("model_args") or {}),
+                     "pretrained": bool(kwargs.get("pretrained", False)), "version": timm.__version__}}  # fmt: skip
+
+
+def rebuild_kwargs(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments that rebuild a saved model without the network: its weights are in the file."""
+    out = dict(kwargs)
+    if is_timm_name(name) and out.get("pretrained"):
+        out["pretrained"] = False
+    return out
+
+
+def check_timm_version(model_meta: Mapping[str, Any], path: Any) -> None:
+    """Warn when a checkpoint was written with another timm version (its module layout may differ; the
+    weights still load when the state-dict keys and shapes match, which the loader checks)."""
+    saved = (model_meta.get("timm") or {}).get("version")
+    if saved is None:
+        return
+    timm = import_timm()
+    if saved != timm.__version__:
+        warnings.warn(f"{path} was written with timm {saved}; this is timm {timm.__version__}", stacklevel=2)
