@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# Tests never download: timm / huggingface_hub fail fast instead of reaching for pretrained weights.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # Paper-scale recipes validate hundreds of points (a meta forward each: tens of seconds per file on 2 cores);
