@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo reproduce-cpu report-cpu report-screenshot bench lint clean
+.PHONY: setup test test-fast demo reproduce-cpu report-cpu report-screenshot timm-cpu timm-report bench lint clean
 
 ## setup: create .venv and install spatialmix with its dependencies (torch pinned by constraints.txt)
 setup:
@@ -55,6 +55,21 @@ reproduce-cpu: $(addprefix repro-,$(TWINS))
 ## report-screenshot: the report-cpu report, then report.html rendered in headless Chromium; fails if an image is missing
 report-screenshot:
 	$(BIN)/spatialmix report $(REPRO_RUNS) --out $(REPRO_OUT) --format both --draws 32 --screenshot $(REPRO_OUT)/report-screenshot.png
+
+## timm-cpu: full / chans / space for two timm families (MobileNetV3-small, ConvNeXt-atto) on real Fashion-MNIST,
+## 3 seeds (recipes/timm-cpu.yaml; ~35 min on an idle 2-core CPU); resumable like the twins: finished runs are
+## skipped. Records land in docs/timm-cpu/runs (committed), then the report in docs/timm-cpu.
+TIMM_OUT ?= docs/timm-cpu
+timm-cpu:
+	@mkdir -p $(TIMM_OUT)/runs; start=$$(date +%s); \
+	$(BIN)/spatialmix run recipes/timm-cpu.yaml --out $(TIMM_OUT)/runs/timm-cpu --json > $(TIMM_OUT)/runs/timm-cpu.jsonl; \
+	echo "{\"target\": \"timm-cpu\", \"seconds\": $$(( $$(date +%s) - start )), \"date\": \"$$(date -u +%FT%TZ)\"}" \
+	  | tee -a $(TIMM_OUT)/times.jsonl
+	@$(MAKE) --no-print-directory timm-report
+
+## timm-report: the timm-cpu report from its committed run records (no training)
+timm-report:
+	$(BIN)/spatialmix report $(TIMM_OUT)/runs --out $(TIMM_OUT) --format both --draws 32
 
 ## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
 ## chans, CIFAR-shaped random data); writes docs/bench/bench.json
