@@ -473,7 +473,7 @@ class TrainConfig:
             # cost that grows with k^2 (a 1001-tap kernel on a 32-px map computes ~10^5 times too much).
             if kh > 2 * h - 1 or kw > 2 * w - 1:
                 problem = (
-                    f"{where}: the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
+                    f"the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
                     f"{2 * w - 1} taps that can reach its {h}x{w} feature map (the rest only multiply padding "
                     "zeros)"
                 )

@@ -22,7 +22,9 @@ def is_timm_name(name: str) -> bool:
 def check_model_args(model_args: Any) -> dict[str, Any]:
     """timm's own arguments: a mapping of names to JSON values, none of those spatialmix sets itself."""
     if not isinstance(model_args, Mapping) or not all(isinstance(k, str) for k in model_args):
-        raise ConfigError(f"model_args must be a mapping of timm argument names to values, got {model_args!r}")
+        raise ConfigError(
+            f"model_args must be a mapping of timm argument names to values, got {model_args!r}"
+        )
     for key in model_args:
         if key in FIXED_BY_SPATIALMIX:
             raise ConfigError(

@@ -408,7 +408,9 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         out[key] = coerce(key, value, "--set")
     if model_args:
         if "model_args" in out:
-            raise ConfigError("--set: give timm's arguments as model_args={...} or as model.KEY=VALUE, not both")
+            raise ConfigError(
+                "--set: give timm's arguments as model_args={...} or as model.KEY=VALUE, not both"
+            )
         out["model_args"] = coerce("model_args", canonical_json(model_args), "--set")
     return out
 

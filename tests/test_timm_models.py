@@ -43,9 +43,7 @@ def shape_counts(model: nn.Module) -> dict[str, int]:
     """Depthwise / pointwise convs and Linears counted from the state dict's weight shapes alone (not from
     the module attributes the tagging reads): a conv weight is (out, in / groups, kh, kw), so a depthwise
     one is (out, 1, k, k) with k > 1 and a pointwise one (out, c, 1, 1); a Linear weight is 2-D."""
-    conv_weights = [
-        p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 4
-    ]
+    conv_weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 4]
     return {
         "spatial": sum(1 for w in conv_weights if w.shape[1] == 1 and max(w.shape[2:]) > 1),
         "channel_convs": sum(1 for w in conv_weights if tuple(w.shape[2:]) == (1, 1)),
@@ -60,7 +58,9 @@ def test_tagging_finds_every_depthwise_and_pointwise_layer(name: str, args: dict
     counts, expected = role_counts(model), shape_counts(model)
     assert expected["spatial"] > 0
     assert counts["spatial"] == expected["spatial"] == len(filter_bank_layers(model))
-    assert counts["channel"] == expected["channel_convs"] + expected["linears"] - 1  # every Linear but the head
+    assert (
+        counts["channel"] == expected["channel_convs"] + expected["linears"] - 1
+    )  # every Linear but the head
     assert counts["dense"] == expected["dense"]
     assert counts["head"] == 1
     head = model.model.get_classifier()
@@ -92,7 +92,9 @@ def test_frozen_weights_stay_bit_identical_after_steps(name: str, args: dict, le
     after = dict(model.named_parameters())
     assert all(torch.equal(after[n], before) for n, before in frozen.items())
     assert any(not torch.equal(after[n], before) for n, before in learned.items())
-    norms_and_head = [n for n, p in after.items() if p.requires_grad and roles.get(n.rpartition(".")[0]) == "head"]
+    norms_and_head = [
+        n for n, p in after.items() if p.requires_grad and roles.get(n.rpartition(".")[0]) == "head"
+    ]
     assert norms_and_head  # the classifier always learns
 
 
@@ -233,12 +235,31 @@ def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: st
     names = [n for n, _ in filter_bank_layers(load_checkpoint(run_dir / "model.safetensors").model)]
     assert [layer["name"] for layer in spectra["layers"]] == names  # every depthwise layer, any kernel
     assert all(0 < layer["coverage"] <= 1 for layer in spectra["layers"])
-    result = cli("attack", run_dir, "--method", "fgsm", "--eps", "1/255", "--n", "32", "--no-checks", "--json")
+    result = cli(
+        "attack", run_dir, "--method", "fgsm", "--eps", "1/255", "--n", "32", "--no-checks", "--json"
+    )
     assert result.exit_code == 0, result.stderr
     line = json_lines(result.stdout)[-1]
     assert 0.0 <= line["robust_acc"] <= line["clean_acc"] <= 1.0
     info = cli("info", run_dir, "--json")
     assert info.exit_code == 0 and json.loads(info.stdout.splitlines()[-1])["arch"] == f"timm:{name}"
+    evaluated = cli("eval", run_dir, "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert 0.0 <= json_lines(evaluated.stdout)[-1]["acc"] <= 1.0
+
+
+def test_report_reads_timm_runs(tmp_path: Path, cli) -> None:
+    for learn in ("full", "chans"):
+        cfg = TrainConfig.from_dict({
+            "arch": "timm:mobilenetv3_small_050", "learn": learn, "dataset": "synthetic", "subset": 32,
+            "test_subset": 16, "epochs": 1, "batch_size": 16, "device": "cpu", "logger": "none"})  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train(cfg, tmp_path / "runs" / learn)
+    result = cli("report", tmp_path / "runs", "--out", tmp_path / "report", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "timm:mobilenetv3_small_050" in report
 
 
 @pytest.mark.slow  # every family trains, rebuilds and is attacked (~30 s); fast sibling: the test above
@@ -247,7 +268,12 @@ def test_every_family_round_trips_and_is_attacked(tmp_path: Path, cli, name: str
     run_dir = tiny_timm_run(tmp_path, name, args, learn="space")
     check_round_trip(run_dir, name, args)
     assert cli("spectrum", run_dir, "--pad", "32", "--json").exit_code == 0
-    assert cli("attack", run_dir, "--method", "pgd", "--steps", "2", "--n", "16", "--no-checks", "--json").exit_code == 0
+    assert (
+        cli(
+            "attack", run_dir, "--method", "pgd", "--steps", "2", "--n", "16", "--no-checks", "--json"
+        ).exit_code
+        == 0
+    )
 
 
 # --- spatialmix's ConvMixer against timm's --------------------------------------------------------------
@@ -270,9 +296,16 @@ def randomise_bn_stats(model: nn.Module, seed: int) -> None:
 @pytest.mark.parametrize(
     ("ours_name", "ours_args", "timm_settings"),
     [
-        ("convmixer", dict(width=32, depth=2, kernel=5, patch=2), dict(dim=32, depth=2, kernel_size=5, patch_size=2)),
-        ("convmixer", dict(width=24, depth=3, kernel=4, patch=3, activation="relu"),
-         dict(dim=24, depth=3, kernel_size=4, patch_size=3, act_layer=nn.ReLU)),  # an even kernel: 'same' both
+        (
+            "convmixer",
+            dict(width=32, depth=2, kernel=5, patch=2),
+            dict(dim=32, depth=2, kernel_size=5, patch_size=2),
+        ),
+        (
+            "convmixer",
+            dict(width=24, depth=3, kernel=4, patch=3, activation="relu"),
+            dict(dim=24, depth=3, kernel_size=4, patch_size=3, act_layer=nn.ReLU),
+        ),  # an even kernel: 'same' both
     ],
 )
 def test_convmixer_matches_timm_after_loading_weights_both_ways(ours_name, ours_args, timm_settings) -> None:
@@ -288,7 +321,9 @@ def test_convmixer_matches_timm_after_loading_weights_both_ways(ours_name, ours_
     # and back: timm's init loaded into spatialmix's
     fresh = TimmConvMixer(num_classes=7, **timm_settings).eval()
     randomise_bn_stats(fresh, 1)
-    ours.load_state_dict({**fresh.state_dict(), **{k: v for k, v in ours.state_dict().items() if k.startswith("normalize.")}})
+    ours.load_state_dict(
+        {**fresh.state_dict(), **{k: v for k, v in ours.state_dict().items() if k.startswith("normalize.")}}
+    )
     torch.testing.assert_close(ours(x), fresh(x), rtol=0, atol=0)
 
 
@@ -324,7 +359,9 @@ def fake_pretrained(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
-def test_pretrained_filters_stay_frozen_or_are_redrawn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_pretrained_filters_stay_frozen_or_are_redrawn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calls = fake_pretrained(monkeypatch)
     kept = create_model("timm:mobilenetv3_small_050", pretrained=True, learn="chans", filters="pretrained")
     redrawn = create_model("timm:mobilenetv3_small_050", pretrained=True, learn="chans", filters="random")

@@ -103,7 +103,9 @@ def _print_models(as_json: bool) -> None:
     else:  # the list is the result: stdout, one name a line, as with --json
         typer.echo("\n".join(names))
     # timm's zoo is too large to list here (and listing it would import timm): a pointer on stderr
-    console().print("and timm:NAME for any timm model (python -c \"import timm; print(timm.list_models('*convnext*'))\")")
+    console().print(
+        "and timm:NAME for any timm model (python -c \"import timm; print(timm.list_models('*convnext*'))\")"
+    )
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
@@ -124,7 +126,9 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
             model = create_model(cfg.arch, **cfg.model_kwargs(planning_info(cfg.dataset, cfg.data_dir)))
         report, layers = param_report(model), layer_counts(model)
         memory = training_estimate(cfg).nbytes
-        rows = [[kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
+        rows = [
+            [kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()
+        ]
         rows.append(["total", sum(layers.values()), report["params_trainable"], report["params_frozen"]])
         title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
                  f"training needs about {format_bytes(memory)}")  # fmt: skip
