@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import os
 import re
@@ -181,7 +182,7 @@ class Recipe:
                 label = "/".join(filter(None, [grid.label, point_name(values)])) or str(len(points))
                 where = f"{self.source}: sweep point {label}"
                 swept = grid_base.updated(values, where, model=False)
-                config = swept.updated(overrides, "option", model=False)
+                config = swept.updated(merge_model_args(swept, overrides), "option", model=False)
                 name = point_name({**values, **changed_keys(swept, config, overrides, grid.axes)})
                 run_dir = _run_dir(root, [p for p in (grid.label, name) if p], where, links)
                 point = Point(len(points), name, values, config, run_dir, grid.label, where)
@@ -194,6 +195,15 @@ class Recipe:
                 seen[run_dir] = point
                 points.append(point)
         return points
+
+
+def merge_model_args(config: TrainConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with their timm arguments (``--set model.KEY=VALUE``) added to the point's own
+    ``model_args`` (a key given on both sides takes the command line's value), not replacing them all."""
+    if "model_args" not in overrides:
+        return overrides
+    merged = {**json.loads(config.model_args), **json.loads(overrides["model_args"])}
+    return {**overrides, "model_args": canonical_json(merged)}
 
 
 def listing(points: list[Point]) -> list[dict[str, Any]]:

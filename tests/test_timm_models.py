@@ -390,3 +390,16 @@ def test_pretrained_weights_offline_is_one_clear_error(monkeypatch: pytest.Monke
     monkeypatch.setattr(timm, "create_model", offline)
     with pytest.raises(ConfigError, match="could not load its pretrained weights.*needs the network"):
         create_model("timm:mobilenetv3_small_050", pretrained=True)
+
+
+def test_set_model_key_adds_to_a_recipes_timm_arguments(tmp_path: Path) -> None:
+    from spatialmix_cli.recipes import load_recipe, parse_set
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "base: {arch: 'timm:convnext_atto', dataset: synthetic, model_args: {conv_mlp: false, kernel_sizes: 5}}\n"
+        "sweep: {learn: [full, chans]}\n"
+    )
+    points = load_recipe(recipe).points(parse_set(["model.kernel_sizes=3", "model.drop_path_rate=0.1"]), tmp_path)
+    assert {p.config.model_args for p in points} == {'{"conv_mlp":false,"drop_path_rate":0.1,"kernel_sizes":3}'}
+    assert all("model_args" in p.name for p in points)  # an override of the recipe: run folders of its own
