@@ -400,6 +400,10 @@ def test_set_model_key_adds_to_a_recipes_timm_arguments(tmp_path: Path) -> None:
         "base: {arch: 'timm:convnext_atto', dataset: synthetic, model_args: {conv_mlp: false, kernel_sizes: 5}}\n"
         "sweep: {learn: [full, chans]}\n"
     )
-    points = load_recipe(recipe).points(parse_set(["model.kernel_sizes=3", "model.drop_path_rate=0.1"]), tmp_path)
-    assert {p.config.model_args for p in points} == {'{"conv_mlp":false,"drop_path_rate":0.1,"kernel_sizes":3}'}
+    points = load_recipe(recipe).points(
+        parse_set(["model.kernel_sizes=3", "model.drop_path_rate=0.1"]), tmp_path
+    )
+    assert {p.config.model_args for p in points} == {
+        '{"conv_mlp":false,"drop_path_rate":0.1,"kernel_sizes":3}'
+    }
     assert all("model_args" in p.name for p in points)  # an override of the recipe: run folders of its own
