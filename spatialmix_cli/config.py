@@ -433,6 +433,7 @@ class TrainConfig:
         import torch
 
         from .data.info import dataset_info
+        from .layers.roles import is_depthwise
         from .models import create_model
 
         info = dataset_info(self.dataset)
@@ -450,11 +451,7 @@ class TrainConfig:
 
             return record
 
-        hooks = [
-            m.register_forward_pre_hook(spatial(n))
-            for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels and max(m.kernel_size) > 1
-        ]
+        hooks = [m.register_forward_pre_hook(spatial(n)) for n, m in model.named_modules() if is_depthwise(m)]
         try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
             with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
                 warnings.simplefilter("ignore")

@@ -421,7 +421,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(
                 "--set: give timm's arguments as model_args={...} or as model.KEY=VALUE, not both"
             )
-        out["model_args"] = coerce("model_args", canonical_json(model_args), "--set")
+        out["model_args"] = coerce("model_args", model_args, "--set")
     return out
 
 

@@ -407,3 +407,12 @@ def test_set_model_key_adds_to_a_recipes_timm_arguments(tmp_path: Path) -> None:
         '{"conv_mlp":false,"drop_path_rate":0.1,"kernel_sizes":3}'
     }
     assert all("model_args" in p.name for p in points)  # an override of the recipe: run folders of its own
+
+
+def test_cli_warnings_are_one_line_on_stderr(cli) -> None:
+    """A 7x7 kernel on ConvNeXt's 1x1 last-stage maps (32 px): a warning, not an error, in one line."""
+    result = cli("train", "--arch", "timm:convnext_atto", "--dataset", "synthetic", "--dry-run")
+    assert result.exit_code == 0
+    lines = [line for line in result.stderr.splitlines() if "depthwise kernel" in line]
+    assert lines and all(line.startswith("warning: the 7x7 depthwise kernel of 'model.stages.") for line in lines)
+    assert "UserWarning" not in result.stderr and "role" in result.stdout

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,9 +72,23 @@ def print_error(message: str) -> None:
     sys.stderr.flush()
 
 
+def print_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning as one ``warning: ...`` line on stderr (``warnings.showwarning``'s signature), not
+    Python's two lines of source location."""
+    sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+    sys.stderr.flush()
+
+
 @contextlib.contextmanager
 def handled_errors(debug: bool) -> Iterator[None]:
-    """Turn exceptions raised inside a command into one line on stderr and an exit code."""
+    """Turn exceptions raised inside a command into one line on stderr and an exit code; warnings become
+    one ``warning:`` line each (for the command's duration: ``catch_warnings`` restores the old hook)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = print_warning
+        yield from _handled(debug)
+
+
+def _handled(debug: bool) -> Iterator[None]:
     try:
         yield
     except (typer.Exit, typer.Abort):

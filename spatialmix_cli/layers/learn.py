@@ -64,7 +64,8 @@ def layer_counts(model: nn.Module) -> dict[str, int]:
     counts: dict[str, int] = {}
     for module in model.modules():
         if next(module.parameters(recurse=False), None) is not None:
-            counts[layer_type(module)] = counts.get(layer_type(module), 0) + 1
+            kind = layer_type(module)
+            counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
 
 

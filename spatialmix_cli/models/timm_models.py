@@ -25,7 +25,6 @@ from ..layers.roles import tag_roles
 from ..modelnames import TIMM_PREFIX, check_model_args, is_timm_name
 from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
 
-PREFIX = TIMM_PREFIX
 _OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")
 
 
@@ -40,7 +39,7 @@ def import_timm() -> ModuleType:
 def timm_name(name: str) -> str:
     """``timm:convnext_atto`` → ``convnext_atto``; an unknown name is a ConfigError naming close ones."""
     timm = import_timm()
-    base = name[len(PREFIX) :]
+    base = name[len(TIMM_PREFIX) :]
     architecture = base.split(".")[0]  # a pretrained tag (convnext_atto.d2_in1k) names weights, not a model
     if not architecture or not timm.is_model(architecture):
         raise ConfigError(
@@ -113,7 +112,7 @@ def provenance(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if not is_timm_name(name):
         return {}
     timm = import_timm()
-    return {"timm": {"name": name[len(PREFIX) :], "kwargs": dict(kwargs.get("model_args") or {}),
+    return {"timm": {"name": name[len(TIMM_PREFIX) :], "kwargs": dict(kwargs.get("model_args") or {}),
                      "pretrained": bool(kwargs.get("pretrained", False)), "version": timm.__version__}}  # fmt: skip
 
 
