@@ -414,5 +414,7 @@ def test_cli_warnings_are_one_line_on_stderr(cli) -> None:
     result = cli("train", "--arch", "timm:convnext_atto", "--dataset", "synthetic", "--dry-run")
     assert result.exit_code == 0
     lines = [line for line in result.stderr.splitlines() if "depthwise kernel" in line]
-    assert lines and all(line.startswith("warning: the 7x7 depthwise kernel of 'model.stages.") for line in lines)
+    assert lines and all(
+        line.startswith("warning: the 7x7 depthwise kernel of 'model.stages.") for line in lines
+    )
     assert "UserWarning" not in result.stderr and "role" in result.stdout

@@ -212,9 +212,8 @@ def build_model_from_meta(
     from ..models.timm_models import check_timm_version, rebuild_kwargs
 
     name = meta["model"]["name"]
-    kwargs = rebuild_kwargs(
-        name, meta["model"]["kwargs"]
-    )  # pretrained weights: from the file, not the network
+    # pretrained weights come from the file, not the network
+    kwargs = rebuild_kwargs(name, meta["model"]["kwargs"])
     if not is_model(name):
         if is_timm_name(name):  # timm missing, or a timm without this model: say which
             try:
