@@ -177,7 +177,7 @@ def _project_steps(
                            crop_pad=4, hflip=True)  # fmt: skip
     batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
-    spec = AttackSpec("pgd", 1 / 255, 2, None, True)
+    spec = AttackSpec("pgd", 1 / 255, 2, None, True, pgd_variant="madry")  # the reference's PGD exactly
     bf16 = use_bf16(cfg, device)
     task = Classify()
 

@@ -275,7 +275,8 @@ class TrainConfig:
     adv: str = key(
         "none",
         choices=ADV_METHODS,
-        help="Adversarial training: none | fgsm | pgd (examples crafted on the fly).",
+        help="Adversarial training: none | fgsm | pgd (examples crafted on the fly; pgd is Madry's: "
+        "uniform random start, α = 2.5 adv_eps / adv_steps unless adv_alpha).",
     )
     adv_eps: float = key(
         1 / 255,

@@ -114,10 +114,14 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
 
 def adversary(cfg: TrainConfig) -> AttackSpec | None:
     """The attack that makes training examples (key ``adv``), or None for clean training. Examples are
-    crafted on the model in eval mode (torchattacks' default), seeded by (seed, step) for exact resume."""
+    crafted on the model in eval mode (torchattacks' default), seeded by (seed, step) for exact resume.
+    PGD is Madry et al.'s (α = 2.5 ε / steps unless ``adv_alpha``, uniform random start), not the paper's
+    Eq. 4 reading that ``spatialmix attack`` defaults to."""
     if cfg.adv == "none":
         return None
-    return AttackSpec(cfg.adv, cfg.adv_eps, cfg.adv_steps, cfg.adv_alpha, random_start=True)
+    return AttackSpec(
+        cfg.adv, cfg.adv_eps, cfg.adv_steps, cfg.adv_alpha, random_start=True, pgd_variant="madry"
+    )
 
 
 def train_step(

@@ -75,10 +75,10 @@ def own_labels(ckpt: Checkpoint, n: int = 8, seed: int = 0) -> Sample:
     "spec, name",
     [
         (AttackSpec("fgsm", 1 / 255), "FGSM"),
-        (AttackSpec("pgd", 1 / 255), "PGD-2 (α=1.25ε, random start)"),
-        (AttackSpec("pgd", 1 / 255, pgd_variant="paper"), "PGD-2 (α=ε, no random start)"),
-        (AttackSpec("pgd", 1 / 255, 10), "PGD-10 (α=0.25ε, random start)"),
-        (AttackSpec("pgd", 1 / 255, 3), "PGD-3 (α=2.5ε/3, random start)"),
+        (AttackSpec("pgd", 1 / 255), "PGD-2 (α=ε, no random start)"),
+        (AttackSpec("pgd", 1 / 255, pgd_variant="madry"), "PGD-2 (α=1.25ε, random start)"),
+        (AttackSpec("pgd", 1 / 255, 10, pgd_variant="madry"), "PGD-10 (α=0.25ε, random start)"),
+        (AttackSpec("pgd", 1 / 255, 3, pgd_variant="madry"), "PGD-3 (α=2.5ε/3, random start)"),
         (AttackSpec("pgd", 0.5, 10, 0.001, False), "PGD-10 (α=0.001, no random start)"),
         (AttackSpec("pgd", 0.5, 2, 2 / 255, pgd_variant="paper"), "PGD-2 (α=2/255, no random start)"),
         (AttackSpec("pgd", 0.5, 2, random_start=True, pgd_variant="paper"), "PGD-2 (α=ε, random start)"),
@@ -92,22 +92,20 @@ def test_every_attack_names_itself_exactly(spec: AttackSpec, name: str) -> None:
 
 
 def test_pgd_variants_set_step_size_and_start_unless_given() -> None:
-    madry, paper = AttackSpec("pgd", 0.1, 4), AttackSpec("pgd", 0.1, 4, pgd_variant="paper")
+    madry, paper = AttackSpec("pgd", 0.1, 4, pgd_variant="madry"), AttackSpec("pgd", 0.1, 4)
     assert (madry.step_size, madry.random_start) == (pytest.approx(0.0625), True)
-    assert (paper.step_size, paper.random_start) == (0.1, False)
+    assert (paper.step_size, paper.random_start, paper.pgd_variant) == (0.1, False, "paper")  # the default
     given = AttackSpec("pgd", 0.1, 4, 0.02, True, pgd_variant="paper")
     assert (given.step_size, given.random_start) == (0.02, True)
-    # adversarial training builds this: it must stay Madry's PGD with a random start
-    trained = AttackSpec("pgd", 0.1, 2, None, random_start=True)
-    assert trained.step_size == pytest.approx(0.125) and trained.random_start
-    with pytest.raises(ConfigError, match="unknown PGD variant 'madri'.*madry, paper"):
+    with pytest.raises(ConfigError, match="unknown PGD variant 'madri'.*paper, madry"):
         AttackSpec("pgd", 0.1, pgd_variant="madri")
 
 
 def test_old_rows_get_the_same_names_as_new_ones() -> None:
     specs = [AttackSpec("fgsm", 2 / 255), AttackSpec("pgd", 2 / 255), AttackSpec("pgd", 2 / 255, 7, random_start=False),
-             AttackSpec("pgd", 2 / 255, pgd_variant="paper"), AttackSpec("pgd", 0.5, 10, 0.001, False),
-             AttackSpec("pgd", 0.0, 2, 0.001), AttackSpec("pgd", 0.0)]  # fmt: skip
+             AttackSpec("pgd", 2 / 255, pgd_variant="madry"), AttackSpec("pgd", 2 / 255, 7, pgd_variant="madry"),
+             AttackSpec("pgd", 0.5, 10, 0.001, False), AttackSpec("pgd", 0.0, 2, 0.001), AttackSpec("pgd", 0.0),
+             AttackSpec("pgd", 0.0, pgd_variant="madry")]  # fmt: skip
     for spec in specs:  # what attack_checkpoint wrote before rows carried their name
         pgd = spec.method == "pgd"
         row = {"method": spec.method, "eps": spec.eps, "steps": spec.steps if pgd else None,
@@ -178,7 +176,13 @@ def test_standard_autoattack_run_is_at_least_as_strong_as_pgd_and_says_what_ran(
     """At 8/255 APGD-CE fools all 8 images, so FAB-T and Square's 5000 queries never run (fast)."""
     ckpt = tiny(4)
     plan = AttackPlan(
-        methods=["pgd", "autoattack"], eps=[0.0, 8 / 255], steps=5, n=8, batch_size=8, checks=False
+        methods=["pgd", "autoattack"],
+        eps=[0.0, 8 / 255],
+        steps=5,
+        pgd_variant="madry",
+        n=8,
+        batch_size=8,
+        checks=False,
     )
     results = {(r.method, r.eps): r for r in attack_checkpoint(ckpt, own_labels(ckpt), plan)}
     aa, pgd = results[("autoattack", 8 / 255)], results[("pgd", 8 / 255)]
@@ -227,8 +231,13 @@ def test_plan_key_pgd_variant_reaches_specs_and_is_checked() -> None:
     assert (spec.step_size, spec.random_start) == (1 / 255, False)
     plan = recipe.attack.updated({"random_start": True, "alpha": "1/255"}, "option")
     assert plan.spec("pgd", 0.5).name == "PGD-2 (α=1/255, random start)"
-    assert AttackPlan().spec("pgd", 1 / 255).name == "PGD-2 (α=1.25ε, random start)"
+    default = AttackPlan().spec("pgd", 1 / 255)  # the paper's PGD-2 unless a plan says otherwise
+    assert (default.name, default.step_size, default.random_start) == (
+        "PGD-2 (α=ε, no random start)",
+        1 / 255,
+        False,
+    )
     with pytest.raises(ConfigError, match=r"attack.pgd_variant 'papers'.*did you mean 'paper'"):
         parse_recipe({"base": {}, "attack": {"pgd_variant": "papers"}}, "r.yaml")
-    with pytest.raises(ConfigError, match="attack.pgd_variant must be one of madry, paper"):
+    with pytest.raises(ConfigError, match="attack.pgd_variant must be one of paper, madry"):
         AttackPlan.from_dict({"pgd_variant": 2})

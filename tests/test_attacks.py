@@ -21,6 +21,7 @@ from spatialmix_cli.checkpoint import Checkpoint, read_tensors
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.numbers import format_eps
 from spatialmix_cli.recipes import parse_recipe
+from spatialmix_cli.training import adversary
 
 from conftest import json_lines, tiny_config
 
@@ -198,6 +199,19 @@ def test_adv_config_is_checked() -> None:
         tiny_config(adv_eps=3)
 
 
+def test_adversarial_training_crafts_with_madrys_pgd_whatever_attacks_default() -> None:
+    """`adv: pgd` keeps its documented attack (α = 2.5 adv_eps / adv_steps, uniform random start), not the
+    paper's Eq. 4 reading that `spatialmix attack` defaults to; an explicit adv_alpha keeps the random start."""
+    spec = adversary(tiny_config(adv="pgd", adv_eps="8/255", adv_steps=4))
+    assert spec is not None and (spec.pgd_variant, spec.random_start) == ("madry", True)
+    assert (
+        spec.step_size == pytest.approx(2.5 * (8 / 255) / 4) and spec.name == "PGD-4 (α=0.625ε, random start)"
+    )
+    given = adversary(tiny_config(adv="pgd", adv_eps="8/255", adv_alpha="1/255"))
+    assert given is not None and given.step_size == pytest.approx(1 / 255) and given.random_start is True
+    assert adversary(tiny_config()) is None
+
+
 def test_recipe_attack_section_is_validated() -> None:
     recipe = parse_recipe(
         {"base": {"dataset": "synthetic"}, "attack": {"method": ["fgsm", "pgd"], "eps": ["1/255"]}}
@@ -244,8 +258,8 @@ def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, P
     )
     assert {line["learn"] for line in lines} == {"chans", "full"}
     assert {line["steps"] for line in lines if line["method"] == "pgd"} == {2}
-    assert {line["attack"] for line in lines} == {"FGSM", "PGD-2 (α=1.25ε, random start)"}
-    assert {line["pgd_variant"] for line in lines} == {None, "madry"}
+    assert {line["attack"] for line in lines} == {"FGSM", "PGD-2 (α=ε, no random start)"}
+    assert {line["pgd_variant"] for line in lines} == {None, "paper"}
     assert "robust accuracy" in res.stderr and "1/255" in res.stderr
     saved = json_lines((run_dir / "attacks.jsonl").read_text())  # results kept in the run directory
     assert len(saved) == 4 and all(s["learn"] == "chans" for s in saved)
@@ -266,15 +280,26 @@ def test_attack_cli_bad_input_is_one_line_exit_2(
     assert re.search(message, res.stderr)
 
 
-def test_attack_cli_pgd_variant_paper_and_overrides(cli, trained: dict[str, Path]) -> None:
+def test_attack_cli_pgd_steps_2_is_the_papers_pgd2(cli, trained: dict[str, Path]) -> None:
+    """The design card's `spatialmix attack --method pgd --steps 2`: Eq. 4 twice, α = ε, no random start."""
+    res = cli("attack", trained["chans"], "--method", "pgd", "--steps", "2", "--eps", "4/255", "--n", "16",
+              "--no-checks", "--json", "--no-save")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    (line,) = json_lines(res.stdout)
+    assert line["attack"] == "PGD-2 (α=ε, no random start)" and line["pgd_variant"] == "paper"
+    assert line["alpha"] == pytest.approx(line["eps"]) and line["random_start"] is False
+    assert "PGD-2 (α=ε, no random start)" in res.stderr  # the table names the variant too
+
+
+def test_attack_cli_pgd_variant_madry_and_overrides(cli, trained: dict[str, Path]) -> None:
     base = ("attack", trained["chans"], "--method", "pgd", "--eps", "4/255", "--n", "16", "--no-checks", "--json",
-            "--no-save", "--pgd-variant", "paper")  # fmt: skip
-    (paper,) = json_lines(cli(*base).stdout)
-    assert paper["attack"] == "PGD-2 (α=ε, no random start)" and paper["pgd_variant"] == "paper"
-    assert paper["alpha"] == pytest.approx(4 / 255) and paper["random_start"] is False
-    (given,) = json_lines(cli(*base, "--alpha", "1/255", "--random-start").stdout)
-    assert given["attack"] == "PGD-2 (α=1/255, random start)"
-    assert given["alpha"] == pytest.approx(1 / 255) and given["random_start"] is True
+            "--no-save", "--pgd-variant", "madry")  # fmt: skip
+    (madry,) = json_lines(cli(*base).stdout)
+    assert madry["attack"] == "PGD-2 (α=1.25ε, random start)" and madry["pgd_variant"] == "madry"
+    assert madry["alpha"] == pytest.approx(1.25 * 4 / 255) and madry["random_start"] is True
+    (given,) = json_lines(cli(*base, "--alpha", "1/255", "--no-random-start").stdout)
+    assert given["attack"] == "PGD-2 (α=1/255, no random start)"
+    assert given["alpha"] == pytest.approx(1 / 255) and given["random_start"] is False
 
 
 def test_attack_reads_checkpoints_and_train_records_from_stdin(

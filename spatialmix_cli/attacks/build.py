@@ -2,10 +2,11 @@
 
 The models normalise inside (a ``Normalize`` module), so ε is in pixel units and torchattacks'
 ``set_normalization_used`` is never needed. Defaults follow the paper (Sec. 4.3): FGSM and PGD-2 at
-ε = 1/255. PGD comes in two readings (``PGD_VARIANTS``): Madry et al.'s (the default: step size
-α = 2.5 ε / steps from a uniform random start) and the paper's Eq. 4, x ← Π(x + ε·sign ∇ₓL) iterated
-``steps`` times from the clean image (α = ε, no random start). An explicit ``alpha`` (pixel units) or
-``random_start`` overrides the variant's value for that field.
+ε = 1/255. PGD comes in two readings (``PGD_VARIANTS``): the paper's Eq. 4, x ← Π(x + ε·sign ∇ₓL)
+iterated ``steps`` times from the clean image (the default: α = ε, no random start), so ``--method pgd
+--steps 2`` is the paper's PGD-2; and Madry et al.'s (step size α = 2.5 ε / steps from a uniform random
+start), which adversarial training and the large-ε masking check ask for by name. An explicit ``alpha``
+(pixel units) or ``random_start`` overrides the variant's value for that field.
 
 The attacks themselves (FGSM, PGD, the two AutoAttacks) are the entries of ``registry.ATTACKS``.
 """
@@ -22,7 +23,7 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice
 from ..numbers import format_eps
-from .registry import ATTACKS, AUTOATTACKS, METHODS, PGD_VARIANTS, AttackDef
+from .registry import ATTACKS, AUTOATTACKS, DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS, AttackDef
 
 __all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
            "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
@@ -39,7 +40,9 @@ class AttackSpec:
     steps: int = 2
     alpha: float | None = None  # PGD step size in pixel units (None: the variant's)
     random_start: bool | None = None  # PGD uniform random start (None → the variant's, set on construction)
-    pgd_variant: str = "madry"
+    pgd_variant: str = (
+        DEFAULT_PGD_VARIANT  # paper: α = ε, no random start | madry: α = 2.5 ε / steps, random start
+    )
 
     def __post_init__(self) -> None:
         check_choice("attack method", self.method, ATTACKS)
@@ -70,7 +73,7 @@ class AttackSpec:
 
     @property
     def name(self) -> str:
-        """The exact attack without ε, e.g. ``PGD-2 (α=1.25ε, random start)``."""
+        """The exact attack without ε, e.g. ``PGD-2 (α=ε, no random start)`` or ``PGD-2 (α=1.25ε, random start)``."""
         if not self.attack.uses_steps:
             return self.attack.label
         alpha = (
@@ -181,10 +184,12 @@ def attack_name(row: dict[str, Any]) -> str:
     alpha = row.get("alpha")
     start = row.get("random_start")
     start = True if start is None else bool(start)  # old PGD always recorded it; its default was on
-    if alpha is None or _close(float(alpha), 2.5 * eps / steps):
-        return AttackSpec("pgd", eps, steps, None, start, "madry").name
-    if _close(float(alpha), eps):
-        return AttackSpec("pgd", eps, steps, None, start, "paper").name
+    madry = alpha is None or _close(float(alpha), 2.5 * eps / steps)
+    paper = alpha is not None and _close(float(alpha), eps)
+    if madry and paper:  # ε = 0: α = 0 either way; the start tells the variants' defaults apart
+        madry = start
+    if madry or paper:
+        return AttackSpec("pgd", eps, steps, None, start, "madry" if madry else "paper").name
     return AttackSpec("pgd", eps, steps, float(alpha), start).name
 
 

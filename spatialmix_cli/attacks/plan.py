@@ -10,6 +10,7 @@ from ..errors import ConfigError, check_choice, did_you_mean
 from ..limits import MAX_STEPS, check_at_most, check_seed
 from .build import METHODS, PGD_VARIANTS, AttackSpec
 from .eps import parse_eps
+from .registry import DEFAULT_PGD_VARIANT
 
 
 @dataclass
@@ -17,7 +18,9 @@ class AttackPlan:
     methods: list[str] = field(default_factory=lambda: ["fgsm"])  # fgsm | pgd | autoattack | autoattack-fast
     eps: list[float] = field(default_factory=lambda: [1 / 255])  # L∞ radii in pixel units
     steps: int = 2  # PGD steps (the paper's PGD-2)
-    pgd_variant: str = "madry"  # madry: α = 2.5 ε / steps, random start | paper: α = ε, no random start
+    pgd_variant: str = (
+        DEFAULT_PGD_VARIANT  # paper: α = ε, no random start (Eq. 4) | madry: α = 2.5 ε / steps, random start
+    )
     alpha: float | None = None  # PGD step size in pixel units (None: the variant's)
     random_start: bool | None = None  # PGD uniform random start (None: the variant's)
     n: int = 1000  # test images: the same seeded sample for every checkpoint (paired comparisons)

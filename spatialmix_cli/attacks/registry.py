@@ -29,10 +29,12 @@ Builder = Callable[["nn.Module", "AttackSpec", int, int], "torchattacks.Attack"]
 AA_STEPS, AA_RESTARTS, AA_RHO, AA_TARGETS = 100, 1, 0.75, 9
 AA_SQUARE_QUERIES, AA_SQUARE_P_INIT = 5000, 0.8
 
-# PGD's step size and start (--pgd-variant), by name.
+# PGD's step size and start (--pgd-variant), by name. The default (AttackSpec, AttackPlan, the CLI) is the
+# paper's, so `--method pgd --steps 2` is the paper's PGD-2; adversarial training asks for Madry's by name.
+DEFAULT_PGD_VARIANT = "paper"
 PGD_VARIANTS = {
+    "paper": "the paper's Eq. 4 iterated `steps` times: α = ε from the clean image (no random start)",
     "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
-    "paper": "α = ε from the clean image: the paper's Eq. 4 iterated `steps` times",
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..attacks.checks import CHECKS
-from ..attacks.registry import METHODS, PGD_VARIANTS
+from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 from ..callbacks import AttackCallbacks
 from ..runfiles import MODEL_FILE
 from ..targets import STDIN, expand_targets
@@ -51,7 +51,7 @@ PgdVariant = Annotated[
     str | None,
     typer.Option(
         help="PGD's step size and start: " + "; ".join(f"{k}: {v}" for k, v in PGD_VARIANTS.items()) + ".",
-        show_default="madry",
+        show_default=DEFAULT_PGD_VARIANT,
     ),
 ]
 Alpha = Annotated[str | None, typer.Option(help="PGD step size in pixel units (overrides the variant's).")]
