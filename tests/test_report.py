@@ -238,6 +238,35 @@ def test_attack_claims_count_the_test_image_sampling_error(real_runs: Path, tmp_
     cell(root, t, "chans", [0.80] * 3, lines(0.51, 100), learn="chans")
     claim = verdicts(root)[5]
     assert claim.verdict == INCONCLUSIVE and "test-image s.e." in claim.evidence[0]
+    # and no number of seeds would decide it: the 100 images' error alone spans the 1-point gap
+    assert claim.comparisons[0].to_decide.n is None and "more test images would" in claim.evidence[0]
+
+
+def test_an_inconclusive_comparison_says_how_many_seeds_would_decide_it(
+    real_runs: Path, tmp_path: Path
+) -> None:
+    """Depth 1: full − chans = 0, +2, −1 points over 3 seeds against a 3-point bound: mean +0.33, s = 1.53,
+    95 % CI ±3.8, inconclusive; t_3·1.53/√4 = 2.43 < 3 − 0.33 (and t_2·1.53/√3 = 3.79 is not), so 4 seeds
+    would decide it. Depth 2: a 1-point gap every seed repeats holds, and carries no estimate."""
+    t, root = real_runs / "sweep" / "full-d1", tmp_path / "runs"
+    cell(root, t, "full1", [0.80, 0.82, 0.79], learn="full", depth=1)
+    cell(root, t, "chans1", [0.80, 0.80, 0.80], learn="chans", depth=1)
+    cell(root, t, "full2", [0.80, 0.81, 0.82], learn="full", depth=2)
+    cell(root, t, "chans2", [0.79, 0.80, 0.81], learn="chans", depth=2)
+    build_report([root], tmp_path / "rep", fmt="md", draws=2, pad=64)
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    (claim,) = [c for c in summary["claims"] if c["id"] == 1]
+    by_verdict = {c["verdict"]: c for c in claim["comparisons"]}
+    assert set(by_verdict) == {INCONCLUSIVE, HOLDS}
+    assert by_verdict[INCONCLUSIVE]["to_decide"] == {"n": 4, "unit": "seeds", "why": "",
+                                                     "text": "≈ 4 seeds would decide it"}  # fmt: skip
+    assert by_verdict[HOLDS]["to_decide"] is None
+    md = (tmp_path / "rep" / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert (
+        row.count("would decide it") == 1
+        and "→ inconclusive (needs ≤ 3 points; ≈ 4 seeds would decide it)" in row
+    )
 
 
 def test_report_cli_json_and_errors(cli, real_runs: Path, tmp_path: Path) -> None:

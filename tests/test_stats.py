@@ -16,10 +16,12 @@ from spatialmix_cli.reporting.stats import (
     UNKNOWN,
     Interval,
     Region,
+    ToDecide,
     all_of,
     any_of,
     paired_binomial_var,
     paired_interval,
+    samples_to_decide,
     t975,
     unpaired_binomial_var,
     welch_interval,
@@ -91,6 +93,13 @@ def test_welch_interval_for_independent_samples() -> None:
     assert got.mean == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
     assert got.low > 0.2 and got.high < 0.45
     assert welch_interval([0.1], b) is None
+    # sd is the spread of one a − b pair of draws, √(s_a² + s_b²): n draws a side give s.e. sd/√n
+    assert got.sd == pytest.approx(math.sqrt(statistics.variance(a) + statistics.variance(b)))
+    same = welch_interval(a[:3], b)
+    t = (same.high - same.mean) / (
+        same.sd / math.sqrt(3)
+    )  # 3 a side: half-width t·sd/√3, Welch's df in [2, 4]
+    assert any(t == pytest.approx(t975(df)) for df in (2, 3, 4))
 
 
 def test_region_verdicts_are_three_way() -> None:
@@ -113,3 +122,49 @@ def test_combining_verdicts() -> None:
         assert (some == HOLDS) == (HOLDS in combo)
     assert all_of([HOLDS, UNKNOWN]) == HOLDS and all_of([UNKNOWN]) == UNKNOWN
     assert all_of([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE and any_of([FAILS, INCONCLUSIVE]) == INCONCLUSIVE
+
+
+# --- how many seeds would decide an inconclusive comparison --------------------------------------------
+def test_samples_to_decide_matches_a_hand_computation_from_the_t_table() -> None:
+    """d̄ − boundary = 1, s = 2: t_{n−1}·2/√n < 1 first at n = 18 (t_16 = 2.1199: 2·2.1199/√17 = 1.028;
+    t_17 = 2.1098: 2·2.1098/√18 = 0.995). With a test-image error 0.3 on top: (t·2/√n)² + (1.96·0.3)² < 1,
+    i.e. t/√n < 0.4044, first at n = 26 (t_24/5 = 0.4128; t_25/√26 = 0.4039)."""
+    assert samples_to_decide(1.0, 2.0) == 18
+    assert samples_to_decide(1.0, 2.0, floor=0.3) == 26
+    assert samples_to_decide(1.0, 0.0) == 2  # no spread: the first interval decides
+    assert samples_to_decide(0.0, 2.0) is None  # on the boundary: no number does
+    assert samples_to_decide(1.0, 0.1, floor=0.6) is None  # 1.96 · 0.6 > 1: the images' error alone
+
+
+def test_samples_to_decide_is_the_first_n_that_decides_and_moves_the_right_way() -> None:
+    def brute(distance: float, sd: float) -> int:
+        return next(n for n in itertools.count(2) if t975(n - 1) * sd / math.sqrt(n) < distance)
+
+    for distance, sd in ((0.5, 1.0), (0.1, 1.0), (0.013, 0.05), (2.0, 1.0)):  # past the table (n > 31) too
+        assert samples_to_decide(distance, sd) == brute(distance, sd)
+    by_distance = [samples_to_decide(d, 1.0) for d in (0.05, 0.1, 0.2, 0.5, 1.0, 3.0)]
+    by_spread = [samples_to_decide(0.1, s) for s in (0.01, 0.05, 0.1, 0.3, 1.0)]
+    by_floor = [samples_to_decide(0.1, 0.1, f) for f in (0.0, 0.01, 0.03, 0.05)]
+    assert by_distance == sorted(by_distance, reverse=True) and by_distance[0] > by_distance[-1]
+    assert by_spread == sorted(by_spread) and by_spread[0] < by_spread[-1]
+    assert by_floor == sorted(by_floor) and by_floor[0] < by_floor[-1]
+
+
+def test_only_an_inconclusive_comparison_says_what_would_decide_it() -> None:
+    above0, band = Region(low=0.0), Region(low=-0.02, high=0.02)
+    noisy = Interval(0.01, -0.02, 0.04, 3, 0.02)
+    assert above0.verdict(noisy) == INCONCLUSIVE
+    assert above0.to_decide(noisy) == ToDecide(samples_to_decide(0.01, 0.02), "seeds")
+    assert above0.to_decide(noisy).text() == f"≈ {samples_to_decide(0.01, 0.02)} seeds would decide it"
+    inside = Interval(0.015, 0.0, 0.03, 3, 0.01)  # in the band, 0.005 from its upper edge
+    assert band.to_decide(inside) == ToDecide(samples_to_decide(0.005, 0.01), "seeds")
+    assert above0.to_decide(Interval(0.03, 0.01, 0.05, 3, 0.01)) is None  # holds: decided
+    assert above0.to_decide(Interval(-0.03, -0.05, -0.01, 3, 0.01)) is None  # does not hold: decided
+    assert above0.to_decide(None) is None  # not enough runs
+    on_edge = above0.to_decide(Interval(0.0, -0.02, 0.02, 3, 0.02))
+    assert on_edge.n is None and "no number of seeds would decide it (the mean" in on_edge.text()
+    images = above0.to_decide(Interval(0.01, -0.03, 0.05, 3, 0.0, sample_se=0.02))  # 1.96 · 0.02 > 0.01
+    assert images.n is None and "more test images would" in images.why
+    banks = Interval(0.01, -0.01, 0.03, 4, 0.02, samples="banks")  # Welch's: banks a side
+    assert above0.to_decide(banks) == ToDecide(samples_to_decide(0.01, 0.02), "banks")
+    assert above0.to_decide(banks).to_dict()["text"].endswith("banks would decide it")

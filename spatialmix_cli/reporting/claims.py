@@ -26,6 +26,7 @@ from .stats import (
     UNKNOWN,
     Interval,
     Region,
+    ToDecide,
     all_of,
     any_of,
     paired_binomial_var,
@@ -37,7 +38,8 @@ from .stats import (
 CI_RULE = (
     "95% CI of the paired (same-seed) difference: t over seeds"
     " (⊕ the binomial error of the attacked test images); holds = CI inside the region,"
-    " does not hold = CI outside it, else inconclusive"
+    " does not hold = CI outside it, else inconclusive (with the seeds, or banks, that would decide it at the"
+    " same mean and spread)"
 )
 PTS = 100.0  # accuracies are fractions; the report speaks in points
 
@@ -51,10 +53,12 @@ class Comparison:
     interval: Interval | None
     region: str
     verdict: str
+    to_decide: ToDecide | None = None  # inconclusive only: the samples that would decide it
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["interval"] = self.interval.to_dict() if self.interval else None
+        out["to_decide"] = self.to_decide.to_dict() if self.to_decide else None
         return out
 
 
@@ -87,8 +91,10 @@ class Claim:
         verdict = region.verdict(interval)
         where = region.describe(scale, unit)
         numbers = interval.fmt(scale, unit, digits) if interval else "fewer than 2 paired seeds"
-        self.comparisons.append(Comparison(setting, quantity, interval, where, verdict))
-        self.evidence.append(f"{setting}: {quantity} = {numbers} → {verdict} (needs {where})")
+        decide = region.to_decide(interval)
+        self.comparisons.append(Comparison(setting, quantity, interval, where, verdict, decide))
+        note = f"; {decide.text()}" if decide else ""
+        self.evidence.append(f"{setting}: {quantity} = {numbers} → {verdict} (needs {where}{note})")
         return verdict
 
 

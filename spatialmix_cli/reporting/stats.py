@@ -5,7 +5,9 @@ data order): the per-seed differences are paired. Their mean gets a Student-t in
 attack results, which are measured on one fixed sample of test images shared by every run, the sampling
 error of those images is added on top (it does not shrink with more seeds). A verdict is **holds** when the
 whole interval lies inside the claim's region, **does not hold** when it lies wholly outside, and
-**inconclusive** otherwise; fewer than two paired seeds give no interval (``not enough runs``).
+**inconclusive** otherwise; fewer than two paired seeds give no interval (``not enough runs``). An
+inconclusive comparison also says how many seeds (banks, for Welch's interval) would decide it at the same
+mean and spread (:func:`samples_to_decide`, :meth:`Region.to_decide`).
 
 Written by hand rather than with scipy (not a dependency): the t quantiles come from the standard table.
 """
@@ -40,7 +42,9 @@ def t975(df: int) -> float:
 @dataclass(frozen=True)
 class Interval:
     """Mean of paired differences with a 95 % interval. ``seeds``: paired seeds behind it; ``sd``: the
-    std of the per-seed differences; ``sample_se``: the test-image sampling error added (0 if none)."""
+    std of the per-seed differences (for Welch's interval, √(s_a² + s_b²): the spread of one a − b pair of
+    draws, so that n draws a side give a standard error of sd/√n, as n paired seeds do); ``sample_se``: the
+    test-image sampling error added (0 if none)."""
 
     mean: float
     low: float
@@ -85,7 +89,7 @@ def paired_interval(
 
 def welch_interval(a: Sequence[float], b: Sequence[float], samples: str = "draws") -> Interval | None:
     """Interval for mean(a) − mean(b) of two independent samples (Welch's t), None if either has < 2;
-    ``n`` is the smaller sample's size."""
+    ``n`` is the smaller sample's size and ``sd`` √(s_a² + s_b²)."""
     if len(a) < 2 or len(b) < 2:
         return None
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
@@ -95,7 +99,47 @@ def welch_interval(a: Sequence[float], b: Sequence[float], samples: str = "draws
         return Interval(mean, mean, mean, min(len(a), len(b)), 0.0, samples=samples)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = t975(max(1, math.floor(df))) * se
-    return Interval(mean, mean - half, mean + half, min(len(a), len(b)), se * math.sqrt(2), samples=samples)
+    sd = math.sqrt(statistics.variance(a) + statistics.variance(b))
+    return Interval(mean, mean - half, mean + half, min(len(a), len(b)), sd, samples=samples)
+
+
+@dataclass(frozen=True)
+class ToDecide:
+    """How many samples would decide an inconclusive comparison at the observed mean and spread: ``n``
+    (None: no number would, ``why`` says why), counted in ``unit`` (the interval's: seeds, banks)."""
+
+    n: int | None
+    unit: str
+    why: str = ""
+
+    def text(self) -> str:
+        """``≈ 18 seeds would decide it`` or ``no number of seeds would decide it (why)``."""
+        if self.n is None:
+            return f"no number of {self.unit} would decide it ({self.why})"
+        return f"≈ {self.n} {self.unit} would decide it"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "text": self.text()}
+
+
+def samples_to_decide(distance: float, sd: float, floor: float = 0.0) -> int | None:
+    """The smallest n ≥ 2 with √((t_{0.975, n−1}·sd/√n)² + (1.96·floor)²) < ``distance``: the half-width
+    of a 95 % interval over n samples whose differences spread by ``sd``, plus a fixed error ``floor`` that
+    more samples do not shrink (the attacked test images'). None when no n does: ``distance`` 0, or the
+    floor alone reaches it. The half-width falls with n, so a doubling then bisection finds it."""
+    if distance <= 0 or Z975 * floor >= distance:
+        return None
+
+    def decides(n: int) -> bool:
+        return math.hypot(t975(n - 1) * sd / math.sqrt(n), Z975 * floor) < distance
+
+    low, high = 1, 2  # decides(low) is false (n = 1 has no interval); find a high that decides
+    while not decides(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if decides(mid) else (mid, high)
+    return high
 
 
 def paired_binomial_var(a: Sequence[bool], b: Sequence[bool]) -> float:
@@ -138,6 +182,22 @@ class Region:
             self.high is not None and interval.low > self.high
         )
         return HOLDS if inside else FAILS if outside else INCONCLUSIVE
+
+    def to_decide(self, interval: Interval | None) -> ToDecide | None:
+        """For an inconclusive ``interval`` only: how many samples (its unit) would put it wholly on one
+        side of the nearest boundary, inside or outside the region, at the same mean, spread and test-image
+        error (:func:`samples_to_decide`); None for any other verdict."""
+        if interval is None or self.verdict(interval) != INCONCLUSIVE:
+            return None
+        bounds = [b for b in (self.low, self.high) if b is not None]
+        distance = min(abs(interval.mean - b) for b in bounds)
+        if distance <= 1e-12 * max(1.0, *(abs(b) for b in bounds)):
+            return ToDecide(None, interval.samples, "the mean difference sits on the boundary")
+        n = samples_to_decide(distance, interval.sd, interval.sample_se)
+        if n is None:
+            why = "the test-image error alone spans the distance to the boundary; more test images would"
+            return ToDecide(None, interval.samples, why)
+        return ToDecide(n, interval.samples)
 
 
 def all_of(verdicts: Iterable[str]) -> str:
