@@ -118,9 +118,7 @@ def tag_roles(
             module.role = conv_role(module)
             module.filter_bank = module.role == "spatial"
         elif isinstance(module, nn.Linear):
-            module.role = (
-                "head" if name in head_names else "spatial" if name in across_tokens else "channel"
-            )
+            module.role = "head" if name in head_names else "spatial" if name in across_tokens else "channel"
     return role_counts(model)
 
 

@@ -18,7 +18,9 @@ with ``pretrained=False`` (:func:`rebuild_kwargs`): the weights come from the fi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +33,7 @@ from ..modelnames import TIMM_PREFIX, check_model_args, is_timm_name
 from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
 
 _OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")
+_PROBE_TOKENS: ContextVar[bool] = ContextVar("probe_tokens", default=True)
 
 
 def import_timm() -> ModuleType:
@@ -96,6 +99,18 @@ class TimmClassifier(nn.Module):
         return self.model(self.normalize(x))
 
 
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Models built inside skip :func:`token_mixing_linears`' second build (their token mixers come from
+    the table): for a build that only reads parameter shapes, such as the checkpoint's check of its
+    metadata against its tensors, which counts every parameter registered while it runs."""
+    token = _PROBE_TOKENS.set(False)
+    try:
+        yield
+    finally:
+        _PROBE_TOKENS.reset(token)
+
+
 def _twice(size: Any) -> Any:
     """An ``img_size`` (an int or (height, width)) with each side doubled."""
     return 2 * size if isinstance(size, int) else tuple(2 * side for side in size)
@@ -110,9 +125,11 @@ def token_mixing_linears(
     MLP-Mixer's ``mlp_tokens``, ResMLP's ``linear_tokens``, gMLP's gating ``proj``. A ViT's Linears keep
     their sizes (attention mixes tokens without weights of its own). None, to fall back on the table of
     known families, when the model has no Linear but its classifier, or cannot be built at another
-    ``img_size`` (a convnet without the argument) or comes out with other modules."""
-    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    if not linears.keys() - classifier_names(model):
+    ``img_size`` (a convnet without the argument) or comes out with other modules, or inside
+    :func:`shapes_only`. The classifier is left out (a head on flattened features would change too)."""
+    heads = classifier_names(model)
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n not in heads}
+    if not _PROBE_TOKENS.get() or not linears:
         return None
     default = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (3, 224, 224))[-2:]
     resized = dict(args, img_size=_twice(args.get("img_size") or default))
@@ -122,7 +139,7 @@ def token_mixing_linears(
             other = timm.create_model(name, pretrained=False, **resized)
     except (TypeError, ValueError, AssertionError, RuntimeError, IndexError, KeyError):
         return None
-    others = {n: m for n, m in other.named_modules() if isinstance(m, nn.Linear)}
+    others = {n: m for n, m in other.named_modules() if isinstance(m, nn.Linear) and n not in heads}
     if others.keys() != linears.keys():
         return None
     return {
