@@ -216,7 +216,10 @@ def test_checkpoint_round_trip_and_spectrum(tmp_path: Path, cli) -> None:
         train(cfg, tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run" / "model.safetensors")
     meta = ckpt.meta["model"]
-    rebuilt = create_model(meta["name"], **meta["kwargs"])
+    rebuilt = create_model(meta["name"], **meta["kwargs"])  # the same seed: the weights training started from
+    trained = dict(ckpt.model.named_parameters())
+    changed = {n for n, p in rebuilt.named_parameters() if not torch.equal(p, trained[n])}
+    assert changed and not any(".gate.proj." in n for n in changed)  # the trainer's AdamW (weight decay 0.01)
     rebuilt.load_state_dict(ckpt.model.state_dict())
     assert param_report(rebuilt) == param_report(ckpt.model)  # the same roles, the same frozen set
     assert frozen_params(rebuilt) == {
