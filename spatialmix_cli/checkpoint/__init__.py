@@ -234,6 +234,7 @@ def build_model_from_meta(
 
 def _check_shapes(name: str, kwargs: dict[str, Any], shapes: dict[str, tuple[int, ...]], path: Any) -> None:
     from ..models import create_model
+    from ..models.timm_models import shapes_only
 
     weights = {k: v for k, v in shapes.items() if not k.startswith(_OPTIM_PREFIX)}
     largest = max((math.prod(s) for s in weights.values()), default=0)
@@ -248,9 +249,9 @@ def _check_shapes(name: str, kwargs: dict[str, Any], shapes: dict[str, tuple[int
     # The hook is process-wide while it is registered; it is removed in `finally` and only raises
     # for parameters built inside this block.
     handle = nn.modules.module.register_module_parameter_registration_hook(guard)
-    try:
-        with torch.device("meta"):
-            skeleton = create_model(name, **kwargs)
+    try:  # shapes only: learn mode and banks do not change them (and a timm model is built once, not twice)
+        with torch.device("meta"), shapes_only():
+            skeleton = create_model(name, **{**kwargs, "learn": "full", "filters": "pretrained"})
     except _Oversized:
         raise CheckpointError(
             f"{path} does not match model '{name}' (the arguments in its metadata ask for more or larger "

@@ -263,6 +263,10 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     :class:`~.separable.DepthwiseConv2d`, and the convs :func:`~.roles.tag_roles` found depthwise) with the
     bank ``spec``; the ``pretrained`` bank leaves them as they are. Returns the number of layers set.
 
+    Token-mixing Linears (spatial mixing, but no kernel) are no filter banks: ``random`` leaves them at the
+    model's own random init, and a bank that shapes kernels (``box``, ``smooth``, ...) is refused on a
+    model that has them, rather than setting its convs and silently leaving its token mixers alone.
+
     Each layer draws from its own generator, seeded with ``derive_seed(seed, "filters", <layer name>)``: a
     stream that neither PyTorch's default init (``create_model`` seeds it with ``derive_seed(seed, "init")``)
     nor any other layer uses, so the frozen banks are independent of every other parameter tensor (one
@@ -271,11 +275,18 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     """
     import torch
 
-    from .roles import depth_multiplier, filter_bank_layers
+    from .roles import depth_multiplier, filter_bank_layers, is_token_mixer
 
     bank_def = parse_bank(spec)
     if bank_def.definition.build is None:
         return 0
+    token_mixers = [name for name, m in model.named_modules() if is_token_mixer(m)]
+    if token_mixers and bank_def.name != "random":
+        raise ConfigError(
+            f"filter bank '{bank_def.name}' sets depthwise conv kernels, but this model mixes space with "
+            f"token-mixing Linears (e.g. '{token_mixers[0]}'), which have no kernel; use filters=random (they "
+            "keep their random init) or filters=pretrained"
+        )
     layers = filter_bank_layers(model)
     with torch.no_grad():  # the banks are set, not learned
         for name, layer in layers:

@@ -1,10 +1,14 @@
 """Learn modes (which mixing learns) and the parameter report.
 
 Cazenavette et al. 2025, Sec. 3: ``full`` learns everything; ``chans`` freezes every spatial-mixing
-conv at its init (depthwise filters and the ConvMixer patch stem); ``space`` freezes every channel-mixing
-(pointwise 1×1) conv. Norm layers and the classifier head always learn. Frozen parameters get
-``requires_grad=False``, so autograd computes no gradient for them and the trainer leaves them out of
-the optimizer.
+layer at its init (depthwise filters, the ConvMixer patch stem, token-mixing Linears); ``space`` freezes
+every channel-mixing layer (pointwise 1×1 convs, per-position Linears). Norm layers and the classifier
+head always learn. Frozen parameters get ``requires_grad=False``, so autograd computes no gradient for
+them and the trainer leaves them out of the optimizer.
+
+``chans`` refuses a model whose only spatial-mixing weights would be a conv on a 1-channel input (a
+grayscale stem): freezing that alone is not the paper's experiment. Attention (ViT, DeiT, Swin) and
+pooling (PoolFormer) mix tokens with no weights of their own, so such models are refused with the reason.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice
 from .filter_banks import BankSpec, init_filter_banks
+from .roles import is_one_channel_conv, weightless_mixers
 
 LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
 _FROZEN_ROLE = {"chans": "spatial", "space": "channel"}
+# How a token mixer without weights of its own mixes (roles.weightless_mixers' kinds), for the chans refusal.
+_WEIGHTLESS = {
+    "attention": "attention, whose mixing weights are computed from the data",
+    "pooling": "pooling, a fixed average",
+}
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
@@ -27,14 +37,41 @@ def apply_learn_mode(model: nn.Module, learn: str) -> None:
     if learn == "full":
         return
     role = _FROZEN_ROLE[learn]
-    frozen = [m for m in model.modules() if getattr(m, "role", None) == role]
+    frozen = {name: m for name, m in model.named_modules() if getattr(m, "role", None) == role}
+    if learn == "chans":
+        _check_spatial_weights(model, frozen)
     if not frozen:
         raise ConfigError(
             f"learn mode '{learn}' needs {role}-mixing layers, but {type(model).__name__} has none "
             "(it has no separable convolutions); use learn=full or a separable model"
         )
-    for module in frozen:
+    for module in frozen.values():
         module.requires_grad_(False)
+
+
+def _check_spatial_weights(model: nn.Module, spatial: dict[str, nn.Module]) -> None:
+    """``chans`` needs spatial-mixing weights beyond a grayscale stem: a ConfigError that says why not."""
+    stems = [name for name, m in spatial.items() if is_one_channel_conv(m)]
+    if len(stems) < len(spatial):
+        return
+    if stems:
+        problem = (
+            f"would freeze only {', '.join(repr(s) for s in stems)}: a conv on the 1-channel input (depthwise "
+            "only because grayscale images have one channel), not spatial mixing inside the model"
+        )
+    else:
+        problem = "needs spatial-mixing layers, but the model has none"
+    mixers = weightless_mixers(model)
+    if mixers:
+        kinds = " and ".join(f"{_WEIGHTLESS[kind]} (e.g. '{names[0]}')" for kind, names in mixers.items())
+        reason = f"it mixes tokens by {kinds}, so it has no spatial-mixing weights to freeze"
+    else:
+        reason = "it has no depthwise convolutions and no token-mixing Linears"
+    raise ConfigError(
+        f"learn mode 'chans' {problem}; {reason}; use learn=full, learn=space (freezes the channel mixing: "
+        "1x1 convs and per-position Linears), or a model whose spatial mixing has weights (depthwise convs: "
+        "convnext_*, mobilenetv3_*, convmixer; token-mixing MLPs: mixer_*, resmlp_*, gmlp_*)"
+    )
 
 
 def configure_spatial_mixing(model: nn.Module, *, learn: str, filters: str | BankSpec, seed: int) -> None:

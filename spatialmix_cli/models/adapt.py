@@ -9,8 +9,8 @@
     param_report(model)["by_type"]   # spatial / channel / dense / head / norm / other: trainable, frozen
 
 :func:`adapt_model` tags every layer by its structure (:func:`~spatialmix_cli.layers.roles.tag_roles`:
-depthwise convs are spatial mixing, 1×1 convs and per-position Linears channel mixing, other convs dense,
-the classifier the head), then does what every spatialmix model's constructor does last: draws the
+depthwise convs and token-mixing Linears are spatial mixing, 1×1 convs and per-position Linears channel
+mixing, other convs dense, the classifier the head), then does what every spatialmix model's constructor does last: draws the
 depthwise filter banks and applies the learn mode (``chans`` freezes spatial mixing, ``space`` channel
 mixing; norms and the head always learn). ``--arch timm:NAME`` is this applied to ``timm.create_model``.
 """
@@ -32,11 +32,14 @@ def adapt_model(
     filters: str | BankSpec = "random",
     seed: int = 0,
     heads: Iterable[str] | None = None,
+    token_mixers: Iterable[str] | None = None,
 ) -> nn.Module:
     """Tag ``model``'s layers, set its depthwise banks from ``filters`` (``pretrained``: keep the weights
     it has) with generators derived from ``seed``, and freeze what ``learn`` fixes. ``heads``: names of the
     classifier modules, if neither timm's ``get_classifier()`` nor "the last ``nn.Linear``" finds them.
-    Changes ``model`` in place and returns it."""
-    tag_roles(model, heads)
+    ``token_mixers``: names of the Linears that act across the token axis (spatial mixing); None: those of
+    the known families (MLP-Mixer, ResMLP, gMLP: :data:`~spatialmix_cli.layers.roles.TOKEN_MIXERS`). Changes
+    ``model`` in place and returns it."""
+    tag_roles(model, heads, token_mixers)
     configure_spatial_mixing(model, learn=learn, filters=filters, seed=seed)
     return model

@@ -5,6 +5,11 @@ behind spatialmix's input normalisation (images come in [0, 1], as for every spa
 configured by :func:`~.adapt.adapt_model`. State-dict keys are timm's under ``model.`` (and the
 normalisation's ``normalize.mean`` / ``normalize.std``).
 
+Token-mixing Linears (MLP-Mixer, ResMLP, gMLP: spatial mixing) are found by structure
+(:func:`token_mixing_linears`): the model is built a second time, on the meta device, at twice the image
+size, and the Linears whose size changes follow the number of tokens. A model that takes no ``img_size``
+falls back to the table of known families (:data:`~spatialmix_cli.layers.roles.TOKEN_MIXERS`).
+
 timm is imported only when such a model is built or named, so commands that do not use it stay fast.
 Checkpoints record the timm name, its kwargs and timm's version (:func:`provenance`); they are rebuilt
 with ``pretrained=False`` (:func:`rebuild_kwargs`): the weights come from the file, never the network.
@@ -13,7 +18,9 @@ with ``pretrained=False`` (:func:`rebuild_kwargs`): the weights come from the fi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -21,11 +28,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, did_you_mean
-from ..layers.roles import tag_roles
+from ..layers.roles import classifier_names, tag_roles
 from ..modelnames import TIMM_PREFIX, check_model_args, is_timm_name
 from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
 
 _OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")
+_PROBE_TOKENS: ContextVar[bool] = ContextVar("probe_tokens", default=True)
 
 
 def import_timm() -> ModuleType:
@@ -83,11 +91,61 @@ class TimmClassifier(nn.Module):
                 f"timm model '{name}': could not load its pretrained weights ({reason}); they are "
                 "downloaded from the Hugging Face Hub, so this needs the network (or a filled HF cache)"
             ) from None
-        tag_roles(self.model)
+        model_args = dict(model_args or {}, in_chans=in_chans, num_classes=num_classes)
+        tag_roles(self.model, token_mixers=token_mixing_linears(timm, name, self.model, model_args))
         mixing.finish(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.normalize(x))
+
+
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Models built inside skip :func:`token_mixing_linears`' second build (their token mixers come from
+    the table): for a build that only reads parameter shapes, such as the checkpoint's check of its
+    metadata against its tensors, which counts every parameter registered while it runs."""
+    token = _PROBE_TOKENS.set(False)
+    try:
+        yield
+    finally:
+        _PROBE_TOKENS.reset(token)
+
+
+def _twice(size: Any) -> Any:
+    """An ``img_size`` (an int or (height, width)) with each side doubled."""
+    return 2 * size if isinstance(size, int) else tuple(2 * side for side in size)
+
+
+def token_mixing_linears(
+    timm: ModuleType, name: str, model: nn.Module, args: Mapping[str, Any]
+) -> set[str] | None:
+    """Names of ``model``'s Linears that act across the token axis, found by structure: timm builds the
+    same model (``timm.create_model(name, **args)``) on the meta device at twice the image size (4x the
+    tokens), and a Linear whose ``in_features`` or ``out_features`` changes follows the number of tokens:
+    MLP-Mixer's ``mlp_tokens``, ResMLP's ``linear_tokens``, gMLP's gating ``proj``. A ViT's Linears keep
+    their sizes (attention mixes tokens without weights of its own). None, to fall back on the table of
+    known families, when the model has no Linear but its classifier, or cannot be built at another
+    ``img_size`` (a convnet without the argument) or comes out with other modules, or inside
+    :func:`shapes_only`. The classifier is left out (a head on flattened features would change too)."""
+    heads = classifier_names(model)
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n not in heads}
+    if not _PROBE_TOKENS.get() or not linears:
+        return None
+    default = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (3, 224, 224))[-2:]
+    resized = dict(args, img_size=_twice(args.get("img_size") or default))
+    try:  # shapes only: no memory, no weights; the global RNG is left as it was
+        with torch.random.fork_rng(devices=[]), torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other = timm.create_model(name, pretrained=False, **resized)
+    except (TypeError, ValueError, AssertionError, RuntimeError, IndexError, KeyError):
+        return None
+    others = {n: m for n, m in other.named_modules() if isinstance(m, nn.Linear) and n not in heads}
+    if others.keys() != linears.keys():
+        return None
+    return {
+        n for n, m in linears.items()
+        if (m.in_features, m.out_features) != (others[n].in_features, others[n].out_features)
+    }  # fmt: skip
 
 
 def create_timm_model(name: str, **kwargs: Any) -> TimmClassifier:

@@ -14,7 +14,7 @@ from torch import nn
 from ..checkpoint import checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
-from ..layers.roles import filter_bank_layers
+from ..layers.roles import filter_bank_layers, is_token_mixer
 from ..memory import check_fits
 from ..seeding import derive_seed
 from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
@@ -194,7 +194,11 @@ def checkpoint_spectra(
     weights = [m.weight.detach().cpu() for _, m in named]
     arch = str(ckpt.meta["model"]["name"])
     if not weights:
-        raise ConfigError(f"{file}: model '{arch}' has no depthwise (spatial mixing) layers to analyse")
+        mixers = [name for name, m in ckpt.model.named_modules() if is_token_mixer(m)]
+        how = (
+            f" (its spatial mixing is token-mixing Linears, e.g. '{mixers[0]}': no kernels)" if mixers else ""
+        )
+        raise ConfigError(f"{file}: model '{arch}' has no depthwise (spatial mixing) layers to analyse{how}")
     chosen = list(range(len(weights))) if layers is None else layers
     for i in chosen:
         if not 0 <= i < len(weights):
