@@ -14,18 +14,18 @@ from ..safefiles import atomic_write_figure
 from .banks import CheckpointSpectra, DrawnSpectrum
 from .envelope import frequencies
 
-FLOOR_DB = -60.0  # the lowest the colour scale goes, relative to its top
+FLOOR_DB = -30.0  # the lowest the colour scale goes, relative to its top: deeper nulls share one colour
 MAX_COLUMNS = 8
 STEP_DB = 5.0  # the colour scale's bottom is a multiple of this
 
 
-COLOUR_LABEL = "dB re. flat spectrum (each filter at unit energy)"
+COLOUR_LABEL = "dB re. a flat spectrum\n(filters at unit energy)"
 
 
 def colour_floor(lowest_db: float, *, floor: float = FLOOR_DB, step: float = STEP_DB) -> float:
     """The colour scale's bottom for panels whose lowest value is ``lowest_db`` (dB re. the scale's top,
     ≤ 0): that value rounded down to a multiple of ``step``, at least one step below 0 and never below
-    ``floor``. So envelopes spanning 0 to −10 dB get a 0 to −10 dB scale, not a −60 dB one that leaves them
+    ``floor``. So envelopes spanning 0 to −10 dB get a 0 to −10 dB scale, not a −30 dB one that leaves them
     one colour."""
     bottom = math.floor(lowest_db / step) * step
     return max(floor, min(bottom, -step))
