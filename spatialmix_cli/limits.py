@@ -22,8 +22,8 @@ MAX_MULTIPLIER = 4_096  # depthwise multiplier of a fresh bank
 DEFAULT_PAD = 512  # FFT size of a spectrum (spectra.envelope checks it against its own MAX_PAD)
 DEFAULT_THRESHOLD = 0.5  # a spectrum's peak-relative coverage counts frequencies at this share of the peak
 # A spectrum's coverage counts frequencies where a unit-energy filter's |H| reaches this multiple of a flat
-# spectrum's (|H| = 1): +6 dB. Measured on random k = 5 banks (docs/design.md), it spreads N = 1 … 256 over
-# 0.01 … 0.96 and separates N = 64 (0.57) from N = 256.
+# spectrum's (|H| = 1): +6 dB. Measured on random k = 5 banks at pad 512 (docs/design.md), it spreads
+# N = 1 … 256 over 0.02 … 0.97 and separates N = 64 (0.61) from N = 256.
 DEFAULT_LEVEL = 2.0
 MAX_BENCH_ITERS = 100_000  # timed (or warm-up) iterations of `spatialmix bench`
 MAX_BENCH_BATCH = 65_536  # images per step of `spatialmix bench`

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage level / threshold
 _FILTERS_HELP = f"{' | '.join(DRAWN_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
 _LEVEL_HELP = (
-    "coverage counts frequencies where some filter, scaled to unit energy, has |H| ≥ LEVEL "
-    "(1 = a flat spectrum's level); adding a filter never lowers it."
+    "Coverage counts frequencies where some filter, scaled to unit energy, has |H| ≥ LEVEL × a flat "
+    "spectrum's (|H| = 1); adding a filter never lowers it."
 )
 _THRESHOLD_HELP = (
-    "peak_relative_coverage (the old coverage) counts frequencies ≥ threshold × the bank's peak."
+    "peak_relative_coverage (the old coverage) counts frequencies ≥ THRESHOLD × the bank's peak."
 )
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 

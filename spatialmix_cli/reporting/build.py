@@ -135,8 +135,9 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
     """Coverage per N from the frozen random banks of the chans runs: every such run in path order, its banks
     rebuilt from its config (``initial_banks``: the same with or without its weights on disk), each bank
     with at least 1 + 4 + 16 + 64 filters and not a copy of one already taken (runs that share a seed and
-    sizes start from the same banks), at most ``limit`` per kernel size. Disjoint blocks of 1, 4, 16, 64
-    filters of each bank, so every N is an independent sample."""
+    sizes start from the same banks), at most ``limit`` per kernel size (the report passes ``--draws``: as
+    many as fresh banks per N). Disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an
+    independent sample."""
     from ..spectra.banks import disjoint_subset_coverage, initial_banks
 
     by_kernel: dict[int, dict[int, list[float]]] = {}
@@ -181,7 +182,7 @@ def build_report(
         drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
     ]
     fresh = {b.n: list(b.coverages) for b in banks if b.filters == "random"}
-    report.claims = all_claims(runs, fresh, own_bank_coverage(runs, pad))
+    report.claims = all_claims(runs, fresh, own_bank_coverage(runs, pad, limit=draws))
 
     report.tables.append(_settings_table(runs))
     for table in (_attack_table(runs), _unshuffle_table(runs)):
