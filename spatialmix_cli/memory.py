@@ -152,7 +152,7 @@ def check_fits(nbytes: int, what: str, *, rule: str, fix: str, budget: Budget | 
 # --- the formulas (bytes, from sizes only) ---------------------------------------------------------------
 SYNTHETIC_BYTES_PER_PIXEL = 17  # 4 float32 working copies + the uint8 result (measured peak: ~13.5)
 FFT_BYTES_PER_FILTER_PIXEL = 24  # zero-padded float32 input, complex64 FFT, float32 |FFT|, max (~20)
-ENVELOPE_BYTES_PER_PIXEL = 16  # envelope, its fftshift, float64 radius / energy of the statistics
+ENVELOPE_BYTES_PER_PIXEL = 24  # envelope, unit-energy envelope, their fftshifts, float64 radius / energy
 BACKWARD_FACTOR = 1.25  # gradients in flight during backward, on top of the saved activations
 
 

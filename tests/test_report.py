@@ -368,6 +368,46 @@ def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
     assert claim.evidence[1].startswith("own banks:")
 
 
+def test_coverage_claim_describes_the_fixed_level() -> None:
+    from spatialmix_cli.reporting.claims import coverage_grows
+
+    rule = coverage_grows({1: [0.01, 0.02], 4: [0.05, 0.06]}).rule
+    assert "unit energy" in rule and "|H| ≥ 2 × a flat spectrum" in rule and "threshold" not in rule
+
+
+def test_initial_banks_are_a_chans_runs_frozen_banks(real_runs: Path) -> None:
+    """Rebuilt from the config alone, they are the banks a chans run kept frozen (and not a full run's)."""
+    import torch
+
+    from spatialmix_cli.spectra import depthwise_weights
+    from spatialmix_cli.spectra.banks import initial_banks
+
+    runs = {r.path.name: r for r in load_runs([real_runs / "sweep"])[0]}
+    for name, frozen in (("chans-d2", True), ("full-d2", False)):
+        stored = depthwise_weights(load_checkpoint(runs[name].path / "model.safetensors").model)
+        rebuilt = initial_banks(runs[name].config)
+        assert len(rebuilt) == len(stored) == 2
+        assert all(torch.equal(a, b) for a, b in zip(rebuilt, stored, strict=True)) == frozen
+
+
+def test_own_bank_coverage_needs_no_weights_and_counts_each_bank_once(tmp_path: Path) -> None:
+    """Claim 9's own banks are a rule over the runs' configs: run records without weights count, a second run
+    with the same seed and sizes (the same banks) does not, and more seeds give more banks."""
+    from spatialmix_cli.reporting.build import own_bank_coverage
+    from spatialmix_cli.reporting.collect import Run
+    from spatialmix_cli.spectra.banks import disjoint_subset_coverage, initial_banks
+
+    def run(name: str, seed: int, **kw: Any) -> Run:
+        cfg = tiny_config(**{"learn": "chans", "width": 96, "depth": 1, "kernel": 5, "seed": seed, **kw})
+        return Run(tmp_path / name, cfg, {})  # no such folder: nothing on disk
+
+    got = own_bank_coverage([run("a", 0), run("b", 0, lr=0.1), run("c", 1), run("full", 2, learn="full")], 32)
+    ((source, per_n),) = got.items()
+    assert "kernel 5, 2 banks" in source and [len(v) for v in per_n.values()] == [2, 2, 2, 2]
+    first = disjoint_subset_coverage(initial_banks(run("a", 0).config)[0], (1, 4, 16, 64), pad=32)
+    assert [v[0] for v in per_n.values()] == list(first.values())
+
+
 def test_fig9_envelopes_contrast_learned_with_frozen_random_filters(
     real_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

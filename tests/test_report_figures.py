@@ -17,7 +17,7 @@ from spatialmix_cli.reporting import build_report, load_runs, plots
 from spatialmix_cli.reporting.compare import Stat
 from spatialmix_cli.reporting.curves import curve, training_curves
 from spatialmix_cli.reporting.numbers import RUNS_CSV, SETTINGS_CSV
-from spatialmix_cli.spectra.plot import FLOOR_DB, checkpoint_name, colour_floor, plot_grid
+from spatialmix_cli.spectra.plot import FLOOR_DB, checkpoint_name, colour_floor, colour_range, plot_grid
 
 from conftest import tiny_config
 
@@ -136,7 +136,7 @@ def test_no_error_bar_where_a_cell_has_one_run(
 
 def test_colour_range_follows_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert colour_floor(-9.2) == -10.0 and colour_floor(-0.3) == -5.0
-    assert colour_floor(-80.0) == FLOOR_DB and colour_floor(-41.0) == -45.0
+    assert colour_floor(-80.0) == FLOOR_DB and colour_floor(-21.0) == -25.0
     flat = torch.ones(16, 16) + 0.5 * torch.rand(16, 16, generator=torch.Generator().manual_seed(0))
     import matplotlib.axes
 
@@ -145,8 +145,11 @@ def test_colour_range_follows_the_data(tmp_path: Path, monkeypatch: pytest.Monke
         matplotlib.axes.Axes, "imshow", lambda self, *a, **kw: seen.append(kw["vmin"]) or real(self, *a, **kw)
     )
     plot_grid([[("a", flat)]], tmp_path / "g.png")
-    lowest = 20 * math.log10(float(flat.min() / flat.max()))
-    assert seen == [colour_floor(lowest)] and seen[0] > FLOOR_DB
+    # dB re. a flat spectrum (|H| = 1): the top is the highest value rounded up to 5 dB, here 5
+    top = 20 * math.log10(float(flat.max()))
+    assert 0 < top <= 5 and colour_range(0.2, top) == (0.0, 5.0)
+    assert seen == [colour_range(20 * math.log10(float(flat.min())), top)[0]] == [0.0]
+    assert colour_range(-80.0, 13.0) == (15.0 + FLOOR_DB, 15.0)
 
 
 def test_checkpoint_titles_name_the_run_not_the_weights_file() -> None:

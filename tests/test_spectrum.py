@@ -1,5 +1,6 @@
 """Spectral envelopes of filter banks: the identity is flat, the box has its sinc zeros, coverage grows
-with N and is lower for 'same' and smoothed banks; per-layer spectra of a trained checkpoint; the CLI."""
+with N and is lower for 'same' and smoothed banks; per-layer spectra of a trained checkpoint; the CLI.
+The coverage definition itself (fixed level, monotone in the filters) is tested in test_coverage.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from spatialmix_cli.spectra import (
     draw_bank,
     drawn_spectrum,
     high_freq_share,
+    peak_relative_coverage,
     spectral_envelope,
+    unit_energy_envelope,
 )
 
 from conftest import tiny_config
@@ -42,7 +45,9 @@ def test_identity_envelope_is_flat_with_full_coverage() -> None:
     env = spectral_envelope(draw_bank("identity", 4, 5), PAD)
     assert env.shape == (PAD, PAD)
     assert torch.allclose(env, torch.ones_like(env), atol=1e-6)
-    assert coverage(env) == 1.0
+    assert torch.equal(unit_energy_envelope(draw_bank("identity", 4, 5), PAD), env)  # a delta has unit energy
+    assert coverage(env, 1.0) == 1.0 and coverage(env) == 0.0  # flat: at the flat level, not twice above it
+    assert peak_relative_coverage(env) == 1.0
     # a flat spectrum's high-frequency share is the area outside radius 1/4 of the unit square: 1 - π/16
     assert high_freq_share(env) == pytest.approx(1 - torch.pi / 16, abs=0.01)
 
@@ -51,10 +56,16 @@ def test_box_filter_has_sinc_zeros_and_partial_coverage() -> None:
     pad = 96  # divisible by 3, so 1/3 cycles/sample is a DFT bin
     result = bank_spectrum(draw_bank("box", 2, 3), pad)
     env, c, third = result.envelope, pad // 2, pad // 2 + pad // 3
-    assert env[c, c] == pytest.approx(1.0, abs=1e-6)  # zero frequency is centred; the box's DC gain is 1
+    # zero frequency is centred; the box's DC gain is 1, and 3 at unit energy (taps 1/3: 9 × 1/9 = 1)
+    assert env[c, c] == pytest.approx(3.0, abs=1e-5)
+    assert spectral_envelope(draw_bank("box", 2, 3), pad)[c, c] == pytest.approx(1.0, abs=1e-6)
     assert env[c, third] < 1e-6 and env[third, c] < 1e-6
-    assert result.coverage < 1 and (result.n, result.kernel) == (2, 3)
-    assert set(result.to_dict()) == {"n", "kernel", "coverage", "high_freq_share"}
+    assert (
+        0 < result.coverage < 1
+        and 0 < result.peak_relative_coverage < 1
+        and (result.n, result.kernel) == (2, 3)
+    )
+    assert set(result.to_dict()) == {"n", "kernel", "coverage", "peak_relative_coverage", "high_freq_share"}
 
 
 def test_both_bank_shapes_give_the_same_envelope() -> None:
@@ -85,7 +96,7 @@ def test_draws_use_consecutive_seeds_and_multiplier_slices_the_bank() -> None:
     result = drawn_spectrum("random", 4, 3, seed=5, draws=3, pad=PAD)
     per_seed = [bank_spectrum(draw_bank("random", 4, 3, seed=s), PAD).coverage for s in (5, 6, 7)]
     assert result.coverage == pytest.approx(statistics.fmean(per_seed))
-    assert torch.equal(result.first.envelope, spectral_envelope(draw_bank("random", 4, 3, seed=5), PAD))
+    assert torch.equal(result.first.envelope, unit_energy_envelope(draw_bank("random", 4, 3, seed=5), PAD))
     assert draw_bank("same", 5, 3, multiplier=2).shape == (5, 1, 3, 3)  # ceil(5/2) channels, cut to 5
 
 
@@ -94,7 +105,9 @@ def test_draws_use_consecutive_seeds_and_multiplier_slices_the_bank() -> None:
     [
         (lambda: spectral_envelope(draw_bank("random", 1, 9), 4), "pad must be"),
         (lambda: spectral_envelope(draw_bank("random", 1, 12), 10), "pad must be"),
-        (lambda: coverage(torch.ones(8, 8), 0.0), "threshold"),
+        (lambda: coverage(torch.ones(8, 8), 0.0), "level"),
+        (lambda: coverage(torch.ones(8, 8), float("nan")), "level"),
+        (lambda: peak_relative_coverage(torch.ones(8, 8), 0.0), "threshold"),
         (lambda: draw_bank("smoth", 1, 3), "did you mean 'smooth'"),
         (lambda: draw_bank("random", 0, 3), "n >= 1"),
     ],
@@ -110,7 +123,7 @@ def test_checkpoint_spectra_cover_every_depthwise_layer(run_dir: Path) -> None:
     weights = depthwise_weights(load_checkpoint(run_dir / "model.safetensors").model)
     assert len(result.layers) == len(weights) == 2
     assert [x.layer for x in result.layers] == [0, 1]
-    assert torch.equal(result.layers[1].spectrum.envelope, spectral_envelope(weights[1], PAD))
+    assert torch.equal(result.layers[1].spectrum.envelope, unit_energy_envelope(weights[1], PAD))
     assert result.layers[0].spectrum.n == 16 and result.layers[0].spectrum.kernel == 3
     assert (result.arch, result.learn, result.filters) == ("convmixer", "full", "random")
 
@@ -130,9 +143,11 @@ def test_cli_random_json_and_png(cli, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)  # exactly one JSON object
-    assert [b["n"] for b in out["banks"]] == [1, 4] and out["pad"] == 64 and out["threshold"] == 0.5
+    assert [b["n"] for b in out["banks"]] == [1, 4] and out["pad"] == 64
+    assert out["level"] == 2.0 and out["threshold"] == 0.5
     for key in ("kernel", "filters", "smooth_sigma", "multiplier", "seed", "draws", "coverage",
-                "coverage_std", "high_freq_share", "high_freq_share_std"):  # fmt: skip
+                "coverage_std", "peak_relative_coverage", "peak_relative_coverage_std", "high_freq_share",
+                "high_freq_share_std"):  # fmt: skip
         assert key in out["banks"][0], key
     assert Path(out["figure"]).read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "tmp" / "fig.png").is_file() and "coverage" in result.stderr
@@ -171,6 +186,8 @@ def test_cli_checkpoint_layers(cli, run_dir: Path, tmp_path: Path) -> None:
         (["--random", "0", "--kernel", "3"], "N must be >= 1"),
         (["--random", "4"], "needs --kernel"),
         (["--random", "4", "--kernel", "3", "--threshold", "1.5"], "threshold"),
+        (["--random", "4", "--kernel", "3", "--level", "0"], "level must be"),
+        (["RUN", "--level", "-1"], "level must be"),
     ],
 )
 def test_cli_errors_are_one_line(cli, run_dir: Path, args: list[str], message: str) -> None:

@@ -234,7 +234,10 @@ def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: st
     spectra = json_lines(cli("spectrum", run_dir, "--pad", "32", "--json").stdout)[-1]
     names = [n for n, _ in filter_bank_layers(load_checkpoint(run_dir / "model.safetensors").model)]
     assert [layer["name"] for layer in spectra["layers"]] == names  # every depthwise layer, any kernel
-    assert all(0 < layer["coverage"] <= 1 for layer in spectra["layers"])
+    assert all(
+        0 <= layer["coverage"] <= 1 and 0 < layer["peak_relative_coverage"] <= 1
+        for layer in spectra["layers"]
+    )
     result = cli(
         "attack", run_dir, "--method", "fgsm", "--eps", "1/255", "--n", "32", "--no-checks", "--json"
     )

@@ -14,6 +14,11 @@ from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, print_result, table
 
+_DRAWS_HELP = (
+    "Fresh random banks per N for the coverage claim; also the most frozen banks per kernel size "
+    "it takes from your chans runs."
+)
+
 EXAMPLES = opt.examples(
     "spatialmix report runs/demo --out report",
     "spatialmix report runs/fig2 runs/fig3 --out report --format html --screenshot report.png",
@@ -30,7 +35,7 @@ def report_command(
         Path, typer.Option("--out", help="Folder for report.md / report.html / figures / CSVs.")
     ] = Path("report"),
     format_: Annotated[str, typer.Option("--format", help="md | html | both.")] = "both",
-    draws: Annotated[int, typer.Option(help="Fresh random banks per N for the coverage claim.")] = 8,
+    draws: Annotated[int, typer.Option(help=_DRAWS_HELP)] = 8,
     screenshot: Annotated[
         Path | None,
         typer.Option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +11,15 @@ import typer
 from ..errors import ConfigError
 from ..keyspec import MODEL
 from ..layers.filter_banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
-from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD, MAX_DRAWS, MAX_MULTIPLIER, check_at_most, check_sigma
+from ..limits import (
+    DEFAULT_LEVEL,
+    DEFAULT_PAD,
+    DEFAULT_THRESHOLD,
+    MAX_DRAWS,
+    MAX_MULTIPLIER,
+    check_at_most,
+    check_sigma,
+)
 from . import options as opt
 from .output import emit_json, print_result, table
 
@@ -19,8 +28,15 @@ if TYPE_CHECKING:
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
-SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage threshold
+SPECTRUM = "Spectrum"  # the --help panel of the FFT size and the coverage level / threshold
 _FILTERS_HELP = f"{' | '.join(DRAWN_BANKS)}, a bank spec such as smooth:1.5 (σ), or a list: random,smooth."
+_LEVEL_HELP = (
+    "Coverage counts frequencies where some filter, scaled to unit energy, has |H| ≥ LEVEL × a flat "
+    "spectrum's (|H| = 1); adding a filter never lowers it."
+)
+_THRESHOLD_HELP = (
+    "peak_relative_coverage (the old coverage) counts frequencies ≥ THRESHOLD × the bank's peak."
+)
 _SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
 
 
@@ -31,7 +47,7 @@ EXAMPLES = opt.examples(
 )  # the --help epilog
 
 
-@opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, threshold=SPECTRUM)
+@opt.with_panels(layer=MODEL, random=MODEL, draws=MODEL, pad=SPECTRUM, level=SPECTRUM, threshold=SPECTRUM)
 def spectrum_command(
     checkpoint: Annotated[
         Path | None,
@@ -57,59 +73,76 @@ def spectrum_command(
         int | None, typer.Option(help="Average over seeds seed..seed+D-1.", show_default="1")
     ] = None,
     pad: Annotated[int, typer.Option(help="FFT size P (filters zero-padded to P×P).")] = DEFAULT_PAD,
-    threshold: Annotated[
-        float, typer.Option(help="Coverage counts frequencies ≥ threshold × peak.")
-    ] = DEFAULT_THRESHOLD,
+    level: Annotated[float, typer.Option(help=_LEVEL_HELP)] = DEFAULT_LEVEL,
+    threshold: Annotated[float, typer.Option(help=_THRESHOLD_HELP)] = DEFAULT_THRESHOLD,
     out: Annotated[Path | None, typer.Option("--out", help="Write the figure to this PNG.")] = None,
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
-    """Spectral envelopes (max |FFT| over a bank's filters) and their coverage, from a checkpoint's
-    depthwise layers or from fresh random / same / box / identity / smooth banks."""
-    from ..spectra import check_threshold
+    """Spectral envelopes (max |FFT| over a bank's filters, each scaled to unit energy) and their coverage,
+    from a checkpoint's depthwise layers or from fresh random / same / box / identity / smooth banks.
+
+    coverage: the share of frequencies where some unit-energy filter reaches |H| ≥ --level, in units of a
+    flat spectrum of the same energy (|H| = 1): adding a filter never lowers it. peak_relative_coverage
+    (the number called coverage before): the share at ≥ --threshold × the bank's own peak."""
+    from ..spectra import check_level, check_threshold
 
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
     if (checkpoint is None) == (random is None):
         raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
     check_threshold(threshold)
+    check_level(level)
+    cut = Cut(pad, level, threshold)
     if checkpoint is not None:
         _only_with("--random", [k for k, v in fresh.items() if v is not None])
-        payload, figure = _checkpoint(checkpoint, _layers(layer), out, pad, threshold, json_)
+        payload, figure = _checkpoint(checkpoint, _layers(layer), out, cut, json_)
     else:
         _only_with("a checkpoint", ["--layer"] if layer is not None else [])
-        spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, pad, threshold)
-        figure = _plot_drawn(spectra, out, pad, threshold)
-        _print_drawn(spectra, pad, threshold, json_)
+        spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, cut)
+        figure = _plot_drawn(spectra, out, cut)
+        _print_drawn(spectra, cut, json_)
         payload = {"banks": [s.to_dict() for s in spectra]}
     if json_:
-        emit_json({**payload, "pad": pad, "threshold": threshold, "figure": figure})
+        emit_json({**payload, "pad": pad, "level": level, "threshold": threshold, "figure": figure})
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The FFT size and the two coverage cuts of one command."""
+
+    pad: int
+    level: float
+    threshold: float
+
+    def describe(self) -> str:
+        return f"pad {self.pad}, coverage at {self.level:g} × flat, peak-rel. at {self.threshold:g} × peak"
 
 
 def _checkpoint(
-    checkpoint: Path, layers: list[int] | None, out: Path | None, pad: int, threshold: float, as_json: bool
+    checkpoint: Path, layers: list[int] | None, out: Path | None, cut: Cut, as_json: bool
 ) -> tuple[dict[str, Any], str | None]:
     """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
     figure's path."""
     from ..spectra import checkpoint_spectra
 
-    result = checkpoint_spectra(checkpoint, layers, pad=pad, threshold=threshold)
+    result = checkpoint_spectra(checkpoint, layers, pad=cut.pad, threshold=cut.threshold, level=cut.level)
     figure = None
     if out is not None:
         from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
 
-        figure = str(plot_checkpoint(result, out, pad=pad, threshold=threshold))
-    _print_checkpoint(result, pad, threshold, as_json)
+        figure = str(plot_checkpoint(result, out, pad=cut.pad, level=cut.level))
+    _print_checkpoint(result, cut, as_json)
     return result.to_dict(), figure
 
 
-def _plot_drawn(spectra: list[DrawnSpectrum], out: Path | None, pad: int, threshold: float) -> str | None:
+def _plot_drawn(spectra: list[DrawnSpectrum], out: Path | None, cut: Cut) -> str | None:
     """The figure of fresh banks' envelopes, written to ``out`` if given; its path."""
     if out is None:
         return None
     from ..spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
 
-    return str(plot_drawn(spectra, out, pad=pad, threshold=threshold))
+    return str(plot_drawn(spectra, out, pad=cut.pad, level=cut.level))
 
 
 def _only_with(what: str, given: list[str]) -> None:
@@ -139,8 +172,7 @@ def _drawn(
     multiplier: int | None,
     seed: int | None,
     draws: int | None,
-    pad: int,
-    threshold: float,
+    cut: Cut,
 ) -> list[DrawnSpectrum]:
     from ..spectra import check_pad, drawn_spectrum
 
@@ -159,7 +191,7 @@ def _drawn(
     check_at_most("--draws", n_draws, MAX_DRAWS)
     if smooth_sigma is not None and "smooth" in kinds:
         check_sigma("--smooth-sigma", smooth_sigma)
-    check_pad(pad, kernel)
+    check_pad(cut.pad, kernel)
     # legacy: --smooth-sigma is σ of the plain 'smooth' entries; a spec's own σ (smooth:2) wins
     specs = dict.fromkeys(with_smooth_sigma(k, smooth_sigma) for k in kinds)
     return [
@@ -170,8 +202,9 @@ def _drawn(
             multiplier=d,
             seed=seed or 0,
             draws=n_draws,
-            pad=pad,
-            threshold=threshold,
+            pad=cut.pad,
+            threshold=cut.threshold,
+            level=cut.level,
         )  # fmt: skip
         for kind in specs
         for n in sizes
@@ -182,25 +215,26 @@ def _pm(std: float | None) -> str:
     return "-" if std is None else f"±{std:.3f}"
 
 
-def _print_drawn(spectra: list[DrawnSpectrum], pad: int, threshold: float, as_json: bool) -> None:
-    columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "high-freq share", "std"]
+def _print_drawn(spectra: list[DrawnSpectrum], cut: Cut, as_json: bool) -> None:
+    columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "peak-rel. coverage", "std",
+               "high-freq share", "std"]  # fmt: skip
     rows = [
         [s.bank.label, s.n, s.kernel, s.multiplier,
-         s.draws, f"{s.coverage:.3f}", _pm(s.coverage_std), f"{s.high_freq_share:.3f}",
-         _pm(s.high_freq_share_std)]
+         s.draws, f"{s.coverage:.3f}", _pm(s.coverage_std), f"{s.peak_relative_coverage:.3f}",
+         _pm(s.peak_relative_coverage_std), f"{s.high_freq_share:.3f}", _pm(s.high_freq_share_std)]
         for s in spectra
     ]  # fmt: skip
-    title = f"spectral coverage of fresh banks (pad {pad}, threshold {threshold:g}, seed {spectra[0].seed})"
+    title = f"spectral coverage of fresh banks ({cut.describe()}, seed {spectra[0].seed})"
     print_result(table(title, columns, rows), as_json)
 
 
-def _print_checkpoint(result: CheckpointSpectra, pad: int, threshold: float, as_json: bool) -> None:
-    columns = ["layer", "module", "n", "kernel", "coverage", "high-freq share"]
+def _print_checkpoint(result: CheckpointSpectra, cut: Cut, as_json: bool) -> None:
+    columns = ["layer", "module", "n", "kernel", "coverage", "peak-rel. coverage", "high-freq share"]
     rows = [
         [x.layer, x.name, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
-         f"{x.spectrum.high_freq_share:.3f}"]
+         f"{x.spectrum.peak_relative_coverage:.3f}", f"{x.spectrum.high_freq_share:.3f}"]
         for x in result.layers
     ]  # fmt: skip
     title = (f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
-             f"(pad {pad}, threshold {threshold:g})")  # fmt: skip
+             f"({cut.describe()})")  # fmt: skip
     print_result(table(title, columns, rows), as_json)

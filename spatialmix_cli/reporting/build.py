@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..rundir import MODEL_FILE, has_weights
+from ..limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ..safefiles import atomic_write_text, check_target, resolve_inside
 from . import curves, numbers, plots
 from .claims import CI_RULE, UNKNOWN, Claim, all_claims
@@ -131,29 +131,29 @@ def _unshuffle_table(runs: list[Run]) -> Table | None:
                  ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"], rows)  # fmt: skip
 
 
-def _own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
-    """Coverage per N from the frozen random banks of the chans runs (at most ``limit`` banks per kernel
-    size, each with at least 1 + 4 + 16 + 64 filters): disjoint blocks of 1, 4, 16, 64 filters of each
-    bank, so every N is an independent sample."""
-    from ..checkpoint import load_checkpoint
-    from ..spectra.banks import depthwise_weights, disjoint_subset_coverage
+def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
+    """Coverage per N from the frozen random banks of the chans runs: every such run in path order, its banks
+    rebuilt from its config (``initial_banks``: the same with or without its weights on disk), each bank
+    with at least 1 + 4 + 16 + 64 filters and not a copy of one already taken (runs that share a seed and
+    sizes start from the same banks), at most ``limit`` per kernel size (the report passes ``--draws``: as
+    many as fresh banks per N). Disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an
+    independent sample."""
+    from ..spectra.banks import disjoint_subset_coverage, initial_banks
 
     by_kernel: dict[int, dict[int, list[float]]] = {}
     used: dict[int, int] = {}
-    for run in runs:
-        if run.config.learn != "chans" or run.config.filters != "random" or run.config.task != "classify":
-            continue
-        if not has_weights(run.path):
-            continue
-        for bank in depthwise_weights(load_checkpoint(run.path / MODEL_FILE).model):
-            k = int(bank.shape[-1])
-            if bank.shape[0] < sum(COVERAGE_N) or used.get(k, 0) >= limit:  # room for all four sizes
+    seen: set[bytes] = set()
+    chosen = [r for r in runs if r.config.learn == "chans" and r.config.filters == "random"
+              and r.config.task == "classify" and not r.config.pretrained]  # fmt: skip
+    for run in sorted(chosen, key=lambda r: str(r.path)):
+        for bank in initial_banks(run.config):
+            k, fingerprint = int(bank.shape[-1]), bank.numpy().tobytes()
+            if bank.shape[0] < sum(COVERAGE_N) or used.get(k, 0) >= limit or fingerprint in seen:
                 continue
             used[k] = used.get(k, 0) + 1
+            seen.add(fingerprint)
             for n, value in disjoint_subset_coverage(bank, COVERAGE_N, pad=pad).items():
                 by_kernel.setdefault(k, {}).setdefault(n, []).append(value)
-        if used and all(v >= limit for v in used.values()):
-            break
     return {f"frozen random banks of your chans runs (kernel {k}, {used[k]} banks)": d
             for k, d in sorted(by_kernel.items())}  # fmt: skip
 
@@ -182,16 +182,19 @@ def build_report(
         drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
     ]
     fresh = {b.n: list(b.coverages) for b in banks if b.filters == "random"}
-    report.claims = all_claims(runs, fresh, _own_bank_coverage(runs, pad))
+    report.claims = all_claims(runs, fresh, own_bank_coverage(runs, pad, limit=draws))
 
     report.tables.append(_settings_table(runs))
     for table in (_attack_table(runs), _unshuffle_table(runs)):
         if table is not None:
             report.tables.append(table)
     report.tables.append(Table(
-        f"Spectral coverage of fresh banks (kernel 5, pad {pad}, threshold 0.5; mean ± std over {draws} draws)",
-        ["filters", "N", "coverage", "high-frequency share"],
+        f"Spectral coverage of fresh banks (kernel 5, pad {pad}; coverage: share of frequencies where a "
+        f"unit-energy filter reaches |H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's; peak-relative: ≥ "
+        f"{DEFAULT_THRESHOLD:g} × the bank's own peak; mean ± std over {draws} draws)",
+        ["filters", "N", "coverage", "peak-relative coverage", "high-frequency share"],
         [[b.filters, str(b.n), Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
+          Stat(b.peak_relative_coverage, b.peak_relative_coverage_std, b.draws).fmt(digits=3),
           Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3)] for b in banks],
     ))  # fmt: skip
     report.figures = _figures(runs, figures_dir, banks, pad)
@@ -220,7 +223,7 @@ def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> 
         ("Frozen filter structure (Fig. 3)", lambda: plots.filter_bars(runs, figures_dir)),
         ("Adversarial accuracy per learn mode (Fig. 6)", lambda: plots.attack_bars(runs, figures_dir)),
         ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
-        ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, 0.5)),
+        ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL)),
         ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
     )  # fmt: skip
     figures: list[tuple[str, Path]] = []

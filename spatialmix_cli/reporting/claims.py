@@ -303,10 +303,14 @@ CoverageDraws = dict[int, list[float]]  # N -> coverage of independent banks of 
 
 
 def coverage_grows(fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = None) -> Claim:
+    from ..limits import DEFAULT_LEVEL  # here, not at the top: this claim's own constant
+
     claim = Claim(9, "random-bank spectral coverage grows with the number of filters",
-                  "coverage (pad 512, threshold 0.5) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, 64, from fresh "
-                  "random banks (independent draws per N) and from the frozen random banks of your chans runs "
-                  "(disjoint filter subsets); 95% CI by Welch's t over banks")  # fmt: skip
+                  f"coverage (pad 512: the share of frequencies where some filter, scaled to unit energy, reaches "
+                  f"|H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, "
+                  "64, from fresh random banks (independent draws per N) and from the frozen random banks of your "
+                  "chans runs, rebuilt from their configs (disjoint filter subsets); 95% CI by Welch's t over banks"
+                  )  # fmt: skip
     verdicts = []
     sources = {"fresh banks (kernel 5)": fresh, **(own or {})}
     for source, draws in sources.items():

@@ -213,13 +213,13 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     return [_save(fig, out / "fig7-robust-vs-eps.png")]
 
 
-def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold: float) -> list[Path]:
+def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: float) -> list[Path]:
     """Figs. 1 / 8: fresh random vs smoothed banks (``banks``: DrawnSpectrum list); Fig. 9: the layers of
     one learned (full) and one frozen (chans) ConvMixer checkpoint among the runs."""
     from ..spectra.banks import checkpoint_spectra
     from ..spectra.plot import plot_checkpoint, plot_drawn
 
-    paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, threshold=threshold))]
+    paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, level=level))]
     # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
     # full run of the same setting and seed where there is one (else any full ConvMixer run).
     with_weights = [r for r in runs if r.config.task == "classify" and r.config.arch.startswith("convmixer")
@@ -231,13 +231,9 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, threshold:
         full = twin or full
     for learn, candidates in (("full", full), ("chans", chans)):
         if candidates:
-            spectra = checkpoint_spectra(candidates[0].path, pad=pad, threshold=threshold)
+            spectra = checkpoint_spectra(candidates[0].path, pad=pad, level=level)
             paths.append(
-                Path(
-                    plot_checkpoint(
-                        spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, threshold=threshold
-                    )
-                )
+                Path(plot_checkpoint(spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, level=level))
             )
     return paths
 

@@ -13,19 +13,25 @@ from .banks import (
     drawn_spectrum,
 )
 from .envelope import (
+    DEFAULT_LEVEL,
     DEFAULT_PAD,
     DEFAULT_THRESHOLD,
     BankSpectrum,
     bank_spectrum,
+    check_level,
     check_pad,
     check_threshold,
     coverage,
+    envelopes,
     frequencies,
     high_freq_share,
+    peak_relative_coverage,
     spectral_envelope,
+    unit_energy_envelope,
 )
 
 __all__ = [
+    "DEFAULT_LEVEL",
     "DEFAULT_PAD",
     "DEFAULT_THRESHOLD",
     "BankSpectrum",
@@ -33,6 +39,7 @@ __all__ = [
     "DrawnSpectrum",
     "LayerSpectrum",
     "bank_spectrum",
+    "check_level",
     "check_pad",
     "check_threshold",
     "checkpoint_spectra",
@@ -40,7 +47,10 @@ __all__ = [
     "depthwise_weights",
     "draw_bank",
     "drawn_spectrum",
+    "envelopes",
     "frequencies",
     "high_freq_share",
+    "peak_relative_coverage",
     "spectral_envelope",
+    "unit_energy_envelope",
 ]

@@ -12,12 +12,22 @@ import torch
 from torch import nn
 
 from ..checkpoint import checkpoint_file, load_checkpoint
+from ..config import TrainConfig
 from ..errors import ConfigError
 from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ..layers.roles import filter_bank_layers, is_token_mixer
 from ..memory import check_fits
 from ..seeding import derive_seed
-from .envelope import DEFAULT_PAD, DEFAULT_THRESHOLD, BankSpectrum, bank_spectrum, check_pad, check_threshold
+from .envelope import (
+    DEFAULT_LEVEL,
+    DEFAULT_PAD,
+    DEFAULT_THRESHOLD,
+    BankSpectrum,
+    bank_spectrum,
+    check_level,
+    check_pad,
+    check_threshold,
+)
 
 
 def draw_bank(
@@ -28,7 +38,8 @@ def draw_bank(
 
     The generator is seeded with ``derive_seed(seed, "bank", <bank name>, n, kernel, multiplier)``: banks of
     different sizes are independent draws. (Seeded with ``seed`` itself, the N = 1 bank would be the first
-    filter of the N = 4 bank, and so on: nested banks, whose coverage grows with N by construction.) The
+    filter of the N = 4 bank, and so on: nested banks, whose coverage grows with N by construction — at a
+    fixed level a new filter can only add frequencies; see :func:`~.envelope.coverage`.) The
     bank's parameters are not in the seed: ``smooth:1`` and ``smooth:2`` smooth the same random draw."""
     bank = parse_bank(spec)
     if n < 1 or kernel < 1 or multiplier < 1:
@@ -50,8 +61,9 @@ def _std(values: list[float]) -> float | None:
 
 @dataclass(frozen=True)
 class DrawnSpectrum:
-    """Mean (and, over several draws, std) coverage and high-frequency share of fresh banks of one spec
-    and size; ``first`` is the first draw's spectrum (its envelope is the one shown)."""
+    """Mean (and, over several draws, std) coverage, peak-relative coverage and high-frequency share of
+    fresh banks of one spec and size; ``first`` is the first draw's spectrum (its envelope is the one
+    shown)."""
 
     bank: BankSpec
     n: int
@@ -63,6 +75,8 @@ class DrawnSpectrum:
     coverage_std: float | None
     high_freq_share: float
     high_freq_share_std: float | None
+    peak_relative_coverage: float
+    peak_relative_coverage_std: float | None
     first: BankSpectrum = field(repr=False, compare=False)
     coverages: tuple[float, ...] = ()  # every draw's coverage (the independent samples behind the mean)
 
@@ -80,6 +94,8 @@ class DrawnSpectrum:
         return {"n": self.n, "kernel": self.kernel, "filters": self.filters, "smooth_sigma": self.smooth_sigma,
                 "multiplier": self.multiplier, "seed": self.seed, "draws": self.draws,
                 "coverage": self.coverage, "coverage_std": self.coverage_std,
+                "peak_relative_coverage": self.peak_relative_coverage,
+                "peak_relative_coverage_std": self.peak_relative_coverage_std,
                 "high_freq_share": self.high_freq_share,
                 "high_freq_share_std": self.high_freq_share_std}  # fmt: skip
 
@@ -94,23 +110,23 @@ def drawn_spectrum(
     draws: int = 1,
     pad: int = DEFAULT_PAD,
     threshold: float = DEFAULT_THRESHOLD,
+    level: float = DEFAULT_LEVEL,
 ) -> DrawnSpectrum:
     """Spectra of ``draws`` fresh banks (seeds ``seed .. seed + draws - 1``), averaged."""
     if draws < 1:
         raise ConfigError(f"draws must be >= 1, got {draws}")
     check_pad(pad, kernel)
     check_threshold(threshold)
+    check_level(level)
     bank = parse_bank(spec)
-    first, cov, hfs = None, [], []
+    first, cov, rel, hfs = None, [], [], []
     for i in range(draws):  # only the first envelope is kept: memory does not grow with the draws
-        spectrum = bank_spectrum(
-            draw_bank(bank, n, kernel, multiplier=multiplier, seed=seed + i),
-            pad,
-            threshold,
-        )
+        filters = draw_bank(bank, n, kernel, multiplier=multiplier, seed=seed + i)
+        spectrum = bank_spectrum(filters, pad, threshold, level=level)
         if first is None:
             first = spectrum
         cov.append(spectrum.coverage)
+        rel.append(spectrum.peak_relative_coverage)
         hfs.append(spectrum.high_freq_share)
     assert first is not None
     return DrawnSpectrum(
@@ -124,6 +140,8 @@ def drawn_spectrum(
         coverage_std=_std(cov),
         high_freq_share=statistics.fmean(hfs),
         high_freq_share_std=_std(hfs),
+        peak_relative_coverage=statistics.fmean(rel),
+        peak_relative_coverage_std=_std(rel),
         first=first,
         coverages=tuple(cov),
     )
@@ -134,12 +152,27 @@ def depthwise_weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight.detach().cpu() for _, m in filter_bank_layers(model)]
 
 
+def initial_banks(cfg: TrainConfig) -> list[torch.Tensor]:
+    """The depthwise banks (C·d, 1, k, k) a run of ``cfg`` starts from, in module order: rebuilt with
+    ``create_model`` from the config alone (the whole model is a function of its seed and sizes), so a chans
+    run's frozen banks are known without its weights. Not for ``pretrained`` timm runs (their start is
+    downloaded): a ConfigError."""
+    from ..data.info import dataset_info
+    from ..training import build_model
+
+    if cfg.pretrained:
+        raise ConfigError(
+            f"a pretrained '{cfg.arch}' starts from downloaded weights: its banks need the run's"
+        )
+    return depthwise_weights(build_model(cfg, dataset_info(cfg.dataset)))
+
+
 def disjoint_subset_coverage(
     bank: torch.Tensor,
     sizes: tuple[int, ...],
     *,
     pad: int = DEFAULT_PAD,
-    threshold: float = DEFAULT_THRESHOLD,
+    level: float = DEFAULT_LEVEL,
 ) -> dict[int, float]:
     """Coverage of disjoint consecutive blocks of ``bank``'s filters, one block per size (the first ``sizes[0]``
     filters, then the next ``sizes[1]``, ...): independent sub-banks of an i.i.d. random bank, so comparing
@@ -149,7 +182,7 @@ def disjoint_subset_coverage(
     for n in sizes:
         if start + n > bank.shape[0]:
             break
-        out[n] = bank_spectrum(bank[start : start + n], pad, threshold).coverage
+        out[n] = bank_spectrum(bank[start : start + n], pad, level=level).coverage
         start += n
     return out
 
@@ -185,9 +218,11 @@ def checkpoint_spectra(
     *,
     pad: int = DEFAULT_PAD,
     threshold: float = DEFAULT_THRESHOLD,
+    level: float = DEFAULT_LEVEL,
 ) -> CheckpointSpectra:
     """Spectra of the depthwise layers ``layers`` (0-based; None: all) of a checkpoint or run directory."""
     check_threshold(threshold)
+    check_level(level)
     file = checkpoint_file(path)
     ckpt = load_checkpoint(file)
     named = filter_bank_layers(ckpt.model)
@@ -212,5 +247,8 @@ def checkpoint_spectra(
         arch=arch,
         learn=ckpt.learn,
         filters=ckpt.filters,
-        layers=[LayerSpectrum(i, bank_spectrum(weights[i], pad, threshold), named[i][0]) for i in chosen],
+        layers=[
+            LayerSpectrum(i, bank_spectrum(weights[i], pad, threshold, level=level), named[i][0])
+            for i in chosen
+        ],
     )

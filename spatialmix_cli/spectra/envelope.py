@@ -1,22 +1,31 @@
 """Spectral envelope of a bank of 2-D filters, its coverage and its high-frequency share.
 
 Cazenavette et al. 2025, Fig. 1, 8 and 9: the envelope is the largest |DFT| over a bank's filters at every
-frequency; a bank *covers* the frequencies where some filter passes at least ``threshold`` of the peak.
+frequency. A bank *covers* the frequencies where some filter, scaled to unit energy, passes at least
+``level`` times the flat spectrum of the same energy: with the unnormalised DFT a unit-energy filter has
+mean |H|² = 1 over the P×P frequencies (Parseval), and a flat one (a delta) |H| = 1 at every frequency.
+The level is fixed, not set by the bank, so adding a filter can only raise the unit-energy envelope and
+never lowers the coverage. The older number, the share of frequencies at ``threshold`` × the bank's own
+peak, is :func:`peak_relative_coverage`: a new filter can raise the peak and shrink it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError
-from ..limits import DEFAULT_PAD, DEFAULT_THRESHOLD  # noqa: F401  (re-exported: torch-free for the CLI)
+from ..limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD  # noqa: F401  (re-exported: torch-free for the CLI)
 from ..memory import ENVELOPE_BYTES_PER_PIXEL, FFT_BYTES_PER_FILTER_PIXEL, check_fits, fft_bytes, host_budget
 
 _CHUNK = 64  # filters per FFT batch at most: bounds memory at (chunk, P, P) complex values
 MAX_PAD = 8192  # an 8192² FFT already resolves 1/8192 cycles/sample; beyond it is a typo
+# Relative slack of the coverage level: a delta's float32 |FFT| is 1 only to ~1e-7 (0.99999994 at some
+# frequencies), and a flat spectrum at level 1 must count as covered everywhere, not at a random half.
+ROUNDING = 1e-5
 
 
 def check_pad(pad: int, kernel: int) -> int:
@@ -48,6 +57,14 @@ def check_threshold(threshold: float) -> float:
     return threshold
 
 
+def check_level(level: float) -> float:
+    """``level`` if it is a finite number > 0 (a multiple of the flat spectrum's |H| = 1); a ConfigError
+    otherwise. Above sqrt(k·k) no unit-energy k×k filter reaches it, and the coverage is 0."""
+    if not 0 < level < math.inf:
+        raise ConfigError(f"level must be a finite number > 0, got {level}")
+    return level
+
+
 def as_filters(bank: torch.Tensor) -> torch.Tensor:
     """A bank of shape (n, 1, kh, kw), (n, kh, kw) or (kh, kw) as float (n, kh, kw)."""
     if bank.dim() == 4 and bank.shape[1] == 1:
@@ -64,20 +81,46 @@ def frequencies(pad: int) -> torch.Tensor:
     return (torch.arange(pad, dtype=torch.float64) - pad // 2) / pad
 
 
-def spectral_envelope(bank: torch.Tensor, pad: int = DEFAULT_PAD) -> torch.Tensor:
-    """Max over filters of |FFT2| of each filter zero-padded to pad×pad, zero frequency centred: (P, P)."""
+def envelopes(bank: torch.Tensor, pad: int = DEFAULT_PAD) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bank's envelope and its unit-energy envelope, from one FFT per filter: (P, P) each, zero
+    frequency centred. The second is the max over filters of |FFT2(h / ‖h‖₂)|; a filter with no energy
+    (all zero, or every tap below float32's normal range, 1.2e-38, so that 1 / ‖h‖₂ overflows) has no
+    direction to scale and is left out of it."""
     filters = as_filters(bank)
     check_pad(pad, max(filters.shape[-2:]))
     chunk_size = fft_chunk(filters.shape[0], pad)
-    env = torch.zeros(pad, pad)
+    env, unit = torch.zeros(pad, pad), torch.zeros(pad, pad)
     for chunk in filters.split(chunk_size):
-        mag = torch.fft.fft2(chunk, s=(pad, pad)).abs().amax(dim=0)
-        env = torch.maximum(env, mag)
-    return torch.fft.fftshift(env)
+        mag = torch.fft.fft2(chunk, s=(pad, pad)).abs()
+        env = torch.maximum(env, mag.amax(dim=0))
+        scale = chunk.double().square().sum(dim=(-2, -1)).rsqrt().float()  # inf: no energy
+        scale = torch.where(scale.isfinite(), scale, torch.zeros_like(scale))  # ... and left out
+        unit = torch.maximum(unit, mag.mul_(scale[:, None, None]).amax(dim=0))
+    return torch.fft.fftshift(env), torch.fft.fftshift(unit)
 
 
-def coverage(env: torch.Tensor, threshold: float = DEFAULT_THRESHOLD) -> float:
-    """Fraction of frequencies where the envelope is at least ``threshold`` × its maximum."""
+def spectral_envelope(bank: torch.Tensor, pad: int = DEFAULT_PAD) -> torch.Tensor:
+    """Max over filters of |FFT2| of each filter zero-padded to pad×pad, zero frequency centred: (P, P)."""
+    return envelopes(bank, pad)[0]
+
+
+def unit_energy_envelope(bank: torch.Tensor, pad: int = DEFAULT_PAD) -> torch.Tensor:
+    """Max over filters of |FFT2| of each filter scaled to unit energy (‖h‖₂ = 1), zero-padded to pad×pad,
+    zero frequency centred: (P, P); 1 is the level of a flat spectrum. Filters with no energy are left out."""
+    return envelopes(bank, pad)[1]
+
+
+def coverage(unit_env: torch.Tensor, level: float = DEFAULT_LEVEL) -> float:
+    """Fraction of frequencies where a unit-energy envelope (:func:`unit_energy_envelope`) is at least
+    ``level`` (1 = a flat spectrum of the same energy), up to float32 rounding (:data:`ROUNDING`). A fixed
+    level: adding a filter never lowers it."""
+    check_level(level)
+    return float((unit_env >= level * (1 - ROUNDING)).double().mean())
+
+
+def peak_relative_coverage(env: torch.Tensor, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """Fraction of frequencies where the envelope is at least ``threshold`` × its own maximum (what
+    ``coverage`` meant before: a filter that raises the peak can lower it)."""
     check_threshold(threshold)
     peak = env.max()
     if peak <= 0:
@@ -96,30 +139,41 @@ def high_freq_share(env: torch.Tensor) -> float:
 
 @dataclass(frozen=True)
 class BankSpectrum:
-    """Coverage and high-frequency share of one bank; ``envelope`` is kept out of :meth:`to_dict`."""
+    """Coverage (at a fixed level), peak-relative coverage and high-frequency share of one bank; ``envelope``
+    (the unit-energy envelope, the one a figure shows) is kept out of :meth:`to_dict`. ``n`` counts every
+    filter, those with no energy too."""
 
     n: int
     kernel: int
     coverage: float
+    peak_relative_coverage: float
     high_freq_share: float
     envelope: torch.Tensor = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "kernel": self.kernel, "coverage": self.coverage,
+                "peak_relative_coverage": self.peak_relative_coverage,
                 "high_freq_share": self.high_freq_share}  # fmt: skip
 
 
 def bank_spectrum(
-    bank: torch.Tensor, pad: int = DEFAULT_PAD, threshold: float = DEFAULT_THRESHOLD
+    bank: torch.Tensor,
+    pad: int = DEFAULT_PAD,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    level: float = DEFAULT_LEVEL,
 ) -> BankSpectrum:
-    """Envelope, coverage and high-frequency share of ``bank``."""
+    """Unit-energy envelope, coverage at ``level``, coverage at ``threshold`` × peak and high-frequency
+    share (of the envelope as drawn, unscaled) of ``bank``."""
     check_threshold(threshold)
+    check_level(level)
     filters = as_filters(bank)
-    env = spectral_envelope(filters, pad)
+    env, unit = envelopes(filters, pad)
     return BankSpectrum(
         n=filters.shape[0],
         kernel=max(filters.shape[-2:]),
-        coverage=coverage(env, threshold),
+        coverage=coverage(unit, level),
+        peak_relative_coverage=peak_relative_coverage(env, threshold),
         high_freq_share=high_freq_share(env),
-        envelope=env,
+        envelope=unit,
     )
