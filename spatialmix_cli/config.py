@@ -44,7 +44,7 @@ UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 PRECISE_BN = ("auto", "always", "never")
-PRECISE_BN_AUTO_STEPS = 100  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
+PRECISE_BN_AUTO_STEPS = 50  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
 LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
 # The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
 # by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges

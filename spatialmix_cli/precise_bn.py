@@ -17,7 +17,6 @@ no MixUp / CutMix and no adversarial examples: the statistics of the images the 
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -58,13 +57,13 @@ def recompute(
     images: int = IMAGES,
 ) -> dict[str, Any]:
     """Recompute ``model``'s BatchNorm running statistics over at most ``images`` training images and
-    return what ran: ``{"ran", "images", "batches", "seconds"}`` (``{"ran": False}`` without BatchNorm).
+    return what ran: ``{"ran", "images", "batches"}`` (``{"ran": False}`` without BatchNorm; no timing, so
+    a resumed run's records equal an uninterrupted one's: docs/design.md gives the cost).
     Distributed, each rank averages over its shares and the ranks then average their statistics, so every
     rank holds the same buffers (those of the whole batches)."""
     norms = batchnorms(model)
     if not norms:
         return {"ran": False}
-    started = time.perf_counter()
     count = {"images": 0, "batches": 0}
 
     def inputs() -> Any:
@@ -79,11 +78,8 @@ def recompute(
         distributed.average_over_ranks(
             [b for m in norms for b in (m.running_mean, m.running_var) if b is not None]
         )
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
     world = dist.world if dist is not None else 1
-    seconds = round(time.perf_counter() - started, 3)
-    return {"ran": True, "images": count["images"] * world, "batches": count["batches"], "seconds": seconds}
+    return {"ran": True, "images": count["images"] * world, "batches": count["batches"]}
 
 
 def settle(
