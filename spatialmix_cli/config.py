@@ -43,6 +43,8 @@ OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
+PRECISE_BN = ("auto", "always", "never")
+PRECISE_BN_AUTO_STEPS = 50  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
 LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
 # The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
 # by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
@@ -296,6 +298,13 @@ class TrainConfig:
         bounds=NON_NEGATIVE,
         runtime=True,
         help="Test-set evaluation every N epochs (0: only after the last).",
+    )
+    precise_bn: str = key(
+        "auto",
+        choices=PRECISE_BN,
+        help="Recompute BatchNorm's running statistics over training images (weights unchanged) before the "
+        f"final test evaluation and save: auto (runs of fewer than {PRECISE_BN_AUTO_STEPS} optimizer steps, "
+        "whose running averages have not settled) | always | never.",
     )
     # --- runtime -----------------------------------------------------------------------------------
     seed: int = key(

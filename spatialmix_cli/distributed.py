@@ -124,6 +124,15 @@ def sum_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(zip(keys, t.unbind(), strict=True))
 
 
+def average_over_ranks(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor, in place, by its mean over the ranks (BatchNorm statistics after a precise-BN
+    pass: every rank's shares were the same size, so the mean of the ranks' means is the global mean)."""
+    world = tdist.get_world_size()
+    for t in tensors:
+        tdist.all_reduce(t)
+        t.div_(world)
+
+
 def broadcast_choice(
     choice: str | None, choices: tuple[str, ...], dist: Dist | None, device: torch.device
 ) -> str | None:

@@ -36,6 +36,7 @@ from .layers import param_report
 from .loggers import with_loggers
 from .memory import check_training
 from .models import create_model
+from .precise_bn import settle
 from .rundir import (
     LAST_FILE,
     MODEL_FILE,
@@ -257,15 +258,21 @@ def train(
             progress.sums = read_sums(sums, dist)
             check_finite(progress.sums, 0.0, progress, task, run_dir)
             progress.seconds += time.perf_counter() - started
-            # The epoch's end: a test evaluation if one is due (always after the last), then save.
+            # The epoch's end: after the last, BatchNorm statistics recomputed where precise_bn says so
+            # (before the test evaluation and the saves); a test evaluation if one is due, then save.
             done = progress.epoch + 1
+            bn = (
+                settle(cfg, model, data, total, device, dist, callbacks.on_note)
+                if done == cfg.epochs
+                else None
+            )
             due = done == cfg.epochs or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
             test = evaluate(model, data.test(), device=device, bf16=bf16, channels_last=cfg.channels_last,
                             task=task) if due else None  # fmt: skip
             last_lr = lr_at(
                 progress.global_step - 1, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule
             )
-            record = epoch_record(progress, task, test, last_lr)
+            record = epoch_record(progress, task, test, last_lr, precise_bn=bn)
             check_finite_model(model, record, progress, run_dir)
             progress.next_epoch(record)
             if main:

@@ -132,11 +132,19 @@ def diverged(what: str, run_dir: Path) -> TrainingDiverged:
     return TrainingDiverged(f"{what}; {kept} (try a lower --lr or --set grad_clip=1.0, with --overwrite)")
 
 
-def epoch_record(progress: Progress, task: Task, test: dict[str, float] | None, lr: float) -> dict[str, Any]:
+def epoch_record(
+    progress: Progress,
+    task: Task,
+    test: dict[str, float] | None,
+    lr: float,
+    precise_bn: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The epoch's line of metrics.jsonl: its training metrics, the last step's learning rate ``lr``, the
-    training throughput and, if one ran, the test evaluation."""
+    training throughput, if one ran, the test evaluation and, after the last epoch, whether the BatchNorm
+    statistics were recomputed before it (``precise_bn``)."""
     count = max(progress.sums["count"], 1.0)
     mean_loss = progress.sums["loss"] / count
+    extra = {"precise_bn": precise_bn} if precise_bn is not None else {}
     return {
         "epoch": progress.epoch + 1,
         "step": progress.global_step,
@@ -147,6 +155,7 @@ def epoch_record(progress: Progress, task: Task, test: dict[str, float] | None, 
         "seconds": round(progress.seconds, 3),
         "lr": lr,
         "images_per_s": images_per_second(progress.sums["count"], progress.epoch_seconds()),
+        **extra,
     }
 
 
@@ -174,6 +183,9 @@ class TrainResult:
     resumed: bool = False
     skipped: bool = False
     compiled: bool = False  # the training forward ran torch.compile'd (``seconds`` includes the compile)
+    # whether BatchNorm's running statistics were recomputed before the final test evaluation, over how many
+    # training images and batches (precise_bn.py); None: a run from before the pass existed
+    precise_bn: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,4 +231,5 @@ def final_result(
         psnr_convention=PSNR_CONVENTION if cfg.task == "unshuffle" else None,
         resumed=resumed,
         compiled=compiled,
+        precise_bn=final.get("precise_bn"),
     )

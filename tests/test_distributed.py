@@ -3,6 +3,7 @@ single process trains on the same global batch, and only rank 0 may write."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.optim.swa_utils import update_bn
 
 from spatialmix_cli.checkpoint import load_model
 from spatialmix_cli.data import prepare_data
 from spatialmix_cli.distributed import Dist, from_env
 from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.precise_bn import IMAGES, PURPOSE
 from spatialmix_cli.runtime import to_float
 from spatialmix_cli.training import build_model, build_optimizer, lr_at, warmup_steps
 
@@ -47,7 +50,8 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def _reference(world: int = 2) -> torch.nn.Module:
     """What DDP computes, written out in one process: each global batch split into the ranks' shares
     ([r::world]); each share's mean loss through its own BatchNorm statistics; gradients averaged; the
-    BatchNorm running statistics of rank 0's share (DDP broadcasts rank 0's buffers at every step)."""
+    BatchNorm running statistics of rank 0's share (DDP broadcasts rank 0's buffers at every step), until
+    the precise-BatchNorm pass recomputes them (:func:`_precise_bn`)."""
     cfg = tiny_config(subset=256, test_subset=64, width=16, depth=2, kernel=3, patch=4, batch_size=64,
                       epochs=3, learn="chans", seed=5)  # fmt: skip
     data = prepare_data(cfg, torch.device("cpu"))
@@ -74,7 +78,21 @@ def _reference(world: int = 2) -> torch.nn.Module:
                     v.copy_(rank0_buffers[k])
             opt.step()
             step += 1
+    _precise_bn(model, data, world)
     return model
+
+
+def _precise_bn(model: torch.nn.Module, data, world: int) -> None:
+    """The precise-BatchNorm pass of a 12-step run (precise_bn auto): each rank averages the statistics of
+    its shares of the pass's batches (update_bn), then the ranks average their running means and variances."""
+    replicas = [copy.deepcopy(model) for _ in range(world)]
+    for rank, replica in enumerate(replicas):
+        batches = data.train.sample(IMAGES, PURPOSE)
+        update_bn((data.task.inputs_targets(to_float(x), y)[0][rank::world] for x, y in batches), replica)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            shares = torch.stack([dict(r.named_buffers())[name] for r in replicas])
+            buffer.copy_(shares.float().mean(0) if "running_" in name else shares[0])
 
 
 @pytest.mark.slow

@@ -24,6 +24,8 @@ class BatchSource(Protocol):
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]: ...
 
+    def sample(self, images: int, purpose: str) -> Iterator[Batch]: ...
+
 
 class TensorBatches:
     """Shuffled, augmented mini-batches from uint8 tensors that already live on the device.
@@ -61,13 +63,25 @@ class TensorBatches:
         self.hflip = hflip
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
-        order = torch.randperm(
-            self.num_examples, generator=torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
-        )
-        order = order.to(self.images.device)
-        for step in range(start_step, self.steps_per_epoch):
+        order = self._order(derive_seed(self.seed, "order", epoch))
+        return self._batches(order, range(start_step, self.steps_per_epoch), ("augment", epoch))
+
+    def sample(self, images: int, purpose: str) -> Iterator[Batch]:
+        """Whole training batches of at most ``images`` images (at least one batch), made as ``epoch``
+        makes them (batch size, augmentation, this rank's share), but in an order and with augmentation
+        drawn from streams of their own, ``(seed, purpose, ...)``: the training streams stay untouched."""
+        steps = max(1, min(self.steps_per_epoch, images // self.batch_size))
+        order = self._order(derive_seed(self.seed, purpose, "order"))
+        return self._batches(order, range(steps), (purpose, "augment"))
+
+    def _order(self, seed: int) -> torch.Tensor:
+        order = torch.randperm(self.num_examples, generator=torch.Generator().manual_seed(seed))
+        return order.to(self.images.device)
+
+    def _batches(self, order: torch.Tensor, steps: range, stream: tuple[str | int, ...]) -> Iterator[Batch]:
+        for step in steps:
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
-            generator = torch.Generator().manual_seed(derive_seed(self.seed, "augment", epoch, step))
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, *stream, step))
             images = augment(self.images[idx], crop_pad=self.crop_pad, hflip=self.hflip, generator=generator)
             labels = self.labels[idx]
             if self.world > 1:

@@ -122,7 +122,17 @@ class FolderBatches:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
         order = torch.randperm(self.num_examples, generator=generator).tolist()
-        chosen = [self.indices[i] for i in order[start_step * self.batch_size :]]
+        return self._batches([self.indices[i] for i in order[start_step * self.batch_size :]], generator)
+
+    def sample(self, images: int, purpose: str) -> Iterator[Batch]:
+        """Whole training batches of at most ``images`` images (at least one batch), made as ``epoch``
+        makes them, in an order and with worker seeds from a stream of their own, ``(seed, purpose)``."""
+        steps = max(1, min(self.steps_per_epoch, images // self.batch_size))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, purpose))
+        order = torch.randperm(self.num_examples, generator=generator)[: steps * self.batch_size].tolist()
+        return self._batches([self.indices[i] for i in order], generator)
+
+    def _batches(self, chosen: list[int], generator: torch.Generator) -> Iterator[Batch]:
         if self.world > 1:  # this rank decodes only its share of every global batch
             full = len(chosen) // self.batch_size * self.batch_size
             chosen = [c for i, c in enumerate(chosen[:full]) if i % self.batch_size % self.world == self.rank]
