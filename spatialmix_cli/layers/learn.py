@@ -66,7 +66,7 @@ def _check_spatial_weights(model: nn.Module, spatial: dict[str, nn.Module]) -> N
         kinds = " and ".join(f"{_WEIGHTLESS[kind]} (e.g. '{names[0]}')" for kind, names in mixers.items())
         reason = f"it mixes tokens by {kinds}, so it has no spatial-mixing weights to freeze"
     else:
-        reason = "it has no depthwise convolutions and no token-mixing Linears"
+        reason = "it has no depthwise convolutions (so no separable convolutions) and no token-mixing Linears"
     raise ConfigError(
         f"learn mode 'chans' {problem}; {reason}; use learn=full, learn=space (freezes the channel mixing: "
         "1x1 convs and per-position Linears), or a model whose spatial mixing has weights (depthwise convs: "
