@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, check_choice
-from ..limits import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: where it was)
 from ..numbers import is_finite_number
 
 _MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
