@@ -83,9 +83,6 @@ class DatasetInfo:
             stats[key] = tuple(float(v) for v in value)
         return cls(**{**data, **stats, **_checked_names(data, where)})
 
-    def with_classes(self, num_classes: int) -> DatasetInfo:
-        return replace(self, num_classes=num_classes)
-
 
 _OPTIONAL = ("classes", "source")
 
