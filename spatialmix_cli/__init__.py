@@ -8,60 +8,19 @@ Library entry points (the CLI is a thin layer over these)::
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING
-
 from .lazy import lazy_exports
 
-if TYPE_CHECKING:  # the real imports, for type checkers; at run time each is read on first use
-    from .checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint
-    from .config import TrainConfig
-    from .errors import CheckpointError, ConfigError, DataError, SpatialmixError
-    from .evaluation import evaluate
-    from .layers import param_report
-    from .models import adapt_model, create_model, list_models
-    from .recipes import load_recipe
-    from .training import TrainResult, train
-
-__getattr__ = lazy_exports(
+__getattr__, _exports = lazy_exports(
     __name__,
     {
-        "Checkpoint": ".checkpoint",
-        "load_checkpoint": ".checkpoint",
-        "load_model": ".checkpoint",
-        "save_checkpoint": ".checkpoint",
-        "TrainConfig": ".config",
-        "CheckpointError": ".errors",
-        "ConfigError": ".errors",
-        "DataError": ".errors",
-        "SpatialmixError": ".errors",
-        "evaluate": ".evaluation",
-        "param_report": ".layers",
-        "adapt_model": ".models",
-        "create_model": ".models",
-        "list_models": ".models",
-        "load_recipe": ".recipes",
-        "TrainResult": ".training",
-        "train": ".training",
+        ".checkpoint": ("Checkpoint", "load_checkpoint", "load_model", "save_checkpoint"),
+        ".config": ("TrainConfig",),
+        ".errors": ("CheckpointError", "ConfigError", "DataError", "SpatialmixError"),
+        ".evaluation": ("evaluate",),
+        ".layers": ("param_report",),
+        ".models": ("adapt_model", "create_model", "list_models"),
+        ".recipes": ("load_recipe",),
+        ".training": ("TrainResult", "train"),
     },
 )
-
-__all__ = [
-    "Checkpoint",
-    "CheckpointError",
-    "ConfigError",
-    "DataError",
-    "SpatialmixError",
-    "TrainConfig",
-    "TrainResult",
-    "__version__",
-    "adapt_model",
-    "create_model",
-    "evaluate",
-    "list_models",
-    "load_checkpoint",
-    "load_model",
-    "load_recipe",
-    "param_report",
-    "save_checkpoint",
-    "train",
-]
+__all__ = ["__version__", *_exports]

@@ -38,7 +38,6 @@ from torchvision.transforms import v2
 
 from .allocator import tune_malloc
 from .attacks.build import AttackSpec, perturb
-from .bench_settings import DEFAULT_PRESETS as DEFAULT_PRESETS  # re-exported: torch-free for the CLI
 from .bench_settings import BenchSettings as BenchSettings
 from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig

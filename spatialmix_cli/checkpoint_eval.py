@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .callbacks import EvalCallbacks as EvalCallbacks  # re-exported: defined torch-free for the CLI
+from .callbacks import EvalCallbacks
 from .checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from .checkpoint_info import model_skeleton
 from .config import TrainConfig

@@ -230,6 +230,7 @@ def saved_activations(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
+        # The storage's identity: on the meta device every data_ptr() is 0, and torch has no public id for it
         seen[storage._cdata] = storage.nbytes()
         return t
 

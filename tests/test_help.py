@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["train", "attack", "unshuffle", "eval", "info", "spectrum", "report", "bench", "run"]
-HEAVY = ("torch", "torchvision", "torchattacks", "matplotlib", "numpy")
+HEAVY = ("torch", "torchvision", "torchattacks", "matplotlib", "numpy", "scipy")
 
 # Runs `spatialmix ARGS --help` in a fresh interpreter and prints, after the help, one JSON line: the
 # heavy modules that were imported (an atexit hook: main() ends with sys.exit).

@@ -3,13 +3,15 @@ learn mode and model family; frozen weights get no gradient and are not given to
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from spatialmix_cli.config import TrainConfig
 from spatialmix_cli.layers import LEARN_MODES
-from spatialmix_cli.layers.learn import layer_type
+from spatialmix_cli.layers.learn import BATCH_NORMS, NORMS, layer_type
 from spatialmix_cli.models import create_model
 from spatialmix_cli.training import build_optimizer
 
@@ -69,3 +71,14 @@ def test_space_freezes_pointwise_and_resnet_shortcuts() -> None:
     shortcut = model.layers[1].shortcut
     assert shortcut is not None and not shortcut.weight.requires_grad
     assert model.layers[1].conv1.spatial.weight.requires_grad
+
+
+def test_the_norm_classes_are_every_torch_norm_with_running_statistics() -> None:
+    """The library names torch's norms by public classes (their bases are private): every ``torch.nn``
+    layer that can track running statistics, the batch norms among them, plus GroupNorm and LayerNorm."""
+    layers = [c for c in vars(torch.nn).values() if isinstance(c, type) and issubclass(c, torch.nn.Module)]
+    running = {c for c in layers if "track_running_stats" in inspect.signature(c).parameters}
+    assert set(BATCH_NORMS) == {c for c in running if "BatchNorm" in c.__name__}
+    assert set(NORMS) == running | {torch.nn.GroupNorm, torch.nn.LayerNorm}
+    assert layer_type(torch.nn.InstanceNorm2d(3, affine=True)) == "norm"
+    assert layer_type(torch.nn.SyncBatchNorm(3)) == "norm"

@@ -14,6 +14,7 @@ from spatialmix_cli.reporting.stats import (
     HOLDS,
     INCONCLUSIVE,
     UNKNOWN,
+    Z975,
     Interval,
     Region,
     ToDecide,
@@ -28,13 +29,18 @@ from spatialmix_cli.reporting.stats import (
 )
 
 
-def test_t_quantiles_match_the_table_and_approach_the_normal() -> None:
-    assert t975(1) == pytest.approx(12.706, abs=1e-3)
+def test_t_quantiles_are_scipys_to_the_last_digit_and_approach_the_normal() -> None:
+    from scipy import stats as distributions
+
+    for df in (1, 2, 3, 10, 30, 31, 40, 120, 1000):
+        assert t975(df) == float(distributions.t.ppf(0.975, df))  # exact: a hand table is rounded
+    assert t975(1) == pytest.approx(12.706, abs=1e-3)  # the published table
     assert t975(2) == pytest.approx(4.303, abs=1e-3)
     assert t975(10) == pytest.approx(2.228, abs=1e-3)
-    assert t975(40) == pytest.approx(2.0211, abs=2e-4)  # expansion, against the published 2.021
-    assert t975(120) == pytest.approx(1.9799, abs=2e-4)
+    assert t975(40) == pytest.approx(2.021, abs=1e-3)
+    assert t975(120) == pytest.approx(1.980, abs=1e-3)
     assert all(t975(d) > t975(d + 1) for d in range(1, 200))
+    assert t975(10**6) == pytest.approx(Z975, abs=1e-5)
     with pytest.raises(ValueError):
         t975(0)
 
@@ -43,7 +49,7 @@ def test_paired_interval_is_the_t_interval_of_the_per_seed_differences() -> None
     a, b = {0: 0.80, 1: 0.84, 2: 0.79, 7: 0.5}, {0: 0.78, 1: 0.80, 2: 0.78, 9: 0.1}  # seeds 7, 9 unpaired
     got = paired_interval(a, b)
     diffs = [0.02, 0.04, 0.01]
-    half = 4.3027 * statistics.stdev(diffs) / math.sqrt(3)
+    half = 4.302653 * statistics.stdev(diffs) / math.sqrt(3)
     assert got.seeds == 3 and got.mean == pytest.approx(statistics.fmean(diffs))
     assert (got.low, got.high) == pytest.approx((got.mean - half, got.mean + half))
     assert paired_interval({0: 1.0}, {0: 0.0}) is None  # one paired seed: no interval

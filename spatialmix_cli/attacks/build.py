@@ -23,10 +23,9 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice
 from ..numbers import format_eps
-from .registry import ATTACKS, AUTOATTACKS, DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS, AttackDef
+from .registry import ATTACKS, DEFAULT_PGD_VARIANT, PGD_VARIANTS, AttackDef
 
-__all__ = ["ATTACKS", "AUTOATTACKS", "METHODS", "PGD_VARIANTS", "AttackSpec", "attack_name", "build_attack",
-           "check_classes", "components", "eps_label", "perturb"]  # fmt: skip
+__all__ = ["AttackSpec", "attack_name", "build_attack", "check_classes", "components", "eps_label", "perturb"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,8 @@ def build_attack(model: nn.Module, spec: AttackSpec, *, num_classes: int, seed: 
 def components(attack: torchattacks.Attack) -> list[dict[str, Any]] | None:
     """What an AutoAttack is made of, read off its torchattacks objects; None for a single attack."""
     if isinstance(attack, torchattacks.AutoAttack):
-        attack = attack._autoattack  # torchattacks keeps its MultiAttack here
+        # torchattacks (3.5) keeps AutoAttack's MultiAttack in a private attribute and has no public accessor
+        attack = attack._autoattack
     if not isinstance(attack, torchattacks.MultiAttack):
         return None
     return [_component(a) for a in attack.attacks]

@@ -8,9 +8,9 @@ from typing import Any
 
 from ..errors import ConfigError, check_choice, did_you_mean
 from ..limits import MAX_STEPS, check_at_most, check_seed
-from .build import METHODS, PGD_VARIANTS, AttackSpec
+from .build import AttackSpec
 from .eps import parse_eps
-from .registry import DEFAULT_PGD_VARIANT
+from .registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 
 
 @dataclass

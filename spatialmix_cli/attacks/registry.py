@@ -121,7 +121,6 @@ ATTACKS: dict[str, AttackDef] = {
     ),
 }
 
-# Derived views, kept for the modules that read them: method → description, and the AutoAttack names.
+# Derived views: method → description, and the plain gradient attacks (FGSM, PGD).
 METHODS = {name: d.description for name, d in ATTACKS.items()}
-AUTOATTACKS = tuple(name for name, d in ATTACKS.items() if not d.gradient)
 GRADIENT_ATTACKS = tuple(name for name, d in ATTACKS.items() if d.gradient)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..callbacks import AttackCallbacks as AttackCallbacks  # re-exported: defined torch-free for the CLI
+from ..callbacks import AttackCallbacks
 from ..checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..errors import ConfigError
 from ..recipes import Point, Recipe, check_models, listing, load_recipe, pick_point

@@ -28,7 +28,6 @@ from ..data.info import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from ..modelnames import is_timm_name
 from ..safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
-from ..safefiles import atomic_write_text as atomic_write_text  # re-exported: it lived here first
 from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
 
 META_KEY = "spatialmix"

@@ -143,6 +143,7 @@ def check_values(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Ten
 def check_normalization(model: nn.Module, path: Path) -> None:
     """The loaded input normalisation and BatchNorm statistics must be usable: ``std`` > 0 (a zero divides
     every image into Inf) and running variances >= 0."""
+    from ..layers.learn import BATCH_NORMS
     from ..layers.normalize import Normalize
 
     for name, module in model.named_modules():
@@ -152,7 +153,7 @@ def check_normalization(model: nn.Module, path: Path) -> None:
                 f"{module.std.flatten().tolist()} (the file is damaged or was edited)"
             )
         var = getattr(module, "running_var", None)
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and var is not None and bool((var < 0).any()):
+        if isinstance(module, BATCH_NORMS) and var is not None and bool((var < 0).any()):
             raise CheckpointError(
                 f"{path}: tensor '{name}.running_var' has negative values (the file is damaged or was edited)"
             )

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, check_choice
-from ..limits import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: where it was)
 from ..numbers import is_finite_number
 
 _MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
@@ -83,9 +82,6 @@ class DatasetInfo:
                 )
             stats[key] = tuple(float(v) for v in value)
         return cls(**{**data, **stats, **_checked_names(data, where)})
-
-    def with_classes(self, num_classes: int) -> DatasetInfo:
-        return replace(self, num_classes=num_classes)
 
 
 _OPTIONAL = ("classes", "source")

@@ -21,9 +21,10 @@ from typing import BinaryIO
 import torch
 
 from ..errors import ConfigError, DataError
+from ..limits import MAX_IMAGE_SIZE
 from ..memory import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
 from ..safefiles import open_regular
-from .info import MAX_IMAGE_SIZE, DatasetInfo, dataset_info
+from .info import DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}

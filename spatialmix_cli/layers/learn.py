@@ -28,7 +28,28 @@ _WEIGHTLESS = {
     "attention": "attention, whose mixing weights are computed from the data",
     "pooling": "pooling, a fixed average",
 }
-_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+# torch's normalisation layers, by their public classes (their common bases are private); subclasses count,
+# timm's BatchNormAct2d among them.
+BATCH_NORMS: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
+)
+NORMS: tuple[type[nn.Module], ...] = (
+    *BATCH_NORMS,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LazyInstanceNorm1d,
+    nn.LazyInstanceNorm2d,
+    nn.LazyInstanceNorm3d,
+    nn.GroupNorm,
+    nn.LayerNorm,
+)
 
 
 def apply_learn_mode(model: nn.Module, learn: str) -> None:
@@ -88,7 +109,7 @@ def layer_type(module: nn.Module) -> str:
     role = getattr(module, "role", None)
     if role is not None:
         return str(role)
-    if isinstance(module, _NORMS):
+    if isinstance(module, NORMS):
         return "norm"
     if isinstance(module, nn.Linear):
         return "head"

@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ..safefiles import atomic_write_text, check_target, resolve_inside
 from . import curves, numbers, plots
-from .claims import CI_RULE, UNKNOWN, Claim, all_claims
+from .claims import CI_RULE, Claim, all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe
 
@@ -258,4 +258,4 @@ def _write(report: Report, fmt: str, figures_dir: Path) -> None:
             old.unlink()
 
 
-__all__ = ["FORMATS", "UNKNOWN", "Report", "Table", "build_report"]
+__all__ = ["FORMATS", "Report", "Table", "build_report"]

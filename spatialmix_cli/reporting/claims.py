@@ -20,9 +20,6 @@ from ..layers.filter_banks import parse_bank
 from .collect import Run
 from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
 from .stats import (
-    FAILS,
-    HOLDS,
-    INCONCLUSIVE,
     UNKNOWN,
     Interval,
     Region,
@@ -339,4 +336,4 @@ def all_claims(
     ]
 
 
-__all__ = ["CI_RULE", "FAILS", "HOLDS", "INCONCLUSIVE", "UNKNOWN", "Claim", "Comparison", "all_claims"]
+__all__ = ["CI_RULE", "Claim", "Comparison", "all_claims"]

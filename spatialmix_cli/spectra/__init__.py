@@ -3,27 +3,21 @@
 Plotting lives in :mod:`spatialmix_cli.spectra.plot` (it imports matplotlib lazily).
 """
 
+from ..limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from .banks import (
     CheckpointSpectra,
     DrawnSpectrum,
-    LayerSpectrum,
     checkpoint_spectra,
     depthwise_weights,
     draw_bank,
     drawn_spectrum,
 )
 from .envelope import (
-    DEFAULT_LEVEL,
-    DEFAULT_PAD,
-    DEFAULT_THRESHOLD,
-    BankSpectrum,
     bank_spectrum,
     check_level,
     check_pad,
     check_threshold,
     coverage,
-    envelopes,
-    frequencies,
     high_freq_share,
     peak_relative_coverage,
     spectral_envelope,
@@ -32,12 +26,9 @@ from .envelope import (
 
 __all__ = [
     "DEFAULT_LEVEL",
-    "DEFAULT_PAD",
     "DEFAULT_THRESHOLD",
-    "BankSpectrum",
     "CheckpointSpectra",
     "DrawnSpectrum",
-    "LayerSpectrum",
     "bank_spectrum",
     "check_level",
     "check_pad",
@@ -47,8 +38,6 @@ __all__ = [
     "depthwise_weights",
     "draw_bank",
     "drawn_spectrum",
-    "envelopes",
-    "frequencies",
     "high_freq_share",
     "peak_relative_coverage",
     "spectral_envelope",

@@ -16,12 +16,10 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 from ..layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ..layers.roles import filter_bank_layers, is_token_mixer
+from ..limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
 from ..memory import check_fits
 from ..seeding import derive_seed
 from .envelope import (
-    DEFAULT_LEVEL,
-    DEFAULT_PAD,
-    DEFAULT_THRESHOLD,
     BankSpectrum,
     bank_spectrum,
     check_level,

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD  # noqa: F401  (re-exported: torch-free for the CLI)
+from ..limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
 from ..memory import ENVELOPE_BYTES_PER_PIXEL, FFT_BYTES_PER_FILTER_PIXEL, check_fits, fft_bytes, host_budget
 
 _CHUNK = 64  # filters per FFT batch at most: bounds memory at (chunk, P, P) complex values
