@@ -440,8 +440,8 @@ def finish(t: Trainer, *, resumed: bool) -> TrainResult:
     success before rank 0 has written the run."""
     cfg, run, progress = t.run.cfg, t.run, t.progress
     if run.main:
-        meta_ = {"kind": "model", **meta(cfg, t.data.info, progress)}
-        save_checkpoint(run.dir / MODEL_FILE, t.model, meta_)
+        described = {"kind": "model", **meta(cfg, t.data.info, progress)}
+        save_checkpoint(run.dir / MODEL_FILE, t.model, described)
     result = final_result(cfg, run.dir, progress, t.params, resumed=resumed, compiled=t.forward.is_compiled)
     if run.main:
         write_result(run.dir, result.to_dict())
