@@ -13,7 +13,7 @@ import atexit
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -116,8 +116,18 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def agree_to_stop(want: Callable[[], bool], dist: Dist | None, device: torch.device, *, due: bool) -> bool:
+    """Whether the run stops after this step. Alone: whenever ``want()`` says so (asked every step, which
+    costs nothing). Distributed: only at ``due`` steps (the trainer's log steps and an epoch's last step),
+    and then on every rank if any rank wants to, so all ranks stop at the same step; between them nobody
+    is asked, since each agreement is an all-reduce that waits for every rank (and syncs the device)."""
+    if dist is None:
+        return want()
+    return due and any_rank(want(), device)
+
+
 def sum_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Element-wise sums over ranks of scalar tensors (loss sums, correct counts, image counts)."""
+    """Element-wise sums over ranks of scalar tensors (the running sums of loss, score and image count)."""
     keys = list(values)
     t = torch.stack([values[k].detach().float().reshape(()) for k in keys])
     tdist.all_reduce(t)

@@ -30,7 +30,7 @@ class TrainingDiverged(SpatialmixError):
 
 
 def _zero_sums() -> dict[str, float]:
-    return {"loss": 0.0, "correct": 0.0, "count": 0.0}
+    return {"loss": 0.0, "score": 0.0, "count": 0.0}
 
 
 @dataclass
@@ -106,7 +106,7 @@ def check_finite(
         )
     count = max(sums["count"], 1.0)
     mean_loss = sums["loss"] / count
-    metric = task.summarize(mean_loss, sums["correct"] / count)
+    metric = task.summarize(mean_loss, sums["score"] / count)
     rate = images_per_second(sums["count"], progress.epoch_seconds() + running)
     return {**sums, "lr": lr, "train_loss": mean_loss, f"train_{task.metric}": metric, "images_per_s": rate}
 
@@ -149,7 +149,7 @@ def epoch_record(
         "epoch": progress.epoch + 1,
         "step": progress.global_step,
         "train_loss": mean_loss,
-        f"train_{task.metric}": task.summarize(mean_loss, progress.sums["correct"] / count),
+        f"train_{task.metric}": task.summarize(mean_loss, progress.sums["score"] / count),
         "test_loss": test["loss"] if test else None,
         f"test_{task.metric}": test[task.metric] if test else None,
         "seconds": round(progress.seconds, 3),

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,15 +15,25 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as tdist
 from torch.optim.swa_utils import update_bn
 
-from spatialmix_cli.checkpoint import load_model
+from spatialmix_cli import distributed
+from spatialmix_cli.callbacks import Callbacks
+from spatialmix_cli.checkpoint import load_model, read_metadata
 from spatialmix_cli.data import prepare_data
 from spatialmix_cli.distributed import Dist, from_env
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.precise_bn import IMAGES, PURPOSE
 from spatialmix_cli.runtime import to_float
-from spatialmix_cli.training import build_model, build_optimizer, lr_at, warmup_steps
+from spatialmix_cli.training import (
+    TrainingInterrupted,
+    build_model,
+    build_optimizer,
+    lr_at,
+    train,
+    warmup_steps,
+)
 
 from conftest import tiny_config
 
@@ -143,6 +154,71 @@ def test_an_interrupted_distributed_run_resumes_to_the_same_weights(ddp_run, tmp
         assert torch.equal(a[key], b[key]), key
 
 
+STOPPING = """
+import json, sys
+import torch
+from spatialmix_cli import tasks
+from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.distributed import from_env
+from spatialmix_cli.training import TrainingDiverged, TrainingInterrupted, train
+
+cfg, rank = TrainConfig.from_dict(json.loads(sys.argv[1])), from_env().rank
+
+def outcome(run_dir, **kwargs):
+    try:
+        train(cfg, run_dir, **kwargs)
+        return "finished"
+    except TrainingInterrupted as stop:
+        return f"stopped at epoch {stop.epoch}, step {stop.step}"
+    except TrainingDiverged as error:
+        return f"diverged: {error}"
+
+rows = {"stop": outcome("stopped", should_stop=lambda: rank == 1)}  # only rank 1 is asked to stop
+rows["resume"] = outcome("stopped", resume=True)
+loss, steps = tasks.Classify.loss, []
+
+def poisoned(self, output, targets, label_smoothing=0.0):  # rank 1's training loss: NaN from step 5 on
+    steps.extend([1] if torch.is_grad_enabled() else [])
+    value = loss(self, output, targets, label_smoothing)
+    return value * float("nan") if rank == 1 and len(steps) >= 5 and torch.is_grad_enabled() else value
+
+tasks.Classify.loss = poisoned
+rows["nan"] = outcome("diverged")
+print(json.dumps({"rank": rank, **rows}))
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_asked_of_one_rank_or_a_nan_on_one_rank_ends_every_rank_at_the_same_log_step(
+    ddp_run, tmp_path
+) -> None:
+    """ARGS' run, logging every 3 steps (4 steps an epoch). Rank 1 alone asked to stop from the start: both
+    ranks stop after step 3 (the first log step, where they agree), and the resumed run ends with the
+    weights of the uninterrupted one. Rank 1's loss NaN from step 5: both ranks stop at log step 6 with
+    the same message, and the last good state (epoch 1's) is kept for a resume."""
+    root, _ = ddp_run
+    keys = {"dataset": "synthetic", "subset": 256, "test_subset": 64, "width": 16, "depth": 2, "kernel": 3,
+            "patch": 4, "batch_size": 64, "epochs": 3, "learn": "chans", "seed": 5, "log_every": 3,
+            "logger": "none"}  # fmt: skip
+    (tmp_path / "stopping.py").write_text(STOPPING)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "stopping.py", json.dumps(keys)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")), key=str)
+    assert [row.pop("rank") for row in rows] == [0, 1] and rows[0] == rows[1]
+    assert rows[0]["stop"] == "stopped at epoch 1, step 3" and rows[0]["resume"] == "finished"
+    assert rows[0]["nan"].startswith(
+        "diverged: training loss became nan at epoch 2, step 2; the last good state"
+    )
+    kept = read_metadata(tmp_path / "diverged" / "last.safetensors")["progress"]
+    assert (kept["epoch"], kept["global_step"]) == (1, 4)
+    a = load_model(root / "run" / "model.safetensors").state_dict()
+    b = load_model(tmp_path / "stopped" / "model.safetensors").state_dict()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_environment_parsing_and_batch_check() -> None:
     assert from_env({}) is None and from_env({"WORLD_SIZE": "1"}) is None
     assert from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"}) == Dist(2, 4, 0)
@@ -179,3 +255,63 @@ def test_a_torchrun_job_trains_every_point_of_a_recipe(tmp_path: Path) -> None:
     assert [r.get("busy", False) for r in rows] == [True, False]  # both ranks skipped the held point
     assert (tmp_path / "sweep" / "seed-1" / "model.safetensors").is_file()
     assert not (tmp_path / "sweep" / "seed-0" / "config.yaml").exists()
+
+
+# --- when the ranks agree on stopping: at log steps and at an epoch's last step, not at every step ----------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Agreements(Callbacks):
+    """Records the global step after which each agreement on stopping (an all-reduce) took place."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.at: list[int] = []
+
+    def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict) -> None:
+        self.steps, self.at = [done_steps], []
+
+    def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
+        self.steps.append(global_step)
+
+
+@pytest.fixture
+def one_rank_job(monkeypatch: pytest.MonkeyPatch) -> Agreements:
+    """This process as a torchrun job of one rank (gloo): the trainer takes the distributed path (DDP, the
+    ranks' agreements) in-process, in a second, without starting workers."""
+    monkeypatch.setattr(distributed, "from_env", lambda env=None: Dist(0, 1, 0))
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen, any_rank = Agreements(), distributed.any_rank
+
+    def agreeing(flag: bool, device: torch.device) -> bool:
+        seen.at.append(seen.steps[-1] + 1)  # the step that has run and not yet reached on_step
+        return any_rank(flag, device)
+
+    monkeypatch.setattr(distributed, "any_rank", agreeing)
+    yield seen
+    if tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def test_ranks_agree_on_stopping_at_log_steps_and_epoch_ends_only(one_rank_job, tmp_path: Path) -> None:
+    """3 steps an epoch, a log every 4: the ranks agree after steps 3 (the epoch's last), 4 (a log step)
+    and 6, not after every step; a stop request made all along ends the run at the first of them, saved
+    so that the resumed run ends with the weights of an uninterrupted one."""
+    seen = one_rank_job
+    cfg = tiny_config(subset=192, batch_size=64, epochs=2, log_every=4, logger="none")
+    train(cfg, tmp_path / "whole", callbacks=seen)
+    assert seen.at == [3, 4, 6]
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(cfg, tmp_path / "stopped", callbacks=seen, should_stop=lambda: True)
+    assert seen.at == [3] and (stopped.value.epoch, stopped.value.step) == (1, 3)
+    assert read_metadata(tmp_path / "stopped" / "last.safetensors")["progress"]["global_step"] == 3
+    assert train(cfg, tmp_path / "stopped", resume=True, callbacks=seen).resumed
+    assert seen.at == [4, 6]
+    whole = load_model(tmp_path / "whole" / "model.safetensors").state_dict()
+    resumed = load_model(tmp_path / "stopped" / "model.safetensors").state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)

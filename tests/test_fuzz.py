@@ -332,7 +332,7 @@ progress_fields = st.fixed_dictionaries(
     optional={
         "epoch": progress_values, "step": progress_values, "global_step": progress_values,
         "seconds": progress_values,
-        "sums": st.one_of(progress_values, st.dictionaries(st.sampled_from(["loss", "correct", "count", "x"]),
+        "sums": st.one_of(progress_values, st.dictionaries(st.sampled_from(["loss", "score", "count", "x"]),
                                                              progress_values, max_size=4)),
         "history": progress_values,
     },
@@ -358,7 +358,7 @@ def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(pro
     for counter in (state.epoch, state.step, state.global_step):
         assert isinstance(counter, int) and not isinstance(counter, bool) and counter >= 0
     assert float(state.seconds) >= 0 and all(isinstance(row, dict) for row in state.history)
-    assert set(state.sums) == {"loss", "correct", "count"} and all(v >= 0 for v in state.sums.values())
+    assert set(state.sums) == {"loss", "score", "count"} and all(v >= 0 for v in state.sums.values())
 
 
 # --- sizes: every size a config may name is checked against memory before anything is allocated -------

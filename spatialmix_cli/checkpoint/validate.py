@@ -107,10 +107,10 @@ def progress_problem(progress: dict[str, Any]) -> str | None:
     sums = progress.get("sums", {})
     if (
         not isinstance(sums, dict)
-        or set(sums) != {"loss", "correct", "count"}
+        or set(sums) != {"loss", "score", "count"}
         or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values())
     ):
-        return f"'progress.sums' must hold finite non-negative loss, correct and count, got {sums!r}"
+        return f"'progress.sums' must hold finite non-negative loss, score and count, got {sums!r}"
     return None
 
 

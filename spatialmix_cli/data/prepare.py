@@ -46,8 +46,15 @@ def prepare_data(cfg: TrainConfig, device: torch.device, dist: Dist | None = Non
         download=cfg.download,
     )
     data = data.resized(cfg.image_size).to(device)
-    source = TensorBatches(data.train_x, data.train_y, batch_size=cfg.batch_size, seed=cfg.seed,
-                           crop_pad=crop_pad, hflip=hflip, shard=shard)  # fmt: skip
+    source = TensorBatches(
+        data.train_x,
+        data.train_y,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        crop_pad=crop_pad,
+        hflip=hflip,
+        shard=shard,
+    )
     return TrainData(
         data.info, source, lambda: eval_batches(data.test_x, data.test_y, cfg.eval_batch_size), task
     )
