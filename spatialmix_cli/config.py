@@ -200,10 +200,22 @@ class TrainConfig:
         help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
     )
     kernel: int | None = key(
-        None, bounds=POSITIVE, model="arch", label="k", help="Depthwise kernel size (default: the model's)."
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="k",
+        help="Depthwise kernel size (default: the model's).",
     )
     patch: int | None = key(
-        None, bounds=POSITIVE, model="arch", label="p", help="ConvMixer patch size (default: the model's)."
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="p",
+        help="ConvMixer patch size (default: the model's).",
     )
     depth_multiplier: int | None = key(
         None, bounds=POSITIVE, model="arch", help="Separable ResNet depthwise multiplier (default: 9)."
@@ -230,7 +242,9 @@ class TrainConfig:
     download: bool = key(
         True, runtime=True, flags=UNSHUFFLE, panel=DATA, help="Allow downloading a missing dataset."
     )
-    subset: int | None = key(None, bounds=POSITIVE, help="Number of training images (default: all).")
+    subset: int | None = key(
+        None, bounds=POSITIVE, flags=EVERYDAY, panel=DATA, help="Number of training images (default: all)."
+    )
     test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
     image_size: int | None = key(
         None,

@@ -15,6 +15,7 @@ import typer
 from typer.models import OptionInfo
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from ..keyspec import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,7 +65,7 @@ PANEL_ORDER = (RUNS, MODEL, DATA, OPTIMISATION, ATTACK, RUNTIME, OUTPUT)  # a pa
 # The --help panel of each option by its parameter's name (a config key's own ``panel`` comes first; a
 # command gives the names that mean something else there to :func:`with_panels`).
 PANELS = {
-    **dict.fromkeys(["recipe", "list_points", "index", "set_", "eval_"], RUNS),
+    **dict.fromkeys(["recipe", "config_file", "list_points", "index", "set_", "eval_"], RUNS),
     **dict.fromkeys(["preset", "learn", "filters", "kernel", "multiplier", "smooth_sigma"], MODEL),
     **dict.fromkeys(["data_dir", "dataset", "download", "image_size", "n"], DATA),
     **dict.fromkeys(["epochs", "lr"], OPTIMISATION),
@@ -159,33 +160,52 @@ def _shown_default(default: Any, flag: str) -> str | bool:
     return str(default)
 
 
-def config_option(name: str) -> inspect.Parameter:
+# Short aliases of config options (the ones typed most).
+SHORT = {"batch_size": "-b"}
+
+
+def config_option(name: str, *, shown: bool = True) -> inspect.Parameter:
     """The ``--name`` option of config key ``name``, built from its field: type, help, panel, default (its
-    ``key()``; the option itself defaults to None, "not given")."""
+    ``key()``; the option itself defaults to None, "not given"), and completion of its choices. Not
+    ``shown``: left out of ``--help`` (still listed by ``--list-keys``, and it works)."""
     field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
     hint = typing.get_type_hints(TrainConfig)[name]
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     flag = "--" + name.replace("_", "-")
-    decl = f"{flag}/--no-{flag[2:]}" if base is bool else flag
+    decls = [f"{flag}/--no-{flag[2:]}" if base is bool else flag, *([SHORT[name]] if name in SHORT else [])]
     key = spec(field)
-    option = typer.Option(decl, help=key.help, show_default=_shown_default(field.default, flag),
-                          rich_help_panel=key.panel)  # fmt: skip
+    option = typer.Option(*decls, help=key.help, show_default=_shown_default(field.default, flag),
+                          rich_help_panel=key.panel, hidden=not shown,
+                          autocompletion=_completer(key.choice_list) if key.choices else None)  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[base | None, option])  # fmt: skip
 
 
+def _completer(choices: Callable[[], list[str] | None]) -> Callable[[str], list[str]]:
+    """Shell completion of a choice option: its values (read from the registry when asked) that start with
+    what was typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [c for c in choices() or [] if c.startswith(incomplete)]
+
+    return complete
+
+
 def with_config_options(command: str) -> Callable[[F], F]:
-    """Give a function ending in ``**config`` one option per config key declared a flag of ``command``
-    (typer builds its options from the signature; the values arrive in ``config``, ``None`` when not
-    given). They go in field order before ``--set``, so ``--help`` reads as it did."""
+    """Give a function ending in ``**config`` one option per config key (typer builds its options from the
+    signature; the values arrive in ``config``, ``None`` when not given): the keys declared a flag of
+    ``command`` in ``--help``, every other one hidden there but working (``--list-keys`` lists them). A key
+    the command has a parameter of its own for (attack's ``--seed``) is left to that parameter. They go in
+    field order before ``--set``, so ``--help`` reads as it did."""
 
     def decorate(func: F) -> F:
         signature = inspect.signature(func, eval_str=True)  # the real annotations, not strings
         params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-        names = [n for n, s in specs(TrainConfig).items() if command in s.flags]
+        own = {p.name for p in params}
+        keys = [(n, command in s.flags) for n, s in specs(TrainConfig).items() if n not in own]
         at = next((i for i, p in enumerate(params) if p.name == "set_"), len(params))
-        params[at:at] = [config_option(n) for n in names]
+        params[at:at] = [config_option(n, shown=shown) for n, shown in keys]
         func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return func
 
@@ -200,6 +220,19 @@ def examples(*lines: str) -> str:
 def given_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config options given on the command line (typer passes ``None`` for the others)."""
     return {k: v for k, v in config.items() if v is not None}
+
+
+def config_overrides(config: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
+    """The config keys given on the command line: the options' values and ``--set KEY=VALUE``'s; a key
+    given both ways is refused (neither silently wins)."""
+    from ..recipes import parse_set  # reads YAML and checks values: the library, when a command runs
+
+    given, parsed = given_config(config), parse_set(set_)
+    both = [k for k in given if k in parsed]
+    if both:
+        flag = "--" + both[0].replace("_", "-")
+        raise ConfigError(f"{flag} and --set {both[0]}=... both give '{both[0]}'; give it once")
+    return {**given, **parsed}
 
 
 # the checkpoints of eval and info

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from ..keyspec import TRAIN, describe_keys
 from ..runlock import RunDirBusy
 from . import options as opt
@@ -36,7 +37,17 @@ EXAMPLES = opt.examples(
 @opt.with_config_options(TRAIN)
 def train_command(
     recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="YAML recipe: base config + sweep.")
+        Path | None,
+        typer.Option("--recipe", "-r", help="YAML recipe: base config + sweep (or a run's config.yaml)."),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A config file (a run's config.yaml): run it again as given, options on top.",
+            show_default=False,
+        ),
     ] = None,
     list_points: Annotated[
         bool, typer.Option("--list", help="Print the recipe's points as JSON lines; train nothing.")
@@ -63,7 +74,7 @@ def train_command(
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
-    from ..recipes import listing, parse_set, resolve_points
+    from ..recipes import listing, load_config, resolve_points
 
     if list_models_:
         _print_models(json_)
@@ -71,8 +82,11 @@ def train_command(
     if list_keys:
         _print_keys(json_)
         return
-    overrides = {**opt.given_config(config), **parse_set(set_)}
-    points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
+    if config_file is not None and recipe is not None:
+        raise ConfigError("give --config or --recipe, not both")
+    base = load_config(config_file) if config_file is not None else None
+    overrides = opt.config_overrides(config, set_)
+    points = resolve_points(recipe, overrides, out, resume, index, base, check=not list_points)
     if list_points:
         for row in listing(points):
             emit_json(row)
@@ -136,7 +150,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
         print_result(table(title, columns, rows), as_json)  # the report: stdout
         if as_json:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
-                       "layers": dict(layers), "memory_bytes": memory})  # fmt: skip
+                       "layers": dict(layers), "memory_bytes": memory, "config": cfg.to_dict()})  # fmt: skip
 
 
 def train_points(

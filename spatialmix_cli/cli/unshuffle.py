@@ -58,7 +58,6 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
-    from ..recipes import parse_set
     from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
 
     given = opt.given_config(config)
@@ -79,7 +78,7 @@ def unshuffle_command(
                                     again=again)  # fmt: skip
             return with_weights(finished, "scores")
 
-        overrides = {**given, **parse_set(set_)}
+        overrides = opt.config_overrides(config, set_)
         if list_points:
             for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
                 emit_json(row)
