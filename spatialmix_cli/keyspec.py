@@ -25,6 +25,7 @@ Choices = tuple[str, ...] | Callable[[], Iterable[str]]
 
 TRAIN = "train"
 UNSHUFFLE = "unshuffle"
+ATTACK_COMMAND = "attack"  # its options of config keys train a recipe's runs (all hidden in its --help)
 EVERYDAY = (TRAIN, UNSHUFFLE)  # an option of both commands
 
 # The panels a command's --help groups its options in (a key's ``panel``; the CLI's own options name theirs).
@@ -44,7 +45,8 @@ class KeySpec:
     registries are read when a config is checked); ``check``: a function raising ``ConfigError`` for a
     value (the model registry's own message); ``bounds``: numeric (or pattern) limits, checked in order;
     ``model``: a ``create_model`` argument; ``runtime``: changes how a run executes but not what it
-    computes; ``flags``: the commands that offer it as an option (every key is settable with ``--set``);
+    computes; ``flags``: the commands whose ``--help`` lists its option (every key is an option of every
+    command that trains, hidden from the others' ``--help``, and settable with ``--set``);
     ``label``: its short name in a report's setting label (``w128``); ``fraction``: a string like
     ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``);
     ``panel``: where its option is listed in ``--help`` (one of the panel names above)."""

@@ -78,14 +78,14 @@ def test_help_groups_options_in_panels_in_order(command: str, panels: list[str])
 def test_config_options_show_their_defaults_in_their_panel() -> None:
     text, _ = run_help("train")
     optimisation = text.split("─ Optimisation ")[1].split("╰")[0]
-    assert "--epochs" in optimisation and "[default: (10)]" in optimisation
+    assert "--epochs" in optimisation and "[default: 10]" in optimisation
     assert "--lr" in optimisation and "--arch" not in optimisation
     model = text.split("─ Model ")[1].split("╰")[0]
-    assert "--arch" in model and "[default: (convmixer)]" in model
+    assert "--arch" in model and "[default: convmixer]" in model
 
 
 def test_attack_help_says_pgd_is_the_papers_by_default() -> None:
     """`spatialmix attack --method pgd --steps 2` is the paper's PGD-2: the help says so, and names Madry's."""
     text, _ = run_help("attack")
     variant = text.split("--pgd-variant")[1].split("--alpha")[0]
-    assert "[default: (paper)]" in variant and "α = ε" in variant and "Madry" in variant
+    assert "[default: paper]" in variant and "α = ε" in variant and "Madry" in variant

@@ -3,15 +3,17 @@ options of config keys, generated from the keys' fields (:func:`with_config_opti
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
 from ..config import TrainConfig
@@ -37,9 +39,13 @@ Seed = Annotated[
     int | None, typer.Option("--seed", help="Seed for init, filters, data order.", show_default=False)
 ]
 Out = Annotated[
-    Path | None, typer.Option("--out", help="Run directory (or root of a recipe's run directories).")
+    Path | None, typer.Option("--out", "-o", help="Run directory (or root of a recipe's run directories).")
 ]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Images per step.", show_default=False)]
+BatchSize = Annotated[
+    int | None, typer.Option("--batch-size", "-b", help="Images per step.", show_default=False)
+]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")]
 ListPoints = Annotated[
     bool,
     typer.Option(
@@ -56,6 +62,7 @@ Set = Annotated[
     typer.Option(
         "--set",
         help="Any config key: --set KEY=VALUE (repeatable); `spatialmix train --list-keys` lists them all.",
+        metavar="KEY=VALUE",
     ),
 ]
 
@@ -242,6 +249,85 @@ Targets = Annotated[
         help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
         "the JSON lines of `spatialmix train --json`).",
         show_default=False,
-        metavar="CKPT|RUN_DIR|-",
+        metavar="TARGETS",
     ),
 ]
+
+
+def value_name(param: Any) -> str:
+    """The placeholder ``--help`` shows for a parameter's value: nothing for a flag, INT / FLOAT / PATH by
+    type, else the parameter's name (``--arch ARCH``); ``...`` after a list argument. typer's own would be a
+    Python type (``<bool>``, ``<list[str]>``)."""
+    if getattr(param, "is_flag", False):
+        return ""
+    desc = param.type_descriptor
+    item = typing.get_args(desc.annotation)[0] if desc.is_list else desc.annotation
+    if param.param_type_name == "argument":  # usage adds "..." to a list: `[TARGETS]...`
+        return (param.name or "value").upper()
+    if (param.name or "").endswith("_dir"):
+        return "DIR"
+    return {int: "INT", float: "FLOAT", Path: "PATH"}.get(item) or (param.name or "value").strip("_").upper()
+
+
+class _Argument(TyperArgument):
+    """An argument whose ``--help`` row has its name and help, without typer's type column
+    (``<list[Path]>``): typer builds its parameters itself, so :func:`_readable` gives an argument this
+    class (same slots, one method more), typer having no setting for the column."""
+
+    __slots__ = ()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _readable(params: list[Any]) -> list[Any]:
+    """``params`` with value names (:func:`value_name`), arguments without a type column."""
+    for param in params:
+        if param.metavar is None:
+            param.metavar = value_name(param)
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+    return params
+
+
+@contextlib.contextmanager
+def _defaults_as_values(command: Any, ctx: Any) -> Iterator[None]:
+    """While help is written: a written default (``show_default="paper"``) shown as the value it stands
+    for, ``[default: paper]`` (typer writes ``[default: (paper)]``): given to the context's
+    ``default_map``, or for a flag (``"--no-hflip"``) as its default, only for the help: the options still
+    default to None, "not given"."""
+    written = {p.name: p for p in command.get_params(ctx) if isinstance(p.show_default, str) and p.name}
+    saved = {name: (p.show_default, p.default) for name, p in written.items()}
+    default_map = ctx.default_map
+    ctx.default_map = {**(default_map or {})}
+    for name, param in written.items():
+        if getattr(param, "is_flag", False):
+            param.default = not param.show_default.startswith("--no-")
+        else:
+            ctx.default_map[name] = param.show_default
+        param.show_default = True
+    try:
+        yield
+    finally:
+        ctx.default_map = default_map
+        for name, param in written.items():
+            param.show_default, param.default = saved[name]
+
+
+class Command(TyperCommand):
+    """A command whose ``--help`` names values (``--epochs INT``, ``--arch ARCH``, flags bare) and prints
+    defaults as values."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with _defaults_as_values(self, ctx):
+            super().format_help(ctx, formatter)
+
+
+class Group(TyperGroup):
+    """The ``spatialmix`` group, its options shown as :class:`Command` shows a command's."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))

@@ -63,8 +63,8 @@ def train_command(
     ] = False,
     set_: opt.Set = None,
     out: opt.Out = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")] = False,
+    resume: opt.Resume = False,
+    overwrite: opt.Overwrite = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the parameter report; train nothing.")
     ] = False,

@@ -47,8 +47,8 @@ def unshuffle_command(
     index: opt.Index = None,
     set_: opt.Set = None,
     out: opt.Out = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")] = False,
+    resume: opt.Resume = False,
+    overwrite: opt.Overwrite = False,
     grid: Annotated[
         Path | None,
         typer.Option(help=f"Where to write the PNG grid (default: {GRID_FILE} in the run directory)."),
