@@ -77,6 +77,12 @@ def _canonical_bank(spec: str) -> str:
     return format_bank(spec)
 
 
+def _bank_names() -> tuple[str, ...]:
+    from .layers.filter_banks import FILTER_BANKS
+
+    return tuple(FILTER_BANKS)
+
+
 def _check_filters(spec: str) -> None:
     """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
     from .layers.filter_banks import FILTER_BANKS, format_bank
@@ -159,6 +165,7 @@ class TrainConfig:
     filters: str = key(
         "random",
         check=_check_filters,
+        suggest=_bank_names,
         canonical=_canonical_bank,
         model="common",
         flags=EVERYDAY,

@@ -44,7 +44,12 @@ Recipe = Annotated[
     ),
 ]
 Method = Annotated[
-    str | None, typer.Option(help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.", show_default="fgsm")
+    str | None,
+    typer.Option(
+        help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.",
+        show_default="fgsm",
+        autocompletion=opt.completer(lambda: METHODS),
+    ),
 ]
 Eps = Annotated[
     str | None,
@@ -56,6 +61,7 @@ PgdVariant = Annotated[
     typer.Option(
         help="PGD's step size and start: " + "; ".join(f"{k}: {v}" for k, v in PGD_VARIANTS.items()) + ".",
         show_default=DEFAULT_PGD_VARIANT,
+        autocompletion=opt.completer(lambda: PGD_VARIANTS),
     ),
 ]
 Alpha = Annotated[str | None, typer.Option(help="PGD step size in pixel units (overrides the variant's).")]

@@ -8,7 +8,7 @@ import copy
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -183,17 +183,17 @@ def config_option(name: str, *, shown: bool = True) -> inspect.Parameter:
     key = spec(field)
     option = typer.Option(*decls, help=key.help, show_default=_shown_default(field.default, flag),
                           rich_help_panel=key.panel, hidden=not shown,
-                          autocompletion=_completer(key.choice_list) if key.choices else None)  # fmt: skip
+                          autocompletion=completer(key.completions))  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[base | None, option])  # fmt: skip
 
 
-def _completer(choices: Callable[[], list[str] | None]) -> Callable[[str], list[str]]:
-    """Shell completion of a choice option: its values (read from the registry when asked) that start with
+def completer(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
+    """Shell completion of an option: its ``values`` (read from the registry when asked) that start with
     what was typed."""
 
     def complete(incomplete: str) -> list[str]:
-        return [c for c in choices() or [] if c.startswith(incomplete)]
+        return [v for v in values() if v.startswith(incomplete)]
 
     return complete
 
