@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-import typer._click as click  # typer's own click: the commands' parameters, for completion
+import typer
 from typer.main import get_command
 
 from spatialmix_cli.cli.app import app
@@ -42,7 +42,7 @@ def test_the_papers_axes_are_options_that_set_what_set_sets(cli) -> None:
 def test_every_config_key_is_an_option_the_rare_ones_hidden_but_working(cli) -> None:
     group = get_command(app)
     for name in ("train", "unshuffle", "attack"):
-        command = group.get_command(click.Context(group), name)
+        command = group.get_command(typer.Context(group), name)
         opts = {o for p in command.params for o in p.opts}
         own = {"seed", "batch_size", "data_dir", "device"} if name == "attack" else set()  # attack's own
         assert {"--" + k.replace("_", "-") for k in TrainConfig.keys() if k not in own} <= opts, name
@@ -121,8 +121,8 @@ def test_shell_completion_offers_a_choice_options_values(
     command: str, option: str, values: list[str]
 ) -> None:
     group = get_command(app)
-    cmd = group.get_command(click.Context(group), command)
-    ctx = click.Context(cmd)
+    cmd = group.get_command(typer.Context(group), command)
+    ctx = typer.Context(cmd)
     param = next(p for p in cmd.params if p.name == option)
     assert sorted(i.value for i in param.shell_complete(ctx, "")) == sorted(values)
     assert [i.value for i in param.shell_complete(ctx, values[0][:2])] == [
