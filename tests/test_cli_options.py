@@ -56,6 +56,8 @@ def test_a_flag_and_set_of_one_key_are_one_error(cli) -> None:
     assert result.exit_code == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "--kernel" in line and "kernel=" in line
+    epochs = cli("train", "--dataset", "synthetic", "--epochs", "3", "--set", "epochs=2", "--dry-run")
+    assert epochs.exit_code == 2 and "--epochs and --set epochs=" in epochs.stderr  # once --set silently won
 
 
 def test_a_runs_saved_config_runs_again_as_given(cli, tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def train_command(
     **config: Any,
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
-    The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
+    Every config key is an option (the everyday ones listed here, all of them with --list-keys) or --set
+    KEY=VALUE; --config RUN/config.yaml runs a saved config again."""
     from ..recipes import listing, load_config, resolve_points
 
     if list_models_:
@@ -103,7 +104,7 @@ def _print_keys(as_json: bool) -> None:
         for row in rows:
             emit_json(row)
     else:
-        print_result(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
+        print_result(table("config keys (--KEY VALUE, --set KEY=VALUE, or a recipe)", list(rows[0]),
                            [list(r.values()) for r in rows]), as_json=False)  # fmt: skip
 
 
