@@ -75,7 +75,7 @@ def train_command(
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     Every config key is an option (the everyday ones listed here, all of them with --list-keys) or --set
     KEY=VALUE; --config RUN/config.yaml runs a saved config again."""
-    from ..recipes import listing, load_config, resolve_points
+    from ..recipes import listing, resolve_points
 
     if list_models_:
         _print_models(json_)
@@ -83,10 +83,8 @@ def train_command(
     if list_keys:
         _print_keys(json_)
         return
-    if config_file is not None and recipe is not None:
-        raise ConfigError("give --config or --recipe, not both")
-    base = load_config(config_file) if config_file is not None else None
     overrides = opt.config_overrides(config, set_)
+    base = _base(config_file, recipe)
     points = resolve_points(recipe, overrides, out, resume, index, base, check=not list_points)
     if list_points:
         for row in listing(points):
@@ -96,6 +94,17 @@ def train_command(
         _dry_run(points, json_)
         return
     train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
+
+
+def _base(config_file: Path | None, recipe: Path | None) -> TrainConfig | None:
+    """The config ``--config`` names (a run's config.yaml), the base of the run; None without it."""
+    from ..recipes import load_config
+
+    if config_file is None:
+        return None
+    if recipe is not None:
+        raise ConfigError("give --config or --recipe, not both")
+    return load_config(config_file)
 
 
 def _print_keys(as_json: bool) -> None:
