@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,15 @@ def test_shell_completion_offers_a_choice_options_values(
     assert [i.value for i in param.shell_complete(ctx, values[0][:2])] == [
         v for v in values if v.startswith(values[0][:2])
     ]
+
+
+def test_the_shell_asks_and_gets_the_values() -> None:
+    """What bash runs on TAB (typer's completion protocol), end to end through `spatialmix`'s main()."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "_SPATIALMIX_COMPLETE": "complete_bash", "COMP_WORDS": "spatialmix train --learn c",
+           "COMP_CWORD": "3", "PYTHONPATH": str(root)}  # fmt: skip
+    code = "import sys; sys.argv = ['spatialmix']; from spatialmix_cli.cli.app import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=root
+    )
+    assert proc.returncode == 0 and proc.stdout.split() == ["chans"], proc.stderr
