@@ -145,3 +145,15 @@ def test_the_shell_asks_and_gets_the_values() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=root
     )
     assert proc.returncode == 0 and proc.stdout.split() == ["chans"], proc.stderr
+
+
+def test_unshuffle_recipe_takes_the_same_overrides(cli, tmp_path: Path) -> None:
+    (tmp_path / "u.yaml").write_text(
+        "base: {task: unshuffle, arch: convmixer_unshuffle, width: 8, depth: 1, kernel: 3, dataset: synthetic, "
+        "subset: 32, test_subset: 16, epochs: 1, batch_size: 16, device: cpu}\n"
+    )
+    listed = cli(
+        "unshuffle", "--recipe", "u.yaml", "--subset", "16", "--set", "lr=0.02", "--list", "--out", "o"
+    )
+    assert listed.exit_code == 0, listed.stderr
+    assert [p["name"] for p in json_lines(listed.stdout)] == ["subset-16_lr-0.02"]
