@@ -77,6 +77,12 @@ def _canonical_bank(spec: str) -> str:
     return format_bank(spec)
 
 
+def _bank_names() -> tuple[str, ...]:
+    from .layers.filter_banks import FILTER_BANKS
+
+    return tuple(FILTER_BANKS)
+
+
 def _check_filters(spec: str) -> None:
     """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
     from .layers.filter_banks import FILTER_BANKS, format_bank
@@ -159,6 +165,7 @@ class TrainConfig:
     filters: str = key(
         "random",
         check=_check_filters,
+        suggest=_bank_names,
         canonical=_canonical_bank,
         model="common",
         flags=EVERYDAY,
@@ -200,10 +207,22 @@ class TrainConfig:
         help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
     )
     kernel: int | None = key(
-        None, bounds=POSITIVE, model="arch", label="k", help="Depthwise kernel size (default: the model's)."
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="k",
+        help="Depthwise kernel size (default: the model's).",
     )
     patch: int | None = key(
-        None, bounds=POSITIVE, model="arch", label="p", help="ConvMixer patch size (default: the model's)."
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="p",
+        help="ConvMixer patch size (default: the model's).",
     )
     depth_multiplier: int | None = key(
         None, bounds=POSITIVE, model="arch", help="Separable ResNet depthwise multiplier (default: 9)."
@@ -230,7 +249,9 @@ class TrainConfig:
     download: bool = key(
         True, runtime=True, flags=UNSHUFFLE, panel=DATA, help="Allow downloading a missing dataset."
     )
-    subset: int | None = key(None, bounds=POSITIVE, help="Number of training images (default: all).")
+    subset: int | None = key(
+        None, bounds=POSITIVE, flags=EVERYDAY, panel=DATA, help="Number of training images (default: all)."
+    )
     test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
     image_size: int | None = key(
         None,

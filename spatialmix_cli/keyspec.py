@@ -25,6 +25,7 @@ Choices = tuple[str, ...] | Callable[[], Iterable[str]]
 
 TRAIN = "train"
 UNSHUFFLE = "unshuffle"
+ATTACK_COMMAND = "attack"  # its options of config keys train a recipe's runs (all hidden in its --help)
 EVERYDAY = (TRAIN, UNSHUFFLE)  # an option of both commands
 
 # The panels a command's --help groups its options in (a key's ``panel``; the CLI's own options name theirs).
@@ -44,10 +45,12 @@ class KeySpec:
     registries are read when a config is checked); ``check``: a function raising ``ConfigError`` for a
     value (the model registry's own message); ``bounds``: numeric (or pattern) limits, checked in order;
     ``model``: a ``create_model`` argument; ``runtime``: changes how a run executes but not what it
-    computes; ``flags``: the commands that offer it as an option (every key is settable with ``--set``);
+    computes; ``flags``: the commands whose ``--help`` lists its option (every key is an option of every
+    command that trains, hidden from the others' ``--help``, and settable with ``--set``);
     ``label``: its short name in a report's setting label (``w128``); ``fraction``: a string like
     ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``);
-    ``panel``: where its option is listed in ``--help`` (one of the panel names above)."""
+    ``panel``: where its option is listed in ``--help`` (one of the panel names above); ``suggest``: the
+    values shell completion offers where ``choices`` does not fix them (a bank's name, then its spec)."""
 
     help: str
     choices: Choices | None = None
@@ -60,11 +63,19 @@ class KeySpec:
     fraction: bool = False
     canonical: Callable[[Any], Any] | None = None
     panel: str | None = None
+    suggest: Choices | None = None
 
     def choice_list(self) -> list[str] | None:
         if self.choices is None:
             return None
         return list(self.choices() if callable(self.choices) else self.choices)
+
+    def completions(self) -> list[str]:
+        """What shell completion offers for the key's option: its choices, else its suggestions."""
+        values = self.choices if self.choices is not None else self.suggest
+        if values is None:
+            return []
+        return list(values() if callable(values) else values)
 
     def validate(self, label: str, name: str, value: Any) -> None:
         """Check one value (``None``, an unset optional key, passes); errors start with ``label``."""
@@ -95,6 +106,7 @@ def key(
     fraction: bool = False,
     canonical: Callable[[Any], Any] | None = None,
     panel: str | None = None,
+    suggest: Choices | None = None,
 ) -> Any:
     """A dataclass field with its default and its :class:`KeySpec`."""
     spec_ = KeySpec(
@@ -109,6 +121,7 @@ def key(
         fraction=fraction,
         canonical=canonical,
         panel=panel,
+        suggest=suggest,
     )
     return dataclasses.field(default=default, metadata={"spec": spec_})
 

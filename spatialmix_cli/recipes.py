@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .attacks.plan import AttackPlan
-from .config import RUNTIME_KEYS, TrainConfig, coerce
+from .config import LEGACY_KEYS, RUNTIME_KEYS, TrainConfig, coerce
 from .errors import ConfigError, UnsafePathError, did_you_mean
 from .modelnames import canonical_json
 from .rundir import default_run_dir, read_config, run_status
@@ -288,8 +288,17 @@ def _parse_grid(raw: Any, where: str) -> Grid:
     return grid
 
 
+def is_config(data: Any) -> bool:
+    """Whether a mapping is a config of its own (a run's config.yaml: config keys, no recipe sections)."""
+    keys = {*TrainConfig.keys(), *LEGACY_KEYS}
+    return isinstance(data, dict) and bool(data) and all(k in keys and k not in RECIPE_KEYS for k in data)
+
+
 def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recipe") -> Recipe:
-    """Check a recipe mapping key by key; every sweep value is type-checked where it stands."""
+    """Check a recipe mapping key by key; every sweep value is type-checked where it stands. A config of
+    its own (a run's config.yaml) is the recipe of that one run: its ``base``."""
+    if is_config(data):
+        data = {"base": TrainConfig.from_stored(data, source, model=False).to_dict()}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: a recipe must be a mapping with a 'base' section, got {type(data).__name__}"
@@ -353,16 +362,26 @@ def recipe_command(data: dict[str, Any], source: str = "<recipe>") -> str:
     return str(command)
 
 
-def read_recipe(path: str | Path) -> Any:
-    """A recipe file's YAML (``yaml.safe_load`` only), not yet checked."""
+def read_recipe(path: str | Path, what: str = "recipe") -> Any:
+    """A recipe (or config: ``what``) file's YAML (``yaml.safe_load`` only), not yet checked."""
     path = Path(path)
     try:
         text = read_text(path)  # a regular file only: a FIFO named as a recipe is refused, not waited on
     except FileNotFoundError:
-        raise ConfigError(f"recipe not found: {path}") from None
+        raise ConfigError(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
     return parse_yaml(text, str(path))
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """A config file (a run's config.yaml: its keys, as the run saved them), checked; the base of one run
+    (``spatialmix train --config``) that runs it again as given."""
+    data = read_recipe(path, "config")
+    if not is_config(data):
+        raise ConfigError(f"{path}: a config file is a mapping of config keys (a run's config.yaml)"
+                          "; a recipe (base, sweep, ...) goes with --recipe")  # fmt: skip
+    return TrainConfig.from_stored(data, str(path))
 
 
 def load_recipe(path: str | Path) -> Recipe:

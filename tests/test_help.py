@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,14 +79,35 @@ def test_help_groups_options_in_panels_in_order(command: str, panels: list[str])
 def test_config_options_show_their_defaults_in_their_panel() -> None:
     text, _ = run_help("train")
     optimisation = text.split("─ Optimisation ")[1].split("╰")[0]
-    assert "--epochs" in optimisation and "[default: (10)]" in optimisation
+    assert "--epochs" in optimisation and "[default: 10]" in optimisation
     assert "--lr" in optimisation and "--arch" not in optimisation
     model = text.split("─ Model ")[1].split("╰")[0]
-    assert "--arch" in model and "[default: (convmixer)]" in model
+    assert "--arch" in model and "[default: convmixer]" in model
 
 
 def test_attack_help_says_pgd_is_the_papers_by_default() -> None:
     """`spatialmix attack --method pgd --steps 2` is the paper's PGD-2: the help says so, and names Madry's."""
     text, _ = run_help("attack")
     variant = text.split("--pgd-variant")[1].split("--alpha")[0]
-    assert "[default: (paper)]" in variant and "α = ε" in variant and "Madry" in variant
+    assert "[default: paper]" in variant and "α = ε" in variant and "Madry" in variant
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_names_values_not_python_types(command: str | None) -> None:
+    """Values are named (INT, PATH, KEY=VALUE; a flag bare), defaults are values ([default: 10])."""
+    text, _ = run_help(*([command] if command else []))
+    assert not re.search(r"<(bool|str|int|float|path|list\[|Path)", text), "a Python type in --help"
+    assert "[default: (" not in text
+    if command == "train":
+        assert re.search(r"--epochs\s+INT\s", text) and re.search(r"--batch-size\s+-b\s+INT", text)
+        assert re.search(r"--set\s+KEY=VALUE", text) and re.search(r"--kernel\s+INT", text)
+
+
+@pytest.mark.parametrize(("command", "name"), [("attack", "TARGETS"), ("eval", "TARGETS"), ("info", "TARGETS"),
+                                                ("spectrum", "TARGET"), ("report", "RUNS"), ("run", "RECIPE")])  # fmt: skip
+def test_positional_arguments_have_one_spelling_and_writers_take_o(command: str, name: str) -> None:
+    text, _ = run_help(command)
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    assert usage.split()[-1].strip("[]{}.") == name
+    if re.search(r"^│ --out\b", text, re.MULTILINE):  # an option of its own
+        assert re.search(r"--out\s+-o\s", text), f"{command} writes with --out but has no -o"

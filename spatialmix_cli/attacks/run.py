@@ -25,10 +25,15 @@ TrainPoints = Callable[[list[Point]], list[Path]]
 
 
 def recipe_points(
-    checkpoints: list[Path], recipe: Path | None, out: Path | None, index: int | None
+    checkpoints: list[Path],
+    recipe: Path | None,
+    out: Path | None,
+    index: int | None,
+    config: dict[str, Any] | None = None,
 ) -> tuple[Recipe | None, list[Point]]:
     """The recipe (None without one) and its points asked for (``index``: only that one; models not yet
-    checked), after refusing options that go only with a recipe, or a recipe together with checkpoints."""
+    checked; ``config``: keys given on the command line, on top of its points' own), after refusing
+    options that go only with a recipe, or a recipe together with checkpoints."""
     if recipe is None:
         if out is not None:
             raise ConfigError("--out goes with --recipe (the root of its run directories)")
@@ -38,17 +43,22 @@ def recipe_points(
     if checkpoints:
         raise ConfigError("give checkpoints or --recipe, not both")
     loaded = load_recipe(recipe)
-    return loaded, pick_point(loaded.points(out=out, model=False), index, recipe)
+    return loaded, pick_point(loaded.points(config, out=out, model=False), index, recipe)
 
 
 def attack_listing(
-    checkpoints: list[Path], recipe: Path | None, out: Path | None = None, index: int | None = None
+    checkpoints: list[Path],
+    recipe: Path | None,
+    out: Path | None = None,
+    index: int | None = None,
+    *,
+    config: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """``attack --recipe R --list``: the recipe's points (or point ``index``) and their training status,
     read-only (:func:`~spatialmix_cli.recipes.listing`); nothing is trained or attacked."""
     if recipe is None:
         raise ConfigError("--list needs --recipe")
-    return listing(recipe_points(checkpoints, recipe, out, index)[1])
+    return listing(recipe_points(checkpoints, recipe, out, index, config)[1])
 
 
 def attack_targets(
@@ -59,11 +69,13 @@ def attack_targets(
     out: Path | None = None,
     index: int | None = None,
     train: TrainPoints | None = None,
+    config: dict[str, Any] | None = None,
 ) -> tuple[list[Path], AttackPlan]:
     """The checkpoint files to attack and the plan: ``checkpoints`` (a run directory stands for its
     weights) with the default plan, or a recipe's runs (all, or point ``index``; trained with ``train``
-    first) with its ``attack`` section; ``overrides`` (option values) on top either way."""
-    loaded, points = recipe_points(checkpoints, recipe, out, index)
+    first, with the config keys ``config`` on top of its points') with its ``attack`` section;
+    ``overrides`` (option values) on top either way."""
+    loaded, points = recipe_points(checkpoints, recipe, out, index, config)
     if loaded is not None:
         if train is None:
             raise ValueError("attacking a recipe needs a train function for its missing runs")
@@ -154,10 +166,14 @@ def attack(
     save: bool = True,
     train: TrainPoints | None = None,
     callbacks: AttackCallbacks | None = None,
+    config: dict[str, Any] | None = None,
 ) -> list[AttackResult]:
     """``spatialmix attack``: :func:`attack_targets`, then :func:`run_attacks` on the resolved device
-    (``source``, a checkpoint or run directory, crafts an extra transfer attack)."""
-    paths, plan = attack_targets(checkpoints, overrides, recipe=recipe, out=out, index=index, train=train)
+    (``source``, a checkpoint or run directory, crafts an extra transfer attack; ``config``: config keys
+    the recipe's runs are trained with)."""
+    paths, plan = attack_targets(
+        checkpoints, overrides, recipe=recipe, out=out, index=index, train=train, config=config
+    )
     dev = resolve_device(device)
     src = checkpoint_file(source) if source is not None else None
     return run_attacks(paths, plan, source=src, data_dir=data_dir, device=dev, save=save, callbacks=callbacks)

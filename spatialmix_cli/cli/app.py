@@ -16,7 +16,7 @@ from .. import __version__
 from ..allocator import tune_malloc_from_env
 from . import attack, bench, info, report, run, spectrum, train, unshuffle
 from . import eval as eval_
-from .options import examples
+from .options import Command, Group, examples
 from .output import handled_errors, print_error
 
 # Help outside a terminal (a pipe, a file, a test) is this wide unless COLUMNS / TERMINAL_WIDTH say
@@ -33,6 +33,7 @@ app = typer.Typer(
     ),
     add_completion=True,  # --install-completion / --show-completion (typer's; nothing runs unless given)
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
@@ -73,8 +74,10 @@ for _name, (_command, _examples) in {
     "report": (report.report_command, report.EXAMPLES),
     "bench": (bench.bench_command, bench.EXAMPLES),
 }.items():
-    app.command(_name, epilog=_examples)(_errors_handled(_command))
-app.command("run", context_settings=run.RUN_CONTEXT, epilog=run.EXAMPLES)(_errors_handled(run.run_command))
+    app.command(_name, epilog=_examples, cls=Command)(_errors_handled(_command))
+app.command("run", context_settings=run.RUN_CONTEXT, epilog=run.EXAMPLES, cls=Command)(
+    _errors_handled(run.run_command)
+)
 
 
 def widen_help() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..attacks.checks import CHECKS
 from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 from ..callbacks import AttackCallbacks
+from ..errors import ConfigError
+from ..keyspec import ATTACK_COMMAND
 from ..runfiles import MODEL_FILE
 from ..targets import STDIN, expand_targets
 from . import options as opt
@@ -31,6 +34,7 @@ Checkpoints = Annotated[
         help="Checkpoints (.safetensors) or run directories; - reads them (or `train --json` "
         "records) from stdin.",
         show_default=False,
+        metavar="TARGETS",
     ),
 ]
 Recipe = Annotated[
@@ -40,7 +44,12 @@ Recipe = Annotated[
     ),
 ]
 Method = Annotated[
-    str | None, typer.Option(help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.", show_default="fgsm")
+    str | None,
+    typer.Option(
+        help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.",
+        show_default="fgsm",
+        autocompletion=opt.completer(lambda: METHODS),
+    ),
 ]
 Eps = Annotated[
     str | None,
@@ -52,6 +61,7 @@ PgdVariant = Annotated[
     typer.Option(
         help="PGD's step size and start: " + "; ".join(f"{k}: {v}" for k, v in PGD_VARIANTS.items()) + ".",
         show_default=DEFAULT_PGD_VARIANT,
+        autocompletion=opt.completer(lambda: PGD_VARIANTS),
     ),
 ]
 Alpha = Annotated[str | None, typer.Option(help="PGD step size in pixel units (overrides the variant's).")]
@@ -59,8 +69,8 @@ RandomStart = Annotated[
     bool | None,
     typer.Option(
         "--random-start/--no-random-start",
-        help="PGD uniform random start (overrides the variant's).",
-        show_default="the variant's",
+        help="PGD uniform random start (overrides the variant's; default: the variant's).",
+        show_default=False,
     ),
 ]
 N = Annotated[
@@ -71,13 +81,24 @@ Source = Annotated[Path | None, typer.Option(help="Also run a transfer attack cr
 Checks = Annotated[
     bool | None,
     typer.Option(
-        "--checks/--no-checks", help="Gradient-masking checks (about 4 extra passes).", show_default="on"
+        "--checks/--no-checks",
+        help="Gradient-masking checks (about 4 extra passes; default: on).",
+        show_default=False,
     ),
 ]
 LargeEps = Annotated[str | None, typer.Option(help="ε of the 'accuracy → chance' check.", show_default="0.5")]
 RecipeOut = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="With --recipe: the root of its run directories (default: its out:)."),
+]
+RecipeSet = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="With --recipe: any config key of its runs, --set KEY=VALUE (repeatable; `spatialmix train "
+        "--list-keys`); every key is also an option, as in `spatialmix train` (--epochs 1).",
+        metavar="KEY=VALUE",
+    ),
 ]
 Save = Annotated[
     bool, typer.Option("--save/--no-save", help="Append results to attacks.jsonl in each run directory.")
@@ -92,11 +113,13 @@ EXAMPLES = opt.examples(
 
 
 @opt.with_panels()
+@opt.with_config_options(ATTACK_COMMAND)
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,
     list_points: opt.ListPoints = False,
     index: opt.Index = None,
+    set_: RecipeSet = None,
     method: Method = None,
     eps: Eps = None,
     steps: Steps = None,
@@ -112,17 +135,24 @@ def attack_command(
     data_dir: opt.DataDir = None,
     device: opt.Device = None,
     out: RecipeOut = None,
+    resume: opt.Resume = False,
+    overwrite: opt.Overwrite = False,
     save: Save = True,
     json_: opt.Json = False,
     debug: opt.Debug = False,
+    **config: Any,
 ) -> None:
-    """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking."""
+    """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking.
+    With --recipe, the training options of `spatialmix train` change the recipe's runs (--epochs 1, --set
+    subset=256, --overwrite, ...; its --seed and --batch-size are the attack's: --set seed=N for training)."""
     from ..attacks.run import attack, attack_listing
 
     if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
         checkpoints = expand_targets(checkpoints, sys.stdin.read)
+    given_keys = opt.config_overrides(config, set_)
+    training = _training(recipe, given_keys, resume, overwrite, data_dir=data_dir, device=device)
     if list_points:
-        for row in attack_listing(checkpoints or [], recipe, out, index):
+        for row in attack_listing(checkpoints or [], recipe, out, index, config=training):
             emit_json(row)
         return
     given = {
@@ -133,16 +163,40 @@ def attack_command(
     overrides = {k: v for k, v in given.items() if v is not None}
     results = attack(
         checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
-        device=device or "auto", save=save, train=train_recipe, callbacks=AttackPrinter(json_),
+        device=device or "auto", save=save, train=functools.partial(train_recipe, overwrite=overwrite),
+        callbacks=AttackPrinter(json_), config=training,
     )  # fmt: skip
     _print_table(results, json_)
 
 
-def train_recipe(points: list[Point]) -> list[Path]:
-    """A recipe's missing runs trained (progress on stderr); points another worker holds wait, and run
-    records without weights cannot be attacked again."""
+def _training(
+    recipe: Path | None,
+    overrides: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    *,
+    data_dir: str | None,
+    device: str | None,
+) -> dict[str, Any]:
+    """The config keys the recipe's runs are trained with (the command line's; --data-dir and --device
+    serve training and attacks alike); refused without a recipe, which is what they change."""
+    if recipe is None:
+        asked = [f"--{k.replace('_', '-')}" for k in overrides] + ["--resume"] * resume
+        asked += ["--overwrite"] * overwrite
+        if asked:
+            raise ConfigError(f"{asked[0]} goes with --recipe (it changes the training of the recipe's runs)")
+        return overrides
+    runtime = {"data_dir": data_dir, "device": device}
+    return {**{k: v for k, v in runtime.items() if v is not None}, **overrides}
+
+
+def train_recipe(points: list[Point], *, overwrite: bool = False) -> list[Path]:
+    """A recipe's missing runs trained (progress on stderr; ``overwrite``: all of them, anew); points
+    another worker holds wait, and run records without weights cannot be attacked again."""
     again = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
-    finished = train_points(points, resume=True, overwrite=False, as_json=False, summary=False, again=again)
+    finished = train_points(
+        points, resume=True, overwrite=overwrite, as_json=False, summary=False, again=again
+    )
     return [p.run_dir for p, _ in with_weights(finished, "attack results")]
 
 

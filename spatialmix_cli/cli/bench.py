@@ -21,7 +21,7 @@ Presets = Annotated[
     typer.Option("--preset", help="Model preset (repeatable). Default: convmixer_256_8_k5_p2."),
 ]
 Learn = Annotated[str, typer.Option("--learn", help="Learn modes, comma-separated.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Images per step.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.")]
 Iters = Annotated[int, typer.Option("--iters", help="Timed iterations (median reported).")]
 Warmup = Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")]
 Compile = Annotated[
@@ -50,7 +50,7 @@ CpuBf16 = Annotated[
 PeakGflops = Annotated[
     float | None, typer.Option("--peak-gflops", help="The machine's peak GFLOP/s, for % of peak.")
 ]
-BenchOut = Annotated[Path, typer.Option("--out", help="Where to write the JSON.")]
+BenchOut = Annotated[Path, typer.Option("--out", "-o", help="Where to write the JSON.")]
 _COLUMNS = ["preset", "learn", "train img/s", "ref", "×", "eval img/s", "ref", "×", "PGD-2 img/s", "ref", "×"]
 
 

@@ -24,7 +24,7 @@ N = Annotated[
         "--n", help="Test images (the first N of a fixed order).", show_default="the whole test set"
     ),
 ]
-EvalBatch = Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")]
+EvalBatch = Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.")]
 
 
 class _Printer(EvalCallbacks):

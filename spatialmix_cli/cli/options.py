@@ -3,18 +3,21 @@ options of config keys, generated from the keys' fields (:func:`with_config_opti
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from ..keyspec import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,9 +39,13 @@ Seed = Annotated[
     int | None, typer.Option("--seed", help="Seed for init, filters, data order.", show_default=False)
 ]
 Out = Annotated[
-    Path | None, typer.Option("--out", help="Run directory (or root of a recipe's run directories).")
+    Path | None, typer.Option("--out", "-o", help="Run directory (or root of a recipe's run directories).")
 ]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Images per step.", show_default=False)]
+BatchSize = Annotated[
+    int | None, typer.Option("--batch-size", "-b", help="Images per step.", show_default=False)
+]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")]
 ListPoints = Annotated[
     bool,
     typer.Option(
@@ -55,6 +62,7 @@ Set = Annotated[
     typer.Option(
         "--set",
         help="Any config key: --set KEY=VALUE (repeatable); `spatialmix train --list-keys` lists them all.",
+        metavar="KEY=VALUE",
     ),
 ]
 
@@ -64,7 +72,7 @@ PANEL_ORDER = (RUNS, MODEL, DATA, OPTIMISATION, ATTACK, RUNTIME, OUTPUT)  # a pa
 # The --help panel of each option by its parameter's name (a config key's own ``panel`` comes first; a
 # command gives the names that mean something else there to :func:`with_panels`).
 PANELS = {
-    **dict.fromkeys(["recipe", "list_points", "index", "set_", "eval_"], RUNS),
+    **dict.fromkeys(["recipe", "config_file", "list_points", "index", "set_", "eval_"], RUNS),
     **dict.fromkeys(["preset", "learn", "filters", "kernel", "multiplier", "smooth_sigma"], MODEL),
     **dict.fromkeys(["data_dir", "dataset", "download", "image_size", "n"], DATA),
     **dict.fromkeys(["epochs", "lr"], OPTIMISATION),
@@ -159,33 +167,52 @@ def _shown_default(default: Any, flag: str) -> str | bool:
     return str(default)
 
 
-def config_option(name: str) -> inspect.Parameter:
+# Short aliases of config options (the ones typed most).
+SHORT = {"batch_size": "-b"}
+
+
+def config_option(name: str, *, shown: bool = True) -> inspect.Parameter:
     """The ``--name`` option of config key ``name``, built from its field: type, help, panel, default (its
-    ``key()``; the option itself defaults to None, "not given")."""
+    ``key()``; the option itself defaults to None, "not given"), and completion of its choices. Not
+    ``shown``: left out of ``--help`` (still listed by ``--list-keys``, and it works)."""
     field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
     hint = typing.get_type_hints(TrainConfig)[name]
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     flag = "--" + name.replace("_", "-")
-    decl = f"{flag}/--no-{flag[2:]}" if base is bool else flag
+    decls = [f"{flag}/--no-{flag[2:]}" if base is bool else flag, *([SHORT[name]] if name in SHORT else [])]
     key = spec(field)
-    option = typer.Option(decl, help=key.help, show_default=_shown_default(field.default, flag),
-                          rich_help_panel=key.panel)  # fmt: skip
+    option = typer.Option(*decls, help=key.help, show_default=_shown_default(field.default, flag),
+                          rich_help_panel=key.panel, hidden=not shown,
+                          autocompletion=completer(key.completions))  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[base | None, option])  # fmt: skip
 
 
+def completer(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
+    """Shell completion of an option: its ``values`` (read from the registry when asked) that start with
+    what was typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values() if v.startswith(incomplete)]
+
+    return complete
+
+
 def with_config_options(command: str) -> Callable[[F], F]:
-    """Give a function ending in ``**config`` one option per config key declared a flag of ``command``
-    (typer builds its options from the signature; the values arrive in ``config``, ``None`` when not
-    given). They go in field order before ``--set``, so ``--help`` reads as it did."""
+    """Give a function ending in ``**config`` one option per config key (typer builds its options from the
+    signature; the values arrive in ``config``, ``None`` when not given): the keys declared a flag of
+    ``command`` in ``--help``, every other one hidden there but working (``--list-keys`` lists them). A key
+    the command has a parameter of its own for (attack's ``--seed``) is left to that parameter. They go in
+    field order before ``--set``, so ``--help`` reads as it did."""
 
     def decorate(func: F) -> F:
         signature = inspect.signature(func, eval_str=True)  # the real annotations, not strings
         params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-        names = [n for n, s in specs(TrainConfig).items() if command in s.flags]
+        own = {p.name for p in params}
+        keys = [(n, command in s.flags) for n, s in specs(TrainConfig).items() if n not in own]
         at = next((i for i, p in enumerate(params) if p.name == "set_"), len(params))
-        params[at:at] = [config_option(n) for n in names]
+        params[at:at] = [config_option(n, shown=shown) for n, shown in keys]
         func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return func
 
@@ -202,6 +229,19 @@ def given_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if v is not None}
 
 
+def config_overrides(config: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
+    """The config keys given on the command line: the options' values and ``--set KEY=VALUE``'s; a key
+    given both ways is refused (neither silently wins)."""
+    from ..recipes import parse_set  # reads YAML and checks values: the library, when a command runs
+
+    given, parsed = given_config(config), parse_set(set_)
+    both = [k for k in given if k in parsed]
+    if both:
+        flag = "--" + both[0].replace("_", "-")
+        raise ConfigError(f"{flag} and --set {both[0]}=... both give '{both[0]}'; give it once")
+    return {**given, **parsed}
+
+
 # the checkpoints of eval and info
 Targets = Annotated[
     list[str],
@@ -209,6 +249,85 @@ Targets = Annotated[
         help="Checkpoints (.safetensors) or run directories; - reads them from stdin (one path a line, or "
         "the JSON lines of `spatialmix train --json`).",
         show_default=False,
-        metavar="CKPT|RUN_DIR|-",
+        metavar="TARGETS",
     ),
 ]
+
+
+def value_name(param: Any) -> str:
+    """The placeholder ``--help`` shows for a parameter's value: nothing for a flag, INT / FLOAT / PATH by
+    type, else the parameter's name (``--arch ARCH``); ``...`` after a list argument. typer's own would be a
+    Python type (``<bool>``, ``<list[str]>``)."""
+    if getattr(param, "is_flag", False):
+        return ""
+    desc = param.type_descriptor
+    item = typing.get_args(desc.annotation)[0] if desc.is_list else desc.annotation
+    if param.param_type_name == "argument":  # usage adds "..." to a list: `[TARGETS]...`
+        return (param.name or "value").upper()
+    if (param.name or "").endswith("_dir"):
+        return "DIR"
+    return {int: "INT", float: "FLOAT", Path: "PATH"}.get(item) or (param.name or "value").strip("_").upper()
+
+
+class _Argument(TyperArgument):
+    """An argument whose ``--help`` row has its name and help, without typer's type column
+    (``<list[Path]>``): typer builds its parameters itself, so :func:`_readable` gives an argument this
+    class (same slots, one method more), typer having no setting for the column."""
+
+    __slots__ = ()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _readable(params: list[Any]) -> list[Any]:
+    """``params`` with value names (:func:`value_name`), arguments without a type column."""
+    for param in params:
+        if param.metavar is None:
+            param.metavar = value_name(param)
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+    return params
+
+
+@contextlib.contextmanager
+def _defaults_as_values(command: Any, ctx: Any) -> Iterator[None]:
+    """While help is written: a written default (``show_default="paper"``) shown as the value it stands
+    for, ``[default: paper]`` (typer writes ``[default: (paper)]``): given to the context's
+    ``default_map``, or for a flag (``"--no-hflip"``) as its default, only for the help: the options still
+    default to None, "not given"."""
+    written = {p.name: p for p in command.get_params(ctx) if isinstance(p.show_default, str) and p.name}
+    saved = {name: (p.show_default, p.default) for name, p in written.items()}
+    default_map = ctx.default_map
+    ctx.default_map = {**(default_map or {})}
+    for name, param in written.items():
+        if getattr(param, "is_flag", False):
+            param.default = not param.show_default.startswith("--no-")
+        else:
+            ctx.default_map[name] = param.show_default
+        param.show_default = True
+    try:
+        yield
+    finally:
+        ctx.default_map = default_map
+        for name, param in written.items():
+            param.show_default, param.default = saved[name]
+
+
+class Command(TyperCommand):
+    """A command whose ``--help`` names values (``--epochs INT``, ``--arch ARCH``, flags bare) and prints
+    defaults as values."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with _defaults_as_values(self, ctx):
+            super().format_help(ctx, formatter)
+
+
+class Group(TyperGroup):
+    """The ``spatialmix`` group, its options shown as :class:`Command` shows a command's."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))

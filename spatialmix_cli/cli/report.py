@@ -29,10 +29,12 @@ EXAMPLES = opt.examples(
 def report_command(
     run_dirs: Annotated[
         list[Path],
-        typer.Argument(help="Run directories, or folders that contain them (searched recursively)."),
+        typer.Argument(
+            help="Run directories, or folders that contain them (searched recursively).", metavar="RUNS"
+        ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for report.md / report.html / figures / CSVs.")
+        Path, typer.Option("--out", "-o", help="Folder for report.md / report.html / figures / CSVs.")
     ] = Path("report"),
     format_: Annotated[str, typer.Option("--format", help="md | html | both.")] = "both",
     draws: Annotated[int, typer.Option(help=_DRAWS_HELP)] = 8,

@@ -51,7 +51,9 @@ EXAMPLES = opt.examples(
 def spectrum_command(
     checkpoint: Annotated[
         Path | None,
-        typer.Argument(help="Checkpoint (.safetensors) or run directory.", show_default=False),
+        typer.Argument(
+            help="Checkpoint (.safetensors) or run directory.", show_default=False, metavar="TARGET"
+        ),
     ] = None,
     layer: Annotated[
         str | None,
@@ -75,7 +77,7 @@ def spectrum_command(
     pad: Annotated[int, typer.Option(help="FFT size P (filters zero-padded to P×P).")] = DEFAULT_PAD,
     level: Annotated[float, typer.Option(help=_LEVEL_HELP)] = DEFAULT_LEVEL,
     threshold: Annotated[float, typer.Option(help=_THRESHOLD_HELP)] = DEFAULT_THRESHOLD,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the figure to this PNG.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the figure to this PNG.")] = None,
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:

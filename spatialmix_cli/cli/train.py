@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from ..keyspec import TRAIN, describe_keys
 from ..runlock import RunDirBusy
 from . import options as opt
@@ -36,7 +37,17 @@ EXAMPLES = opt.examples(
 @opt.with_config_options(TRAIN)
 def train_command(
     recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="YAML recipe: base config + sweep.")
+        Path | None,
+        typer.Option("--recipe", "-r", help="YAML recipe: base config + sweep (or a run's config.yaml)."),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A config file (a run's config.yaml): run it again as given, options on top.",
+            show_default=False,
+        ),
     ] = None,
     list_points: Annotated[
         bool, typer.Option("--list", help="Print the recipe's points as JSON lines; train nothing.")
@@ -52,8 +63,8 @@ def train_command(
     ] = False,
     set_: opt.Set = None,
     out: opt.Out = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")] = False,
+    resume: opt.Resume = False,
+    overwrite: opt.Overwrite = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the parameter report; train nothing.")
     ] = False,
@@ -62,8 +73,9 @@ def train_command(
     **config: Any,
 ) -> None:
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
-    The everyday config keys are options; every key is settable with --set KEY=VALUE (--list-keys)."""
-    from ..recipes import listing, parse_set, resolve_points
+    Every config key is an option (the everyday ones listed here, all of them with --list-keys) or --set
+    KEY=VALUE; --config RUN/config.yaml runs a saved config again."""
+    from ..recipes import listing, resolve_points
 
     if list_models_:
         _print_models(json_)
@@ -71,8 +83,9 @@ def train_command(
     if list_keys:
         _print_keys(json_)
         return
-    overrides = {**opt.given_config(config), **parse_set(set_)}
-    points = resolve_points(recipe, overrides, out, resume, index, check=not list_points)
+    overrides = opt.config_overrides(config, set_)
+    base = _base(config_file, recipe)
+    points = resolve_points(recipe, overrides, out, resume, index, base, check=not list_points)
     if list_points:
         for row in listing(points):
             emit_json(row)
@@ -83,13 +96,24 @@ def train_command(
     train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
 
 
+def _base(config_file: Path | None, recipe: Path | None) -> TrainConfig | None:
+    """The config ``--config`` names (a run's config.yaml), the base of the run; None without it."""
+    from ..recipes import load_config
+
+    if config_file is None:
+        return None
+    if recipe is not None:
+        raise ConfigError("give --config or --recipe, not both")
+    return load_config(config_file)
+
+
 def _print_keys(as_json: bool) -> None:
     rows = describe_keys(TrainConfig)
     if as_json:
         for row in rows:
             emit_json(row)
     else:
-        print_result(table("config keys (--set KEY=VALUE, or a recipe)", list(rows[0]),
+        print_result(table("config keys (--KEY VALUE, --set KEY=VALUE, or a recipe)", list(rows[0]),
                            [list(r.values()) for r in rows]), as_json=False)  # fmt: skip
 
 
@@ -136,7 +160,7 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
         print_result(table(title, columns, rows), as_json)  # the report: stdout
         if as_json:
             emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
-                       "layers": dict(layers), "memory_bytes": memory})  # fmt: skip
+                       "layers": dict(layers), "memory_bytes": memory, "config": cfg.to_dict()})  # fmt: skip
 
 
 def train_points(

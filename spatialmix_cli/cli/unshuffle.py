@@ -47,8 +47,8 @@ def unshuffle_command(
     index: opt.Index = None,
     set_: opt.Set = None,
     out: opt.Out = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run files in --out.")] = False,
+    resume: opt.Resume = False,
+    overwrite: opt.Overwrite = False,
     grid: Annotated[
         Path | None,
         typer.Option(help=f"Where to write the PNG grid (default: {GRID_FILE} in the run directory)."),
@@ -58,7 +58,6 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
-    from ..recipes import parse_set
     from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
 
     given = opt.given_config(config)
@@ -79,7 +78,7 @@ def unshuffle_command(
                                     again=again)  # fmt: skip
             return with_weights(finished, "scores")
 
-        overrides = {**given, **parse_set(set_)}
+        overrides = opt.config_overrides(config, set_)
         if list_points:
             for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
                 emit_json(row)
