@@ -34,9 +34,10 @@ from .attacks.build import AttackSpec, perturb
 from .checkpoint import save_checkpoint
 from .compiling import CompileSwitch, auto_mode
 from .config import TrainConfig
-from .data import TrainData, prepare_data
+from .data import prepare_data
 from .data.info import DatasetInfo
 from .data.mixing import Mixer, make_mixer
+from .data.prepare import TrainData
 from .evaluation import evaluate
 from .layers import param_report
 from .loggers import with_loggers
