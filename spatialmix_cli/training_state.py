@@ -15,6 +15,7 @@ from torch import nn
 from . import distributed
 from .callbacks import Callbacks as Callbacks  # re-exported: defined torch-free for the CLI
 from .checkpoint import load_into, save_checkpoint
+from .checkpoint.validate import LEGACY_SUMS
 from .config import TrainConfig
 from .data.info import DatasetInfo
 from .errors import SpatialmixError
@@ -84,7 +85,10 @@ def save_state(
 
 def restore(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progress:
     saved = load_into(run_dir / LAST_FILE, model, opt)
-    return Progress(**{**saved.get("progress", {}), "history": saved.get("history", [])})
+    progress = dict(saved.get("progress", {}))
+    if "sums" in progress:  # a state written before the sum was named "score"
+        progress["sums"] = {LEGACY_SUMS.get(k, k): v for k, v in progress["sums"].items()}
+    return Progress(**{**progress, "history": saved.get("history", [])})
 
 
 def read_sums(sums: dict[str, torch.Tensor], dist: distributed.Dist | None) -> dict[str, float]:

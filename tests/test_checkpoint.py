@@ -133,3 +133,13 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+COMMITTED = sorted((Path(__file__).resolve().parents[1] / "docs").rglob("model.safetensors"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.parent.name)
+def test_every_committed_checkpoint_still_loads(path: Path) -> None:
+    """Checkpoints written by earlier versions (the report's own banks and figures read them) load as they are."""
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.meta["kind"] == "model" and sum(p.numel() for p in checkpoint.model.parameters()) > 0

@@ -441,3 +441,18 @@ def test_finite_weights_that_overflow_on_clean_images_are_refused(
         tmp_path, good_run, tensors=_floats(fill, "stem.0.weight" if edit == "huge-stem" else "normalize.std")
     )
     _refused(cli, tmp_path, ["attack", path, *_ATTACK], "NaN or Inf outputs on clean test images")
+
+
+def test_a_train_state_written_with_the_old_sum_name_still_resumes(cli, tmp_path: Path) -> None:
+    """States written before the running sum 'correct' was named 'score' resume as before."""
+    run = _unfinished(tmp_path, cli)
+    last = run / "last.safetensors"
+
+    def rename(meta: dict, tensors: dict) -> None:
+        sums = meta["progress"]["sums"]
+        sums["correct"] = sums.pop("score")
+
+    _edit_train_state(last, rename)
+    result = cli("train", *_TINY, "--epochs", "2", "--out", run, "--resume", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (run / "model.safetensors").is_file()

@@ -14,6 +14,10 @@ from torch import nn
 
 from ..errors import CheckpointError
 
+# The running sum of the metric was written "correct" before it was named "score" (it holds the MSE for
+# un-shuffling); checkpoints and train states written then still load and resume (training_state.restore).
+LEGACY_SUMS = {"correct": "score"}
+
 
 def dataset_mismatch(meta: dict[str, Any]) -> str | None:
     """The model and the dataset it records must agree on channels and classes (a 1-channel dataset on an
@@ -107,7 +111,7 @@ def progress_problem(progress: dict[str, Any]) -> str | None:
     sums = progress.get("sums", {})
     if (
         not isinstance(sums, dict)
-        or set(sums) != {"loss", "score", "count"}
+        or set(sums) not in ({"loss", "score", "count"}, {"loss", *LEGACY_SUMS, "count"})
         or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values())
     ):
         return f"'progress.sums' must hold finite non-negative loss, score and count, got {sums!r}"
