@@ -29,6 +29,7 @@ from . import distributed
 from .config import PRECISE_BN_AUTO_STEPS as AUTO_STEPS
 from .config import TrainConfig
 from .data.prepare import TrainData
+from .layers.learn import BATCH_NORMS
 from .runtime import autocast, to_float, use_bf16
 
 IMAGES = 4096  # training images the pass sees at most (whole training batches, at least one)
@@ -41,8 +42,9 @@ def wanted(mode: str, total_steps: int) -> bool:
 
 
 def batchnorms(model: nn.Module) -> list[nn.Module]:
-    """The modules whose running statistics ``update_bn`` recomputes (the same test as update_bn's)."""
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    """The modules whose running statistics ``update_bn`` recomputes (torch's batch norms, named by their
+    public classes: ``layers.learn.BATCH_NORMS``)."""
+    return [m for m in model.modules() if isinstance(m, BATCH_NORMS)]
 
 
 @torch.no_grad()
