@@ -13,14 +13,14 @@ from .lazy import lazy_exports
 __getattr__, _exports = lazy_exports(
     __name__,
     {
-        ".checkpoint": ("Checkpoint", "load_checkpoint", "load_model", "save_checkpoint"),
-        ".config": ("TrainConfig",),
+        ".store.checkpoint": ("Checkpoint", "load_checkpoint", "load_model", "save_checkpoint"),
+        ".config.train": ("TrainConfig",),
         ".errors": ("CheckpointError", "ConfigError", "DataError", "SpatialmixError"),
-        ".evaluation": ("evaluate",),
+        ".training.evaluate": ("evaluate",),
         ".layers": ("param_report",),
         ".models": ("adapt_model", "create_model", "list_models"),
-        ".recipes": ("load_recipe",),
-        ".training": ("TrainResult", "train"),
+        ".config.recipes": ("load_recipe",),
+        ".training.loop": ("TrainResult", "train"),
     },
 )
 __all__ = ["__version__", *_exports]

@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from spatialmix_cli.cli.app import app
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "datasets"

@@ -17,8 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "spatialmix_cli"
 MAX_LINES = 60
 # The trainer (docs/architecture.md, "Data flow of one spatialmix train run"): parts that each read top to bottom.
-TRAINER_MODULES = ("training.py", "training_state.py", "evaluation.py", "precise_bn.py", "distributed.py")
-TRAINER = [PACKAGE / name for name in (*TRAINER_MODULES, "tasks.py", "data/prepare.py")]
+TRAINER_MODULES = (
+    "loop.py",
+    "state.py",
+    "evaluate.py",
+    "precise_bn.py",
+    "distributed.py",
+    "tasks.py",
+    "prepare.py",
+)
+TRAINER = [PACKAGE / "training" / name for name in TRAINER_MODULES]
 TRAINER_MAX_LINES = 40
 EXEMPTIONS = ("# long:", "# fmt: skip")
 
@@ -132,3 +140,186 @@ def test_the_trainer_reads_in_parts(path: Path) -> None:
 
 def test_no_private_name_crosses_a_module() -> None:
     assert [hit for path in _sources(PACKAGE, REPO / "tests") for hit in _private_imports(path)] == []
+
+
+# --- the layers (docs/architecture.md) ------------------------------------------------------------------------
+# Imports run one way: a module may import its own layer or any layer listed before it. The root modules are
+# the base every layer may use; ``__main__`` sits above the CLI. Peers in one layer may import each other as
+# long as no cycle forms (checked separately).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "lazy", "seeding", "budget", ""),  # the package root: "" is its __init__ (lazy exports only)
+    ("config",),
+    ("data", "layers", "models"),
+    ("store",),
+    ("attacks", "training", "analysis"),
+    ("commands",),
+    ("cli",),
+    ("__main__",),
+)
+MAX_ROOT_MODULES = 6
+MAX_LOCAL_IMPORTS = 15  # function-local imports outside cli/, each with a one-line reason
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = list(path.relative_to(package).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    for rank, names in enumerate(LAYERS):
+        if top in names:
+            return rank
+    raise AssertionError(f"module '{module}' is in no layer: add its folder to LAYERS")
+
+
+def _is_local(tree: ast.Module) -> set[int]:
+    """ids of the import nodes inside a function body."""
+    return {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(function)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
+
+
+def import_graph(package: Path) -> dict[str, list[tuple[str, int, bool]]]:
+    """``{module: [(imported module, line, function-local?), ...]}`` for the package's own modules, every
+    import counted (module level, function-local and ``TYPE_CHECKING`` alike); ``module`` is dotted from
+    the package (``training.loop``; ``""`` is the package's ``__init__``)."""
+    paths = {_module_name(p, package): p for p in package.rglob("*.py")}
+    graph: dict[str, list[tuple[str, int, bool]]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        local = _is_local(tree)
+        edges = graph.setdefault(name, [])
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - (node.level - 1)] + ([node.module] if node.module else [])
+                targets = [".".join(base + [alias.name]) for alias in node.names]
+                targets = [t if t.strip(".") in paths else ".".join(base) for t in targets]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                absolute = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                )
+                own = package.name + "."
+                targets = [t[len(own) :] for t in absolute if t.startswith(own)]
+            else:
+                continue
+            for target in targets:
+                target = target.strip(".")
+                while target not in paths and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target != name and target in paths:
+                    edges.append((target, node.lineno, id(node) in local))
+    return graph
+
+
+def cycles(graph: dict[str, list[tuple[str, int, bool]]]) -> list[list[str]]:
+    """The import cycles: each strongly connected set of two or more modules, sorted (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target, _, _ in graph.get(module, []):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def upward_imports(graph: dict[str, list[tuple[str, int, bool]]]) -> list[str]:
+    """Imports against the direction of :data:`LAYERS`."""
+    return sorted(
+        f"{module or '__init__'}:{line} imports {target} (layer {_layer(target)} > {_layer(module)})"
+        for module, edges in graph.items()
+        for target, line, _ in edges
+        if _layer(target) > _layer(module)
+    )
+
+
+def local_imports(package: Path) -> tuple[list[str], list[str]]:
+    """Function-local imports outside ``cli/``: all of them, and those with no reason (a comment on the
+    import's first line or on the line above it)."""
+    found, unexplained = [], []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] == "cli":
+            continue
+        text = path.read_text()
+        tree, lines = ast.parse(text), text.splitlines()
+        local = _is_local(tree)
+        for node in ast.walk(tree):
+            if id(node) in local:
+                where = f"{path.relative_to(package)}:{node.lineno}"
+                found.append(where)
+                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                if "#" not in lines[node.lineno - 1] and not above.startswith("#"):
+                    unexplained.append(where)
+    return found, unexplained
+
+
+def test_the_import_checks_can_fail(tmp_path: Path) -> None:
+    """A planted cycle and a planted upward import are found; a clean package passes."""
+    package = tmp_path / "pkg"
+    for folder in ("config", "models", "training"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "models" / "a.py").write_text("from ..config import keys\n")
+    (package / "config" / "keys.py").write_text("X = 1\n")
+    assert cycles(import_graph(package)) == [] and upward_imports(import_graph(package)) == []
+    (package / "config" / "keys.py").write_text("def f():\n    from ..models.a import g  # planted\n")
+    graph = import_graph(package)
+    assert upward_imports(graph) == ["config.keys:2 imports models.a (layer 2 > 1)"]
+    assert cycles(graph) == [["config.keys", "models.a"]]
+    (package / "config" / "keys.py").write_text("X = 1\n")
+    (package / "training" / "b.py").write_text("from . import c\n")
+    (package / "training" / "c.py").write_text("import pkg.training.b\n")
+    assert cycles(import_graph(package)) == [["training.b", "training.c"]]
+    found, unexplained = local_imports(package)
+    assert found == [] and unexplained == []
+    (package / "training" / "c.py").write_text(
+        "def f():\n    import os\n\n\ndef g():\n    # why\n    import re\n"
+    )
+    assert local_imports(package) == (["training/c.py:2", "training/c.py:7"], ["training/c.py:2"])
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph(PACKAGE)) == []
+
+
+def test_imports_run_one_way() -> None:
+    """cli → commands → attacks / analysis / training → store → models / layers / data → config → the root."""
+    assert upward_imports(import_graph(PACKAGE)) == []
+
+
+def test_the_package_root_stays_small() -> None:
+    root = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root) <= MAX_ROOT_MODULES, root
+
+
+def test_function_local_imports_are_few_and_explained() -> None:
+    found, unexplained = local_imports(PACKAGE)
+    assert unexplained == []
+    assert len(found) <= MAX_LOCAL_IMPORTS, found

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from spatialmix_cli import create_model
 from spatialmix_cli.attacks import (
-    AttackPlan,
     AttackSpec,
     Sample,
     attack_checkpoint,
@@ -23,11 +22,12 @@ from spatialmix_cli.attacks import (
     robustness,
 )
 from spatialmix_cli.attacks import checks as C
-from spatialmix_cli.checkpoint import Checkpoint
+from spatialmix_cli.config.attack import AttackPlan
+from spatialmix_cli.config.numbers import format_eps
+from spatialmix_cli.config.recipes import parse_recipe
 from spatialmix_cli.data.info import DatasetInfo
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.numbers import format_eps
-from spatialmix_cli.recipes import parse_recipe
+from spatialmix_cli.store.checkpoint import Checkpoint
 
 STANDARD = [
     {"name": "APGD-CE", "steps": 100, "restarts": 1},

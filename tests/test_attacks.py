@@ -15,13 +15,15 @@ from torch import nn
 
 import spatialmix_cli.attacks.build as attack_build
 from spatialmix_cli import load_checkpoint, train
-from spatialmix_cli.attacks import AttackPlan, AttackSpec, attack_checkpoint, load_sample, parse_eps, perturb
+from spatialmix_cli.attacks import AttackSpec, attack_checkpoint, load_sample, perturb
 from spatialmix_cli.attacks import checks as C
-from spatialmix_cli.checkpoint import Checkpoint, read_tensors
+from spatialmix_cli.config.attack import AttackPlan
+from spatialmix_cli.config.eps import parse_eps
+from spatialmix_cli.config.numbers import format_eps
+from spatialmix_cli.config.recipes import parse_recipe
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.numbers import format_eps
-from spatialmix_cli.recipes import parse_recipe
-from spatialmix_cli.training import adversary
+from spatialmix_cli.store.checkpoint import Checkpoint, read_tensors
+from spatialmix_cli.training.loop import adversary
 
 from conftest import json_lines, tiny_config
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 import yaml
 
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import ConfigError, RunDirError
 from spatialmix_cli.layers.filter_banks import FILTER_BANKS, format_bank, make_filter_bank, parse_bank
 from spatialmix_cli.models import create_model
-from spatialmix_cli.rundir import check_run_dir, read_config
+from spatialmix_cli.store.rundir import check_run_dir, read_config
 
 from conftest import tiny_config
 

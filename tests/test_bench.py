@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from spatialmix_cli.bench import BenchSettings, bench_preset, bench_rows, machine, train_flops
-from spatialmix_cli.hardware import cpu_info
+from spatialmix_cli.commands.bench import BenchSettings, bench_preset, bench_rows, machine, train_flops
 from spatialmix_cli.models import create_model
+from spatialmix_cli.training.hardware import cpu_info
 
 TINY = dict(width=16, depth=1, kernel=3, patch=4)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spatialmix_cli.checkpoint import load_model
 from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.store.checkpoint import load_model
 
 from conftest import json_lines
 

@@ -15,8 +15,8 @@ import typer
 from typer.main import get_command
 
 from spatialmix_cli.cli.app import app
-from spatialmix_cli.config import TrainConfig
-from spatialmix_cli.rundir import read_config
+from spatialmix_cli.config.train import TrainConfig
+from spatialmix_cli.store.rundir import read_config
 
 from conftest import json_lines
 

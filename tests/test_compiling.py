@@ -12,11 +12,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialmix_cli import compiling
-from spatialmix_cli.checkpoint import load_model
-from spatialmix_cli.compiling import PROBE_STEPS, CompileError, CompileSwitch, auto_mode, should_compile
 from spatialmix_cli.models import create_model
-from spatialmix_cli.training import Callbacks, train
+from spatialmix_cli.store.checkpoint import load_model
+from spatialmix_cli.training import compiling
+from spatialmix_cli.training.callbacks import Callbacks
+from spatialmix_cli.training.compiling import (
+    PROBE_STEPS,
+    CompileError,
+    CompileSwitch,
+    auto_mode,
+    should_compile,
+)
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 

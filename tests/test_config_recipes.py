@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.recipes import load_recipe, parse_recipe, parse_set
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.recipes import load_recipe, parse_recipe, parse_set
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spatialmix_cli.spectra import (
+from spatialmix_cli.analysis.spectra import (
     DEFAULT_LEVEL,
     DEFAULT_THRESHOLD,
     bank_spectrum,

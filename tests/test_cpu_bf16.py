@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialmix_cli import runtime
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.hardware import CpuInfo
 from spatialmix_cli.models import create_model
-from spatialmix_cli.runtime import autocast, check_bf16, use_bf16
-from spatialmix_cli.training import train
+from spatialmix_cli.training import runtime
+from spatialmix_cli.training.hardware import CpuInfo
+from spatialmix_cli.training.loop import train
+from spatialmix_cli.training.runtime import autocast, check_bf16, use_bf16
 
 from conftest import tiny_config
 

@@ -18,15 +18,12 @@ import torch
 import torch.distributed as tdist
 from torch.optim.swa_utils import update_bn
 
-from spatialmix_cli import distributed
-from spatialmix_cli.callbacks import Callbacks
-from spatialmix_cli.checkpoint import load_model, read_metadata
-from spatialmix_cli.data import prepare_data
-from spatialmix_cli.distributed import Dist, from_env
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.precise_bn import IMAGES, PURPOSE
-from spatialmix_cli.runtime import to_float
-from spatialmix_cli.training import (
+from spatialmix_cli.store.checkpoint import load_model, read_metadata
+from spatialmix_cli.training import distributed
+from spatialmix_cli.training.callbacks import Callbacks
+from spatialmix_cli.training.distributed import Dist, from_env
+from spatialmix_cli.training.loop import (
     TrainingInterrupted,
     build_model,
     build_optimizer,
@@ -34,6 +31,9 @@ from spatialmix_cli.training import (
     train,
     warmup_steps,
 )
+from spatialmix_cli.training.precise_bn import IMAGES, PURPOSE
+from spatialmix_cli.training.prepare import prepare_data
+from spatialmix_cli.training.runtime import to_float
 
 from conftest import tiny_config
 
@@ -158,9 +158,9 @@ STOPPING = """
 import json, sys
 import torch
 from spatialmix_cli import tasks
-from spatialmix_cli.config import TrainConfig
-from spatialmix_cli.distributed import from_env
-from spatialmix_cli.training import TrainingDiverged, TrainingInterrupted, train
+from spatialmix_cli.config.train import TrainConfig
+from spatialmix_cli.training.distributed import from_env
+from spatialmix_cli.training.loop import TrainingDiverged, TrainingInterrupted, train
 
 cfg, rank = TrainConfig.from_dict(json.loads(sys.argv[1])), from_env().rank
 
@@ -224,7 +224,7 @@ def test_environment_parsing_and_batch_check() -> None:
     assert from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"}) == Dist(2, 4, 0)
     with pytest.raises(ConfigError, match="torchrun"):
         from_env({"WORLD_SIZE": "2"})
-    from spatialmix_cli.distributed import check_batch, wrap
+    from spatialmix_cli.training.distributed import check_batch, wrap
 
     with pytest.raises(ConfigError, match="divisible"):
         check_batch(Dist(0, 3, 0), 64)

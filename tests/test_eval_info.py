@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from spatialmix_cli import TrainConfig, __version__, train
 from spatialmix_cli.cli.app import app, main
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.targets import expand_targets, paths_from_stdin
+from spatialmix_cli.store.targets import expand_targets, paths_from_stdin
 
 from conftest import json_lines, tiny_config
 

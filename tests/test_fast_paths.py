@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from spatialmix_cli.allocator import tune_malloc, tune_malloc_from_env
 from spatialmix_cli.data.augment import augment
 from spatialmix_cli.layers import ChannelConv2d
 from spatialmix_cli.models import create_model
+from spatialmix_cli.training.allocator import tune_malloc, tune_malloc_from_env
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spatialmix_cli.checkpoint import load_checkpoint
 from spatialmix_cli.data.info import DatasetInfo, dataset_info
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import load_checkpoint
+from spatialmix_cli.training.loop import train
 
 from conftest import json_lines, tiny_config
 
@@ -140,7 +140,7 @@ def test_folder_stats_use_a_fixed_sample_of_at_most_limit_images(folder_run) -> 
 
 def test_planning_info_counts_a_folders_classes_before_reading_images(folder_run, tmp_path: Path) -> None:
     from spatialmix_cli.data.info import planning_info
-    from spatialmix_cli.memory import training_estimate
+    from spatialmix_cli.training.memory import training_estimate
 
     base, _, _ = folder_run
     assert planning_info("folder", str(base / "flowers")).num_classes == 3

@@ -12,12 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from spatialmix_cli.checkpoint import build_model_from_meta, load_checkpoint, parse_metadata, tensor_shapes
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.recipes import RECIPE_KEYS, Recipe, load_recipe, parse_recipe
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import CheckpointError, ConfigError
 from spatialmix_cli.models import create_model, list_models
-from spatialmix_cli.recipes import RECIPE_KEYS, Recipe, load_recipe, parse_recipe
+from spatialmix_cli.store.checkpoint import (
+    build_model_from_meta,
+    load_checkpoint,
+    parse_metadata,
+    tensor_shapes,
+)
 
 # 150 examples per test in `make test`; SPATIALMIX_FUZZ_EXAMPLES=5000 for a deeper search.
 FUZZ = settings(
@@ -266,8 +271,8 @@ WRITERS = ("atomic_write_text", "append_lines", "open_lock", "write_below")
 def test_fuzzed_write_targets_are_written_or_refused_and_nothing_outside_changes(
     tmp_path_factory, kind: str, writer: str
 ) -> None:
-    from spatialmix_cli import safefiles as sf
     from spatialmix_cli.errors import SpatialmixError
+    from spatialmix_cli.store import safefiles as sf
 
     outside, out = _outside(tmp_path_factory), tmp_path_factory.mktemp("out")
     target = _plant(out, kind, b"old\n", outside)
@@ -302,7 +307,7 @@ jsonl_ops = st.lists(
 @FUZZ
 @given(ops=jsonl_ops)
 def test_fuzzed_appends_and_torn_writes_keep_every_whole_line(tmp_path_factory, ops) -> None:
-    from spatialmix_cli import safefiles as sf
+    from spatialmix_cli.store import safefiles as sf
 
     path = tmp_path_factory.mktemp("jsonl") / "attacks.jsonl"
     path.touch()
@@ -347,7 +352,7 @@ progress_fields = st.fixed_dictionaries(
 def test_fuzzed_progress_fields_give_a_resumable_state_or_a_checkpoint_error(progress, history) -> None:
     """Whatever ``progress`` / ``history`` a file holds, ``parse_metadata`` either refuses it or passes
     fields the trainer can use as they are: non-negative int counters, finite sums and seconds."""
-    from spatialmix_cli.training import Progress as _Progress
+    from spatialmix_cli.training.loop import Progress as _Progress
 
     meta = {"model": {"name": "convmixer", "kwargs": {}}, "progress": progress, "history": history}
     try:
@@ -384,7 +389,7 @@ sizes = st.fixed_dictionaries(
 def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated(data) -> None:
     """Any mix of sizes is a ConfigError (a range, a shape that cannot run, or a ResourceError with its
     estimate) or an estimate within the budget; all from shapes on the meta device, in milliseconds."""
-    from spatialmix_cli.memory import Budget, training_estimate
+    from spatialmix_cli.training.memory import Budget, training_estimate
 
     budget = Budget(256 << 20, "the test's 256 MiB")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spatialmix_cli.hardware import cpu_info
+from spatialmix_cli.training.hardware import cpu_info
 
 X86 = "processor\t: {i}\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma{extra}\n\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from spatialmix_cli.checkpoint import load_checkpoint
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import load_checkpoint
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 

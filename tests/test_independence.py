@@ -14,10 +14,10 @@ import math
 import pytest
 import torch
 
+from spatialmix_cli.analysis.spectra import draw_bank
 from spatialmix_cli.layers import DepthwiseConv2d
 from spatialmix_cli.models import create_model, list_models
 from spatialmix_cli.seeding import derive_seed
-from spatialmix_cli.spectra import draw_bank
 
 PREFIX = 2048  # entries compared per pair of tensors
 MIN_OVERLAP = 64  # pairs sharing fewer entries are too short to test

@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.layers import LEARN_MODES
 from spatialmix_cli.layers.learn import BATCH_NORMS, NORMS, layer_type
 from spatialmix_cli.models import create_model
-from spatialmix_cli.training import build_optimizer
+from spatialmix_cli.training.loop import build_optimizer
 
 FAMILIES = {
     "convmixer": dict(width=8, depth=2, kernel=3, patch=2),

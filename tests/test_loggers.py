@@ -16,10 +16,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from spatialmix_cli.cli import progress
 from spatialmix_cli.cli.progress import PROGRESS_ENV, PassProgress, duration, line_interval
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.loggers import EVENTS_GLOB
-from spatialmix_cli.training import TrainingInterrupted, lr_at, train, warmup_steps
+from spatialmix_cli.training.loggers import EVENTS_GLOB
+from spatialmix_cli.training.loop import TrainingInterrupted, lr_at, train, warmup_steps
 
 from conftest import tiny_config
 
@@ -163,7 +163,7 @@ def test_bad_logger_values_are_refused(value: str, message: str) -> None:
 
 
 def test_the_logger_is_a_runtime_key() -> None:
-    from spatialmix_cli.config import RUNTIME_KEYS
+    from spatialmix_cli.config.train import RUNTIME_KEYS
 
     assert "logger" in RUNTIME_KEYS  # a run's identity (and a finished run's status) ignore it
 

@@ -16,12 +16,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from spatialmix_cli import memory
-from spatialmix_cli.checkpoint import load_model, read_metadata
+from spatialmix_cli.config.safeyaml import parse_yaml
 from spatialmix_cli.data import load_dataset, make_synthetic
 from spatialmix_cli.errors import ConfigError, DataError, ResourceError
-from spatialmix_cli.safeyaml import parse_yaml
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import load_model, read_metadata
+from spatialmix_cli.training import memory
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 
@@ -201,7 +201,7 @@ def test_estimates_are_within_2x_of_the_measured_peak(case: str) -> None:
         estimate = memory.resize_bytes(32, 3, 32, 768)
         measured = _peak_rss_delta(lambda: data.resized(768))
     else:
-        from spatialmix_cli.spectra import spectral_envelope
+        from spatialmix_cli.analysis.spectra import spectral_envelope
 
         bank = torch.rand(16, 3, 3)
         estimate = memory.fft_bytes(16, 1024)
@@ -212,9 +212,9 @@ def test_estimates_are_within_2x_of_the_measured_peak(case: str) -> None:
 
 def test_training_step_estimate_is_within_2x_of_the_measured_peak() -> None:
     """One AdamW step of a ConvMixer-64/2 on a batch of 64: activations, gradients, moments, float batch."""
-    from spatialmix_cli.runtime import to_float
-    from spatialmix_cli.tasks import Classify
-    from spatialmix_cli.training import build_model, build_optimizer, train_step
+    from spatialmix_cli.training.loop import build_model, build_optimizer, train_step
+    from spatialmix_cli.training.runtime import to_float
+    from spatialmix_cli.training.tasks import Classify
 
     cfg = tiny_config(width=64, depth=2, patch=2, batch_size=64, crop_pad=0)
     estimate = memory.training_estimate(cfg)
@@ -235,8 +235,8 @@ def test_training_step_estimate_is_within_2x_of_the_measured_peak() -> None:
 def test_fft_chunk_shrinks_to_what_fits_and_the_envelope_is_unchanged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from spatialmix_cli.spectra import spectral_envelope
-    from spatialmix_cli.spectra.envelope import fft_chunk
+    from spatialmix_cli.analysis.spectra import spectral_envelope
+    from spatialmix_cli.analysis.spectra.envelope import fft_chunk
 
     bank = torch.rand(100, 7, 7)
     whole = spectral_envelope(bank, 256)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from spatialmix_cli.checkpoint import load_model
 from spatialmix_cli.data.mixing import make_mixer
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.tasks import Classify
-from spatialmix_cli.training import TrainingInterrupted, train
+from spatialmix_cli.store.checkpoint import load_model
+from spatialmix_cli.training.loop import TrainingInterrupted, train
+from spatialmix_cli.training.tasks import Classify
 
 from conftest import tiny_config
 

@@ -84,7 +84,7 @@ def _fake_bench(presets, modes, settings, out, on_row=None) -> dict[str, Any]:
 
 
 def test_bench_table_goes_to_stdout_without_json(cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("spatialmix_cli.bench.write_bench", _fake_bench)
+    monkeypatch.setattr("spatialmix_cli.commands.bench.write_bench", _fake_bench)
     plain = cli("bench", "--preset", "convmixer", "--learn", "chans", "--device", "cpu")
     assert plain.exit_code == 0, plain.stderr
     assert "throughput" in plain.stdout and "throughput" not in plain.stderr and "wrote" in plain.stderr
@@ -97,7 +97,7 @@ def test_report_claims_table_goes_to_stdout_without_json(cli, tmp_path: Path, mo
     claim = SimpleNamespace(id=1, text="frozen random filters suffice", verdict="holds", flagged=False)
     fake = SimpleNamespace(claims=[claim], runs=[1, 2], files=[], summary=lambda: {"runs": 2})
     monkeypatch.setattr(
-        "spatialmix_cli.reporting.build_report", lambda *a, **k: fake
+        "spatialmix_cli.analysis.reporting.build_report", lambda *a, **k: fake
     )  # imported at call time
     (tmp_path / "r").mkdir()
     plain = cli("report", "r", "--out", "rep")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from spatialmix_cli.checkpoint import load_model
-from spatialmix_cli.config import PRECISE_BN_AUTO_STEPS, TrainConfig
-from spatialmix_cli.data import prepare_data
-from spatialmix_cli.precise_bn import IMAGES, PURPOSE, batchnorms, wanted
-from spatialmix_cli.runtime import to_float
-from spatialmix_cli.training import train
+from spatialmix_cli.config.train import PRECISE_BN_AUTO_STEPS, TrainConfig
+from spatialmix_cli.store.checkpoint import load_model
+from spatialmix_cli.training.loop import train
+from spatialmix_cli.training.precise_bn import IMAGES, PURPOSE, batchnorms, wanted
+from spatialmix_cli.training.prepare import prepare_data
+from spatialmix_cli.training.runtime import to_float
 
 from conftest import json_lines, tiny_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spatialmix_cli.data import load_dataset
-from spatialmix_cli.training import train
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 

@@ -20,8 +20,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from spatialmix_cli.checkpoint import load_model, read_metadata
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import load_model, read_metadata
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 
@@ -366,7 +366,7 @@ def test_sigterm_saves_exits_143_and_resume_is_exact(tmp_path: Path, straight: P
 def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from spatialmix_cli.tasks import Classify
+    from spatialmix_cli.training.tasks import Classify
 
     real, calls = Classify.loss, []
 
@@ -474,7 +474,7 @@ def test_package_never_unpickles_or_loads_unsafe_yaml() -> None:
     }
     assert problems == {}
     yaml_users = [p.name for p in PACKAGE.rglob("*.py") if "safe_load(" in p.read_text()]
-    assert yaml_users == ["safeyaml.py"], "read YAML through spatialmix_cli.safeyaml.parse_yaml only"
+    assert yaml_users == ["safeyaml.py"], "read YAML through spatialmix_cli.config.safeyaml.parse_yaml only"
 
 
 def test_loading_a_checkpoint_never_touches_pickle(good_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,15 +485,15 @@ def test_loading_a_checkpoint_never_touches_pickle(good_run: Path, monkeypatch: 
 
     for target, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
         monkeypatch.setattr(target, name, refuse)
-    from spatialmix_cli.checkpoint import load_checkpoint
+    from spatialmix_cli.store.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(good_run / "last.safetensors")
     assert ckpt.learn == "chans"
 
 
 def test_recipe_run_dirs_stay_inside_the_output_folder(tmp_path: Path) -> None:
+    from spatialmix_cli.config.recipes import parse_recipe
     from spatialmix_cli.errors import ConfigError
-    from spatialmix_cli.recipes import parse_recipe
 
     base = {"dataset": "synthetic", "width": 8, "depth": 1, "kernel": 3, "patch": 4}
     recipe = parse_recipe({"base": base, "sweep": [{"grid": "g", "seed": [0, 1]}]}, "r")

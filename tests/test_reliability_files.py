@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from safetensors.torch import save_file
 
-from spatialmix_cli.checkpoint import read_metadata, read_tensors
-from spatialmix_cli.config import TrainConfig
+from spatialmix_cli.analysis.reporting import load_runs
+from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data.info import dataset_info
-from spatialmix_cli.reporting import load_runs
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import read_metadata, read_tensors
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 

@@ -18,8 +18,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from spatialmix_cli.checkpoint import read_metadata, read_tensors
-from spatialmix_cli.training import train
+from spatialmix_cli.store.checkpoint import read_metadata, read_tensors
+from spatialmix_cli.training.loop import train
 
 from conftest import tiny_config
 
@@ -105,7 +105,7 @@ def test_bad_weights_are_refused(cli, tmp_path: Path, good_run: Path, command: s
 
 
 def test_the_bad_weight_checks_pass_every_real_checkpoint(good_run: Path) -> None:
-    from spatialmix_cli.checkpoint import load_checkpoint
+    from spatialmix_cli.store.checkpoint import load_checkpoint
 
     assert load_checkpoint(good_run / "model.safetensors").model is not None
     assert load_checkpoint(good_run / "last.safetensors").model is not None

@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from spatialmix_cli import TrainConfig, train
-from spatialmix_cli.attacks import AttackPlan, attack_checkpoint, load_sample, record
-from spatialmix_cli.checkpoint import load_checkpoint
-from spatialmix_cli.reporting import FAILS, HOLDS, UNKNOWN, build_report, load_runs
-from spatialmix_cli.reporting.browser import check_html, find_chromium
-from spatialmix_cli.reporting.claims import all_claims
-from spatialmix_cli.reporting.stats import INCONCLUSIVE
+from spatialmix_cli.analysis.reporting import FAILS, HOLDS, UNKNOWN, build_report, load_runs
+from spatialmix_cli.analysis.reporting.browser import check_html, find_chromium
+from spatialmix_cli.analysis.reporting.claims import all_claims
+from spatialmix_cli.analysis.reporting.stats import INCONCLUSIVE
+from spatialmix_cli.attacks import attack_checkpoint, load_sample, record
+from spatialmix_cli.config.attack import AttackPlan
+from spatialmix_cli.store.checkpoint import load_checkpoint
 
 from conftest import json_lines, tiny_config
 
@@ -37,8 +38,8 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     methods=["fgsm", "pgd"], eps=[1 / 255, 4 / 255], n=32, batch_size=32, large_eps_steps=2
                 )
                 record(run, attack_checkpoint(ckpt, load_sample(ckpt.info, n=32, seed=0), plan))
-    from spatialmix_cli.unshuffle.grid import save_grid
-    from spatialmix_cli.unshuffle.scores import save_scores, score_checkpoint
+    from spatialmix_cli.analysis.unshuffle.grid import save_grid
+    from spatialmix_cli.analysis.unshuffle.scores import save_scores, score_checkpoint
 
     for learn in ("full", "chans"):
         cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
@@ -311,7 +312,7 @@ def test_html_report_renders_in_headless_chromium_with_every_image(
 
 @needs_chromium
 def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
-    from spatialmix_cli.reporting.render import IMAGE_CHECK_SCRIPT
+    from spatialmix_cli.analysis.reporting.render import IMAGE_CHECK_SCRIPT
 
     png = (Path(__file__).parent.parent / "docs" / "figures" / "spectrum-random-vs-smooth.png").read_bytes()
     good = "data:image/png;base64," + __import__("base64").b64encode(png).decode()
@@ -326,8 +327,8 @@ def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
 def test_keys_that_change_results_keep_runs_apart(real_runs: Path, tmp_path: Path) -> None:
     """One list (config.RUNTIME_KEYS) says which keys do not change what a run computes. A bf16 run and its
     float32 twin are two runs, not one counted once; a run that only evaluated more often is the same run."""
-    from spatialmix_cli.config import RUNTIME_KEYS
-    from spatialmix_cli.reporting import collect
+    from spatialmix_cli.analysis.reporting import collect
+    from spatialmix_cli.config.train import RUNTIME_KEYS
 
     assert {"cpu_bf16", "bf16", "sync_bn"}.isdisjoint(RUNTIME_KEYS)
     assert not hasattr(collect, "_NOT_IDENTITY")  # no second list to drift from the first
@@ -357,7 +358,7 @@ def test_a_report_rebuilds_from_run_records_without_weights(real_runs: Path, tmp
 
 
 def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
-    from spatialmix_cli.reporting.claims import coverage_grows
+    from spatialmix_cli.analysis.reporting.claims import coverage_grows
 
     claim = coverage_grows(
         {1: [0.30, 0.28, 0.33], 4: [0.60, 0.65, 0.62]},
@@ -369,7 +370,7 @@ def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:
 
 
 def test_coverage_claim_describes_the_fixed_level() -> None:
-    from spatialmix_cli.reporting.claims import coverage_grows
+    from spatialmix_cli.analysis.reporting.claims import coverage_grows
 
     rule = coverage_grows({1: [0.01, 0.02], 4: [0.05, 0.06]}).rule
     assert "unit energy" in rule and "|H| ≥ 2 × a flat spectrum" in rule and "threshold" not in rule
@@ -379,8 +380,8 @@ def test_initial_banks_are_a_chans_runs_frozen_banks(real_runs: Path) -> None:
     """Rebuilt from the config alone, they are the banks a chans run kept frozen (and not a full run's)."""
     import torch
 
-    from spatialmix_cli.spectra import depthwise_weights
-    from spatialmix_cli.spectra.banks import initial_banks
+    from spatialmix_cli.analysis.spectra import depthwise_weights
+    from spatialmix_cli.analysis.spectra.banks import initial_banks
 
     runs = {r.path.name: r for r in load_runs([real_runs / "sweep"])[0]}
     for name, frozen in (("chans-d2", True), ("full-d2", False)):
@@ -393,9 +394,9 @@ def test_initial_banks_are_a_chans_runs_frozen_banks(real_runs: Path) -> None:
 def test_own_bank_coverage_needs_no_weights_and_counts_each_bank_once(tmp_path: Path) -> None:
     """Claim 9's own banks are a rule over the runs' configs: run records without weights count, a second run
     with the same seed and sizes (the same banks) does not, and more seeds give more banks."""
-    from spatialmix_cli.reporting.build import own_bank_coverage
-    from spatialmix_cli.reporting.collect import Run
-    from spatialmix_cli.spectra.banks import disjoint_subset_coverage, initial_banks
+    from spatialmix_cli.analysis.reporting.build import own_bank_coverage
+    from spatialmix_cli.analysis.reporting.collect import Run
+    from spatialmix_cli.analysis.spectra.banks import disjoint_subset_coverage, initial_banks
 
     def run(name: str, seed: int, **kw: Any) -> Run:
         cfg = tiny_config(**{"learn": "chans", "width": 96, "depth": 1, "kernel": 5, "seed": seed, **kw})
@@ -413,8 +414,8 @@ def test_fig9_envelopes_contrast_learned_with_frozen_random_filters(
 ) -> None:
     """Fig. 9 shows a chans run with *random* frozen banks (not box or identity, even when those sort first)
     and the full run of the same setting and seed."""
-    import spatialmix_cli.spectra.banks as banks_mod
-    from spatialmix_cli.reporting import plots
+    import spatialmix_cli.analysis.spectra.banks as banks_mod
+    from spatialmix_cli.analysis.reporting import plots
 
     root = tmp_path / "r"
     for name in ("chans-d2", "full-d2", "full-d1"):

@@ -13,11 +13,17 @@ import pytest
 import torch
 import yaml
 
-from spatialmix_cli.reporting import build_report, load_runs, plots
-from spatialmix_cli.reporting.compare import Stat
-from spatialmix_cli.reporting.curves import curve, training_curves
-from spatialmix_cli.reporting.numbers import RUNS_CSV, SETTINGS_CSV
-from spatialmix_cli.spectra.plot import FLOOR_DB, checkpoint_name, colour_floor, colour_range, plot_grid
+from spatialmix_cli.analysis.reporting import build_report, load_runs, plots
+from spatialmix_cli.analysis.reporting.compare import Stat
+from spatialmix_cli.analysis.reporting.curves import curve, training_curves
+from spatialmix_cli.analysis.reporting.numbers import RUNS_CSV, SETTINGS_CSV
+from spatialmix_cli.analysis.spectra.plot import (
+    FLOOR_DB,
+    checkpoint_name,
+    colour_floor,
+    colour_range,
+    plot_grid,
+)
 
 from conftest import tiny_config
 

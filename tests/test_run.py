@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from spatialmix_cli.config.recipes import COMMANDS, load_recipe, parse_recipe, read_recipe, recipe_command
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.recipes import COMMANDS, load_recipe, parse_recipe, read_recipe, recipe_command
 
 from conftest import json_lines
 

@@ -12,9 +12,7 @@ import pytest
 import torch
 
 from spatialmix_cli import create_model, save_checkpoint, train
-from spatialmix_cli.checkpoint import load_checkpoint
-from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.spectra import (
+from spatialmix_cli.analysis.spectra import (
     bank_spectrum,
     checkpoint_spectra,
     coverage,
@@ -26,6 +24,8 @@ from spatialmix_cli.spectra import (
     spectral_envelope,
     unit_energy_envelope,
 )
+from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.store.checkpoint import load_checkpoint
 
 from conftest import tiny_config
 
@@ -201,8 +201,8 @@ def test_cli_errors_are_one_line(cli, run_dir: Path, args: list[str], message: s
 def test_own_banks_are_measured_on_disjoint_filter_subsets() -> None:
     """Claim 9 from a run's frozen bank: the N = 1, 4, 16, 64 sub-banks are consecutive, disjoint blocks
     (independent filters), never nested prefixes whose coverage could only grow."""
-    from spatialmix_cli.spectra import bank_spectrum
-    from spatialmix_cli.spectra.banks import disjoint_subset_coverage
+    from spatialmix_cli.analysis.spectra import bank_spectrum
+    from spatialmix_cli.analysis.spectra.banks import disjoint_subset_coverage
 
     bank = draw_bank("random", 90, 5, seed=4)
     got = disjoint_subset_coverage(bank, (1, 4, 16, 64), pad=PAD)

@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from spatialmix_cli.reporting.stats import (
+from spatialmix_cli.analysis.reporting.stats import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,

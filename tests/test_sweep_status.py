@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from spatialmix_cli.recipes import load_recipe
-from spatialmix_cli.rundir import STATUSES, read_config, run_status
-from spatialmix_cli.runlock import claim
-from spatialmix_cli.training import TrainingInterrupted, train
+from spatialmix_cli.config.recipes import load_recipe
+from spatialmix_cli.store.lock import claim
+from spatialmix_cli.store.rundir import STATUSES, read_config, run_status
+from spatialmix_cli.training.loop import TrainingInterrupted, train
 
 from conftest import json_lines
 

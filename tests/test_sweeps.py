@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spatialmix_cli.runlock import RunDirBusy, claim, claimed_by
+from spatialmix_cli.store.lock import RunDirBusy, claim, claimed_by
 
 RECIPE = """name: fan
 out: sweep

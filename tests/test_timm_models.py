@@ -197,7 +197,7 @@ def test_config_keys_for_timm_models() -> None:
         TrainConfig.from_dict({"arch": "timm:convnext_atto", "width": 64}).validate()
     with pytest.raises(ConfigError, match="'pretrained' is for timm: models"):
         TrainConfig.from_dict({"arch": "convmixer", "pretrained": True}).validate()
-    from spatialmix_cli.recipes import parse_set
+    from spatialmix_cli.config.recipes import parse_set
 
     assert parse_set(["model.drop_path_rate=0.2", "model.conv_mlp=false", "lr=0.1"]) == {
         "lr": 0.1, "model_args": '{"conv_mlp":false,"drop_path_rate":0.2}'}  # fmt: skip
@@ -396,7 +396,7 @@ def test_pretrained_weights_offline_is_one_clear_error(monkeypatch: pytest.Monke
 
 
 def test_set_model_key_adds_to_a_recipes_timm_arguments(tmp_path: Path) -> None:
-    from spatialmix_cli.recipes import load_recipe, parse_set
+    from spatialmix_cli.config.recipes import load_recipe, parse_set
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(

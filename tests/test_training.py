@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from spatialmix_cli.checkpoint import load_model, read_metadata
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import RunDirError
-from spatialmix_cli.tasks import Classify
-from spatialmix_cli.training import TrainingInterrupted, build_model, lr_at, train, train_step
+from spatialmix_cli.store.checkpoint import load_model, read_metadata
+from spatialmix_cli.training.loop import TrainingInterrupted, build_model, lr_at, train, train_step
+from spatialmix_cli.training.tasks import Classify
 
 from conftest import tiny_config
 

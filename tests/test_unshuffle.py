@@ -10,9 +10,16 @@ import pytest
 import torch
 
 from spatialmix_cli import TrainConfig, create_model, load_checkpoint, train
+from spatialmix_cli.analysis.unshuffle import (
+    inverse,
+    make_permutation,
+    psnr,
+    psnr_from_mse,
+    scramble,
+    unscramble,
+)
+from spatialmix_cli.analysis.unshuffle.scores import score_checkpoint
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.unshuffle import inverse, make_permutation, psnr, psnr_from_mse, scramble, unscramble
-from spatialmix_cli.unshuffle.scores import score_checkpoint
 
 from conftest import json_lines, tiny_config
 
@@ -177,7 +184,7 @@ def test_unshuffle_eval_takes_data_dir_but_no_training_options(
 def test_psnr_scores_outputs_clamped_to_the_image_range() -> None:
     """Images live in [0, 1]; an output of 1.4 for a white pixel is a white pixel. The training/eval metric
     (the task's score) and the standalone ``psnr`` both clamp; the loss does not."""
-    from spatialmix_cli.tasks import make_task
+    from spatialmix_cli.training.tasks import make_task
 
     target = torch.rand(4, 1, 6, 6) * 0.5 + 0.5
     output = target.clone()
@@ -195,7 +202,7 @@ def test_psnr_scores_outputs_clamped_to_the_image_range() -> None:
 
 
 def test_psnr_convention_is_recorded(trained: dict[str, Path]) -> None:
-    from spatialmix_cli.unshuffle import PSNR_CONVENTION
+    from spatialmix_cli.analysis.unshuffle import PSNR_CONVENTION
 
     assert "clamped to [0, 1]" in PSNR_CONVENTION and "dataset-level" in PSNR_CONVENTION
     for ckpt in trained.values():

@@ -7,8 +7,6 @@ __getattr__, __all__ = lazy_exports(
     __name__,
     {
         ".build": ("AttackSpec", "attack_name", "build_attack", "components", "eps_label", "perturb"),
-        ".eps": ("parse_eps",),
-        ".plan": ("AttackPlan",),
         ".registry": ("ATTACKS", "GRADIENT_ATTACKS"),
         ".robustness": ("AttackResult", "Sample", "attack_checkpoint", "load_sample", "record"),
     },

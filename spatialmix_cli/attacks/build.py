@@ -21,8 +21,8 @@ import torch
 import torchattacks
 from torch import nn
 
+from ..config.numbers import format_eps
 from ..errors import ConfigError, check_choice
-from ..numbers import format_eps
 from .registry import ATTACKS, DEFAULT_PGD_VARIANT, PGD_VARIANTS, AttackDef
 
 __all__ = ["AttackSpec", "attack_name", "build_attack", "check_classes", "components", "eps_label", "perturb"]

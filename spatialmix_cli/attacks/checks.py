@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..numbers import format_eps
+from ..config.numbers import format_eps
 
 CHECKS = {
     "eps0_is_clean": "ε = 0 gives the clean accuracy exactly",

@@ -16,17 +16,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import Checkpoint
+from ..config.attack import AttackPlan
+from ..config.numbers import format_eps
+from ..config.runfiles import ATTACKS_FILE
 from ..data import DatasetInfo, eval_batches, load_dataset
 from ..errors import CheckpointError
 from ..layers.filter_banks import smooth_sigma_of, with_smooth_sigma
-from ..numbers import format_eps
-from ..rundir import ATTACKS_FILE
-from ..safefiles import append_lines
 from ..seeding import derive_seed
+from ..store.checkpoint import Checkpoint
+from ..store.safefiles import append_lines
 from . import checks as C
 from .build import AttackSpec, check_classes, components, perturb
-from .plan import AttackPlan
 from .registry import ATTACKS
 
 # (label of the attack pass, batches done, batches in the pass)

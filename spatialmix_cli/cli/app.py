@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
-from ..allocator import tune_malloc_from_env
+from ..training.allocator import tune_malloc_from_env
 from . import attack, bench, info, report, run, spectrum, train, unshuffle
 from . import eval as eval_
 from .options import Command, Group, examples
@@ -56,7 +56,9 @@ def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("recipe") is not None:
-            from ..recipes import check_command  # the library is imported when a command runs, not for --help
+            from ..config.recipes import (
+                check_command,  # the library is imported when a command runs, not for --help
+            )
 
             check_command(kwargs["recipe"], name)
         return command(*args, **kwargs)

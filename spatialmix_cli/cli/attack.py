@@ -11,11 +11,11 @@ import typer
 
 from ..attacks.checks import CHECKS
 from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
-from ..callbacks import AttackCallbacks
+from ..config.keys import ATTACK_COMMAND
+from ..config.runfiles import MODEL_FILE
 from ..errors import ConfigError
-from ..keyspec import ATTACK_COMMAND
-from ..runfiles import MODEL_FILE
-from ..targets import STDIN, expand_targets
+from ..store.targets import STDIN, expand_targets
+from ..training.callbacks import AttackCallbacks
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
@@ -23,8 +23,8 @@ from .train import train_points, with_weights
 
 if TYPE_CHECKING:
     from ..attacks import AttackResult
-    from ..checkpoint import Checkpoint
-    from ..recipes import Point
+    from ..config.recipes import Point
+    from ..store.checkpoint import Checkpoint
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -145,7 +145,7 @@ def attack_command(
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking.
     With --recipe, the training options of `spatialmix train` change the recipe's runs (--epochs 1, --set
     subset=256, --overwrite, ...; its --seed and --batch-size are the attack's: --set seed=N for training)."""
-    from ..attacks.run import attack, attack_listing
+    from ..commands.attack import attack, attack_listing
 
     if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
         checkpoints = expand_targets(checkpoints, sys.stdin.read)

@@ -1,5 +1,5 @@
 """``spatialmix bench``: training / evaluation / PGD-2 throughput of the project's paths against plain
-PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.bench``,
+PyTorch references, written to bench.json (the library lives in ``spatialmix_cli.commands.bench``,
 imported when the command runs)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..bench_settings import DEFAULT_PRESETS, BenchSettings
+from ..config.bench import DEFAULT_PRESETS, BenchSettings
 from . import options as opt
 from .output import console, emit_json, print_result, table
 
@@ -78,7 +78,7 @@ def bench_command(
     debug: opt.Debug = False,
 ) -> None:
     """Measure img/s of training, evaluation and PGD-2 next to plain PyTorch; write bench.json."""
-    from .. import bench
+    from ..commands import bench
 
     presets = preset or list(DEFAULT_PRESETS)
     modes = [m.strip() for m in learn.split(",") if m.strip()]

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..callbacks import EvalCallbacks
-from ..targets import expand_targets
+from ..store.targets import expand_targets
+from ..training.callbacks import EvalCallbacks
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 
 if TYPE_CHECKING:
-    from ..checkpoint import Checkpoint
-    from ..checkpoint_eval import EvalResult
+    from ..commands.eval import EvalResult
+    from ..store.checkpoint import Checkpoint
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -61,7 +61,7 @@ def eval_command(
 ) -> None:
     """Clean test loss and accuracy (PSNR for un-shuffle checkpoints) of checkpoints: the whole test set
     by default, no attack machinery."""
-    from ..checkpoint_eval import evaluate_checkpoints
+    from ..commands.eval import evaluate_checkpoints
 
     paths = expand_targets(targets, sys.stdin.read)
     results = evaluate_checkpoints(paths, n=n, batch_size=batch_size, device=device or "auto",

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..targets import expand_targets
+from ..store.targets import expand_targets
 from . import options as opt
 from .output import emit_json, fmt, print_result, table
 
@@ -22,7 +22,7 @@ EXAMPLES = opt.examples(
 def info_command(targets: opt.Targets, json_: opt.Json = False, debug: opt.Debug = False) -> None:
     """What a checkpoint is: model and arguments, learn mode, filters, dataset and classes, epochs
     trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
-    from ..checkpoint_info import checkpoint_info
+    from ..commands.info import checkpoint_info
 
     records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
     for record in records:

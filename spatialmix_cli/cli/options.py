@@ -16,9 +16,9 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
-from ..config import TrainConfig
+from ..config.keys import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
+from ..config.train import TrainConfig
 from ..errors import ConfigError
-from ..keyspec import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -232,7 +232,7 @@ def given_config(config: dict[str, Any]) -> dict[str, Any]:
 def config_overrides(config: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
     """The config keys given on the command line: the options' values and ``--set KEY=VALUE``'s; a key
     given both ways is refused (neither silently wins)."""
-    from ..recipes import parse_set  # reads YAML and checks values: the library, when a command runs
+    from ..config.recipes import parse_set  # reads YAML and checks values: the library, when a command runs
 
     given, parsed = given_config(config), parse_set(set_)
     both = [k for k in given if k in parsed]

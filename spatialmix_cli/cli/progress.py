@@ -18,8 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..callbacks import Callbacks
 from ..errors import ConfigError
+from ..training.callbacks import Callbacks
 from .output import pct
 
 PROGRESS_ENV = "SPATIALMIX_PROGRESS_SECONDS"

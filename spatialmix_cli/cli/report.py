@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ..config.limits import MAX_DRAWS, check_at_most
 from ..errors import ConfigError
-from ..limits import MAX_DRAWS, check_at_most
-from ..safefiles import check_output_folder, check_target
+from ..store.safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, print_result, table
 
@@ -50,8 +50,8 @@ def report_command(
 ) -> None:
     """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
     settings.csv, and a verdict on each of the paper's claims."""
-    from ..reporting import build_report
-    from ..reporting.browser import screenshot_report
+    from ..analysis.reporting import build_report
+    from ..analysis.reporting.browser import screenshot_report
 
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")

@@ -35,7 +35,7 @@ def run_command(
     default attack with an attack section, unshuffle with task: unshuffle, else train). Every option of
     that command works (give them after RECIPE); see `spatialmix <command> --help`. `--list` prints the
     recipe's points and their status (each of these commands has it), `--index I` runs only point I."""
-    from ..recipes import named_command
+    from ..config.recipes import named_command
 
     if any(a in ("--recipe", "-r") or a.startswith("--recipe=") for a in ctx.args):
         raise ConfigError("`spatialmix run` takes the recipe as its argument, not --recipe")

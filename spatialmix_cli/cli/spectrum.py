@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import ConfigError
-from ..keyspec import MODEL
-from ..layers.filter_banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
-from ..limits import (
+from ..config.keys import MODEL
+from ..config.limits import (
     DEFAULT_LEVEL,
     DEFAULT_PAD,
     DEFAULT_THRESHOLD,
@@ -20,11 +18,13 @@ from ..limits import (
     check_at_most,
     check_sigma,
 )
+from ..errors import ConfigError
+from ..layers.filter_banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
 from . import options as opt
 from .output import emit_json, print_result, table
 
 if TYPE_CHECKING:
-    from ..spectra import CheckpointSpectra, DrawnSpectrum
+    from ..analysis.spectra import CheckpointSpectra, DrawnSpectrum
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -87,7 +87,7 @@ def spectrum_command(
     coverage: the share of frequencies where some unit-energy filter reaches |H| ≥ --level, in units of a
     flat spectrum of the same energy (|H| = 1): adding a filter never lowers it. peak_relative_coverage
     (the number called coverage before): the share at ≥ --threshold × the bank's own peak."""
-    from ..spectra import check_level, check_threshold
+    from ..analysis.spectra import check_level, check_threshold
 
     fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
              "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
@@ -126,12 +126,12 @@ def _checkpoint(
 ) -> tuple[dict[str, Any], str | None]:
     """Spectra of a checkpoint's depthwise layers: printed, and drawn to ``out``; the JSON payload and the
     figure's path."""
-    from ..spectra import checkpoint_spectra
+    from ..analysis.spectra import checkpoint_spectra
 
     result = checkpoint_spectra(checkpoint, layers, pad=cut.pad, threshold=cut.threshold, level=cut.level)
     figure = None
     if out is not None:
-        from ..spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
+        from ..analysis.spectra.plot import plot_checkpoint  # lazy: matplotlib only for a figure
 
         figure = str(plot_checkpoint(result, out, pad=cut.pad, level=cut.level))
     _print_checkpoint(result, cut, as_json)
@@ -142,7 +142,7 @@ def _plot_drawn(spectra: list[DrawnSpectrum], out: Path | None, cut: Cut) -> str
     """The figure of fresh banks' envelopes, written to ``out`` if given; its path."""
     if out is None:
         return None
-    from ..spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
+    from ..analysis.spectra.plot import plot_drawn  # lazy: matplotlib only for a figure
 
     return str(plot_drawn(spectra, out, pad=cut.pad, level=cut.level))
 
@@ -176,7 +176,7 @@ def _drawn(
     draws: int | None,
     cut: Cut,
 ) -> list[DrawnSpectrum]:
-    from ..spectra import check_pad, drawn_spectrum
+    from ..analysis.spectra import check_pad, drawn_spectrum
 
     sizes = _ints("--random", random)
     if kernel is None:

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from ..config import TrainConfig
+from ..config.keys import TRAIN, describe_keys
+from ..config.train import TrainConfig
 from ..errors import ConfigError
-from ..keyspec import TRAIN, describe_keys
-from ..runlock import RunDirBusy
+from ..store.lock import RunDirBusy
 from . import options as opt
 from .output import StopRequest, console, emit_json, pct, print_error, print_result, table
 from .progress import TrainProgress
 
 if TYPE_CHECKING:
-    from ..recipes import Point
-    from ..training import TrainingInterrupted, TrainResult
+    from ..config.recipes import Point
+    from ..training.loop import TrainingInterrupted, TrainResult
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -75,7 +75,7 @@ def train_command(
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     Every config key is an option (the everyday ones listed here, all of them with --list-keys) or --set
     KEY=VALUE; --config RUN/config.yaml runs a saved config again."""
-    from ..recipes import listing, resolve_points
+    from ..config.recipes import listing, resolve_points
 
     if list_models_:
         _print_models(json_)
@@ -98,7 +98,7 @@ def train_command(
 
 def _base(config_file: Path | None, recipe: Path | None) -> TrainConfig | None:
     """The config ``--config`` names (a run's config.yaml), the base of the run; None without it."""
-    from ..recipes import load_config
+    from ..config.recipes import load_config
 
     if config_file is None:
         return None
@@ -135,13 +135,13 @@ def _print_models(as_json: bool) -> None:
 def _dry_run(points: list[Point], as_json: bool) -> None:
     """Parameter counts of each point's model, built on the meta device (shapes only, no memory: a
     65536-wide model with 1024-tap kernels is counted in milliseconds), and the memory training would need
-    by the rule of :mod:`spatialmix_cli.memory`."""
+    by the rule of :mod:`spatialmix_cli.training.memory`."""
     import torch
 
     from ..data.info import planning_info
     from ..layers import layer_counts, param_report
-    from ..memory import format_bytes, training_estimate
     from ..models import create_model
+    from ..training.memory import format_bytes, training_estimate
 
     for point in points:
         cfg = point.config
@@ -176,8 +176,8 @@ def train_points(
     Returns (point, result) for every point that is finished now; points another worker holds are left
     out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
     command; by default, for a sweep, `spatialmix train`'s)."""
-    from ..distributed import is_main
-    from ..training import TrainingInterrupted, train
+    from ..training.distributed import is_main
+    from ..training.loop import TrainingInterrupted, train
 
     # a sweep's command without --resume stops at its unfinished point
     if again is None and len(points) > 1:
@@ -227,7 +227,7 @@ def resume_command(run_dir: Path) -> str:
 def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | None = None) -> None:
     """Say where a run stopped and the command that resumes it, then ``again`` if given (stderr); with
     ``--json`` also one record of the interrupted run on stdout."""
-    from ..distributed import from_env
+    from ..training.distributed import from_env
 
     command = resume_command(exc.run_dir)
     print_error(f"interrupted: {exc}")
@@ -266,7 +266,7 @@ def _print_summary(
 def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
     """The finished points whose run kept its weights; each run record without them (a committed
     reproduction) is named on stderr, its ``kept`` results left as they are."""
-    from ..rundir import has_weights
+    from ..store.rundir import has_weights
 
     for point, _ in finished:
         if not has_weights(point.run_dir):

@@ -1,5 +1,5 @@
 """``spatialmix unshuffle``: train un-shuffle ConvMixers (one run or a recipe) or re-evaluate checkpoints;
-PSNR with its baselines, and the reconstruction grid (the pipeline: :mod:`spatialmix_cli.unshuffle.run`)."""
+PSNR with its baselines, and the reconstruction grid (the pipeline: :mod:`spatialmix_cli.commands.unshuffle`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..config.keys import UNSHUFFLE
+from ..config.runfiles import GRID_FILE
 from ..errors import ConfigError
-from ..keyspec import UNSHUFFLE
-from ..runfiles import GRID_FILE
-from ..safefiles import check_target
+from ..store.safefiles import check_target
 from . import options as opt
 from .output import console, emit_json, print_result, table
 from .train import train_points, with_weights
 
 if TYPE_CHECKING:
-    from ..recipes import Point
-    from ..unshuffle.scores import UnshuffleScores
+    from ..analysis.unshuffle.scores import UnshuffleScores
+    from ..config.recipes import Point
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -58,7 +58,7 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
-    from ..unshuffle.run import evaluate_checkpoints, train_and_score, unshuffle_listing
+    from ..commands.unshuffle import evaluate_checkpoints, train_and_score, unshuffle_listing
 
     given = opt.given_config(config)
     if grid is not None:

@@ -3,7 +3,6 @@
 from .augment import augment, random_crop
 from .batches import TensorBatches, eval_batches
 from .info import DatasetInfo
-from .prepare import prepare_data
 from .sources import load_dataset, make_synthetic
 
 __all__ = [
@@ -13,6 +12,5 @@ __all__ = [
     "eval_batches",
     "load_dataset",
     "make_synthetic",
-    "prepare_data",
     "random_crop",
 ]

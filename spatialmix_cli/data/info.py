@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..config.numbers import is_finite_number
 from ..errors import ConfigError, check_choice
-from ..numbers import is_finite_number
 
 _MAX_SIZE = 1 << 20  # classes, channels, pixels: anything larger is a damaged or hostile file
 

@@ -20,10 +20,16 @@ from typing import BinaryIO
 
 import torch
 
+from ..config.limits import MAX_IMAGE_SIZE
 from ..errors import ConfigError, DataError
-from ..limits import MAX_IMAGE_SIZE
-from ..memory import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
-from ..safefiles import open_regular
+from ..store.safefiles import open_regular
+from ..training.memory import (
+    SYNTHETIC_BYTES_PER_PIXEL,
+    check_fits,
+    images_bytes,
+    native_uint8_resize,
+    resize_bytes,
+)
 from .info import DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"

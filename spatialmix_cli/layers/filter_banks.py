@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..config.limits import check_sigma
 from ..errors import ConfigError, check_choice, did_you_mean
-from ..limits import check_sigma
 from ..seeding import derive_seed
 
 if TYPE_CHECKING:

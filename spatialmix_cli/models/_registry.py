@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.names import is_timm_name
 from ..errors import ConfigError, did_you_mean
 from ..layers import BankSpec, parse_bank
-from ..modelnames import is_timm_name
 from ..seeding import derive_seed
 from .common import mixing_arg_hints, split_mixing_args
 from .timm_models import create_timm_model, timm_name

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.names import TIMM_PREFIX, check_model_args, is_timm_name
 from ..errors import ConfigError, did_you_mean
 from ..layers.roles import classifier_names, tag_roles
-from ..modelnames import TIMM_PREFIX, check_model_args, is_timm_name
 from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
 
 _OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")

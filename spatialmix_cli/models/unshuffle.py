@@ -2,7 +2,7 @@
 1×1 head that maps the width back to the image's channels, so the output is an image of the input's size.
 
 Trained with MSE to restore images whose pixel positions were scrambled by one fixed permutation
-(:mod:`spatialmix_cli.unshuffle`). The blocks are exactly those of :class:`ConvMixer`.
+(:mod:`spatialmix_cli.analysis.unshuffle`). The blocks are exactly those of :class:`ConvMixer`.
 """
 
 from __future__ import annotations

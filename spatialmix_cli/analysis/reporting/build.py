@@ -1,0 +1,261 @@
+"""``build_report``: runs → tables, figures, the claims verdicts, report.md / report.html / summary.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
+from ...errors import ConfigError
+from ...store.safefiles import atomic_write_text, check_target, resolve_inside
+from . import curves, numbers, plots
+from .claims import CI_RULE, Claim, all_claims
+from .collect import Run, load_runs
+from .compare import Stat, describe
+
+FORMATS = ("md", "html", "both")
+COVERAGE_N = (1, 4, 16, 64)
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Report:
+    out: Path
+    runs: list[Run]
+    skipped: list[str]
+    tables: list[Table] = field(default_factory=list)
+    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
+    claims: list[Claim] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    numbers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # runs.csv / settings.csv rows
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "runs": len(self.runs),
+            "skipped": self.skipped,
+            "verdict_rule": CI_RULE,
+            "claims": [c.to_dict() for c in self.claims],
+            "numbers": self.numbers,  # the rows of runs.csv and settings.csv
+            "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
+            "files": [str(p) for p in self.files],
+            "machine": _machine(),
+        }
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=False).stdout.strip() or None  # fmt: skip
+    except OSError:
+        commit = None
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "commit": commit,
+    }
+
+
+def _settings_table(runs: list[Run]) -> Table:
+    """The settings of settings.csv (numbers.settings: the same groups and Stats), formatted."""
+    rows = []
+    for s in numbers.settings(runs):
+        first = s.first
+        unshuffle = first.config.task == "unshuffle"
+        cell = s.stat.fmt(1, 2, " dB") if unshuffle else s.stat.fmt(100, 2, "%")
+        rows.append(
+            [str(first.path.parent.name), describe(first, ()), first.config.learn, first.config.task, cell]
+        )
+    rows.sort()
+    return Table("Test metric per setting (mean ± std over seeds; n = runs)",
+                 ["folder", "setting", "learn", "task", "test accuracy / PSNR"], rows)  # fmt: skip
+
+
+def _attack_table(runs: list[Run]) -> Table | None:
+    from ...attacks import attack_name, eps_label  # the names and ε labels the rows recorded
+
+    cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        for a in r.attacks:
+            name = attack_name(a)
+            label = describe(r, ("learn",)) + (f" ({r.config.adv}-trained)" if r.config.adv != "none" else "")
+            cells.setdefault((label, r.config.learn, name, eps_label(a)), []).append(a)
+    if not cells:
+        return None
+    rows = []
+    for (label, learn, name, eps), rows_ in sorted(cells.items()):
+        clean, robust = Stat.of(a["clean_acc"] for a in rows_), Stat.of(a["robust_acc"] for a in rows_)
+        flags = sorted({f for a in rows_ for f in a.get("flags", [])})
+        rows.append(
+            [
+                label,
+                learn,
+                name,
+                eps,
+                clean.fmt(100, 1, "%"),
+                robust.fmt(100, 1, "%"),
+                ", ".join(flags) or "ok",
+            ]
+        )
+    return Table("Robust accuracy (mean ± std over seeds; masking checks)",
+                 ["setting", "learn", "attack", "ε", "clean", "robust", "masking checks"], rows)  # fmt: skip
+
+
+def _unshuffle_table(runs: list[Run]) -> Table | None:
+    rows = []
+    for r in sorted((r for r in runs if r.unshuffle is not None), key=lambda r: str(r.path)):
+        u = r.unshuffle or {}
+        rows.append([f"{r.path.parent.name}/{r.path.name}", describe(r, ("learn",)), r.config.learn,
+                     f"{u['psnr']:.2f}", f"{u['psnr_scrambled']:.2f}", f"{u['psnr_mean']:.2f}"])  # fmt: skip
+    if not rows:
+        return None
+    return Table("Un-shuffling: test PSNR (dB) next to its baselines",
+                 ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"], rows)  # fmt: skip
+
+
+def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
+    """Coverage per N from the frozen random banks of the chans runs: every such run in path order, its banks
+    rebuilt from its config (``initial_banks``: the same with or without its weights on disk), each bank
+    with at least 1 + 4 + 16 + 64 filters and not a copy of one already taken (runs that share a seed and
+    sizes start from the same banks), at most ``limit`` per kernel size (the report passes ``--draws``: as
+    many as fresh banks per N). Disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an
+    independent sample."""
+    from ..spectra.banks import disjoint_subset_coverage, initial_banks
+
+    by_kernel: dict[int, dict[int, list[float]]] = {}
+    used: dict[int, int] = {}
+    seen: set[bytes] = set()
+    chosen = [r for r in runs if r.config.learn == "chans" and r.config.filters == "random"
+              and r.config.task == "classify" and not r.config.pretrained]  # fmt: skip
+    for run in sorted(chosen, key=lambda r: str(r.path)):
+        for bank in initial_banks(run.config):
+            k, fingerprint = int(bank.shape[-1]), bank.numpy().tobytes()
+            if bank.shape[0] < sum(COVERAGE_N) or used.get(k, 0) >= limit or fingerprint in seen:
+                continue
+            used[k] = used.get(k, 0) + 1
+            seen.add(fingerprint)
+            for n, value in disjoint_subset_coverage(bank, COVERAGE_N, pad=pad).items():
+                by_kernel.setdefault(k, {}).setdefault(n, []).append(value)
+    return {f"frozen random banks of your chans runs (kernel {k}, {used[k]} banks)": d
+            for k, d in sorted(by_kernel.items())}  # fmt: skip
+
+
+def build_report(
+    roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
+) -> Report:
+    """Walk ``roots`` for finished runs and write the report into ``out``."""
+    from ..spectra.banks import drawn_spectrum
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    runs, skipped = load_runs(roots)
+    if not runs:
+        raise ConfigError(
+            f"no finished runs under {', '.join(map(str, roots))} (a run directory holds config.yaml, "
+            "result.json and model.safetensors); train some with `spatialmix train` first"
+            + (f"; skipped {len(skipped)} folder(s), e.g. {skipped[0]}" if skipped else "")
+        )
+    figures_dir = out / "figures"
+    _check_out(out, figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(out, runs, skipped)
+
+    banks = [
+        drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
+    ]
+    fresh = {b.n: list(b.coverages) for b in banks if b.filters == "random"}
+    report.claims = all_claims(runs, fresh, own_bank_coverage(runs, pad, limit=draws))
+
+    report.tables.append(_settings_table(runs))
+    for table in (_attack_table(runs), _unshuffle_table(runs)):
+        if table is not None:
+            report.tables.append(table)
+    report.tables.append(Table(
+        f"Spectral coverage of fresh banks (kernel 5, pad {pad}; coverage: share of frequencies where a "
+        f"unit-energy filter reaches |H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's; peak-relative: ≥ "
+        f"{DEFAULT_THRESHOLD:g} × the bank's own peak; mean ± std over {draws} draws)",
+        ["filters", "N", "coverage", "peak-relative coverage", "high-frequency share"],
+        [[b.filters, str(b.n), Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
+          Stat(b.peak_relative_coverage, b.peak_relative_coverage_std, b.draws).fmt(digits=3),
+          Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3)] for b in banks],
+    ))  # fmt: skip
+    report.figures = _figures(runs, figures_dir, banks, pad)
+    _write(report, fmt, figures_dir)
+    return report
+
+
+def _check_out(out: Path, figures_dir: Path) -> None:
+    """figures/ as a link out of the report is refused, and so is every link among the files a report may
+    rewrite: checked before the first is written, so nothing is."""
+    resolve_inside(figures_dir, out)
+    for folder in (out, figures_dir):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.is_symlink():
+                    check_target(entry, out)  # refuses the link, naming it
+
+
+def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> list[tuple[str, Path]]:
+    """Every figure the runs cover, as (caption, path)."""
+    captions = (
+        ("Training curves per setting (mean ± std band over seeds)", lambda: curves.training_curves(runs, figures_dir)),
+        ("Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)", lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth")),
+        ("Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)", lambda: plots.sweep(runs, "width", figures_dir, "vs-width")),
+        ("Accuracy / PSNR vs kernel (Figs. 10, B.4, B.5)", lambda: plots.sweep(runs, "kernel", figures_dir, "vs-kernel")),
+        ("Frozen filter structure (Fig. 3)", lambda: plots.filter_bars(runs, figures_dir)),
+        ("Adversarial accuracy per learn mode (Fig. 6)", lambda: plots.attack_bars(runs, figures_dir)),
+        ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
+        ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL)),
+        ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
+    )  # fmt: skip
+    figures: list[tuple[str, Path]] = []
+    for caption, make in captions:
+        made = [Path(p) for p in make()]
+        figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
+    return figures
+
+
+def _write(report: Report, fmt: str, figures_dir: Path) -> None:
+    """report.md / report.html (per ``fmt``) and summary.json, then figures/ loses the PNGs of an earlier
+    build that this one did not write (after the new pages are in place, so the old page never links a
+    removed figure; unlinking a name never touches what a link there points to)."""
+    from .render import render_html, render_markdown
+
+    written = {p.name for _, p in report.figures if p.parent == figures_dir}
+    if fmt in ("md", "both"):
+        path = report.out / "report.md"
+        atomic_write_text(path, render_markdown(report))
+        report.files.append(path)
+    if fmt in ("html", "both"):
+        path = report.out / "report.html"
+        atomic_write_text(path, render_html(report))
+        report.files.append(path)
+    csvs, report.numbers = numbers.write_csvs(report.runs, report.out)
+    report.files.extend(csvs)
+    summary = report.out / "summary.json"
+    report.files.append(summary)
+    atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
+    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
+        if old.name not in written:
+            old.unlink()
+
+
+__all__ = ["FORMATS", "Report", "Table", "build_report"]

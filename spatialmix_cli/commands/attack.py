@@ -1,0 +1,180 @@
+"""What ``spatialmix attack`` runs: its checkpoints (given, or a recipe's runs, trained first), one seeded
+sample per dataset, every checkpoint attacked in turn, results appended to each run's attacks.jsonl."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..attacks.robustness import AttackResult, Sample, attack_checkpoint, load_sample, record
+from ..config.attack import AttackPlan
+from ..config.recipes import Point, Recipe, check_models, listing, load_recipe, pick_point
+from ..config.runfiles import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE
+from ..errors import ConfigError
+from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
+from ..store.rundir import read_config
+from ..store.safefiles import check_target
+from ..training.callbacks import AttackCallbacks
+from ..training.runtime import resolve_device
+
+# Trains a recipe's points (finished ones are skipped) and returns the run directories of those finished
+# now that kept their weights (the CLI's: progress bars, and a note for each run record without weights).
+TrainPoints = Callable[[list[Point]], list[Path]]
+
+
+def recipe_points(
+    checkpoints: list[Path],
+    recipe: Path | None,
+    out: Path | None,
+    index: int | None,
+    config: dict[str, Any] | None = None,
+) -> tuple[Recipe | None, list[Point]]:
+    """The recipe (None without one) and its points asked for (``index``: only that one; models not yet
+    checked; ``config``: keys given on the command line, on top of its points' own), after refusing
+    options that go only with a recipe, or a recipe together with checkpoints."""
+    if recipe is None:
+        if out is not None:
+            raise ConfigError("--out goes with --recipe (the root of its run directories)")
+        if index is not None:
+            raise ConfigError("--index needs --recipe")
+        return None, []
+    if checkpoints:
+        raise ConfigError("give checkpoints or --recipe, not both")
+    loaded = load_recipe(recipe)
+    return loaded, pick_point(loaded.points(config, out=out, model=False), index, recipe)
+
+
+def attack_listing(
+    checkpoints: list[Path],
+    recipe: Path | None,
+    out: Path | None = None,
+    index: int | None = None,
+    *,
+    config: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """``attack --recipe R --list``: the recipe's points (or point ``index``) and their training status,
+    read-only (:func:`~spatialmix_cli.config.recipes.listing`); nothing is trained or attacked."""
+    if recipe is None:
+        raise ConfigError("--list needs --recipe")
+    return listing(recipe_points(checkpoints, recipe, out, index, config)[1])
+
+
+def attack_targets(
+    checkpoints: list[Path],
+    overrides: dict[str, Any],
+    *,
+    recipe: Path | None = None,
+    out: Path | None = None,
+    index: int | None = None,
+    train: TrainPoints | None = None,
+    config: dict[str, Any] | None = None,
+) -> tuple[list[Path], AttackPlan]:
+    """The checkpoint files to attack and the plan: ``checkpoints`` (a run directory stands for its
+    weights) with the default plan, or a recipe's runs (all, or point ``index``; trained with ``train``
+    first, with the config keys ``config`` on top of its points') with its ``attack`` section;
+    ``overrides`` (option values) on top either way."""
+    loaded, points = recipe_points(checkpoints, recipe, out, index, config)
+    if loaded is not None:
+        if train is None:
+            raise ValueError("attacking a recipe needs a train function for its missing runs")
+        plan = (loaded.attack or AttackPlan()).updated(overrides, "option")  # refused before training
+        check_models(points)
+        return [run_dir / MODEL_FILE for run_dir in train(points)], plan
+    if not checkpoints:
+        raise ConfigError("give at least one checkpoint (or a run directory), or --recipe")
+    return [checkpoint_file(p) for p in checkpoints], AttackPlan().updated(overrides, "option")
+
+
+def classifier(ckpt: Checkpoint) -> Checkpoint:
+    """``ckpt`` if it is a classifier; attacks mean nothing on an un-shuffling model."""
+    task = ckpt.meta.get("config", {}).get("task", "classify")
+    if task != "classify":
+        raise ConfigError(f"{ckpt.path} is a '{task}' model; attacks need a classifier checkpoint")
+    return ckpt
+
+
+def records_here(ckpt: Checkpoint) -> bool:
+    """Results are appended next to a checkpoint that sits in a run directory."""
+    return (ckpt.path.parent / CONFIG_FILE).is_file()
+
+
+def checkpoint_sample(
+    ckpt: Checkpoint, plan: AttackPlan, data_dir: str | None, device: torch.device | str
+) -> Sample:
+    """The test sample. Where data is written or downloaded is the user's --data-dir (or the defaults);
+    the data_dir a checkpoint or its run stores is only a folder to look in, and its ``download: false``
+    can turn a download off, never on (a file decides nothing about what is written where)."""
+    config = read_config(ckpt.path.parent) if records_here(ckpt) else None
+    saved = ckpt.meta.get("config", {})
+    hints = [h for h in (saved.get("data_dir"), config.data_dir if config else None) if isinstance(h, str)]
+    return load_sample(
+        ckpt.info, n=plan.n, seed=plan.seed, data_dir=data_dir, hints=hints,
+        download=saved.get("download") is not False, image_size=ckpt.info.image_size, device=device,
+    )  # fmt: skip
+
+
+def run_attacks(
+    paths: list[Path],
+    plan: AttackPlan,
+    *,
+    source: Path | None = None,
+    data_dir: str | None = None,
+    device: torch.device | str = "cpu",
+    save: bool = True,
+    callbacks: AttackCallbacks | None = None,
+) -> list[AttackResult]:
+    """Load every checkpoint first (so a bad path fails before any work), then attack them in turn, one
+    sample per dataset; with ``save``, each run directory's results go to its attacks.jsonl."""
+    hooks = callbacks or AttackCallbacks()
+    ckpts = [classifier(load_checkpoint(p, device)) for p in paths]
+    src = classifier(load_checkpoint(source, device)) if source is not None else None
+    if save:  # an attacks.jsonl that is a link is refused now, not after the attacks ran
+        for ckpt in ckpts:
+            if records_here(ckpt):
+                check_target(ckpt.path.parent / ATTACKS_FILE)
+    samples: dict[str, Sample] = {}
+    results: list[AttackResult] = []
+    hooks.on_begin()
+    try:
+        for ckpt in ckpts:
+            name = ckpt.info.name
+            if name not in samples:
+                samples[name] = checkpoint_sample(ckpt, plan, data_dir, device)
+            hooks.on_checkpoint(ckpt)
+            found = attack_checkpoint(ckpt, samples[name], plan, source=src, on_batch=hooks.on_batch)
+            if save and records_here(ckpt):
+                record(ckpt.path.parent, found)
+            hooks.on_results(ckpt, found)
+            results.extend(found)
+    finally:
+        hooks.on_end()
+    return results
+
+
+def attack(
+    checkpoints: list[Path],
+    overrides: dict[str, Any],
+    *,
+    recipe: Path | None = None,
+    out: Path | None = None,
+    index: int | None = None,
+    source: Path | None = None,
+    data_dir: str | None = None,
+    device: str = "auto",
+    save: bool = True,
+    train: TrainPoints | None = None,
+    callbacks: AttackCallbacks | None = None,
+    config: dict[str, Any] | None = None,
+) -> list[AttackResult]:
+    """``spatialmix attack``: :func:`attack_targets`, then :func:`run_attacks` on the resolved device
+    (``source``, a checkpoint or run directory, crafts an extra transfer attack; ``config``: config keys
+    the recipe's runs are trained with)."""
+    paths, plan = attack_targets(
+        checkpoints, overrides, recipe=recipe, out=out, index=index, train=train, config=config
+    )
+    dev = resolve_device(device)
+    src = checkpoint_file(source) if source is not None else None
+    return run_attacks(paths, plan, source=src, data_dir=data_dir, device=dev, save=save, callbacks=callbacks)

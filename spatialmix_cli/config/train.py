@@ -1,0 +1,622 @@
+"""The one training configuration: defaults, strict key/type/range checks, and what the model gets.
+
+Precedence (lowest first): these defaults < recipe ``base`` < a sweep point < command-line options.
+Unknown keys and wrong types are errors that name the key path (nanoGPT's configurator does the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import types
+import typing
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, check_choice, did_you_mean
+from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
+from .limits import (
+    MAX_ADV_STEPS,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    SEED,
+    above,
+    at_least,
+    at_most,
+    matches,
+    within,
+    work_limit,
+)
+from .names import canonical_json, check_model_args, is_timm_name
+from .numbers import parse_number
+
+if TYPE_CHECKING:
+    from ..data.info import DatasetInfo
+
+# torch (and the registries that need it: tasks, learn modes, filter banks) is imported where it is used,
+# so that the CLI's --help, which reads these keys, answers without it.
+
+OPTIMIZERS = ("adamw", "sgd")
+UNSHUFFLE_ARCH = "convmixer_unshuffle"
+ADV_METHODS = ("none", "fgsm", "pgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+PRECISE_BN = ("auto", "always", "never")
+PRECISE_BN_AUTO_STEPS = 50  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
+LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
+# The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
+# by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
+# from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
+FLOAT_LIMIT = 1e30
+POSITIVE, NON_NEGATIVE = above(0), at_least(0)
+
+
+def _task_names() -> tuple[str, ...]:
+    from ..training.tasks import TASKS
+
+    return TASKS
+
+
+def _learn_modes() -> tuple[str, ...]:
+    from ..layers.learn import LEARN_MODES
+
+    return tuple(LEARN_MODES)
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from ..data.info import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _canonical_bank(spec: str) -> str:
+    from ..layers.filter_banks import format_bank
+
+    return format_bank(spec)
+
+
+def _bank_names() -> tuple[str, ...]:
+    from ..layers.filter_banks import FILTER_BANKS
+
+    return tuple(FILTER_BANKS)
+
+
+def _check_filters(spec: str) -> None:
+    """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
+    from ..layers.filter_banks import FILTER_BANKS, format_bank
+
+    check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
+    format_bank(spec)
+
+
+def _canonical_model_args(text: str) -> str:
+    """One spelling of timm's arguments: compact JSON with sorted keys (``{"drop_path_rate":0.1}``)."""
+    from .safeyaml import parse_yaml
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = parse_yaml(text, "model_args")  # YAML flow style: {drop_path_rate: 0.1}
+    if not isinstance(value, dict):
+        raise ConfigError(f"model_args must be a mapping such as {{drop_path_rate: 0.1}}, got {text!r}")
+    return canonical_json(value)
+
+
+def _check_model_args(text: str) -> None:
+    check_model_args(json.loads(_canonical_model_args(text)))
+
+
+# Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
+# metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
+LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
+
+
+def logger_names(value: str) -> tuple[str, ...]:
+    """The metric sinks a ``logger`` value names (a comma list; ``none``: no sink, alone)."""
+    names = tuple(part.strip() for part in value.split(","))
+    for name in names:
+        check_choice("logger", name, LOGGERS)
+    if len(set(names)) < len(names) or ("none" in names and len(names) > 1):
+        raise ConfigError(f"logger: each sink once, and 'none' alone, got '{value}'")
+    return tuple(n for n in names if n != "none")
+
+
+def _check_arch(name: str) -> None:
+    from ..models import check_model_name  # the registry imports the models: read when a config is checked
+
+    check_model_name(name)
+
+
+@dataclass
+class TrainConfig:
+    """Every key declares its facts once (:func:`keyspec.key`). ``runtime`` keys change how a run executes
+    but not what it computes (up to float rounding of kernel choice): a resumed run may change them, and
+    `spatialmix report` leaves them out of a run's identity. Everything else (bf16 and cpu_bf16 included:
+    bf16 arithmetic changes the numbers; sync_bn: BatchNorm statistics over the global batch) is part of
+    what a run is."""
+
+    # --- task --------------------------------------------------------------------------------------
+    task: str = key(
+        "classify",
+        choices=_task_names,
+        help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
+    )
+    perm_seed: int = key(
+        0, bounds=SEED, flags=UNSHUFFLE, panel=DATA, help="Seed of the fixed pixel permutation (unshuffle)."
+    )
+    # --- model -------------------------------------------------------------------------------------
+    arch: str = key(
+        "convmixer",
+        check=_check_arch,
+        flags=TRAIN,
+        panel=MODEL,
+        help="Model name from the registry (see --list-models), or timm:NAME for any timm model.",
+    )
+    learn: str = key(
+        "full",
+        choices=_learn_modes,
+        model="common",
+        flags=EVERYDAY,
+        panel=MODEL,
+        help="full | chans (spatial frozen) | space (channel mixing frozen).",
+    )
+    filters: str = key(
+        "random",
+        check=_check_filters,
+        suggest=_bank_names,
+        canonical=_canonical_bank,
+        model="common",
+        flags=EVERYDAY,
+        panel=MODEL,
+        help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
+        "smooth:0.5 (σ in taps; plain smooth is σ 1); pretrained keeps the model's own (timm's weights).",
+    )
+    pretrained: bool = key(
+        False,
+        model="timm",
+        panel=MODEL,
+        help="timm: models only: start from timm's pretrained weights (downloaded: needs the network).",
+    )
+    model_args: str = key(
+        "{}",
+        check=_check_model_args,
+        canonical=_canonical_model_args,
+        model="timm",
+        panel=MODEL,
+        help="timm: models only: timm's own create_model arguments, a mapping ({drop_path_rate: 0.1}); "
+        "or one at a time with --set model.KEY=VALUE.",
+    )
+    width: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="w",
+        help="ConvMixer hidden width / ResNet base width (default: the model's).",
+    )
+    depth: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="d",
+        help="ConvMixer blocks / ResNet layers, 6n+2 or 8n+2 (default: the model's).",
+    )
+    kernel: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="k",
+        help="Depthwise kernel size (default: the model's).",
+    )
+    patch: int | None = key(
+        None,
+        bounds=POSITIVE,
+        model="arch",
+        flags=EVERYDAY,
+        panel=MODEL,
+        label="p",
+        help="ConvMixer patch size (default: the model's).",
+    )
+    depth_multiplier: int | None = key(
+        None, bounds=POSITIVE, model="arch", help="Separable ResNet depthwise multiplier (default: 9)."
+    )
+    activation: str | None = key(
+        None, model="arch", help="ConvMixer activation: gelu | relu (default: the model's; 768/32 is relu)."
+    )
+    # --- data --------------------------------------------------------------------------------------
+    dataset: str = key(
+        "cifar10",
+        choices=_dataset_names,
+        flags=EVERYDAY,
+        panel=DATA,
+        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | folder (your own, --data-dir) | synthetic.",
+    )
+    data_dir: str | None = key(
+        None,
+        runtime=True,
+        flags=EVERYDAY,
+        panel=DATA,
+        help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, "
+        "../shared/datasets, then download.",
+    )
+    download: bool = key(
+        True, runtime=True, flags=UNSHUFFLE, panel=DATA, help="Allow downloading a missing dataset."
+    )
+    subset: int | None = key(
+        None, bounds=POSITIVE, flags=EVERYDAY, panel=DATA, help="Number of training images (default: all)."
+    )
+    test_subset: int | None = key(None, bounds=POSITIVE, help="Number of test images (default: all).")
+    image_size: int | None = key(
+        None,
+        bounds=(POSITIVE, at_most(MAX_IMAGE_SIZE, "pixels"), at_least(MIN_IMAGE_SIZE, "pixels")),
+        flags=EVERYDAY,
+        panel=DATA,
+        help="Pixels: imagenet / folder crop size (default 224); others resize (default: native).",
+    )
+    randaugment: int = key(
+        0, bounds=NON_NEGATIVE, help="RandAugment operations per image (ImageFolder data only; 0 = off)."
+    )
+    randaugment_magnitude: int = key(
+        9, bounds=(NON_NEGATIVE, within(0, 30)), help="RandAugment magnitude (0-30)."
+    )
+    mixup: float = key(0.0, bounds=NON_NEGATIVE, help="MixUp alpha (0 = off).")
+    cutmix: float = key(
+        0.0, bounds=NON_NEGATIVE, help="CutMix alpha (0 = off); with both on, one of the two per batch."
+    )
+    crop_pad: int | None = key(
+        None, bounds=NON_NEGATIVE, help="Random-crop padding in pixels (default: the dataset's; 0: off)."
+    )
+    hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
+    workers: int = key(
+        4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet / folder only."
+    )
+    # --- optimisation ------------------------------------------------------------------------------
+    epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
+    batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
+    optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
+    lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Peak learning rate.")
+    weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
+    momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
+    schedule: str = key(
+        "onecycle",
+        choices=SCHEDULES,
+        help="onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant.",
+    )
+    warmup_epochs: float | None = key(
+        None, bounds=NON_NEGATIVE, help="Warm-up epochs (default: 30% of training for onecycle, 0 otherwise)."
+    )
+    label_smoothing: float = key(0.0, bounds=within(0, 1, high_open=True), help="Label smoothing in [0, 1).")
+    grad_clip: float | None = key(None, bounds=POSITIVE, help="Max global gradient norm (default: off).")
+    # --- adversarial training (the paper's defence, Sec. 4.3) ---------------------------------------
+    adv: str = key(
+        "none",
+        choices=ADV_METHODS,
+        help="Adversarial training: none | fgsm | pgd (examples crafted on the fly; pgd is Madry's: "
+        "uniform random start, α = 2.5 adv_eps / adv_steps unless adv_alpha).",
+    )
+    adv_eps: float = key(
+        1 / 255,
+        bounds=within(0, 1, note=" (pixel units)"),
+        fraction=True,
+        help="Adversarial-training ε in pixel units ([0, 1] images), e.g. 1/255.",
+    )
+    adv_steps: int = key(2, bounds=(at_least(1), work_limit(MAX_ADV_STEPS)), help="PGD steps (adv=pgd).")
+    adv_alpha: float | None = key(
+        None, bounds=POSITIVE, fraction=True, help="PGD step size (default: 2.5 * adv_eps / adv_steps)."
+    )
+    # --- evaluation --------------------------------------------------------------------------------
+    eval_batch_size: int = key(512, bounds=POSITIVE, runtime=True, help="Images per evaluation step.")
+    # evaluation runs in eval mode and draws no random numbers: training is unchanged
+    eval_every: int = key(
+        1,
+        bounds=NON_NEGATIVE,
+        runtime=True,
+        help="Test-set evaluation every N epochs (0: only after the last).",
+    )
+    precise_bn: str = key(
+        "auto",
+        choices=PRECISE_BN,
+        help="Recompute BatchNorm's running statistics over training images (weights unchanged) before the "
+        f"final test evaluation and save: auto (runs of fewer than {PRECISE_BN_AUTO_STEPS} optimizer steps, "
+        "whose running averages have not settled) | always | never.",
+    )
+    # --- runtime -----------------------------------------------------------------------------------
+    seed: int = key(
+        0,
+        bounds=SEED,
+        model="common",
+        flags=EVERYDAY,
+        panel=RUNTIME,
+        help="Seed for model init, filter banks, data order and augmentation.",
+    )
+    device: str = key(
+        "auto",
+        bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
+        runtime=True,
+        flags=EVERYDAY,
+        panel=RUNTIME,
+        help="auto | cpu | cuda | cuda:N.",
+    )
+    channels_last: bool = key(
+        True, runtime=True, help="Channels-last memory format (same numbers: tests/test_fast_paths.py)."
+    )
+    bf16: bool = key(True, help="bf16 autocast on CUDA.")
+    cpu_bf16: bool = key(
+        False,
+        help="bf16 autocast on a CPU too: needs native bf16 units (AVX512-BF16, AMX, "
+        "Arm BF16; refused without them).",
+    )
+    compile: bool | None = key(
+        None, runtime=True, help="torch.compile the training forward (default: auto, long CUDA runs only)."
+    )
+    sync_bn: bool = key(
+        False, help="Distributed (torchrun) GPU runs: BatchNorm statistics over the global batch."
+    )
+    log_every: int = key(20, bounds=POSITIVE, runtime=True,
+                         help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
+    logger: str = key(
+        "tensorboard",
+        check=logger_names,
+        runtime=True,
+        flags=EVERYDAY,
+        panel=RUNTIME,
+        help="Metric loggers, a comma list: tensorboard (event files in the run directory) | wandb | mlflow | none.",
+    )
+
+    # -------------------------------------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
+        cfg = cls()
+        return cfg.updated(data, where, model=model)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """:meth:`from_dict` for a config an earlier version wrote: ``smooth_sigma`` (σ of ``filters:
+        smooth``, ignored by the other banks) becomes the spec ``smooth:σ``."""
+        if not isinstance(data, dict) or "smooth_sigma" not in data:
+            return cls.from_dict(data, where, model=model)
+        data = dict(data)
+        sigma = data.pop("smooth_sigma")
+        if data.get("filters") == "smooth" and sigma is not None:
+            try:
+                from ..layers.filter_banks import format_bank, with_smooth_sigma
+
+                data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
+        return cls.from_dict(data, where, model=model)
+
+    def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+        """A copy with ``data`` applied on top, checked key by key, then validated as a whole
+        (``model=False``: all but building the model on the meta device, see :meth:`check_model`)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
+        # replace(), not asdict(): every field is a scalar, and asdict's deep copies made a recipe of
+        # 10^4 points take seconds to list
+        cfg = dataclasses.replace(self, **{key: coerce(key, value, where) for key, value in data.items()})
+        cfg.validate(where, model=model)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def diff(self, other: TrainConfig, ignore: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+        """Keys whose values differ: ``{key: (self's, other's)}``."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
+
+    def validate(self, where: str = "config", *, model: bool = True) -> None:
+        """Check every key (its declared choices and bounds), then the rules across keys; with ``model``,
+        also :meth:`check_model` (milliseconds per config: a recipe's thousands of points are checked
+        without it, each point with it before it runs)."""
+        for name, key_spec in SPECS.items():
+            key_spec.validate(f"{where}.{name}", name, getattr(self, name))
+        from ..data.info import STREAMED
+
+        if self.randaugment and self.dataset not in STREAMED:
+            raise ConfigError(
+                f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet, folder) "
+                f"pipeline; '{self.dataset}' is augmented in batches on the device (crop and flip)"
+            )
+        if self.dataset == "folder" and not self.data_dir:
+            raise ConfigError(
+                f"{where}.data_dir: dataset 'folder' needs --data-dir DIR (a folder with train/<class>/* and "
+                "val/<class>/*)"
+            )
+        if (self.mixup or self.cutmix) and self.task != "classify":
+            raise ConfigError(f"{where}: mixup / cutmix are for task 'classify'")
+        if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
+            raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
+        self._validate_task(where)
+        self._validate_model_source(where)
+        if model:
+            self.check_model(where)
+
+    def _validate_model_source(self, where: str) -> None:
+        """timm models take timm's arguments (model_args, pretrained); spatialmix's take the size keys."""
+        if is_timm_name(self.arch):
+            given = [name for name in ARCH_ARGS if getattr(self, name) is not None]
+            if given:
+                raise ConfigError(
+                    f"{where}.{given[0]}: model '{self.arch}' takes its size from its name or from timm's "
+                    f"own arguments (--set model.KEY=VALUE), not '{given[0]}'"
+                )
+        else:
+            used = [name for name in TIMM_ARGS if getattr(self, name) != _DEFAULTS[name]]
+            if used:
+                raise ConfigError(f"{where}.{used[0]}: '{used[0]}' is for timm: models, not '{self.arch}'")
+
+    def check_model(self, where: str = "config") -> None:
+        """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
+        arguments fail here, before any data is loaded or anything is written."""
+        import torch
+
+        from ..data.info import dataset_info
+        from ..layers.roles import is_depthwise
+        from ..models import create_model
+
+        info = dataset_info(self.dataset)
+        try:
+            with torch.device("meta"):
+                model = create_model(self.arch, **self.model_kwargs(info))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        size = self.image_size or info.image_size
+        seen: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+
+        def spatial(name: str) -> Any:
+            def record(module: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> None:
+                seen.append((name, tuple(module.kernel_size), tuple(args[0].shape[-2:])))  # type: ignore[arg-type]
+
+            return record
+
+        hooks = [m.register_forward_pre_hook(spatial(n)) for n, m in model.named_modules() if is_depthwise(m)]
+        try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
+            with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
+                warnings.simplefilter("ignore")
+                model.eval()(torch.empty(1, info.in_chans, size, size, device="meta"))
+        except (RuntimeError, ValueError) as exc:
+            reason = str(exc).split("\n")[0]
+            raise ConfigError(
+                f"{where}: model '{self.arch}' cannot run on the {size}x{size} images of '{self.dataset}' "
+                f"({reason}); use a smaller patch / kernel / depth or a larger image_size"
+            ) from None
+        finally:
+            for hook in hooks:
+                hook.remove()
+        for name, (kh, kw), (h, w) in seen:
+            # Only 2S - 1 taps of a kernel can reach an S-pixel map; the others multiply padding zeros, at a
+            # cost that grows with k^2 (a 1001-tap kernel on a 32-px map computes ~10^5 times too much).
+            if kh > 2 * h - 1 or kw > 2 * w - 1:
+                problem = (
+                    f"the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
+                    f"{2 * w - 1} taps that can reach its {h}x{w} feature map (the rest only multiply padding "
+                    "zeros)"
+                )
+                if is_timm_name(self.arch):  # someone else's fixed architecture: say so, once, and go on
+                    warnings.warn(f"{problem}; a larger image_size gives every stage a map its kernel fits",
+                                  stacklevel=2)  # fmt: skip
+                    break
+                raise ConfigError(f"{problem}; use a smaller kernel, a smaller patch or a larger image_size")
+
+    def _validate_task(self, where: str) -> None:
+        from ..data.info import STREAMED
+
+        unshuffle_arch = self.arch == UNSHUFFLE_ARCH
+        if self.task == "unshuffle":
+            if not unshuffle_arch:
+                raise ConfigError(
+                    f"{where}.arch: task 'unshuffle' needs arch '{UNSHUFFLE_ARCH}' (patch 1, pixel head), "
+                    f"got '{self.arch}'; `spatialmix unshuffle` sets it for you"
+                )
+            if self.adv != "none":
+                raise ConfigError(f"{where}.adv: adversarial training is for task 'classify' only")
+            if self.dataset in STREAMED:
+                raise ConfigError(
+                    f"{where}.dataset: unshuffle works on tensor datasets, not '{self.dataset}'"
+                )
+        elif unshuffle_arch:
+            raise ConfigError(
+                f"{where}.task: arch '{UNSHUFFLE_ARCH}' outputs images; set task: unshuffle "
+                "(or use `spatialmix unshuffle`)"
+            )
+
+    def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
+        """Arguments for ``create_model(self.arch, ...)`` (the keys declared ``model=``); unset (None) sizes
+        keep the model's defaults."""
+        if is_timm_name(self.arch):
+            return {
+                "in_chans": info.in_chans,
+                "num_classes": info.num_classes if self.task == "classify" else None,
+                "pretrained": self.pretrained,
+                "model_args": json.loads(self.model_args),
+                **{name: getattr(self, name) for name in COMMON_ARGS},
+                "mean": list(info.mean),
+                "std": list(info.std),
+            }
+        return {
+            **{name: getattr(self, name) for name in ARCH_ARGS},
+            "in_chans": info.in_chans,
+            "num_classes": info.num_classes if self.task == "classify" else None,
+            **{name: getattr(self, name) for name in COMMON_ARGS},
+            "mean": list(info.mean),
+            "std": list(info.std),
+        }
+
+
+SPECS = specs(TrainConfig)
+# The keys that do not change what a run computes (declared ``runtime=True``): a resumed run may change
+# them, and `spatialmix report` leaves them out of a run's identity when it matches runs.
+RUNTIME_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.runtime))
+# Float keys that also accept fractions written as strings, such as "1/255".
+FRACTION_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.fraction))
+ARCH_ARGS = keys_where(TrainConfig, lambda s: s.model == "arch")
+COMMON_ARGS = keys_where(TrainConfig, lambda s: s.model == "common")
+TIMM_ARGS = keys_where(TrainConfig, lambda s: s.model == "timm")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+_SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
+
+
+def _type_name(hint: Any) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    name = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[base]
+    return f"{name} or null" if type(None) in typing.get_args(hint) else name
+
+
+def coerce(key: str, value: Any, where: str = "config", label: str | None = None) -> Any:
+    """Check ``value`` against the type of config ``key`` (ints are accepted for floats; bools are never
+    numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
+    (default ``where.key``)."""
+    if key in LEGACY_KEYS:
+        raise ConfigError(f"{where}: '{key}' is no longer a key: {LEGACY_KEYS[key]}")
+    if key not in _HINTS:
+        raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
+    label = label or f"{where}.{key}"
+    if key == "model_args" and isinstance(value, dict):  # a recipe's mapping: stored in its one spelling
+        value = canonical_json(check_model_args(value))
+    hint = _HINTS[key]
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None:
+        if optional:
+            return None
+    elif base is bool and isinstance(value, bool):
+        return value
+    elif base is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif base is float and (
+        (isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (isinstance(value, str) and _SCIENTIFIC.fullmatch(value))
+    ):
+        # A string like "1e-3" is a number: YAML 1.1 (PyYAML) reads 1e-3 without a dot as text.
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{label} must be a finite number, got {value!r}")
+        if abs(value) > FLOAT_LIMIT:
+            raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
+        return float(value)
+    elif base is str and isinstance(value, str):
+        canonical = SPECS[key].canonical
+        if canonical is None:
+            return value
+        try:  # one spelling per value (``smooth:1.0`` is ``smooth``), so equal configs compare equal
+            return canonical(value)
+        except ConfigError:
+            return value  # validate() names the problem, with its usual message
+    elif base is float and key in FRACTION_KEYS and isinstance(value, str):
+        return parse_number(value, label)
+    raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")

@@ -1,0 +1,173 @@
+"""Metric sinks fed from the trainer's :class:`~training_state.Callbacks` hooks: TensorBoard scalars in each
+run directory (the default: ``RUN/events.out.tfevents.*``), and Weights & Biases or MLflow when those are installed.
+
+The config key ``logger`` (a runtime key: it does not change what a run is) names them, as a comma list, or
+``none``. A sink whose package is missing is one :class:`ConfigError` naming the ``pip install`` that fixes
+it, raised before the run directory is touched. Only rank 0 gets a logger (the trainer's rule for every
+callback). A resumed run appends: each writer purges the events after the step it starts from (those a
+killed process logged after its last save, or an overwritten run's), so the curves join without overlap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zlib
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config.train import TrainConfig, logger_names
+from ..errors import ConfigError
+from .callbacks import Callbacks
+
+EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
+PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+class Sink(Protocol):
+    def scalars(self, values: dict[str, float], step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TensorBoardSink:
+    def __init__(self, run_dir: Path, done_steps: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # Earlier events after the step this process starts from (a killed process's steps after its last
+        # save; an overwritten run's curves when starting from 0) are dropped when TensorBoard reads them.
+        self.writer = SummaryWriter(str(run_dir), purge_step=done_steps + 1)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbSink:
+    """One W&B run per run directory (its id is derived from the directory, so a resume continues it)."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig) -> None:
+        import wandb
+
+        run_id = f"{run_dir.name[:40]}-{zlib.crc32(str(run_dir.resolve()).encode()):08x}"
+        self.run = wandb.init(
+            project="spatialmix", name=run_dir.name, id=run_id, resume="allow", dir=str(run_dir),
+            config=cfg.to_dict(),
+        )  # fmt: skip
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.run.log(values, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class MlflowSink:
+    """One MLflow run per training process, named after the run directory, with the config as params."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig) -> None:
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.start_run(run_name=run_dir.name)
+        mlflow.log_params({k: str(v) for k, v in cfg.to_dict().items()})
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.mlflow.log_metrics(values, step=step)
+
+    def close(self) -> None:
+        self.mlflow.end_run()
+
+
+def check_installed(names: tuple[str, ...]) -> None:
+    """One clear error for the first sink whose package cannot be imported."""
+    for name in names:
+        module = "torch.utils.tensorboard" if name == "tensorboard" else PACKAGES[name]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(
+                f"--logger {name} needs the {PACKAGES[name]} package: pip install {PACKAGES[name]} "
+                f"(or choose another logger, e.g. --logger none)"
+            ) from None
+
+
+class MetricLogger(Callbacks):
+    """Writes the trainer's logged steps (``train/*``) and epoch records (``epoch/*``, ``test/*``) to each
+    sink, against the global step."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.names = logger_names(cfg.logger)
+        check_installed(self.names)
+        self.sinks: list[Sink] = []
+
+    def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
+        self.close()
+        build = {
+            "tensorboard": lambda: TensorBoardSink(run_dir, done_steps),
+            "wandb": lambda: WandbSink(run_dir, self.cfg),
+            "mlflow": lambda: MlflowSink(run_dir, self.cfg),
+        }
+        self.sinks = [build[name]() for name in self.names]
+
+    def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
+        if metrics is None:
+            return
+        keys = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")
+        self.write(
+            {f"train/{k.removeprefix('train_')}": metrics[k] for k in keys if k in metrics}, global_step
+        )
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        values = {f"epoch/{k}": record.get(k) for k in ("train_loss", "train_acc", "train_psnr", "lr")}
+        values["epoch/images_per_s"] = record.get("images_per_s")
+        values.update({f"test/{k}": record.get(f"test_{k}") for k in ("loss", "acc", "psnr")})
+        self.write({k: v for k, v in values.items() if v is not None}, record["step"])
+
+    def write(self, values: dict[str, float], step: int) -> None:
+        for sink in self.sinks:
+            sink.scalars(values, step)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
+
+
+class Fanout(Callbacks):
+    """Every hook goes to each of ``targets`` in order; ``close`` closes only the ``owned`` ones."""
+
+    def __init__(self, targets: list[Callbacks], owned: list[Callbacks]) -> None:
+        self.targets, self.owned = targets, owned
+
+    def on_start(self, **kwargs: Any) -> None:  # type: ignore[override]
+        for target in self.targets:
+            target.on_start(**kwargs)
+
+    def on_step(self, **kwargs: Any) -> None:  # type: ignore[override]
+        for target in self.targets:
+            target.on_step(**kwargs)
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        for target in self.targets:
+            target.on_epoch_end(record)
+
+    def on_note(self, text: str) -> None:
+        for target in self.targets:
+            target.on_note(text)
+
+    def close(self) -> None:
+        for target in self.owned:
+            target.close()
+
+
+def with_loggers(callbacks: Callbacks | None, cfg: TrainConfig) -> Callbacks:
+    """The caller's ``callbacks`` plus the metric loggers ``cfg.logger`` names (checked installed here)."""
+    logger = MetricLogger(cfg)
+    if not logger.names:
+        return callbacks or Callbacks()
+    return Fanout([callbacks or Callbacks(), logger], owned=[logger])
