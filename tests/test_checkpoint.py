@@ -15,8 +15,8 @@ from safetensors.torch import save_file
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import CheckpointError
 from spatialmix_cli.models import create_model
+from spatialmix_cli.safefiles import atomic_write_text
 from spatialmix_cli.store.checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint
-from spatialmix_cli.store.safefiles import atomic_write_text
 
 KWARGS = dict(width=8, depth=2, kernel=3, patch=2, learn="chans", filters="smooth", smooth_sigma=0.7, seed=4)
 

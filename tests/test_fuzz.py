@@ -271,8 +271,8 @@ WRITERS = ("atomic_write_text", "append_lines", "open_lock", "write_below")
 def test_fuzzed_write_targets_are_written_or_refused_and_nothing_outside_changes(
     tmp_path_factory, kind: str, writer: str
 ) -> None:
+    from spatialmix_cli import safefiles as sf
     from spatialmix_cli.errors import SpatialmixError
-    from spatialmix_cli.store import safefiles as sf
 
     outside, out = _outside(tmp_path_factory), tmp_path_factory.mktemp("out")
     target = _plant(out, kind, b"old\n", outside)
@@ -307,7 +307,7 @@ jsonl_ops = st.lists(
 @FUZZ
 @given(ops=jsonl_ops)
 def test_fuzzed_appends_and_torn_writes_keep_every_whole_line(tmp_path_factory, ops) -> None:
-    from spatialmix_cli.store import safefiles as sf
+    from spatialmix_cli import safefiles as sf
 
     path = tmp_path_factory.mktemp("jsonl") / "attacks.jsonl"
     path.touch()

@@ -1,4 +1,4 @@
-"""spatialmix_cli.store.safefiles: the one module that reads, writes, appends to and locks files (STYLE habit 9)."""
+"""spatialmix_cli.safefiles: the one module that reads, writes, appends to and locks files (STYLE habit 9)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from spatialmix_cli import safefiles as sf
 from spatialmix_cli.errors import OutputPathError, StorageError, UnsafePathError
-from spatialmix_cli.store import safefiles as sf
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from ..config.runfiles import ATTACKS_FILE
 from ..data import DatasetInfo, eval_batches, load_dataset
 from ..errors import CheckpointError
 from ..layers.filter_banks import smooth_sigma_of, with_smooth_sigma
+from ..safefiles import append_lines
 from ..seeding import derive_seed
 from ..store.checkpoint import Checkpoint
-from ..store.safefiles import append_lines
 from . import checks as C
 from .build import AttackSpec, check_classes, components, perturb
 from .registry import ATTACKS

@@ -56,9 +56,7 @@ def _recipe_checked(name: str, command: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("recipe") is not None:
-            from ..config.recipes import (
-                check_command,  # the library is imported when a command runs, not for --help
-            )
+            from ..config.recipes import check_command
 
             check_command(kwargs["recipe"], name)
         return command(*args, **kwargs)

@@ -10,7 +10,7 @@ import typer
 
 from ..config.limits import MAX_DRAWS, check_at_most
 from ..errors import ConfigError
-from ..store.safefiles import check_output_folder, check_target
+from ..safefiles import check_output_folder, check_target
 from . import options as opt
 from .output import console, emit_json, print_error, print_result, table
 

@@ -11,7 +11,7 @@ import typer
 from ..config.keys import UNSHUFFLE
 from ..config.runfiles import GRID_FILE
 from ..errors import ConfigError
-from ..store.safefiles import check_target
+from ..safefiles import check_target
 from . import options as opt
 from .output import console, emit_json, print_result, table
 from .train import train_points, with_weights

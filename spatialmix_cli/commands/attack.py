@@ -14,9 +14,9 @@ from ..config.attack import AttackPlan
 from ..config.recipes import Point, Recipe, check_models, listing, load_recipe, pick_point
 from ..config.runfiles import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE
 from ..errors import ConfigError
+from ..safefiles import check_target
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..store.rundir import read_config
-from ..store.safefiles import check_target
 from ..training.callbacks import AttackCallbacks
 from ..training.runtime import resolve_device
 

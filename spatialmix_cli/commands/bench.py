@@ -45,7 +45,7 @@ from ..data.info import dataset_info
 from ..errors import ConfigError, check_choice
 from ..layers import LEARN_MODES
 from ..models import create_model, list_models
-from ..store.safefiles import atomic_write_text, check_target
+from ..safefiles import atomic_write_text, check_target
 from ..training.allocator import tune_malloc
 from ..training.compiling import CompileSwitch, auto_mode
 from ..training.hardware import cpu_info

@@ -20,8 +20,8 @@ from ..config.recipes import Point, listing, resolve_points
 from ..config.runfiles import GRID_FILE
 from ..config.train import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
+from ..safefiles import check_target
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
-from ..store.safefiles import check_target
 
 if TYPE_CHECKING:  # the trainer itself runs in the Trainer the caller passes
     from ..training.loop import TrainResult

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UnsafePathError, did_you_mean
+from ..safefiles import NAME_MAX, read_text, resolve_inside
 from ..store.rundir import default_run_dir, read_config, run_status
-from ..store.safefiles import NAME_MAX, read_text, resolve_inside
 from .attack import AttackPlan
 from .names import canonical_json
 from .safeyaml import parse_yaml

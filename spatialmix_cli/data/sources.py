@@ -22,7 +22,7 @@ import torch
 
 from ..config.limits import MAX_IMAGE_SIZE
 from ..errors import ConfigError, DataError
-from ..store.safefiles import open_regular
+from ..safefiles import open_regular
 from ..training.memory import (
     SYNTHETIC_BYTES_PER_PIXEL,
     check_fits,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import RunDirError, write_error
-from .safefiles import make_folders, open_lock, remove_made_folders
+from ..safefiles import make_folders, open_lock, remove_made_folders
 
 LOCK_FILE = ".lock"
 

@@ -21,21 +21,11 @@ from typing import Any
 import torch
 import yaml
 
-from ..config.runfiles import (
-    CONFIG_FILE,
-    LAST_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    RESULT_FILE,
-    RUN_FILES,
-)
+from ..config.runfiles import CONFIG_FILE, LAST_FILE, METRICS_FILE, MODEL_FILE, RESULT_FILE, RUN_FILES
 from ..config.safeyaml import parse_yaml
 from ..config.train import RUNTIME_KEYS, TrainConfig
 from ..errors import ConfigError, RunDirError, SpatialmixError, write_error
-from ..training import distributed
-from .checkpoint import check_train_state
-from .lock import RunDirBusy, check_free, claim, claimed_by
-from .safefiles import (
+from ..safefiles import (
     atomic_write_text,
     check_output_folder,
     make_folders,
@@ -43,6 +33,9 @@ from .safefiles import (
     remove_made_folders,
     remove_stale_temp_files,
 )
+from ..training import distributed
+from .checkpoint import check_train_state
+from .lock import RunDirBusy, check_free, claim, claimed_by
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:

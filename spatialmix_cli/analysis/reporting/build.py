@@ -12,7 +12,7 @@ from typing import Any
 
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
-from ...store.safefiles import atomic_write_text, check_target, resolve_inside
+from ...safefiles import atomic_write_text, check_target, resolve_inside
 from . import curves, numbers, plots
 from .claims import CI_RULE, Claim, all_claims
 from .collect import Run, load_runs

@@ -10,8 +10,8 @@ from typing import Any
 from ...config.runfiles import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, RESULT_FILE, UNSHUFFLE_FILE
 from ...config.train import RUNTIME_KEYS, TrainConfig
 from ...errors import ConfigError, RunDirError
+from ...safefiles import read_jsonl, read_text
 from ...store.rundir import has_weights, read_config, read_result
-from ...store.safefiles import read_jsonl, read_text
 from .records import attack_problem, result_problem, unshuffle_problem
 
 

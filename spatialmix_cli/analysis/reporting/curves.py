@@ -12,7 +12,7 @@ from typing import Any
 
 from ...config.runfiles import METRICS_FILE
 from ...layers.learn import LEARN_MODES
-from ...store.safefiles import atomic_write_figure, read_jsonl
+from ...safefiles import atomic_write_figure, read_jsonl
 from .collect import Run
 from .compare import describe
 from .plots import panel_title

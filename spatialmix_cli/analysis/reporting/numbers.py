@@ -123,7 +123,7 @@ def _cell(value: Any) -> Any:
 
 def write_csvs(runs: list[Run], out: Path) -> tuple[list[Path], dict[str, list[dict[str, Any]]]]:
     """runs.csv and settings.csv in ``out``; returns their paths and the rows (for summary.json)."""
-    from ...store.safefiles import atomic_write_text
+    from ...safefiles import atomic_write_text
 
     rows = {"runs": run_rows(runs), "settings": setting_rows(runs)}
     paths = []

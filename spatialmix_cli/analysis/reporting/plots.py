@@ -11,8 +11,8 @@ from typing import Any
 
 from ...layers.filter_banks import parse_bank
 from ...layers.learn import LEARN_MODES
+from ...safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from ...store.rundir import has_weights
-from ...store.safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from .collect import Run
 from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 

@@ -6,7 +6,7 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
-from ...store.safefiles import read_bytes
+from ...safefiles import read_bytes
 from .claims import CI_RULE
 from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ...config.runfiles import MODEL_FILE
-from ...store.safefiles import atomic_write_figure
+from ...safefiles import atomic_write_figure
 from .banks import CheckpointSpectra, DrawnSpectrum
 from .envelope import frequencies
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ...store.safefiles import atomic_write_figure
+from ...safefiles import atomic_write_figure
 
 
 def save_grid(

@@ -16,8 +16,8 @@ from ...config.train import TrainConfig
 from ...data import eval_batches, load_dataset
 from ...data.permutation import make_permutation, scramble
 from ...errors import ConfigError
+from ...safefiles import atomic_write_text
 from ...store.checkpoint import Checkpoint
-from ...store.safefiles import atomic_write_text
 from ...training.psnr import PSNR_CONVENTION, psnr_from_mse
 
 

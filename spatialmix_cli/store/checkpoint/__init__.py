@@ -27,7 +27,7 @@ from torch import nn
 from ...config.names import is_timm_name
 from ...data.info import DatasetInfo
 from ...errors import CheckpointError, ConfigError
-from ..safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
+from ...safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
 from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
 
 META_KEY = "spatialmix"

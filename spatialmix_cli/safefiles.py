@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import OutputPathError, UnsafePathError, write_error
+from .errors import OutputPathError, UnsafePathError, write_error
 
 TEMP_SUFFIX = ".tmp"
 NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS)
