@@ -1,5 +1,8 @@
-"""Torch-free facts about model names and timm's arguments, for the config checks and folder names (the
-models themselves live in :mod:`spatialmix_cli.models`)."""
+"""The registries' names and the torch-free facts about model names and timm's arguments, for the config
+checks, the CLI's help and completion, and folder names. Each registry (tasks in
+:mod:`spatialmix_cli.training.tasks`, learn modes in :mod:`spatialmix_cli.layers.learn`, datasets in
+:mod:`spatialmix_cli.data.info`, models in :mod:`spatialmix_cli.models`) is keyed by these names, and a test
+holds the two equal."""
 
 from __future__ import annotations
 
@@ -7,7 +10,43 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
+
+TASKS: tuple[str, ...] = ("classify", "unshuffle")
+LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
+DATASET_NAMES: tuple[str, ...] = (
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "cifar100",
+    "imagenet",
+    "folder",
+    "synthetic",
+)
+# Streamed from an ImageFolder tree (data/imagefolder.py) rather than loaded as tensors.
+STREAMED = frozenset({"imagenet", "folder"})
+
+# spatialmix's own models (the entry points of spatialmix_cli.models register under these names only)
+MODEL_NAMES: tuple[str, ...] = (
+    "convmixer",
+    "convmixer_128_8_k8_p1",
+    "convmixer_1536_20_k9_p7",
+    "convmixer_256_8_k5_p2",
+    "convmixer_512_16_k8_p7",
+    "convmixer_768_32_k7_p7",
+    "convmixer_unshuffle",
+    "resnet",
+    "resnet18_imagenet",
+    "resnet20",
+    "resnet_imagenet",
+    "sep_resnet",
+    "sep_resnet110",
+    "sep_resnet18_imagenet",
+    "sep_resnet20",
+    "sep_resnet34_imagenet",
+    "sep_resnet56",
+    "sep_resnet_imagenet",
+)
 
 TIMM_PREFIX = "timm:"
 # What spatialmix passes timm.create_model itself; model_args holds the rest of timm's arguments.
@@ -17,6 +56,17 @@ FIXED_BY_SPATIALMIX = ("pretrained", "in_chans", "num_classes", "pretrained_cfg"
 def is_timm_name(name: str) -> bool:
     """``timm:NAME``: a model from timm's zoo rather than spatialmix's registry."""
     return name.startswith(TIMM_PREFIX)
+
+
+def check_model_name(name: str) -> str:
+    """A spatialmix model name, or any ``timm:NAME`` (whether timm knows it is checked where timm is
+    imported: :func:`spatialmix_cli.models.check_model_name`)."""
+    if not is_timm_name(name) and name not in MODEL_NAMES:
+        raise ConfigError(
+            f"unknown model '{name}'{did_you_mean(name, MODEL_NAMES)}; "
+            "`spatialmix train --list-models` shows them all"
+        )
+    return name
 
 
 def check_model_args(model_args: Any) -> dict[str, Any]:

@@ -30,7 +30,16 @@ from .limits import (
     within,
     work_limit,
 )
-from .names import canonical_json, check_model_args, is_timm_name
+from .names import (
+    DATASET_NAMES,
+    LEARN_MODES,
+    STREAMED,
+    TASKS,
+    canonical_json,
+    check_model_args,
+    check_model_name,
+    is_timm_name,
+)
 from .numbers import parse_number
 
 if TYPE_CHECKING:
@@ -51,24 +60,6 @@ LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spat
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
 FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
-
-
-def _task_names() -> tuple[str, ...]:
-    from ..training.tasks import TASKS
-
-    return TASKS
-
-
-def _learn_modes() -> tuple[str, ...]:
-    from ..layers.learn import LEARN_MODES
-
-    return tuple(LEARN_MODES)
-
-
-def _dataset_names() -> tuple[str, ...]:
-    from ..data.info import DATASETS
-
-    return tuple(DATASETS)
 
 
 def _canonical_bank(spec: str) -> str:
@@ -123,12 +114,6 @@ def logger_names(value: str) -> tuple[str, ...]:
     return tuple(n for n in names if n != "none")
 
 
-def _check_arch(name: str) -> None:
-    from ..models import check_model_name  # the registry imports the models: read when a config is checked
-
-    check_model_name(name)
-
-
 @dataclass
 class TrainConfig:
     """Every key declares its facts once (:func:`keyspec.key`). ``runtime`` keys change how a run executes
@@ -140,7 +125,7 @@ class TrainConfig:
     # --- task --------------------------------------------------------------------------------------
     task: str = key(
         "classify",
-        choices=_task_names,
+        choices=TASKS,
         help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
     )
     perm_seed: int = key(
@@ -149,14 +134,14 @@ class TrainConfig:
     # --- model -------------------------------------------------------------------------------------
     arch: str = key(
         "convmixer",
-        check=_check_arch,
+        check=check_model_name,
         flags=TRAIN,
         panel=MODEL,
         help="Model name from the registry (see --list-models), or timm:NAME for any timm model.",
     )
     learn: str = key(
         "full",
-        choices=_learn_modes,
+        choices=LEARN_MODES,
         model="common",
         flags=EVERYDAY,
         panel=MODEL,
@@ -233,7 +218,7 @@ class TrainConfig:
     # --- data --------------------------------------------------------------------------------------
     dataset: str = key(
         "cifar10",
-        choices=_dataset_names,
+        choices=DATASET_NAMES,
         flags=EVERYDAY,
         panel=DATA,
         help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | folder (your own, --data-dir) | synthetic.",
@@ -423,8 +408,6 @@ class TrainConfig:
         without it, each point with it before it runs)."""
         for name, key_spec in SPECS.items():
             key_spec.validate(f"{where}.{name}", name, getattr(self, name))
-        from ..data.info import STREAMED
-
         if self.randaugment and self.dataset not in STREAMED:
             raise ConfigError(
                 f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet, folder) "
@@ -512,8 +495,6 @@ class TrainConfig:
                 raise ConfigError(f"{problem}; use a smaller kernel, a smaller patch or a larger image_size")
 
     def _validate_task(self, where: str) -> None:
-        from ..data.info import STREAMED
-
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH
         if self.task == "unshuffle":
             if not unshuffle_arch:

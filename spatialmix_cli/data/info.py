@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..config.names import STREAMED
 from ..config.numbers import is_finite_number
 from ..errors import ConfigError, check_choice
 
@@ -127,9 +128,6 @@ DATASETS: dict[str, DatasetInfo] = {
         "synthetic", 3, 32, 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), crop_pad=4, hflip=True
     ),
 }
-
-# Streamed from an ImageFolder tree (data/imagefolder.py) rather than loaded as tensors.
-STREAMED = frozenset({"imagenet", "folder"})
 
 # Images in the (train, test) splits of the tensor datasets, for estimates made before loading them
 # (synthetic: what make_synthetic draws when no subset is given). ImageNet and folder stream from their folders.

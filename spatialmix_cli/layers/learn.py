@@ -17,11 +17,11 @@ from typing import Any
 
 from torch import nn
 
+from ..config.names import LEARN_MODES
 from ..errors import ConfigError, check_choice
 from .filter_banks import BankSpec, init_filter_banks
 from .roles import is_one_channel_conv, weightless_mixers
 
-LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
 _FROZEN_ROLE = {"chans": "spatial", "space": "channel"}
 # How a token mixer without weights of its own mixes (roles.weightless_mixers' kinds), for the chans refusal.
 _WEIGHTLESS = {

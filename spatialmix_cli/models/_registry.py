@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config.names import is_timm_name
+from ..config.names import MODEL_NAMES, is_timm_name
+from ..config.names import check_model_name as check_name
 from ..errors import ConfigError, did_you_mean
 from ..layers import BankSpec, parse_bank
 from ..seeding import derive_seed
@@ -31,9 +32,12 @@ _MODEL_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register ``fn`` under its own name."""
+    """Register ``fn`` under its own name, one of the config's ``MODEL_NAMES`` (which the CLI's checks and
+    help read without importing the models)."""
     if fn.__name__ in _MODEL_ENTRYPOINTS:
         raise RuntimeError(f"model '{fn.__name__}' registered twice")
+    if fn.__name__ not in MODEL_NAMES:
+        raise RuntimeError(f"model '{fn.__name__}' is not named in config.names.MODEL_NAMES")
     _MODEL_ENTRYPOINTS[fn.__name__] = fn
     return fn
 
@@ -55,15 +59,10 @@ def is_model(name: str) -> bool:
 
 
 def check_model_name(name: str) -> str:
+    """A registered name, or ``timm:NAME`` for a model timm knows (a ConfigError says what is wrong)."""
     if is_timm_name(name):
         timm_name(name)  # timm installed and the name known, or a ConfigError saying which is not
-        return name
-    if name not in _MODEL_ENTRYPOINTS:
-        raise ConfigError(
-            f"unknown model '{name}'{did_you_mean(name, _MODEL_ENTRYPOINTS)}; "
-            "`spatialmix train --list-models` shows them all"
-        )
-    return name
+    return check_name(name)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

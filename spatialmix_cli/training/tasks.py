@@ -12,10 +12,10 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from ..config.names import TASKS
 from ..data.permutation import make_permutation, scramble
+from ..errors import check_choice
 from .psnr import psnr_from_mse
-
-TASKS: tuple[str, ...] = ("classify", "unshuffle")
 
 
 class Task(Protocol):
@@ -88,6 +88,7 @@ class Unshuffle:
 
 
 def make_task(name: str, *, image_size: int, perm_seed: int = 0) -> Task:
-    if name == "unshuffle":
+    """The task named ``name`` (one of the config's ``TASKS``: each has its class here)."""
+    if check_choice("task", name, TASKS) == "unshuffle":
         return Unshuffle(image_size, perm_seed)
     return Classify()
