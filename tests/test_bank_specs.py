@@ -9,10 +9,11 @@ import pytest
 import torch
 import yaml
 
+from spatialmix_cli.config.banks import BANKS, format_bank, parse_bank
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import ConfigError, RunDirError
-from spatialmix_cli.layers.filter_banks import FILTER_BANKS, format_bank, make_filter_bank, parse_bank
+from spatialmix_cli.layers.filter_banks import make_filter_bank
 from spatialmix_cli.models import create_model
 from spatialmix_cli.store.rundir import check_run_dir, read_config
 
@@ -42,9 +43,9 @@ def test_a_bad_spec_is_refused_naming_the_key(text: str, message: str) -> None:
 
 
 def test_every_bank_parameter_has_a_default_that_parses() -> None:
-    for name, definition in FILTER_BANKS.items():
+    for name, params in BANKS.items():
         assert format_bank(name) == name
-        assert parse_bank(name).params == {k: p.default for k, p in definition.params.items()}
+        assert parse_bank(name).params == {k: p.default for k, p in params.items()}
 
 
 def test_the_spec_reaches_the_model_and_builds_the_same_bank_as_sigma_did() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from spatialmix_cli.config import names
+from spatialmix_cli.config.banks import BANK_NAMES
 from spatialmix_cli.data.info import DATASETS
 from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.layers.filter_banks import FILTER_BANKS
 from spatialmix_cli.layers.learn import apply_learn_mode
 from spatialmix_cli.models import create_model, list_models
 from spatialmix_cli.training.tasks import make_task
@@ -39,3 +41,7 @@ def test_dataset_table_has_the_config_names() -> None:
 
 def test_model_registry_has_the_config_names() -> None:
     assert list_models() == sorted(names.MODEL_NAMES)
+
+
+def test_every_bank_has_a_builder() -> None:
+    assert tuple(FILTER_BANKS) == BANK_NAMES

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from ..config.attack import AttackPlan
+from ..config.banks import smooth_sigma_of, with_smooth_sigma
 from ..config.numbers import format_eps
 from ..config.runfiles import ATTACKS_FILE
 from ..data import DatasetInfo, eval_batches, load_dataset
 from ..errors import CheckpointError
-from ..layers.filter_banks import smooth_sigma_of, with_smooth_sigma
 from ..safefiles import append_lines
 from ..seeding import derive_seed
 from ..store.checkpoint import Checkpoint

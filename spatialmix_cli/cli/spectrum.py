@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..config.banks import parse_bank, with_smooth_sigma
 from ..config.keys import MODEL
 from ..config.limits import (
     DEFAULT_LEVEL,
@@ -19,7 +20,7 @@ from ..config.limits import (
     check_sigma,
 )
 from ..errors import ConfigError
-from ..layers.filter_banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
+from ..layers.filter_banks import DRAWN_BANKS
 from . import options as opt
 from .output import emit_json, print_result, table
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, check_choice, did_you_mean
+from .banks import BANK_NAMES, check_filters, format_bank, with_smooth_sigma
 from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
 from .limits import (
     MAX_ADV_STEPS,
@@ -60,26 +61,6 @@ LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spat
 # from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
 FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
-
-
-def _canonical_bank(spec: str) -> str:
-    from ..layers.filter_banks import format_bank
-
-    return format_bank(spec)
-
-
-def _bank_names() -> tuple[str, ...]:
-    from ..layers.filter_banks import FILTER_BANKS
-
-    return tuple(FILTER_BANKS)
-
-
-def _check_filters(spec: str) -> None:
-    """A bank name (today's message for an unknown one) with its parameters, if any (``smooth:0.5``)."""
-    from ..layers.filter_banks import FILTER_BANKS, format_bank
-
-    check_choice("filters", spec.partition(":")[0], FILTER_BANKS)
-    format_bank(spec)
 
 
 def _canonical_model_args(text: str) -> str:
@@ -149,9 +130,9 @@ class TrainConfig:
     )
     filters: str = key(
         "random",
-        check=_check_filters,
-        suggest=_bank_names,
-        canonical=_canonical_bank,
+        check=check_filters,
+        suggest=BANK_NAMES,
+        canonical=format_bank,
         model="common",
         flags=EVERYDAY,
         panel=MODEL,
@@ -376,8 +357,6 @@ class TrainConfig:
         sigma = data.pop("smooth_sigma")
         if data.get("filters") == "smooth" and sigma is not None:
             try:
-                from ..layers.filter_banks import format_bank, with_smooth_sigma
-
                 data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
             except ConfigError as exc:
                 raise ConfigError(f"{where}.smooth_sigma: {exc}") from None

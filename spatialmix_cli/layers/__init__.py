@@ -5,7 +5,7 @@ from ..lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     __name__,
     {
-        ".filter_banks": ("BankSpec", "format_bank", "make_filter_bank", "parse_bank", "with_smooth_sigma"),
+        ".filter_banks": ("make_filter_bank",),
         ".learn": ("LEARN_MODES", "configure_spatial_mixing", "layer_counts", "param_report"),
         ".normalize": ("Normalize",),
         ".separable": ("ChannelConv2d", "DenseConv2d", "DepthwiseConv2d", "PatchConv2d", "SeparableConv2d"),

@@ -3,30 +3,30 @@
 Cazenavette et al. 2025, Sec. 3.1 and Fig. 3 (filter structure) and Fig. 7 (smoothed random filters).
 Every bank is drawn from an explicit ``torch.Generator``, so the same seed gives bit-identical filters.
 
-The banks are a dict registry (timm style): :data:`FILTER_BANKS` maps a name to a :class:`BankDef` (its
-builder and its parameters with defaults and checks), so adding a bank is one entry. A bank is chosen
-by a *spec*, ``name[:value...]`` (``smooth:1.5``; parameters positional in declaration order, or
-``key=value``), parsed into a :class:`BankSpec` by :func:`parse_bank`; :func:`format_bank` prints it back
-in canonical form, leaving out trailing default values, so ``smooth:1`` prints as plain ``smooth``.
+The builders are a dict registry (timm style): :data:`FILTER_BANKS` maps a bank's name to a :class:`BankDef`
+(its builder). The names, their parameters and the spec grammar (``smooth:1.5``) are config's
+(:mod:`spatialmix_cli.config.banks`), which the CLI's checks and help read without torch; a bank with a
+parameter is its entry there and its builder here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ..config.banks import BankSpec, parse_bank
 from ..config.limits import check_sigma
-from ..errors import ConfigError, check_choice, did_you_mean
+from ..errors import ConfigError
 from ..seeding import derive_seed
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-# torch is imported inside the functions that draw banks: the registry's names and the spec parsing (what
-# a config check and the CLI's --help read) need none of it.
+# torch is imported inside the functions that draw banks: importing this module (the models' registry does,
+# for the names) needs none of it.
 
 
 def random_bank(n: int, kernel: int, generator: torch.Generator) -> torch.Tensor:
@@ -84,31 +84,18 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
 
 # --- the registry -----------------------------------------------------------------------------------------
 # A builder gets (channels, kernel, depth_multiplier, generator, params) and returns the depthwise weight of
-# shape (channels * depth_multiplier, 1, k, k); ``params`` holds every parameter of its BankDef, filled.
+# shape (channels * depth_multiplier, 1, k, k); ``params`` holds every parameter the bank declares
+# (config.banks.BANKS), filled.
 BankBuilder = Callable[[int, int, int, "torch.Generator", Mapping[str, float]], "torch.Tensor"]
-
-
-class BankParam(NamedTuple):
-    """One parameter of a bank: its default, a check that raises a ConfigError naming the allowed range,
-    and the symbol that labels it in tables and figures."""
-
-    default: float
-    check: Callable[[float], None]
-    symbol: str
 
 
 @dataclass(frozen=True)
 class BankDef:
-    """A filter bank: how to build it, its parameters, and how many bank-sized tensors building it keeps
-    alive at once (``copies``, with the reason, for the spectrum command's memory check)."""
+    """How to build a bank, and how many bank-sized tensors building it keeps alive at once (``copies``,
+    with the reason, for the spectrum command's memory check)."""
 
     build: BankBuilder | None  # None: keep the layer's own weights (the ``pretrained`` bank)
-    params: Mapping[str, BankParam] = field(default_factory=dict)
     copies: tuple[int, str] = (1, "")
-
-
-def _check_smooth_sigma(sigma: float) -> None:
-    check_sigma("smooth:σ", sigma)  # as the spec writes it: filters smooth:0.5
 
 
 def _same(channels: int, kernel: int, d: int, g: torch.Generator, p: Mapping[str, float]) -> torch.Tensor:
@@ -116,128 +103,21 @@ def _same(channels: int, kernel: int, d: int, g: torch.Generator, p: Mapping[str
     return random_bank(d, kernel, g).repeat(channels, 1, 1, 1)
 
 
+def _smooth(c: int, k: int, d: int, g: torch.Generator, p: Mapping[str, float]) -> torch.Tensor:
+    return gaussian_smooth(random_bank(c * d, k, g), p["sigma"])
+
+
 FILTER_BANKS: dict[str, BankDef] = {
-    # independent filters for every output (the default init)
     "random": BankDef(lambda c, k, d, g, p: random_bank(c * d, k, g)),
-    # one random bank of depth_multiplier filters, repeated for every input channel
     "same": BankDef(_same),
-    # the mean filter / the centred delta everywhere
     "box": BankDef(lambda c, k, d, g, p: box_bank(c * d, k)),
     "identity": BankDef(lambda c, k, d, g, p: identity_bank(c * d, k)),
-    # random, then gaussian_smooth with std sigma (taps); smoothing keeps the bank and two convolution outputs
-    "smooth": BankDef(lambda c, k, d, g, p: gaussian_smooth(random_bank(c * d, k, g), p["sigma"]),
-                      params={"sigma": BankParam(1.0, _check_smooth_sigma, "σ")}, copies=(3, "smoothing copies")),
-    # keep the filters the model was built with: timm's pretrained ones (pretrained=true), else its own init
+    # smoothing keeps the bank and two convolution outputs alive
+    "smooth": BankDef(_smooth, copies=(3, "smoothing copies")),
     "pretrained": BankDef(None),
-}  # fmt: skip
+}
 # The banks that draw filters of their own (what `spatialmix spectrum --random` can analyse).
 DRAWN_BANKS: tuple[str, ...] = tuple(name for name, bank in FILTER_BANKS.items() if bank.build is not None)
-
-
-@dataclass(frozen=True)
-class BankSpec:
-    """A bank and the value of each of its parameters (every parameter present: defaults filled in).
-    ``str(spec)`` is the canonical text form (:func:`format_bank`)."""
-
-    name: str
-    params: Mapping[str, float] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return format_bank(self)
-
-    def __hash__(self) -> int:
-        return hash((self.name, tuple(self.params.items())))
-
-    @property
-    def definition(self) -> BankDef:
-        return FILTER_BANKS[self.name]
-
-    @property
-    def label(self) -> str:
-        """Name and every parameter, for tables and figures: ``smooth σ=1``, ``random``."""
-        symbols = self.definition.params
-        return " ".join([self.name, *(f"{symbols[k].symbol}={v:g}" for k, v in self.params.items())])
-
-
-def bank_spec(name: str, params: Mapping[str, float] | None = None) -> BankSpec:
-    """A checked :class:`BankSpec`: ``name`` a registered bank, ``params`` some of its parameters (the
-    others take their defaults), each within its range."""
-    definition = FILTER_BANKS[check_choice("filter bank", name, FILTER_BANKS)]
-    given = dict(params or {})
-    for key, value in given.items():
-        if key not in definition.params:
-            allowed = ", ".join(definition.params) or "none"
-            raise ConfigError(
-                f"filter bank '{name}' has no parameter '{key}'{did_you_mean(key, definition.params)}; "
-                f"its parameters: {allowed}"
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"filter bank '{name}' parameter '{key}' must be a number, got {value!r}")
-    values = {key: float(given.get(key, p.default)) for key, p in definition.params.items()}
-    for key, value in values.items():
-        definition.params[key].check(value)
-    return BankSpec(name, values)
-
-
-def parse_bank(spec: str | BankSpec) -> BankSpec:
-    """``"smooth:1.5"`` -> ``BankSpec("smooth", {"sigma": 1.5})``; ``"smooth"`` takes the default σ 1.0.
-    Values are positional (in the order the bank declares its parameters) or ``key=value``."""
-    if isinstance(spec, BankSpec):
-        return bank_spec(spec.name, spec.params)
-    if not isinstance(spec, str):
-        raise ConfigError(
-            f"a filter bank is a name such as 'random' or a spec such as 'smooth:1.5', got {spec!r}"
-        )
-    name, *parts = spec.split(":")
-    definition = FILTER_BANKS[check_choice("filter bank", name, FILTER_BANKS)]
-    keys, params = list(definition.params), {}
-    if len(parts) > len(keys):
-        takes = f"{len(keys)} parameter(s): {', '.join(keys)}" if keys else "no parameters"
-        raise ConfigError(f"filter bank '{name}' takes {takes}; got '{spec}'")
-    for position, part in enumerate(parts):
-        key, _, text = part.rpartition("=")
-        key = key or keys[position]
-        try:
-            params[key] = float(text)
-        except ValueError:
-            raise ConfigError(
-                f"filter bank '{name}' parameter '{key}' must be a number, got '{text}'"
-            ) from None
-    return bank_spec(name, params)
-
-
-def _number(value: float) -> str:
-    """The shortest text that reads back as ``value`` (``2``, ``1.5``, ``0.1``)."""
-    text = f"{value:g}"
-    return text if float(text) == value else repr(value)
-
-
-def format_bank(spec: str | BankSpec) -> str:
-    """Canonical text form: the name, then the parameter values up to the last one that differs from its
-    default (``smooth:2``; ``smooth`` at σ 1, so records and names written before specs read the same)."""
-    spec = parse_bank(spec)
-    defaults = [p.default for p in spec.definition.params.values()]
-    values = list(spec.params.values())
-    while values and values[-1] == defaults[len(values) - 1]:
-        values.pop()
-    return ":".join([spec.name, *map(_number, values)])
-
-
-def with_smooth_sigma(filters: str | BankSpec, smooth_sigma: float | None) -> BankSpec:
-    """Legacy path, for the transition from the separate ``smooth_sigma`` key to specs: the spec
-    ``filters``, with ``smooth_sigma`` as σ when ``filters`` is the plain name ``smooth``. A σ that the
-    spec itself gives (``smooth:2``) wins; ``smooth_sigma`` with any other bank is ignored, as it always
-    was. Records written before specs carry the key (config.yaml, checkpoint model kwargs); today's
-    config writes ``filters: smooth:0.5`` and has no ``smooth_sigma``."""
-    spec = parse_bank(filters)
-    if smooth_sigma is None or filters != "smooth":
-        return spec
-    return bank_spec("smooth", {"sigma": smooth_sigma})
-
-
-def smooth_sigma_of(spec: BankSpec) -> float | None:
-    """Legacy field: σ of a ``smooth`` bank, None for the others (the ``smooth_sigma`` of JSON records)."""
-    return spec.params["sigma"] if spec.name == "smooth" else None
 
 
 def make_filter_bank(
@@ -251,11 +131,12 @@ def make_filter_bank(
     """Weight of shape ``(channels * depth_multiplier, 1, k, k)`` for a depthwise conv, from the bank
     that ``spec`` names (see :data:`FILTER_BANKS`)."""
     bank = parse_bank(spec)
-    if bank.definition.build is None:
+    build = FILTER_BANKS[bank.name].build
+    if build is None:
         raise ConfigError(
             f"filter bank '{bank.name}' keeps a model's own filters; it has no filters of its own to draw"
         )
-    return bank.definition.build(channels, kernel, depth_multiplier, generator, bank.params)
+    return build(channels, kernel, depth_multiplier, generator, bank.params)
 
 
 def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> int:
@@ -278,7 +159,7 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     from .roles import depth_multiplier, filter_bank_layers, is_token_mixer
 
     bank_def = parse_bank(spec)
-    if bank_def.definition.build is None:
+    if FILTER_BANKS[bank_def.name].build is None:
         return 0
     token_mixers = [name for name, m in model.named_modules() if is_token_mixer(m)]
     if token_mixers and bank_def.name != "random":

@@ -17,9 +17,10 @@ from typing import Any
 
 from torch import nn
 
+from ..config.banks import BankSpec
 from ..config.names import LEARN_MODES
 from ..errors import ConfigError, check_choice
-from .filter_banks import BankSpec, init_filter_banks
+from .filter_banks import init_filter_banks
 from .roles import is_one_channel_conv, weightless_mixers
 
 _FROZEN_ROLE = {"chans": "spatial", "space": "channel"}

@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.banks import BankSpec, parse_bank
 from ..config.names import MODEL_NAMES, is_timm_name
 from ..config.names import check_model_name as check_name
 from ..errors import ConfigError, did_you_mean
-from ..layers import BankSpec, parse_bank
 from ..seeding import derive_seed
 from .common import mixing_arg_hints, split_mixing_args
 from .timm_models import create_timm_model, timm_name

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from ..layers import BankSpec, configure_spatial_mixing
+from ..config.banks import BankSpec
+from ..layers import configure_spatial_mixing
 from ..layers.roles import tag_roles
 
 

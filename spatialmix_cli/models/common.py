@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from ..layers import Normalize, configure_spatial_mixing, format_bank, with_smooth_sigma
+from ..config.banks import format_bank, with_smooth_sigma
+from ..layers import Normalize, configure_spatial_mixing
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...layers.filter_banks import parse_bank
+from ...config.banks import parse_bank
 from .collect import Run
 from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
 from .stats import (

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...config.banks import parse_bank
 from ...config.keys import specs
 from ...config.train import TrainConfig
-from ...layers.filter_banks import parse_bank
 from .collect import Run
 
 # The model sizes a setting label names, with their short names (``w128 d8``): the keys declared ``label=``.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...layers.filter_banks import parse_bank
+from ...config.banks import parse_bank
 from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from ...store.rundir import has_weights
