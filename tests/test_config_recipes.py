@@ -10,6 +10,7 @@ import pytest
 from spatialmix_cli.config.recipes import load_recipe, parse_recipe, parse_set
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
+from spatialmix_cli.store.points import check_models
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -29,13 +30,25 @@ RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
         ({"arch": "convmixr"}, r"did you mean 'convmixer'"),
         ({"dataset": "cifar"}, r"did you mean 'cifar10'"),
         ({"hflip": "yes"}, r"base\.hflip must be true/false"),
-        ({"arch": "sep_resnet", "depth": 12}, r"6n\+2"),
-        ({"arch": "sep_resnet", "patch": 2}, r"takes no argument 'patch'"),
     ],
 )
 def test_bad_base_values_name_the_key(base: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_recipe({"base": base}, "r.yaml")
+
+
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        ({"arch": "sep_resnet", "depth": 12}, r"6n\+2"),
+        ({"arch": "sep_resnet", "patch": 2}, r"takes no argument 'patch'"),
+    ],
+)
+def test_a_model_that_cannot_be_built_is_refused_before_its_point_runs(base: dict, message: str) -> None:
+    """The models layer's check (config imports no models): made on the points about to run."""
+    points = parse_recipe({"base": base}, "r.yaml").points()
+    with pytest.raises(ConfigError, match=rf"r\.yaml: sweep point 0: .*{message}"):
+        check_models(points)
 
 
 def test_bad_sweeps_and_top_level_keys() -> None:

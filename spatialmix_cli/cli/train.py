@@ -75,7 +75,7 @@ def train_command(
     """Train a model; frozen spatial mixing with --learn chans. Results: JSON on stdout with --json.
     Every config key is an option (the everyday ones listed here, all of them with --list-keys) or --set
     KEY=VALUE; --config RUN/config.yaml runs a saved config again."""
-    from ..config.recipes import listing, resolve_points
+    from ..store.points import listing, resolve_points
 
     if list_models_:
         _print_models(json_)

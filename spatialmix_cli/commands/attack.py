@@ -11,11 +11,12 @@ import torch
 
 from ..attacks.robustness import AttackResult, Sample, attack_checkpoint, load_sample, record
 from ..config.attack import AttackPlan
-from ..config.recipes import Point, Recipe, check_models, listing, load_recipe, pick_point
+from ..config.recipes import Point, Recipe, load_recipe, pick_point
 from ..config.runfiles import ATTACKS_FILE, CONFIG_FILE, MODEL_FILE
 from ..errors import ConfigError
 from ..safefiles import check_target
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
+from ..store.points import check_models, listing
 from ..store.rundir import read_config
 from ..training.callbacks import AttackCallbacks
 from ..training.runtime import resolve_device
@@ -44,7 +45,7 @@ def recipe_points(
     if checkpoints:
         raise ConfigError("give checkpoints or --recipe, not both")
     loaded = load_recipe(recipe)
-    return loaded, pick_point(loaded.points(config, out=out, model=False), index, recipe)
+    return loaded, pick_point(loaded.points(config, out=out), index, recipe)
 
 
 def attack_listing(
@@ -56,7 +57,7 @@ def attack_listing(
     config: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """``attack --recipe R --list``: the recipe's points (or point ``index``) and their training status,
-    read-only (:func:`~spatialmix_cli.config.recipes.listing`); nothing is trained or attacked."""
+    read-only (:func:`~spatialmix_cli.store.points.listing`); nothing is trained or attacked."""
     if recipe is None:
         raise ConfigError("--list needs --recipe")
     return listing(recipe_points(checkpoints, recipe, out, index, config)[1])

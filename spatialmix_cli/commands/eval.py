@@ -114,7 +114,7 @@ def stored_config(ckpt: Checkpoint) -> TrainConfig:
     saved = ckpt.meta.get("config")
     if saved is None:
         return TrainConfig()
-    return TrainConfig.from_stored(saved, f"{ckpt.path} config", model=False)
+    return TrainConfig.from_stored(saved, f"{ckpt.path} config")
 
 
 class EvalData:

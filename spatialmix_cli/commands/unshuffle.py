@@ -16,12 +16,13 @@ from ..analysis.unshuffle.scores import (
     save_scores,
     score_checkpoint,
 )
-from ..config.recipes import Point, listing, resolve_points
+from ..config.recipes import Point
 from ..config.runfiles import GRID_FILE
 from ..config.train import UNSHUFFLE_ARCH, TrainConfig
 from ..errors import ConfigError
 from ..safefiles import check_target
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
+from ..store.points import listing, resolve_points
 
 if TYPE_CHECKING:  # the trainer itself runs in the Trainer the caller passes
     from ..training.loop import TrainResult
@@ -76,7 +77,7 @@ def unshuffle_listing(
     recipe: Path | None, overrides: dict[str, Any], out: Path | None, *, resume: bool, index: int | None
 ) -> list[dict[str, Any]]:
     """``unshuffle --list``: the runs asked for and their training status, read-only
-    (:func:`~spatialmix_cli.config.recipes.listing`); nothing is trained or scored."""
+    (:func:`~spatialmix_cli.store.points.listing`); nothing is trained or scored."""
     return listing(unshuffle_points(recipe, overrides, out, resume=resume, index=index, check=False))
 
 

@@ -49,7 +49,6 @@ from typing import Any
 
 from ..errors import ConfigError, UnsafePathError, did_you_mean
 from ..safefiles import NAME_MAX, read_text, resolve_inside
-from ..store.rundir import default_run_dir, read_config, run_status
 from .attack import AttackPlan
 from .names import canonical_json
 from .safeyaml import parse_yaml
@@ -148,18 +147,13 @@ class Recipe:
         check_inside(root, f"{self.source}: {'out' if self.out else 'its default output folder'}")
         return Path(root)
 
-    def points(
-        self, overrides: dict[str, Any] | None = None, out: str | Path | None = None, *, model: bool = True
-    ) -> list[Point]:
+    def points(self, overrides: dict[str, Any] | None = None, out: str | Path | None = None) -> list[Point]:
         """Expand the grids in order. ``overrides`` (command-line options) win over base, grid and sweep
-        values; a swept key that is overridden stops being swept. Every point's config is checked;
-        ``model=False`` leaves out building each point's model on the meta device (:func:`check_models`
-        does it for the points that run). More than ``MAX_POINTS`` points is an error, found before any
-        is expanded."""
-        points = self._expand(overrides or {}, self.root(out), links=True)
-        if model:
-            check_models(points)
-        return points
+        values; a swept key that is overridden stops being swept. Every point's config is checked, but
+        not its model (built on the meta device for the points that run:
+        :func:`spatialmix_cli.store.points.check_models`). More than ``MAX_POINTS`` points is an error,
+        found before any is expanded."""
+        return self._expand(overrides or {}, self.root(out), links=True)
 
     def _expand(self, overrides: dict[str, Any], root: Path, *, links: bool) -> list[Point]:
         """The points under ``root``, each config checked (without its model); ``links``: also refuse run
@@ -176,13 +170,13 @@ class Recipe:
         seen: dict[Path, Point] = {}
         for grid in self.grids:
             axes = {k: v for k, v in grid.axes.items() if k not in overrides}
-            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}", model=False)
+            grid_base = base.updated(grid.fixed, f"{self.source}: sweep {grid.label or 'grid'}")
             for combo in itertools.product(*axes.values()) if axes else [()]:
                 values = dict(zip(axes, combo, strict=True))
                 label = "/".join(filter(None, [grid.label, point_name(values)])) or str(len(points))
                 where = f"{self.source}: sweep point {label}"
-                swept = grid_base.updated(values, where, model=False)
-                config = swept.updated(merge_model_args(swept, overrides), "option", model=False)
+                swept = grid_base.updated(values, where)
+                config = swept.updated(merge_model_args(swept, overrides), "option")
                 name = point_name({**values, **changed_keys(swept, config, overrides, grid.axes)})
                 run_dir = _run_dir(root, [p for p in (grid.label, name) if p], where, links)
                 point = Point(len(points), name, values, config, run_dir, grid.label, where)
@@ -204,19 +198,6 @@ def merge_model_args(config: TrainConfig, overrides: dict[str, Any]) -> dict[str
         return overrides
     merged = {**json.loads(config.model_args), **json.loads(overrides["model_args"])}
     return {**overrides, "model_args": canonical_json(merged)}
-
-
-def listing(points: list[Point]) -> list[dict[str, Any]]:
-    """What ``--list`` prints of each point: its fields and its status, the decision training would take
-    on its run directory (:func:`~spatialmix_cli.store.rundir.run_status`: read-only, writes nothing)."""
-    return [{**p.to_dict(), "status": run_status(p.run_dir, p.config)} for p in points]
-
-
-def check_models(points: list[Point]) -> None:
-    """Build each point's model on the meta device (see ``TrainConfig.check_model``): for the points that
-    are about to run, before any of them does."""
-    for point in points:
-        point.config.check_model(point.where)
 
 
 def _run_dir(root: Path, parts: list[str], where: str, links: bool) -> Path:
@@ -298,7 +279,7 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     """Check a recipe mapping key by key; every sweep value is type-checked where it stands. A config of
     its own (a run's config.yaml) is the recipe of that one run: its ``base``."""
     if is_config(data):
-        data = {"base": TrainConfig.from_stored(data, source, model=False).to_dict()}
+        data = {"base": TrainConfig.from_stored(data, source).to_dict()}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: a recipe must be a mapping with a 'base' section, got {type(data).__name__}"
@@ -453,31 +434,3 @@ def pick_point(points: list[Point], index: int | None, recipe: Path) -> list[Poi
             f"--index {index} is out of range: {recipe} has {len(points)} points (0..{len(points) - 1})"
         )
     return [points[index]]
-
-
-def resolve_points(
-    recipe: Path | None,
-    overrides: dict[str, Any],
-    out: Path | None,
-    resume: bool,
-    index: int | None,
-    base: TrainConfig | None = None,
-    *,
-    check: bool = True,
-) -> list[Point]:
-    """The runs a command is asked for: a recipe's points (or point ``index``), or one run of ``base``
-    (default: the config defaults) with ``overrides``; ``--resume`` takes the config saved in ``out``.
-    ``check``: build the model of each point returned on the meta device (only those: ``--index`` checks
-    its point, ``--list`` none). Precedence: defaults < recipe base < sweep point < ``overrides``."""
-    if recipe is not None:
-        points = pick_point(load_recipe(recipe).points(overrides, out, model=False), index, recipe)
-        if check:
-            check_models(points)
-        return points
-    if index is not None:
-        raise ConfigError("--index needs --recipe")
-    if resume and out is None:
-        raise ConfigError("--resume needs --out: the run directory to continue")
-    saved = read_config(out) if (resume and out is not None) else None
-    cfg = (saved or base or TrainConfig()).updated(overrides, "option")
-    return [Point(0, "", {}, cfg, out or default_run_dir(cfg))]

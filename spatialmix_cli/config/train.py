@@ -12,9 +12,8 @@ import math
 import re
 import types
 import typing
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import ConfigError, check_choice, did_you_mean
 from .banks import BANK_NAMES, check_filters, format_bank, with_smooth_sigma
@@ -42,12 +41,21 @@ from .names import (
     is_timm_name,
 )
 from .numbers import parse_number
+from .safeyaml import parse_yaml
 
-if TYPE_CHECKING:
-    from ..data.info import DatasetInfo
 
-# torch (and the registries that need it: tasks, learn modes, filter banks) is imported where it is used,
-# so that the CLI's --help, which reads these keys, answers without it.
+class DatasetShape(Protocol):
+    """What a model is told about its dataset (:class:`spatialmix_cli.data.info.DatasetInfo` is one)."""
+
+    @property
+    def in_chans(self) -> int: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def mean(self) -> tuple[float, ...]: ...
+    @property
+    def std(self) -> tuple[float, ...]: ...
+
 
 OPTIMIZERS = ("adamw", "sgd")
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
@@ -65,8 +73,6 @@ POSITIVE, NON_NEGATIVE = above(0), at_least(0)
 
 def _canonical_model_args(text: str) -> str:
     """One spelling of timm's arguments: compact JSON with sorted keys (``{"drop_path_rate":0.1}``)."""
-    from .safeyaml import parse_yaml
-
     try:
         value = json.loads(text)
     except ValueError:
@@ -342,17 +348,16 @@ class TrainConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
         """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
-        cfg = cls()
-        return cfg.updated(data, where, model=model)
+        return cls().updated(data, where)
 
     @classmethod
-    def from_stored(cls, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
+    def from_stored(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
         """:meth:`from_dict` for a config an earlier version wrote: ``smooth_sigma`` (σ of ``filters:
         smooth``, ignored by the other banks) becomes the spec ``smooth:σ``."""
         if not isinstance(data, dict) or "smooth_sigma" not in data:
-            return cls.from_dict(data, where, model=model)
+            return cls.from_dict(data, where)
         data = dict(data)
         sigma = data.pop("smooth_sigma")
         if data.get("filters") == "smooth" and sigma is not None:
@@ -360,17 +365,17 @@ class TrainConfig:
                 data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
             except ConfigError as exc:
                 raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
-        return cls.from_dict(data, where, model=model)
+        return cls.from_dict(data, where)
 
-    def updated(self, data: dict[str, Any], where: str = "config", *, model: bool = True) -> TrainConfig:
-        """A copy with ``data`` applied on top, checked key by key, then validated as a whole
-        (``model=False``: all but building the model on the meta device, see :meth:`check_model`)."""
+    def updated(self, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        """A copy with ``data`` applied on top, checked key by key, then validated as a whole (the model
+        itself is built where a run is about to use the config: :func:`spatialmix_cli.models.check_model`)."""
         if not isinstance(data, dict):
             raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
         # replace(), not asdict(): every field is a scalar, and asdict's deep copies made a recipe of
         # 10^4 points take seconds to list
         cfg = dataclasses.replace(self, **{key: coerce(key, value, where) for key, value in data.items()})
-        cfg.validate(where, model=model)
+        cfg.validate(where)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -381,10 +386,10 @@ class TrainConfig:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
-    def validate(self, where: str = "config", *, model: bool = True) -> None:
-        """Check every key (its declared choices and bounds), then the rules across keys; with ``model``,
-        also :meth:`check_model` (milliseconds per config: a recipe's thousands of points are checked
-        without it, each point with it before it runs)."""
+    def validate(self, where: str = "config") -> None:
+        """Check every key (its declared choices and bounds), then the rules across keys. Building the
+        model is the models layer's check (:func:`spatialmix_cli.models.check_model`), made for each run
+        before it starts."""
         for name, key_spec in SPECS.items():
             key_spec.validate(f"{where}.{name}", name, getattr(self, name))
         if self.randaugment and self.dataset not in STREAMED:
@@ -403,8 +408,6 @@ class TrainConfig:
             raise ConfigError(f"{where}.warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
         self._validate_task(where)
         self._validate_model_source(where)
-        if model:
-            self.check_model(where)
 
     def _validate_model_source(self, where: str) -> None:
         """timm models take timm's arguments (model_args, pretrained); spatialmix's take the size keys."""
@@ -419,59 +422,6 @@ class TrainConfig:
             used = [name for name in TIMM_ARGS if getattr(self, name) != _DEFAULTS[name]]
             if used:
                 raise ConfigError(f"{where}.{used[0]}: '{used[0]}' is for timm: models, not '{self.arch}'")
-
-    def check_model(self, where: str = "config") -> None:
-        """Build the model on the meta device (no memory, ~ms; more for ImageNet-sized ones) so bad model
-        arguments fail here, before any data is loaded or anything is written."""
-        import torch
-
-        from ..data.info import dataset_info
-        from ..layers.roles import is_depthwise
-        from ..models import create_model
-
-        info = dataset_info(self.dataset)
-        try:
-            with torch.device("meta"):
-                model = create_model(self.arch, **self.model_kwargs(info))
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        size = self.image_size or info.image_size
-        seen: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
-
-        def spatial(name: str) -> Any:
-            def record(module: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> None:
-                seen.append((name, tuple(module.kernel_size), tuple(args[0].shape[-2:])))  # type: ignore[arg-type]
-
-            return record
-
-        hooks = [m.register_forward_pre_hook(spatial(n)) for n, m in model.named_modules() if is_depthwise(m)]
-        try:  # a forward pass on the meta device: shapes only, no memory, no arithmetic
-            with warnings.catch_warnings():  # torch's own notes (even kernel with 'same' padding) once, later
-                warnings.simplefilter("ignore")
-                model.eval()(torch.empty(1, info.in_chans, size, size, device="meta"))
-        except (RuntimeError, ValueError) as exc:
-            reason = str(exc).split("\n")[0]
-            raise ConfigError(
-                f"{where}: model '{self.arch}' cannot run on the {size}x{size} images of '{self.dataset}' "
-                f"({reason}); use a smaller patch / kernel / depth or a larger image_size"
-            ) from None
-        finally:
-            for hook in hooks:
-                hook.remove()
-        for name, (kh, kw), (h, w) in seen:
-            # Only 2S - 1 taps of a kernel can reach an S-pixel map; the others multiply padding zeros, at a
-            # cost that grows with k^2 (a 1001-tap kernel on a 32-px map computes ~10^5 times too much).
-            if kh > 2 * h - 1 or kw > 2 * w - 1:
-                problem = (
-                    f"the {kh}x{kw} depthwise kernel of '{name}' is larger than the {2 * h - 1}x"
-                    f"{2 * w - 1} taps that can reach its {h}x{w} feature map (the rest only multiply padding "
-                    "zeros)"
-                )
-                if is_timm_name(self.arch):  # someone else's fixed architecture: say so, once, and go on
-                    warnings.warn(f"{problem}; a larger image_size gives every stage a map its kernel fits",
-                                  stacklevel=2)  # fmt: skip
-                    break
-                raise ConfigError(f"{problem}; use a smaller kernel, a smaller patch or a larger image_size")
 
     def _validate_task(self, where: str) -> None:
         unshuffle_arch = self.arch == UNSHUFFLE_ARCH
@@ -493,7 +443,7 @@ class TrainConfig:
                 "(or use `spatialmix unshuffle`)"
             )
 
-    def model_kwargs(self, info: DatasetInfo) -> dict[str, Any]:
+    def model_kwargs(self, info: DatasetShape) -> dict[str, Any]:
         """Arguments for ``create_model(self.arch, ...)`` (the keys declared ``model=``); unset (None) sizes
         keep the model's defaults."""
         if is_timm_name(self.arch):

@@ -35,7 +35,7 @@ from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
 from ..data.mixing import Mixer, make_mixer
 from ..layers import param_report
-from ..models import create_model
+from ..models import check_model, create_model
 from ..seeding import derive_seed
 from ..store.checkpoint import save_checkpoint
 from ..store.rundir import RunDirClaim, claimed_run_dir, default_run_dir, write_metrics, write_result
@@ -214,6 +214,7 @@ def open_run(
 ) -> tuple[Run, RunDirClaim]:
     """The run's place in the job and its device (checked: a global batch the ranks can share, bf16 where
     asked), and its run directory, to be entered (precheck with the memory check) and claimed."""
+    check_model(cfg)  # a bad model argument fails before anything is written
     dist = distributed.from_env()
     main = dist is None or dist.main
     # only rank 0 reports progress and logs metrics; a logger's missing package fails here, before any write
