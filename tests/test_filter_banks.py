@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spatialmix_cli.config.banks import DRAWN_BANKS
 from spatialmix_cli.layers import DepthwiseConv2d, make_filter_bank
-from spatialmix_cli.layers.filter_banks import DRAWN_BANKS
 from spatialmix_cli.models import create_model
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from spatialmix_cli.config import names
-from spatialmix_cli.config.banks import BANK_NAMES
+from spatialmix_cli.config.banks import BANK_NAMES, DRAWN_BANKS
 from spatialmix_cli.data.info import DATASETS
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.layers.filter_banks import FILTER_BANKS
@@ -45,3 +45,4 @@ def test_model_registry_has_the_config_names() -> None:
 
 def test_every_bank_has_a_builder() -> None:
     assert tuple(FILTER_BANKS) == BANK_NAMES
+    assert DRAWN_BANKS == tuple(name for name, bank in FILTER_BANKS.items() if bank.build is not None)

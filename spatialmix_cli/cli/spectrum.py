@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config.banks import parse_bank, with_smooth_sigma
+from ..config.banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
 from ..config.keys import MODEL
 from ..config.limits import (
     DEFAULT_LEVEL,
@@ -20,7 +20,6 @@ from ..config.limits import (
     check_sigma,
 )
 from ..errors import ConfigError
-from ..layers.filter_banks import DRAWN_BANKS
 from . import options as opt
 from .output import emit_json, print_result, table
 

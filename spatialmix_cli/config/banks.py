@@ -41,6 +41,10 @@ BANKS: dict[str, Mapping[str, BankParam]] = {
     "pretrained": {},  # keep the filters the model was built with (timm's pretrained ones, else its own init)
 }
 BANK_NAMES: tuple[str, ...] = tuple(BANKS)
+# The bank that keeps a model's own filters; every other bank draws filters of its own (what `spatialmix
+# spectrum --random` can analyse).
+KEEPS_OWN = "pretrained"
+DRAWN_BANKS: tuple[str, ...] = tuple(name for name in BANKS if name != KEEPS_OWN)
 
 
 @dataclass(frozen=True)

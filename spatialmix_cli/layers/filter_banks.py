@@ -14,19 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from ..config.banks import BankSpec, parse_bank
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config.banks import KEEPS_OWN, BankSpec, parse_bank
 from ..config.limits import check_sigma
 from ..errors import ConfigError
 from ..seeding import derive_seed
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
-# torch is imported inside the functions that draw banks: importing this module (the models' registry does,
-# for the names) needs none of it.
+from .roles import depth_multiplier, filter_bank_layers, is_token_mixer
 
 
 def random_bank(n: int, kernel: int, generator: torch.Generator) -> torch.Tensor:
@@ -35,24 +32,18 @@ def random_bank(n: int, kernel: int, generator: torch.Generator) -> torch.Tensor
     ``nn.Conv2d`` uses kaiming_uniform(a=√5), i.e. U(-1/√fan_in, 1/√fan_in); a depthwise filter has
     fan_in = k², so the bound is 1/k.
     """
-    import torch
-
     bound = 1.0 / kernel
     return torch.empty(n, 1, kernel, kernel).uniform_(-bound, bound, generator=generator)
 
 
 def box_bank(n: int, kernel: int) -> torch.Tensor:
     """``n`` copies of the k×k mean filter (every tap 1/k²)."""
-    import torch
-
     return torch.full((n, 1, kernel, kernel), 1.0 / kernel**2)
 
 
 def identity_bank(n: int, kernel: int) -> torch.Tensor:
     """``n`` copies of the centred delta; the centre is ``(k-1)//2`` so that PyTorch's 'same' padding of
     an even kernel also gives the identity map."""
-    import torch
-
     bank = torch.zeros(n, 1, kernel, kernel)
     centre = (kernel - 1) // 2
     bank[:, 0, centre, centre] = 1.0
@@ -67,9 +58,6 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
     latter pads by reflection, which needs the blur kernel smaller than the (tiny) filter and folds energy
     back from the borders; a filter is zero outside its support, so zero padding is the right model.
     """
-    import torch
-    import torch.nn.functional as F
-
     check_sigma("sigma", sigma)
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=bank.dtype)
@@ -86,7 +74,7 @@ def gaussian_smooth(bank: torch.Tensor, sigma: float) -> torch.Tensor:
 # A builder gets (channels, kernel, depth_multiplier, generator, params) and returns the depthwise weight of
 # shape (channels * depth_multiplier, 1, k, k); ``params`` holds every parameter the bank declares
 # (config.banks.BANKS), filled.
-BankBuilder = Callable[[int, int, int, "torch.Generator", Mapping[str, float]], "torch.Tensor"]
+BankBuilder = Callable[[int, int, int, torch.Generator, Mapping[str, float]], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -114,10 +102,8 @@ FILTER_BANKS: dict[str, BankDef] = {
     "identity": BankDef(lambda c, k, d, g, p: identity_bank(c * d, k)),
     # smoothing keeps the bank and two convolution outputs alive
     "smooth": BankDef(_smooth, copies=(3, "smoothing copies")),
-    "pretrained": BankDef(None),
+    KEEPS_OWN: BankDef(None),
 }
-# The banks that draw filters of their own (what `spatialmix spectrum --random` can analyse).
-DRAWN_BANKS: tuple[str, ...] = tuple(name for name, bank in FILTER_BANKS.items() if bank.build is not None)
 
 
 def make_filter_bank(
@@ -154,10 +140,6 @@ def init_filter_banks(model: nn.Module, spec: str | BankSpec, *, seed: int) -> i
     generator seeded with ``seed`` itself would replay the init stream: the stem and the first bank would be
     the same random numbers).
     """
-    import torch
-
-    from .roles import depth_multiplier, filter_bank_layers, is_token_mixer
-
     bank_def = parse_bank(spec)
     if FILTER_BANKS[bank_def.name].build is None:
         return 0
