@@ -147,6 +147,7 @@ def test_every_recipe_file_is_valid(path: Path) -> None:
     assert recipe.description and recipe.paper, f"{path.name} needs a description and the paper figure"
     for point in points:
         point.config.validate(path.name)
+    check_models(points)  # every point's model builds and runs on its images
 
 
 def test_recipes_cover_the_paper_figures_with_cpu_twins() -> None:

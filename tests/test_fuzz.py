@@ -16,13 +16,14 @@ from spatialmix_cli.config.recipes import RECIPE_KEYS, Recipe, load_recipe, pars
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data.info import dataset_info
 from spatialmix_cli.errors import CheckpointError, ConfigError
-from spatialmix_cli.models import create_model, list_models
+from spatialmix_cli.models import check_model, create_model, list_models
 from spatialmix_cli.store.checkpoint import (
     build_model_from_meta,
     load_checkpoint,
     parse_metadata,
     tensor_shapes,
 )
+from spatialmix_cli.store.points import check_models
 
 # 150 examples per test in `make test`; SPATIALMIX_FUZZ_EXAMPLES=5000 for a deeper search.
 FUZZ = settings(
@@ -78,7 +79,8 @@ recipes = st.fixed_dictionaries(
 def test_fuzzed_recipe_mappings_give_a_recipe_or_a_config_error(data) -> None:
     try:
         recipe = parse_recipe(data, "fuzz.yaml")
-        points = recipe.points()  # builds each point's model (parse_recipe does not): may refuse one too
+        points = recipe.points()
+        check_models(points)  # builds each point's model (parse_recipe does not): may refuse one too
     except ConfigError:
         return
     assert isinstance(recipe, Recipe)
@@ -394,6 +396,7 @@ def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated
     budget = Budget(256 << 20, "the test's 256 MiB")
     try:
         cfg = TrainConfig.from_dict({"dataset": "synthetic", "device": "cpu", **data})
+        check_model(cfg)  # a shape that cannot run (config itself builds no model)
         estimate = training_estimate(cfg)
         estimate.check(budget)
     except ConfigError:
