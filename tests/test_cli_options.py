@@ -15,6 +15,7 @@ import typer
 from typer.main import get_command
 
 from spatialmix_cli.cli.app import app
+from spatialmix_cli.config.names import MODEL_NAMES
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.store.rundir import read_config
 
@@ -120,6 +121,7 @@ def test_attack_training_options_need_a_recipe(cli, args: list[str]) -> None:
         ),
         ("train", "filters", ["random", "same", "box", "identity", "smooth", "pretrained"]),
         ("attack", "method", ["fgsm", "pgd", "autoattack", "autoattack-fast"]),
+        ("train", "arch", list(MODEL_NAMES)),  # spatialmix's own; timm:NAME is typed out
     ],
 )
 def test_shell_completion_offers_a_choice_options_values(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ConfigError, check_choice, did_you_mean
-from .banks import BANK_NAMES, check_filters, format_bank, with_smooth_sigma
+from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_bank, with_smooth_sigma
 from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
 from .limits import (
     MAX_ADV_STEPS,
@@ -33,6 +33,7 @@ from .limits import (
 from .names import (
     DATASET_NAMES,
     LEARN_MODES,
+    MODEL_NAMES,
     STREAMED,
     TASKS,
     canonical_json,
@@ -122,6 +123,7 @@ class TrainConfig:
     arch: str = key(
         "convmixer",
         check=check_model_name,
+        suggest=MODEL_NAMES,
         flags=TRAIN,
         panel=MODEL,
         help="Model name from the registry (see --list-models), or timm:NAME for any timm model.",
@@ -142,8 +144,8 @@ class TrainConfig:
         model="common",
         flags=EVERYDAY,
         panel=MODEL,
-        help="Initial depthwise bank: random | same | box | identity | smooth, with its parameters as a spec: "
-        "smooth:0.5 (σ in taps; plain smooth is σ 1); pretrained keeps the model's own (timm's weights).",
+        help=f"Initial depthwise bank: {' | '.join(DRAWN_BANKS)}, with its parameters as a spec: "
+        f"smooth:0.5 (σ in taps; plain smooth is σ 1); {KEEPS_OWN} keeps the model's own (timm's weights).",
     )
     pretrained: bool = key(
         False,
