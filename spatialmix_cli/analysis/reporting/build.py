@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,64 +10,14 @@ from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside
 from . import curves, numbers, plots
-from .claims import CI_RULE, Claim, all_claims
+from .claims import all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe
+from .render import render_html, render_markdown
+from .report import Report, Table
 
 FORMATS = ("md", "html", "both")
 COVERAGE_N = (1, 4, 16, 64)
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class Report:
-    out: Path
-    runs: list[Run]
-    skipped: list[str]
-    tables: list[Table] = field(default_factory=list)
-    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
-    claims: list[Claim] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    numbers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # runs.csv / settings.csv rows
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "runs": len(self.runs),
-            "skipped": self.skipped,
-            "verdict_rule": CI_RULE,
-            "claims": [c.to_dict() for c in self.claims],
-            "numbers": self.numbers,  # the rows of runs.csv and settings.csv
-            "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
-            "files": [str(p) for p in self.files],
-            "machine": _machine(),
-        }
-
-
-def _machine() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=False).stdout.strip() or None  # fmt: skip
-    except OSError:
-        commit = None
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "commit": commit,
-    }
 
 
 def _settings_table(runs: list[Run]) -> Table:
@@ -237,8 +183,6 @@ def _write(report: Report, fmt: str, figures_dir: Path) -> None:
     """report.md / report.html (per ``fmt``) and summary.json, then figures/ loses the PNGs of an earlier
     build that this one did not write (after the new pages are in place, so the old page never links a
     removed figure; unlinking a name never touches what a link there points to)."""
-    from .render import render_html, render_markdown
-
     written = {p.name for _, p in report.figures if p.parent == figures_dir}
     if fmt in ("md", "both"):
         path = report.out / "report.md"
