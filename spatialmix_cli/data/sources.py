@@ -23,13 +23,7 @@ import torch
 from ..config.limits import MAX_IMAGE_SIZE
 from ..errors import ConfigError, DataError
 from ..safefiles import open_regular
-from ..training.memory import (
-    SYNTHETIC_BYTES_PER_PIXEL,
-    check_fits,
-    images_bytes,
-    native_uint8_resize,
-    resize_bytes,
-)
+from .budget import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
 from .info import DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"

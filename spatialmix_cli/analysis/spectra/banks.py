@@ -13,12 +13,12 @@ from torch import nn
 
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
 from ...config.train import TrainConfig
+from ...data.budget import check_fits
 from ...errors import ConfigError
 from ...layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ...layers.roles import filter_bank_layers, is_token_mixer
 from ...seeding import derive_seed
 from ...store.checkpoint import checkpoint_file, load_checkpoint
-from ...training.memory import check_fits
 from .envelope import BankSpectrum, bank_spectrum, check_level, check_pad, check_threshold
 
 
@@ -36,7 +36,8 @@ def draw_bank(
     bank = parse_bank(spec)
     if n < 1 or kernel < 1 or multiplier < 1:
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
-    copies, why = bank.definition.copies  # bank-sized tensors alive while it is built
+    # n x k^2 float32 filters, times the bank-sized tensors alive at once while it is built (3 when smoothed)
+    copies, why = bank.definition.copies
     check_fits(n * kernel * kernel * 4 * copies, f"a bank of {n} filters of {kernel}x{kernel}",
                rule=f"{n} x {kernel}^2 x 4 bytes{f' x {copies} ({why})' if copies > 1 else ''}",
                fix="lower N (--random)")  # fmt: skip
