@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ...attacks.build import attack_name, eps_label
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside
+from ..spectra.banks import disjoint_subset_coverage, drawn_spectrum, initial_banks
 from . import curves, numbers, plots
 from .claims import all_claims
 from .collect import Run, load_runs
@@ -36,8 +38,6 @@ def _settings_table(runs: list[Run]) -> Table:
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
-    from ...attacks import attack_name, eps_label  # the names and ε labels the rows recorded
-
     cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         for a in r.attacks:
@@ -84,8 +84,6 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
     sizes start from the same banks), at most ``limit`` per kernel size (the report passes ``--draws``: as
     many as fresh banks per N). Disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an
     independent sample."""
-    from ..spectra.banks import disjoint_subset_coverage, initial_banks
-
     by_kernel: dict[int, dict[int, list[float]]] = {}
     used: dict[int, int] = {}
     seen: set[bytes] = set()
@@ -108,8 +106,6 @@ def build_report(
     roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
 ) -> Report:
     """Walk ``roots`` for finished runs and write the report into ``out``."""
-    from ..spectra.banks import drawn_spectrum
-
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     runs, skipped = load_runs(roots)

@@ -14,9 +14,11 @@ from torch import nn
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
 from ...config.train import TrainConfig
 from ...data.budget import check_fits
+from ...data.info import dataset_info
 from ...errors import ConfigError
 from ...layers.filter_banks import BankSpec, make_filter_bank, parse_bank, smooth_sigma_of
 from ...layers.roles import filter_bank_layers, is_token_mixer
+from ...models import create_model
 from ...seeding import derive_seed
 from ...store.checkpoint import checkpoint_file, load_checkpoint
 from .envelope import BankSpectrum, bank_spectrum, check_level, check_pad, check_threshold
@@ -150,14 +152,11 @@ def initial_banks(cfg: TrainConfig) -> list[torch.Tensor]:
     ``create_model`` from the config alone (the whole model is a function of its seed and sizes), so a chans
     run's frozen banks are known without its weights. Not for ``pretrained`` timm runs (their start is
     downloaded): a ConfigError."""
-    from ...data.info import dataset_info
-    from ...training.loop import build_model
-
     if cfg.pretrained:
         raise ConfigError(
             f"a pretrained '{cfg.arch}' starts from downloaded weights: its banks need the run's"
         )
-    return depthwise_weights(build_model(cfg, dataset_info(cfg.dataset)))
+    return depthwise_weights(create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset))))
 
 
 def disjoint_subset_coverage(
