@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
+from .. import models  # models.create_model, looked up per call: tests count the models built
+from ..config.train import TrainConfig
 from ..data.budget import FRACTION, Budget, check_fits, env_budget, format_bytes, host_budget, images_bytes
 from ..data.info import SPLIT_SIZES, planning_info
 from ..errors import ConfigError, ResourceError
-from ..models import create_model
-
-if TYPE_CHECKING:
-    from ..config.train import TrainConfig
 
 BACKWARD_FACTOR = 1.25  # gradients in flight during backward, on top of the saved activations
 
@@ -115,7 +112,7 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
     evaluated = min(cfg.eval_batch_size, n_test or cfg.eval_batch_size)
     try:
         with torch.device("meta"):
-            model = create_model(cfg.arch, **cfg.model_kwargs(info)).train()
+            model = models.create_model(cfg.arch, **cfg.model_kwargs(info)).train()
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
             saved, largest = saved_activations(model, torch.empty(local, chans, size, size))

@@ -17,7 +17,7 @@ from ...layers.filter_banks import parse_bank
 from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from ...store.rundir import has_weights
-from ..spectra.banks import checkpoint_spectra
+from ..spectra import banks as spectra_banks
 from ..spectra.plot import plot_checkpoint, plot_drawn
 from .collect import Run
 from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
@@ -226,7 +226,7 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: flo
         full = twin or full
     for learn, candidates in (("full", full), ("chans", chans)):
         if candidates:
-            spectra = checkpoint_spectra(candidates[0].path, pad=pad, level=level)
+            spectra = spectra_banks.checkpoint_spectra(candidates[0].path, pad=pad, level=level)
             paths.append(
                 Path(plot_checkpoint(spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, level=level))
             )
