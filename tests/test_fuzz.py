@@ -391,7 +391,8 @@ sizes = st.fixed_dictionaries(
 def test_fuzzed_sizes_are_refused_or_fit_the_budget_before_anything_is_allocated(data) -> None:
     """Any mix of sizes is a ConfigError (a range, a shape that cannot run, or a ResourceError with its
     estimate) or an estimate within the budget; all from shapes on the meta device, in milliseconds."""
-    from spatialmix_cli.training.memory import Budget, training_estimate
+    from spatialmix_cli.data.budget import Budget
+    from spatialmix_cli.training.memory import training_estimate
 
     budget = Budget(256 << 20, "the test's 256 MiB")
     try:

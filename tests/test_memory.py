@@ -16,8 +16,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from spatialmix_cli.analysis.spectra import envelope
 from spatialmix_cli.config.safeyaml import parse_yaml
-from spatialmix_cli.data import load_dataset, make_synthetic
+from spatialmix_cli.data import budget, load_dataset, make_synthetic
 from spatialmix_cli.errors import ConfigError, DataError, ResourceError
 from spatialmix_cli.store.checkpoint import load_model, read_metadata
 from spatialmix_cli.training import memory
@@ -32,7 +33,7 @@ TINY = ["--dataset", "synthetic", "--device", "cpu", "--width", "16", "--depth",
 @pytest.fixture(autouse=True)
 def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same 1 GiB budget on every machine, so a refusal does not depend on its memory."""
-    monkeypatch.setenv(memory.ENV_VAR, "1G")
+    monkeypatch.setenv(budget.ENV_VAR, "1G")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_spectrum_pad_beyond_the_limit_is_refused(cli, tmp_path: Path, good_run:
 def test_spectrum_pad_that_cannot_fit_is_refused_with_the_estimate(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(memory.ENV_VAR, "100M")  # one 8192² FFT needs 1.6 GB + 1.6 GB for the two envelopes
+    monkeypatch.setenv(budget.ENV_VAR, "100M")  # one 8192² FFT needs 1.6 GB + 1.6 GB for the two envelopes
     _refused(cli, tmp_path, ["spectrum", "--random", "4", "--kernel", "3", "--pad", "8192"],
              "the spectrum at pad 8192 needs about 3.2 GB", "1 x 8192^2 x 24 bytes", "lower --pad")  # fmt: skip
 
@@ -194,17 +195,17 @@ def test_saved_activations_on_meta_match_a_real_forward() -> None:
 @pytest.mark.parametrize("case", ["synthetic", "resize", "fft"])
 def test_estimates_are_within_2x_of_the_measured_peak(case: str) -> None:
     if case == "synthetic":
-        n, estimate = 4096, memory.images_bytes(4096 + 8, 3, 32, memory.SYNTHETIC_BYTES_PER_PIXEL)
+        n, estimate = 4096, budget.images_bytes(4096 + 8, 3, 32, budget.SYNTHETIC_BYTES_PER_PIXEL)
         measured = _peak_rss_delta(lambda: make_synthetic(n, 8))
     elif case == "resize":
         data = make_synthetic(24, 8)
-        estimate = memory.resize_bytes(32, 3, 32, 768)
+        estimate = budget.resize_bytes(32, 3, 32, 768)
         measured = _peak_rss_delta(lambda: data.resized(768))
     else:
         from spatialmix_cli.analysis.spectra import spectral_envelope
 
         bank = torch.rand(16, 3, 3)
-        estimate = memory.fft_bytes(16, 1024)
+        estimate = envelope.fft_bytes(16, 1024)
         measured = _peak_rss_delta(lambda: spectral_envelope(bank, 1024))
     print(f"{case}: estimate {estimate}, measured {measured}, ratio {measured / estimate:.2f}")
     assert estimate / 2 <= measured <= estimate * 2, (estimate, measured)
@@ -240,17 +241,17 @@ def test_fft_chunk_shrinks_to_what_fits_and_the_envelope_is_unchanged(
 
     bank = torch.rand(100, 7, 7)
     whole = spectral_envelope(bank, 256)
-    monkeypatch.setenv(memory.ENV_VAR, str(memory.fft_bytes(3, 256)))
+    monkeypatch.setenv(budget.ENV_VAR, str(envelope.fft_bytes(3, 256)))
     assert fft_chunk(100, 256) == 3
     assert torch.equal(spectral_envelope(bank, 256), whole)
 
 
 def test_memory_limit_parsing() -> None:
-    assert memory.parse_size("2G") == 2 << 30 and memory.parse_size("512M") == 512 << 20
-    assert memory.parse_size("1000") == 1000 and memory.parse_size("1.5GiB") == 3 << 29
+    assert budget.parse_size("2G") == 2 << 30 and budget.parse_size("512M") == 512 << 20
+    assert budget.parse_size("1000") == 1000 and budget.parse_size("1.5GiB") == 3 << 29
     with pytest.raises(ConfigError, match="SPATIALMIX_MEMORY_LIMIT"):
-        memory.parse_size("lots")
-    assert memory.format_bytes(12_345_678_901) == "12.3 GB"
+        budget.parse_size("lots")
+    assert budget.format_bytes(12_345_678_901) == "12.3 GB"
 
 
 # --- idx files ----------------------------------------------------------------------------------------

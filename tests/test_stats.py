@@ -102,10 +102,32 @@ def test_welch_interval_for_independent_samples() -> None:
     # sd is the spread of one a − b pair of draws, √(s_a² + s_b²): n draws a side give s.e. sd/√n
     assert got.sd == pytest.approx(math.sqrt(statistics.variance(a) + statistics.variance(b)))
     same = welch_interval(a[:3], b)
-    t = (same.high - same.mean) / (
-        same.sd / math.sqrt(3)
-    )  # 3 a side: half-width t·sd/√3, Welch's df in [2, 4]
-    assert any(t == pytest.approx(t975(df)) for df in (2, 3, 4))
+    t = (same.high - same.mean) / (same.sd / math.sqrt(3))  # 3 a side: half-width t·sd/√3
+    assert t == pytest.approx(t975(_satterthwaite(a[:3], b)), rel=1e-12)
+
+
+def _satterthwaite(a: list[float], b: list[float]) -> float:
+    """Welch–Satterthwaite degrees of freedom, by hand."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    return (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+
+
+def test_welch_interval_uses_the_fractional_degrees_of_freedom() -> None:
+    """Welch's t quantile at the Welch–Satterthwaite df as it is (4.15 here), not floored to 4: the interval
+    is scipy's ``ttest_ind(equal_var=False)`` one, and narrower than the floored df would give."""
+    from scipy import stats as distributions
+
+    a, b = [0.62, 0.65, 0.60, 0.66], [0.30, 0.34, 0.28]
+    df = _satterthwaite(a, b)
+    assert 4 < df < 5 and df != math.floor(df)
+    got = welch_interval(a, b)
+    se = math.sqrt(statistics.variance(a) / 4 + statistics.variance(b) / 3)
+    assert got.high - got.mean == pytest.approx(float(distributions.t.ppf(0.975, df)) * se, rel=1e-12)
+    assert got.high - got.mean < t975(4) * se  # the floored df's wider interval
+    result = distributions.ttest_ind(a, b, equal_var=False)
+    if hasattr(result, "confidence_interval"):  # scipy >= 1.11
+        ci = result.confidence_interval(0.95)
+        assert (got.low, got.high) == pytest.approx((float(ci.low), float(ci.high)), rel=1e-12)
 
 
 def test_region_verdicts_are_three_way() -> None:

@@ -6,8 +6,7 @@ from ..lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     __name__,
     {
-        ".build": ("AttackSpec", "attack_name", "build_attack", "components", "eps_label", "perturb"),
-        ".registry": ("ATTACKS", "GRADIENT_ATTACKS"),
+        ".build": ("AttackSpec", "attack_name", "build_attack", "components", "perturb"),
         ".robustness": ("AttackResult", "Sample", "attack_checkpoint", "load_sample", "record"),
     },
 )

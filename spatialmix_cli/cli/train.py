@@ -138,10 +138,11 @@ def _dry_run(points: list[Point], as_json: bool) -> None:
     by the rule of :mod:`spatialmix_cli.training.memory`."""
     import torch
 
+    from ..data.budget import format_bytes
     from ..data.info import planning_info
     from ..layers import layer_counts, param_report
     from ..models import create_model
-    from ..training.memory import format_bytes, training_estimate
+    from ..training.memory import training_estimate
 
     for point in points:
         cfg = point.config

@@ -23,13 +23,7 @@ import torch
 from ..config.limits import MAX_IMAGE_SIZE
 from ..errors import ConfigError, DataError
 from ..safefiles import open_regular
-from ..training.memory import (
-    SYNTHETIC_BYTES_PER_PIXEL,
-    check_fits,
-    images_bytes,
-    native_uint8_resize,
-    resize_bytes,
-)
+from .budget import SYNTHETIC_BYTES_PER_PIXEL, check_fits, images_bytes, native_uint8_resize, resize_bytes
 from .info import DatasetInfo, dataset_info
 
 ENV_VAR = "SPATIALMIX_DATA"
@@ -74,6 +68,7 @@ class ImageData:
                    fix="choose a smaller image_size")  # fmt: skip
         if not 1 <= size <= MAX_IMAGE_SIZE:
             raise ConfigError(f"image_size must be in [1, {MAX_IMAGE_SIZE}] pixels, got {size}")
+        # lazy: torchvision takes ~1 s to import, needed only when image_size asks for a resize
         from torchvision.transforms.v2 import functional as TF
 
         def resize(x: torch.Tensor) -> torch.Tensor:
@@ -204,7 +199,7 @@ def _find_idx(root: Path, name: str, split: str) -> tuple[Path, Path] | None:
 
 
 def _download_idx(name: str, target: Path) -> None:
-    from torchvision import datasets
+    from torchvision import datasets  # lazy: ~1 s of import, only to download
 
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     for train in (True, False):
@@ -240,7 +235,7 @@ def load_idx(name: str, data_dir: str | None, download: bool, hints: Hints = ())
 
 
 def load_cifar(name: str, data_dir: str | None, download: bool, hints: Hints = ()) -> ImageData:
-    from torchvision import datasets
+    from torchvision import datasets  # lazy: ~1 s of import, only for CIFAR (not MNIST or synthetic)
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     roots, target = search_roots(data_dir, hints)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import zlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 from ..config.train import TrainConfig, logger_names
@@ -20,7 +21,8 @@ from ..errors import ConfigError
 from .callbacks import Callbacks
 
 EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
-PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
+MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
 
 
 class Sink(Protocol):
@@ -30,12 +32,10 @@ class Sink(Protocol):
 
 
 class TensorBoardSink:
-    def __init__(self, run_dir: Path, done_steps: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
+    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int) -> None:
         # Earlier events after the step this process starts from (a killed process's steps after its last
         # save; an overwritten run's curves when starting from 0) are dropped when TensorBoard reads them.
-        self.writer = SummaryWriter(str(run_dir), purge_step=done_steps + 1)
+        self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -49,9 +49,7 @@ class TensorBoardSink:
 class WandbSink:
     """One W&B run per run directory (its id is derived from the directory, so a resume continues it)."""
 
-    def __init__(self, run_dir: Path, cfg: TrainConfig) -> None:
-        import wandb
-
+    def __init__(self, wandb: ModuleType, run_dir: Path, cfg: TrainConfig) -> None:
         run_id = f"{run_dir.name[:40]}-{zlib.crc32(str(run_dir.resolve()).encode()):08x}"
         self.run = wandb.init(
             project="spatialmix", name=run_dir.name, id=run_id, resume="allow", dir=str(run_dir),
@@ -68,9 +66,7 @@ class WandbSink:
 class MlflowSink:
     """One MLflow run per training process, named after the run directory, with the config as params."""
 
-    def __init__(self, run_dir: Path, cfg: TrainConfig) -> None:
-        import mlflow
-
+    def __init__(self, mlflow: ModuleType, run_dir: Path, cfg: TrainConfig) -> None:
         self.mlflow = mlflow
         mlflow.start_run(run_name=run_dir.name)
         mlflow.log_params({k: str(v) for k, v in cfg.to_dict().items()})
@@ -82,17 +78,20 @@ class MlflowSink:
         self.mlflow.end_run()
 
 
-def check_installed(names: tuple[str, ...]) -> None:
-    """One clear error for the first sink whose package cannot be imported."""
+def import_sinks(names: tuple[str, ...]) -> dict[str, ModuleType]:
+    """The module each sink of ``names`` writes with, imported here and only here: they are optional
+    packages (and TensorBoard's writer is slow to import), needed only when ``--logger`` names them. One
+    clear error for the first that cannot be imported."""
+    modules = {}
     for name in names:
-        module = "torch.utils.tensorboard" if name == "tensorboard" else PACKAGES[name]
         try:
-            importlib.import_module(module)
+            modules[name] = importlib.import_module(MODULES[name])
         except ImportError:
             raise ConfigError(
                 f"--logger {name} needs the {PACKAGES[name]} package: pip install {PACKAGES[name]} "
                 f"(or choose another logger, e.g. --logger none)"
             ) from None
+    return modules
 
 
 class MetricLogger(Callbacks):
@@ -102,17 +101,17 @@ class MetricLogger(Callbacks):
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.names = logger_names(cfg.logger)
-        check_installed(self.names)
+        self.modules = import_sinks(self.names)
         self.sinks: list[Sink] = []
 
     def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
         self.close()
         build = {
-            "tensorboard": lambda: TensorBoardSink(run_dir, done_steps),
-            "wandb": lambda: WandbSink(run_dir, self.cfg),
-            "mlflow": lambda: MlflowSink(run_dir, self.cfg),
+            "tensorboard": lambda module: TensorBoardSink(module, run_dir, done_steps),
+            "wandb": lambda module: WandbSink(module, run_dir, self.cfg),
+            "mlflow": lambda module: MlflowSink(module, run_dir, self.cfg),
         }
-        self.sinks = [build[name]() for name in self.names]
+        self.sinks = [build[name](self.modules[name]) for name in self.names]
 
     def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
         if metrics is None:

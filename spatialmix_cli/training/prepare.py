@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..data.batches import Batch, BatchSource, TensorBatches, eval_batches
+from ..data.imagefolder import FolderBatches, find_streamed, folder_eval_batches, imagefolder_info
 from ..data.info import DatasetInfo, dataset_info
 from ..data.sources import load_dataset
 from .distributed import Dist
@@ -64,8 +65,6 @@ def _imagefolder_data(
     cfg: TrainConfig, device: torch.device, task: Task, hflip: bool, shard: tuple[int, int]
 ) -> TrainData:
     """ImageNet or your own folder from an ImageFolder tree, decoded and augmented by loader workers."""
-    from ..data.imagefolder import FolderBatches, find_streamed, folder_eval_batches, imagefolder_info
-
     root = find_streamed(cfg.dataset, cfg.data_dir)
     size = cfg.image_size or dataset_info(cfg.dataset).image_size
     source = FolderBatches(

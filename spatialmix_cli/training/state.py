@@ -16,6 +16,7 @@ from ..config.runfiles import LAST_FILE, MODEL_FILE
 from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
 from ..errors import SpatialmixError
+from ..models.timm_models import provenance
 from ..store.checkpoint import load_into, save_checkpoint
 from ..store.checkpoint.validate import LEGACY_SUMS
 from ..store.rundir import read_result
@@ -58,8 +59,6 @@ class Progress:
 
 def meta(cfg: TrainConfig, info: DatasetInfo, progress: Progress) -> dict[str, Any]:
     """The checkpoint metadata of a run at ``progress``: model, dataset, config, progress and history."""
-    from ..models.timm_models import provenance
-
     kwargs = {k: v for k, v in cfg.model_kwargs(info).items() if v is not None}
     return {
         "model": {"name": cfg.arch, "kwargs": kwargs, **provenance(cfg.arch, kwargs)},

@@ -3,75 +3,23 @@
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...attacks.build import attack_name, eps_label
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside
+from ..spectra.banks import disjoint_subset_coverage, drawn_spectrum, initial_banks
 from . import curves, numbers, plots
-from .claims import CI_RULE, Claim, all_claims
+from .claims import all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe
+from .render import render_html, render_markdown
+from .report import Report, Table
 
 FORMATS = ("md", "html", "both")
 COVERAGE_N = (1, 4, 16, 64)
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class Report:
-    out: Path
-    runs: list[Run]
-    skipped: list[str]
-    tables: list[Table] = field(default_factory=list)
-    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
-    claims: list[Claim] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    numbers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # runs.csv / settings.csv rows
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "runs": len(self.runs),
-            "skipped": self.skipped,
-            "verdict_rule": CI_RULE,
-            "claims": [c.to_dict() for c in self.claims],
-            "numbers": self.numbers,  # the rows of runs.csv and settings.csv
-            "figures": [str(p.relative_to(self.out)) for _, p in self.figures],
-            "files": [str(p) for p in self.files],
-            "machine": _machine(),
-        }
-
-
-def _machine() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=False).stdout.strip() or None  # fmt: skip
-    except OSError:
-        commit = None
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "commit": commit,
-    }
 
 
 def _settings_table(runs: list[Run]) -> Table:
@@ -90,8 +38,6 @@ def _settings_table(runs: list[Run]) -> Table:
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
-    from ...attacks import attack_name, eps_label  # the names and ε labels the rows recorded
-
     cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         for a in r.attacks:
@@ -138,8 +84,6 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
     sizes start from the same banks), at most ``limit`` per kernel size (the report passes ``--draws``: as
     many as fresh banks per N). Disjoint blocks of 1, 4, 16, 64 filters of each bank, so every N is an
     independent sample."""
-    from ..spectra.banks import disjoint_subset_coverage, initial_banks
-
     by_kernel: dict[int, dict[int, list[float]]] = {}
     used: dict[int, int] = {}
     seen: set[bytes] = set()
@@ -162,8 +106,6 @@ def build_report(
     roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
 ) -> Report:
     """Walk ``roots`` for finished runs and write the report into ``out``."""
-    from ..spectra.banks import drawn_spectrum
-
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     runs, skipped = load_runs(roots)
@@ -237,8 +179,6 @@ def _write(report: Report, fmt: str, figures_dir: Path) -> None:
     """report.md / report.html (per ``fmt``) and summary.json, then figures/ loses the PNGs of an earlier
     build that this one did not write (after the new pages are in place, so the old page never links a
     removed figure; unlinking a name never touches what a link there points to)."""
-    from .render import render_html, render_markdown
-
     written = {p.name for _, p in report.figures if p.parent == figures_dir}
     if fmt in ("md", "both"):
         path = report.out / "report.md"

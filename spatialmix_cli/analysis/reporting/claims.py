@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...attacks.registry import GRADIENT_ATTACKS
+from ...attacks.robustness import hex_to_bits
 from ...config.banks import parse_bank
+from ...config.limits import DEFAULT_LEVEL
 from .collect import Run
 from .compare import attack_points, describe, groups, metric_by_seed, rows_by_seed
 from .stats import (
@@ -175,8 +178,6 @@ def gap_shrinks_with_width(runs: list[Run]) -> Claim:
 
 def _bits(row: dict[str, Any]) -> list[bool] | None:
     """Per-image robust correctness of an attack row (``robust_correct``), if it was recorded."""
-    from ...attacks.robustness import hex_to_bits
-
     text, n = row.get("robust_correct"), row.get("n")
     return hex_to_bits(text, n) if isinstance(text, str) and isinstance(n, int) else None
 
@@ -206,8 +207,6 @@ def _robust_interval(
 
 
 def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Claim:
-    from ...attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
-
     verdicts = []
     for g in groups(runs, ("learn",), lambda r: _classify(r) and r.config.adv == adv and r.attacks != []):
         if ("full",) not in g or ("chans",) not in g:
@@ -255,8 +254,6 @@ def _mean_robust_interval(
 
 
 def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
-    from ...attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
-
     claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
                   "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
                   f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
@@ -300,8 +297,6 @@ CoverageDraws = dict[int, list[float]]  # N -> coverage of independent banks of 
 
 
 def coverage_grows(fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = None) -> Claim:
-    from ...config.limits import DEFAULT_LEVEL  # here, not at the top: this claim's own constant
-
     claim = Claim(9, "random-bank spectral coverage grows with the number of filters",
                   f"coverage (pad 512: the share of frequencies where some filter, scaled to unit energy, reaches "
                   f"|H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, "

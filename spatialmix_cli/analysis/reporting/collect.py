@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...attacks.build import attack_name
 from ...config.runfiles import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, RESULT_FILE, UNSHUFFLE_FILE
 from ...config.train import RUNTIME_KEYS, TrainConfig
 from ...errors import ConfigError, RunDirError
@@ -158,8 +159,6 @@ def _merge_duplicates(runs: list[Run], skipped: list[str]) -> tuple[list[Run], l
 def _latest_attacks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """attacks.jsonl is appended to by every `spatialmix attack`; keep the newest line per (exact attack:
     method, steps, step size and start, ε, n, seed, source)."""
-    from ...attacks import attack_name
-
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = (attack_name(row), *(row.get(k) for k in ("eps", "n", "seed", "source")))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...attacks.build import attack_name
 from ...config.banks import parse_bank
 from ...config.keys import specs
 from ...config.train import TrainConfig
@@ -86,8 +87,6 @@ def _same_eps(a: dict[str, Any], eps: float) -> bool:
 
 def attack_rows(run: Run, attack: str, eps: float) -> list[dict[str, Any]]:
     """The run's white-box results of the attack named ``attack`` (``attacks.attack_name``) at ``eps``."""
-    from ...attacks import attack_name
-
     return [
         a for a in run.attacks if a.get("source") is None and _same_eps(a, eps) and attack_name(a) == attack
     ]
@@ -98,8 +97,6 @@ def attack_points(
 ) -> list[tuple[str, float]]:
     """Every (attack name, ε > 0) that some run was attacked with, for ``methods``; PGD only with
     ``pgd_steps`` steps when given."""
-    from ...attacks import attack_name
-
     found = set()
     for r in runs:
         for a in r.attacks:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure  # no pyplot: no global figure state
+from matplotlib.ticker import MaxNLocator
+
 from ...config.runfiles import METRICS_FILE
 from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_figure, read_jsonl
@@ -83,8 +86,6 @@ def _draw(ax: Any, c: Curve, colour: str, style: str, label: str, scale: float) 
 
 
 def _panel(ax: Any, runs: list[Run], quantity: str, rows: dict[int, dict[int, dict[str, Any]]]) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     first = runs[0]
     unshuffle = first.config.task == "unshuffle"
     name, scale, unit = ("psnr", 1.0, "PSNR (dB)") if unshuffle else ("acc", 100.0, "accuracy (%)")
@@ -113,8 +114,6 @@ def training_curves(runs: list[Run], out: Path) -> list[Path]:
     """``curves-metric.png`` (train and test accuracy / PSNR vs epoch) and ``curves-loss.png`` (loss vs
     epoch): one panel per setting, one colour per learn mode, seeds as mean ± std bands. None without
     any ``metrics.jsonl``."""
-    from matplotlib.figure import Figure  # no pyplot: no global figure state
-
     found = settings(runs)
     if not found:
         return []

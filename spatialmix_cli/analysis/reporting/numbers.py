@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...attacks.build import attack_name, eps_label
+from ...safefiles import atomic_write_text
 from .collect import Run, shown
 from .compare import Stat, describe
 
@@ -38,8 +40,6 @@ def _train_metric(run: Run) -> float | None:
 
 def robust_columns(run: Run) -> dict[str, float]:
     """``robust_acc <attack> eps=<ε>`` per white-box attack result of the run (the newest of each)."""
-    from ...attacks import attack_name, eps_label
-
     return {f"robust_acc {attack_name(a)} eps={eps_label(a)}": float(a["robust_acc"])
             for a in run.attacks if a.get("source") is None}  # fmt: skip
 
@@ -123,8 +123,6 @@ def _cell(value: Any) -> Any:
 
 def write_csvs(runs: list[Run], out: Path) -> tuple[list[Path], dict[str, list[dict[str, Any]]]]:
     """runs.csv and settings.csv in ``out``; returns their paths and the rows (for summary.json)."""
-    from ...safefiles import atomic_write_text
-
     rows = {"runs": run_rows(runs), "settings": setting_rows(runs)}
     paths = []
     for name, key in ((RUNS_CSV, "runs"), (SETTINGS_CSV, "settings")):

@@ -9,10 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure  # no pyplot: no global figure state
+from matplotlib.ticker import MaxNLocator
+
+from ...attacks.registry import ATTACKS, GRADIENT_ATTACKS
 from ...config.banks import parse_bank
 from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
 from ...store.rundir import has_weights
+from ..spectra import banks as spectra_banks
+from ..spectra.plot import plot_checkpoint, plot_drawn
 from .collect import Run
 from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 
@@ -24,8 +30,6 @@ _OTHER_STYLE = (
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
-    from matplotlib.figure import Figure  # no pyplot: no global figure state
-
     cols = min(panels, 3)
     rows = math.ceil(panels / cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
@@ -77,8 +81,6 @@ def _scale(run: Run) -> tuple[float, str]:
 
 def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     """Metric vs ``x`` (depth / width / kernel) with one line per learn mode (Figs. 2, 4, 5, 10, B.4, B.5)."""
-    from matplotlib.ticker import MaxNLocator
-
     found = [g for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
              if len({v for (_, v) in g}) >= 2]  # fmt: skip
     if not found:
@@ -140,8 +142,6 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
 def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
     """Fig. 6: clean and robust accuracy at ``eps`` under each FGSM / PGD-2 attack run (named exactly),
     per learn mode, one panel per training regime; error bars: std over seeds."""
-    from ...attacks import GRADIENT_ATTACKS  # FGSM and PGD: the registry's plain gradient attacks
-
     found = [g for g in groups(runs, ("learn",), lambda r: r.config.task == "classify" and r.attacks != [])]
     found = [
         g
@@ -178,8 +178,6 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
 def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     """Fig. 7: robust accuracy vs ε, one line per model (setting, learn mode, bank and σ), one panel per
     attack (named exactly: steps, step size, random start); error bars: std over seeds."""
-    from ...attacks import ATTACKS  # every attack of the registry
-
     attacked = [r for r in runs if r.config.task == "classify" and len({a["eps"] for a in r.attacks}) >= 2]
     names = sorted({a for a, _ in attack_points(attacked, tuple(ATTACKS))})
     if not names:
@@ -216,9 +214,6 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
 def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: float) -> list[Path]:
     """Figs. 1 / 8: fresh random vs smoothed banks (``banks``: DrawnSpectrum list); Fig. 9: the layers of
     one learned (full) and one frozen (chans) ConvMixer checkpoint among the runs."""
-    from ..spectra.banks import checkpoint_spectra
-    from ..spectra.plot import plot_checkpoint, plot_drawn
-
     paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, level=level))]
     # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
     # full run of the same setting and seed where there is one (else any full ConvMixer run).
@@ -231,7 +226,7 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: flo
         full = twin or full
     for learn, candidates in (("full", full), ("chans", chans)):
         if candidates:
-            spectra = checkpoint_spectra(candidates[0].path, pad=pad, level=level)
+            spectra = spectra_banks.checkpoint_spectra(candidates[0].path, pad=pad, level=level)
             paths.append(
                 Path(plot_checkpoint(spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, level=level))
             )

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import TYPE_CHECKING
 
 from ...safefiles import read_bytes
 from .claims import CI_RULE
+from .report import Report, Table
 from .stats import FAILS, HOLDS, INCONCLUSIVE, UNKNOWN
-
-if TYPE_CHECKING:
-    from .build import Report, Table
 
 NUMBERS_NOTE = (
     "The numbers behind these tables and figures, as CSV beside this report: runs.csv (one row per run: "

@@ -25,8 +25,8 @@ HOLDS, FAILS, INCONCLUSIVE, UNKNOWN = "holds", "does not hold", "inconclusive", 
 Z975 = float(distributions.norm.ppf(0.975))
 
 
-def t975(df: int) -> float:
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom."""
+def t975(df: float) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (fractional for Welch's)."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
     return float(distributions.t.ppf(0.975, df))
@@ -81,8 +81,9 @@ def paired_interval(
 
 
 def welch_interval(a: Sequence[float], b: Sequence[float], samples: str = "draws") -> Interval | None:
-    """Interval for mean(a) − mean(b) of two independent samples (Welch's t), None if either has < 2;
-    ``n`` is the smaller sample's size and ``sd`` √(s_a² + s_b²)."""
+    """Interval for mean(a) − mean(b) of two independent samples (Welch's t, with the Welch–Satterthwaite
+    degrees of freedom as they are, fractional), None if either has < 2; ``n`` is the smaller sample's size
+    and ``sd`` √(s_a² + s_b²)."""
     if len(a) < 2 or len(b) < 2:
         return None
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
@@ -91,7 +92,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float], samples: str = "draws
     if se == 0:
         return Interval(mean, mean, mean, min(len(a), len(b)), 0.0, samples=samples)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = t975(max(1, math.floor(df))) * se
+    half = t975(df) * se
     sd = math.sqrt(statistics.variance(a) + statistics.variance(b))
     return Interval(mean, mean - half, mean + half, min(len(a), len(b)), sd, samples=samples)
 

@@ -1,6 +1,7 @@
 """Spectral envelopes and coverage of depthwise filter banks (Cazenavette et al. 2025, Fig. 1, 8, 9).
 
-Plotting lives in :mod:`spatialmix_cli.analysis.spectra.plot` (it imports matplotlib lazily).
+Plotting lives in :mod:`spatialmix_cli.analysis.spectra.plot`, which imports matplotlib; this package
+does not.
 """
 
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD

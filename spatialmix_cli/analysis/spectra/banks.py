@@ -14,12 +14,14 @@ from torch import nn
 from ...config.banks import BankSpec, parse_bank, smooth_sigma_of
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
 from ...config.train import TrainConfig
+from ...data.budget import check_fits
+from ...data.info import dataset_info
 from ...errors import ConfigError
 from ...layers.filter_banks import FILTER_BANKS, make_filter_bank
 from ...layers.roles import filter_bank_layers, is_token_mixer
+from ...models import create_model
 from ...seeding import derive_seed
 from ...store.checkpoint import checkpoint_file, load_checkpoint
-from ...training.memory import check_fits
 from .envelope import BankSpectrum, bank_spectrum, check_level, check_pad, check_threshold
 
 
@@ -37,7 +39,8 @@ def draw_bank(
     bank = parse_bank(spec)
     if n < 1 or kernel < 1 or multiplier < 1:
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
-    copies, why = FILTER_BANKS[bank.name].copies  # bank-sized tensors alive while it is built
+    # n x k^2 float32 filters, times the bank-sized tensors alive at once while it is built (3 when smoothed)
+    copies, why = FILTER_BANKS[bank.name].copies
     check_fits(n * kernel * kernel * 4 * copies, f"a bank of {n} filters of {kernel}x{kernel}",
                rule=f"{n} x {kernel}^2 x 4 bytes{f' x {copies} ({why})' if copies > 1 else ''}",
                fix="lower N (--random)")  # fmt: skip
@@ -150,14 +153,11 @@ def initial_banks(cfg: TrainConfig) -> list[torch.Tensor]:
     ``create_model`` from the config alone (the whole model is a function of its seed and sizes), so a chans
     run's frozen banks are known without its weights. Not for ``pretrained`` timm runs (their start is
     downloaded): a ConfigError."""
-    from ...data.info import dataset_info
-    from ...training.loop import build_model
-
     if cfg.pretrained:
         raise ConfigError(
             f"a pretrained '{cfg.arch}' starts from downloaded weights: its banks need the run's"
         )
-    return depthwise_weights(build_model(cfg, dataset_info(cfg.dataset)))
+    return depthwise_weights(create_model(cfg.arch, **cfg.model_kwargs(dataset_info(cfg.dataset))))
 
 
 def disjoint_subset_coverage(

@@ -7,6 +7,11 @@ mean |H|² = 1 over the P×P frequencies (Parseval), and a flat one (a delta) |H
 The level is fixed, not set by the bank, so adding a filter can only raise the unit-energy envelope and
 never lowers the coverage. The older number, the share of frequencies at ``threshold`` × the bank's own
 peak, is :func:`peak_relative_coverage`: a new filter can raise the peak and shrink it.
+
+The FFTs' memory, by the rule of :mod:`spatialmix_cli.data.budget` (every tensor alive at the same moment,
+from shapes alone): per chunk of c filters at pad P, c x P^2 x 24 bytes (the float32 zero-padded input, the
+complex64 FFT, its float32 magnitude...), plus P^2 x 24 bytes for the envelope and its statistics; the
+chunk shrinks from 64 filters to what fits, down to one.
 """
 
 from __future__ import annotations
@@ -18,20 +23,21 @@ from typing import Any
 import torch
 
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_PAD, DEFAULT_THRESHOLD
+from ...data.budget import check_fits, host_budget
 from ...errors import ConfigError
-from ...training.memory import (
-    ENVELOPE_BYTES_PER_PIXEL,
-    FFT_BYTES_PER_FILTER_PIXEL,
-    check_fits,
-    fft_bytes,
-    host_budget,
-)
 
 _CHUNK = 64  # filters per FFT batch at most: bounds memory at (chunk, P, P) complex values
 MAX_PAD = 8192  # an 8192² FFT already resolves 1/8192 cycles/sample; beyond it is a typo
 # Relative slack of the coverage level: a delta's float32 |FFT| is 1 only to ~1e-7 (0.99999994 at some
 # frequencies), and a flat spectrum at level 1 must count as covered everywhere, not at a random half.
 ROUNDING = 1e-5
+FFT_BYTES_PER_FILTER_PIXEL = 24  # zero-padded float32 input, complex64 FFT, float32 |FFT|, max (~20)
+ENVELOPE_BYTES_PER_PIXEL = 24  # envelope, unit-energy envelope, their fftshifts, float64 radius / energy
+
+
+def fft_bytes(chunk: int, pad: int) -> int:
+    """One FFT chunk of ``chunk`` filters at ``pad`` x ``pad`` and the envelope statistics."""
+    return pad * pad * (chunk * FFT_BYTES_PER_FILTER_PIXEL + ENVELOPE_BYTES_PER_PIXEL)
 
 
 def check_pad(pad: int, kernel: int) -> int:
@@ -44,7 +50,7 @@ def check_pad(pad: int, kernel: int) -> int:
 def fft_chunk(n: int, pad: int) -> int:
     """Filters per FFT batch for ``n`` filters at ``pad``: up to 64, fewer where 64 would not fit in the
     memory budget (the envelope is the same: a max over filters), and a ResourceError where even one does
-    not. The estimate is :func:`~spatialmix_cli.training.memory.fft_bytes`."""
+    not. The estimate is :func:`fft_bytes`."""
     budget = host_budget()
     chunk = min(n, _CHUNK)
     if budget is not None:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure  # no pyplot: no global figure state
 
 from ...config.runfiles import MODEL_FILE
 from ...safefiles import atomic_write_figure
@@ -54,9 +56,6 @@ def plot_grid(
     """Write one panel per ``(title, unit-energy envelope)``, one figure row per entry of ``rows``, with a
     shared colour bar (dB re. a flat spectrum) and, with ``level``, the coverage contour at |H| = level.
     Returns the path."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: keeps the CLI's start fast
-    from matplotlib.figure import Figure
-
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig = Figure(figsize=(2.6 * n_cols + 1.0, 2.6 * n_rows + 0.6), layout="constrained")
     FigureCanvasAgg(fig)

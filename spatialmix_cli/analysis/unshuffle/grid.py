@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure  # no pyplot: no global figure state, no display
 
 from ...safefiles import atomic_write_figure
 
@@ -19,14 +20,10 @@ def save_grid(
 ) -> Path:
     """Write a PNG with one row per kind (ground truth, scrambled, then each labelled reconstruction) and
     one column per image; tensors are (k, C, H, W) in [0, 1]. Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
     rows = [("ground truth", truth), ("scrambled", scrambled), *reconstructions]
     k = truth.shape[0]
-    fig, axes = plt.subplots(len(rows), k, figsize=(1.2 * k + 1.2, 1.25 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(1.2 * k + 1.2, 1.25 * len(rows)))
+    axes = fig.subplots(len(rows), k, squeeze=False)
     for r, (label, images) in enumerate(rows):
         for c in range(k):
             ax = axes[r][c]
@@ -41,7 +38,4 @@ def save_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    try:
-        return atomic_write_figure(fig, path, dpi=100)  # in memory, then renamed into place
-    finally:
-        plt.close(fig)
+    return atomic_write_figure(fig, path, dpi=100)  # in memory, then renamed into place

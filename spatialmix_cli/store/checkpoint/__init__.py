@@ -24,9 +24,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from ... import __version__
 from ...config.names import is_timm_name
+from ...config.runfiles import MODEL_FILE
 from ...data.info import DatasetInfo
 from ...errors import CheckpointError, ConfigError
+from ...models import check_model_name, create_model, is_model
+from ...models.timm_models import check_timm_version, rebuild_kwargs, shapes_only
 from ...safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
 from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
 
@@ -69,8 +73,6 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
 ) -> None:
     """Save ``model``'s state dict (and ``optimizer``'s state, for resume) with ``meta`` as JSON."""
-    from ... import __version__
-
     tensors = _state_tensors(model)
     full_meta = {"format_version": FORMAT_VERSION, "spatialmix_version": __version__, **meta}
     if optimizer is not None:
@@ -207,9 +209,6 @@ def build_model_from_meta(
     """Build the model the metadata names. With ``shapes`` (the file's tensors), the model is first built
     on the meta device and checked against them, so a file whose metadata does not match its tensors, or
     asks for a huge model, fails before any memory is allocated."""
-    from ...models import check_model_name, create_model, is_model
-    from ...models.timm_models import check_timm_version, rebuild_kwargs
-
     name = meta["model"]["name"]
     # pretrained weights come from the file, not the network
     kwargs = rebuild_kwargs(name, meta["model"]["kwargs"])
@@ -232,9 +231,6 @@ def build_model_from_meta(
 
 
 def _check_shapes(name: str, kwargs: dict[str, Any], shapes: dict[str, tuple[int, ...]], path: Any) -> None:
-    from ...models import create_model
-    from ...models.timm_models import shapes_only
-
     weights = {k: v for k, v in shapes.items() if not k.startswith(_OPTIM_PREFIX)}
     largest = max((math.prod(s) for s in weights.values()), default=0)
     count = 0
@@ -343,7 +339,5 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 
 def checkpoint_file(path: str | Path) -> Path:
     """A run directory stands for its final ``model.safetensors``; any other path is the checkpoint itself."""
-    from ...config.runfiles import MODEL_FILE
-
     path = Path(path)
     return path / MODEL_FILE if os.path.isdir(path) else path

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from ...errors import CheckpointError
+from ...layers.learn import BATCH_NORMS
+from ...layers.normalize import Normalize
 
 # The running sum of the metric was written "correct" before it was named "score" (it holds the MSE for
-# un-shuffling); checkpoints and train states written then still load and resume (training_state.restore).
+# un-shuffling); checkpoints and train states written then still load and resume (training.state.restore).
 LEGACY_SUMS = {"correct": "score"}
 
 
@@ -147,9 +149,6 @@ def check_values(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Ten
 def check_normalization(model: nn.Module, path: Path) -> None:
     """The loaded input normalisation and BatchNorm statistics must be usable: ``std`` > 0 (a zero divides
     every image into Inf) and running variances >= 0."""
-    from ...layers.learn import BATCH_NORMS
-    from ...layers.normalize import Normalize
-
     for name, module in model.named_modules():
         if isinstance(module, Normalize) and not bool((module.std > 0).all()):
             raise CheckpointError(
