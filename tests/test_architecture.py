@@ -258,10 +258,12 @@ def cycles(graph: dict[str, list[tuple[str, int, bool]]]) -> list[list[str]]:
 def upward_imports(graph: dict[str, list[tuple[str, int, bool]]]) -> list[str]:
     """Imports against the direction of :data:`LAYERS`."""
     return sorted(
-        f"{module or '__init__'}:{line} imports {target} (layer {_layer(target)} > {_layer(module)})"
-        for module, edges in graph.items()
-        for target, line, _ in edges
-        if _layer(target) > _layer(module)
+        {
+            f"{module or '__init__'}:{line} imports {target} (layer {_layer(target)} > {_layer(module)})"
+            for module, edges in graph.items()
+            for target, line, _ in edges
+            if _layer(target) > _layer(module)
+        }
     )
 
 

@@ -186,3 +186,18 @@ def test_robustness_recipes_use_the_papers_pgd(path: Path) -> None:
     assert "pgd" in plan.methods and plan.steps == 2 and plan.pgd_variant == "paper"
     spec = plan.spec("pgd", 2 / 255)
     assert spec.step_size == pytest.approx(2 / 255) and spec.random_start is False
+
+
+def test_size_limits_are_the_size_keys_own_bounds() -> None:
+    """One fact: a model's size check reads each size key's upper bound from its config field, so the
+    option, a recipe and a checkpoint's metadata are refused at the same value."""
+    from spatialmix_cli.config.keys import specs
+    from spatialmix_cli.models._registry import SIZE_LIMITS
+
+    keys = specs(TrainConfig)
+    for name in ("width", "depth", "kernel", "patch", "depth_multiplier"):
+        assert SIZE_LIMITS[name] == keys[name].upper()
+        limit = int(SIZE_LIMITS[name])
+        TrainConfig.from_dict({name: limit})  # the bound itself is allowed
+        with pytest.raises(ConfigError, match=f"{name} must be at most {limit}"):
+            TrainConfig.from_dict({name: limit + 1})

@@ -70,6 +70,11 @@ class KeySpec:
             return None
         return list(self.choices() if callable(self.choices) else self.choices)
 
+    def upper(self) -> float | None:
+        """The largest value the key's bounds allow, or None where none has an upper end."""
+        highs = [b.high for b in self.bounds if b.high is not None]
+        return min(highs) if highs else None
+
     def completions(self) -> list[str]:
         """What shell completion offers for the key's option: its choices, else its suggestions."""
         values = self.choices if self.choices is not None else self.suggest

@@ -29,6 +29,8 @@ MAX_BENCH_ITERS = 100_000  # timed (or warm-up) iterations of `spatialmix bench`
 MAX_BENCH_BATCH = 65_536  # images per step of `spatialmix bench`
 SIGMA_RANGE = (0.01, 64.0)  # Gaussian std in filter taps: below, smoothing is the identity; above, a box
 MAX_IMAGE_SIZE = 4096  # pixels a side: a resize beyond it is a typo or a hostile file, whatever the memory
+MAX_CHANNELS = 1 << 10  # input channels a model may take (a dataset's, or a checkpoint's metadata)
+MAX_CLASSES = 1 << 20  # classes a model's head may have
 MIN_IMAGE_SIZE = 4  # pixels a side: torchvision's antialiased resize fails below 2, and 2-3 px hold no space
 _WHY = "this limit keeps one request from running for days"
 
@@ -36,10 +38,12 @@ _WHY = "this limit keeps one request from running for days"
 @dataclass(frozen=True)
 class Bound:
     """A limit on one value: ``ok(value)`` or the error ``<label> must be <must>``, where ``must`` is a
-    template with ``{value}`` (e.g. ``"> 0, got {value}"``)."""
+    template with ``{value}`` (e.g. ``"> 0, got {value}"``); ``high``: the largest value it allows, where
+    it has one (what a model's size check and a checkpoint's metadata check read)."""
 
     ok: Callable[[Any], bool]
     must: str
+    high: float | None = None
 
     def check(self, label: str, value: Any) -> None:
         if not self.ok(value):
@@ -57,19 +61,19 @@ def at_least(low: float, unit: str = "") -> Bound:
 
 
 def at_most(high: float, unit: str) -> Bound:
-    return Bound(lambda v: v <= high, f"at most {high} {unit}, got {{value}}")
+    return Bound(lambda v: v <= high, f"at most {high} {unit}, got {{value}}", high)
 
 
 def within(low: float, high: float, *, high_open: bool = False, note: str = "") -> Bound:
     """``low <= v <= high`` (``high_open``: ``< high``), worded "in [low, high]" plus ``note``."""
     if high_open:
         return Bound(lambda v: low <= v < high, f"in [{low}, {high}){note}, got {{value}}")
-    return Bound(lambda v: low <= v <= high, f"in [{low}, {high}]{note}, got {{value}}")
+    return Bound(lambda v: low <= v <= high, f"in [{low}, {high}]{note}, got {{value}}", high)
 
 
 def work_limit(limit: int | float) -> Bound:
     """At most ``limit`` iterations / steps / draws (see the module docstring)."""
-    return Bound(lambda v: v <= limit, f"at most {limit:,}, got {{value:,}} (a typo? {_WHY})")
+    return Bound(lambda v: v <= limit, f"at most {limit:,}, got {{value:,}} (a typo? {_WHY})", limit)
 
 
 def matches(pattern: str, must: str) -> Bound:

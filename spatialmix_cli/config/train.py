@@ -164,7 +164,7 @@ class TrainConfig:
     )
     width: int | None = key(
         None,
-        bounds=POSITIVE,
+        bounds=(POSITIVE, at_most(1 << 16, "channels")),
         model="arch",
         flags=EVERYDAY,
         panel=MODEL,
@@ -173,7 +173,7 @@ class TrainConfig:
     )
     depth: int | None = key(
         None,
-        bounds=POSITIVE,
+        bounds=(POSITIVE, at_most(4096, "blocks")),
         model="arch",
         flags=EVERYDAY,
         panel=MODEL,
@@ -182,7 +182,7 @@ class TrainConfig:
     )
     kernel: int | None = key(
         None,
-        bounds=POSITIVE,
+        bounds=(POSITIVE, at_most(1 << 10, "taps")),
         model="arch",
         flags=EVERYDAY,
         panel=MODEL,
@@ -191,7 +191,7 @@ class TrainConfig:
     )
     patch: int | None = key(
         None,
-        bounds=POSITIVE,
+        bounds=(POSITIVE, at_most(1 << 10, "pixels")),
         model="arch",
         flags=EVERYDAY,
         panel=MODEL,
@@ -199,7 +199,10 @@ class TrainConfig:
         help="ConvMixer patch size (default: the model's).",
     )
     depth_multiplier: int | None = key(
-        None, bounds=POSITIVE, model="arch", help="Separable ResNet depthwise multiplier (default: 9)."
+        None,
+        bounds=(POSITIVE, at_most(1 << 10, "filters per channel")),
+        model="arch",
+        help="Separable ResNet depthwise multiplier (default: 9).",
     )
     activation: str | None = key(
         None, model="arch", help="ConvMixer activation: gelu | relu (default: the model's; 768/32 is relu)."

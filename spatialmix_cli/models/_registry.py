@@ -20,8 +20,11 @@ import torch
 from torch import nn
 
 from ..config.banks import BankSpec, parse_bank
+from ..config.keys import specs
+from ..config.limits import MAX_CHANNELS, MAX_CLASSES
 from ..config.names import MODEL_NAMES, is_timm_name
 from ..config.names import check_model_name as check_name
+from ..config.train import TrainConfig
 from ..errors import ConfigError, did_you_mean
 from ..seeding import derive_seed
 from .common import mixing_arg_hints, split_mixing_args
@@ -81,10 +84,19 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         return entry(name, **kwargs) if is_timm_name(name) else entry(**kwargs)
 
 
-# Upper bounds on size arguments. Far beyond any real model; they stop a typo or a hostile checkpoint's
-# metadata from building a model with billions of layers (which would hang even on the meta device).
-SIZE_LIMITS = {"depth": 4096, "width": 1 << 16, "kernel": 1 << 10, "patch": 1 << 10,
-               "depth_multiplier": 1 << 10, "in_chans": 1 << 10, "num_classes": 1 << 20}  # fmt: skip
+def _size_limits() -> dict[str, float]:
+    """Upper bounds on size arguments: each size key's own bound (declared once, on its config field) and
+    the data's. Far beyond any real model; they stop a typo or a hostile checkpoint's metadata from building
+    a model with billions of layers (which would hang even on the meta device)."""
+    keys = {name: s.upper() for name, s in specs(TrainConfig).items() if s.model == "arch"}
+    return {
+        **{k: v for k, v in keys.items() if v is not None},
+        "in_chans": MAX_CHANNELS,
+        "num_classes": MAX_CLASSES,
+    }
+
+
+SIZE_LIMITS = _size_limits()
 _SEED_LIMIT = 1 << 63
 
 
@@ -106,7 +118,7 @@ def check_kwargs(cls: type, name: str, kwargs: dict[str, Any], fixed: tuple[str,
             continue
         problem = _type_problem(hints.get(key), value)
         if problem is None and key in SIZE_LIMITS and value > SIZE_LIMITS[key]:
-            problem = f"at most {SIZE_LIMITS[key]}"
+            problem = f"at most {int(SIZE_LIMITS[key])}"
         if problem is None and key == "seed" and not 0 <= value < _SEED_LIMIT:
             problem = "in [0, 2**63)"
         if problem is not None:
