@@ -6,8 +6,9 @@ from ..lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     __name__,
     {
-        ".build": ("AttackSpec", "attack_name", "build_attack", "components", "eps_label", "perturb"),
+        ".build": ("build_attack", "components", "perturb"),
         ".registry": ("ATTACKS", "GRADIENT_ATTACKS"),
+        ".spec": ("AttackSpec", "attack_name", "eps_label"),
         ".robustness": ("AttackResult", "Sample", "attack_checkpoint", "load_sample", "record"),
     },
 )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..attacks.checks import CHECKS
-from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
+from ..config.attack import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 from ..config.keys import ATTACK_COMMAND
 from ..config.runfiles import MODEL_FILE
 from ..errors import ConfigError

@@ -32,11 +32,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torchattacks
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import v2
 
-from ..attacks.build import AttackSpec, perturb
+from ..attacks.build import perturb
+from ..attacks.spec import AttackSpec
 from ..config.bench import BenchSettings
 from ..config.limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
 from ..config.train import TrainConfig
@@ -84,8 +87,6 @@ def train_flops(model: nn.Module, batch_size: int) -> float:
     FlopCounterMode (the usual convention: backward ≈ 2 × forward). Counting the backward directly is
     wrong here: the counter charges a depthwise conv's weight gradient like a dense conv's (7.6 instead
     of 0.86 GFLOP per image for ConvMixer-256/8)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.rand(batch_size, 3, 32, 32))
@@ -112,8 +113,6 @@ def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
     """The plain references, one step of each kind: training (DataLoader + per-sample v2 crop/flip +
     AdamW), evaluation (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first
     model; batches are the size of the attack batch."""
-    import torchattacks
-
     images, labels, device = inp.images, inp.labels, inp.device
     ref = inp.make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)

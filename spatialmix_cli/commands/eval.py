@@ -134,6 +134,7 @@ class EvalData:
         run_cfg = read_config(ckpt.path.parent) if (ckpt.path.parent / CONFIG_FILE).is_file() else None
         hints = tuple(h for h in (cfg.data_dir, run_cfg.data_dir if run_cfg else None) if isinstance(h, str))
         if info.streamed:
+            # torchvision (seconds to import) only for folder datasets: a tensor dataset's run skips it
             from ..data.imagefolder import check_classes, find_streamed, folder_eval_batches
 
             root = find_streamed(info.name, self.data_dir, hints)

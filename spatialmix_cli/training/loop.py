@@ -29,7 +29,8 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
-from ..attacks.build import AttackSpec, perturb
+from ..attacks.build import perturb
+from ..attacks.spec import AttackSpec
 from ..config.runfiles import LAST_FILE, MODEL_FILE
 from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
