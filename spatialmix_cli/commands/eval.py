@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +25,10 @@ from ..errors import CheckpointError, ConfigError
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..store.rundir import read_config
 from ..training.callbacks import EvalCallbacks
-from ..training.evaluate import evaluate
+from ..training.evaluate import EvalResult, evaluate
 from ..training.runtime import resolve_device
 from ..training.tasks import make_task
 from .info import model_skeleton
-
-
-@dataclass
-class EvalResult:
-    """One JSON line: a checkpoint's clean test metrics. ``acc`` (a fraction) for classification,
-    ``psnr`` (dB) for un-shuffling; the other is None."""
-
-    checkpoint: str
-    arch: str
-    learn: str
-    filters: str
-    dataset: str
-    task: str
-    n: int
-    loss: float
-    acc: float | None
-    psnr: float | None
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record without the metric the task does not have."""
-        record = asdict(self)
-        record.pop("psnr" if self.task == "classify" else "acc")
-        return record
 
 
 def evaluate_checkpoints(

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..attacks.robustness import AttackResult
-    from ..commands.eval import EvalResult
     from ..store.checkpoint import Checkpoint
+    from .evaluate import EvalResult
 
 
 class Callbacks:
