@@ -9,7 +9,7 @@ test evaluation, save); :func:`finish` writes the model and the result. Each par
 (airbench's habit). Library code: it never prints; progress goes to an optional :class:`Callbacks`
 object, and a ``should_stop`` callable lets the caller ask for a clean stop (the CLI sets it from
 SIGINT/SIGTERM). The pieces it calls live next door: ``runtime`` (device, bf16), ``data.prepare``,
-``rundir.claimed_run_dir``, ``training_state`` (progress, checkpoints, divergence checks),
+``claim.claimed_run_dir``, ``training_state`` (progress, checkpoints, divergence checks),
 ``evaluation``, ``precise_bn`` and ``distributed``. Names callers import from here stay importable:
 ``resolve_device``, ``check_bf16``, ``use_bf16``, ``to_float`` (runtime), ``prepare_data`` (data),
 ``evaluate`` (evaluation), ``Callbacks``, ``Progress``, ``TrainResult``, ``TrainingDiverged``
@@ -39,9 +39,10 @@ from ..layers import param_report
 from ..models import create_model
 from ..seeding import derive_seed
 from ..store.checkpoint import save_checkpoint
-from ..store.rundir import RunDirClaim, claimed_run_dir, default_run_dir, write_metrics, write_result
+from ..store.rundir import default_run_dir, write_metrics, write_result
 from . import distributed
 from .callbacks import Callbacks
+from .claim import RunDirClaim, claimed_run_dir
 from .compiling import CompileSwitch, auto_mode
 from .evaluate import evaluate
 from .loggers import with_loggers
