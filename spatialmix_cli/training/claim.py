@@ -114,5 +114,5 @@ def claimed_run_dir(
 
     Rank 0 decides and writes; every rank gets its outcome (a busy directory raises
     :class:`RunDirBusy` everywhere, a failure on rank 0 a :class:`RunDirError` on the others)."""
-    return RunDirClaim(run_dir, cfg, resume=resume, overwrite=overwrite, dist=dist,
-                       device=device or torch.device("cpu"), check=check)  # fmt: skip
+    where = device or torch.device("cpu")
+    return RunDirClaim(run_dir, cfg, resume=resume, overwrite=overwrite, dist=dist, device=where, check=check)

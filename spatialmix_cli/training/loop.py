@@ -31,7 +31,7 @@ from torch import nn
 
 from ..attacks.build import perturb
 from ..attacks.spec import AttackSpec
-from ..config.runfiles import LAST_FILE, MODEL_FILE
+from ..config.runfiles import MODEL_FILE
 from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
 from ..data.mixing import Mixer, make_mixer
@@ -50,8 +50,6 @@ from .memory import check_training
 from .precise_bn import settle
 from .prepare import TrainData, prepare_data
 from .runtime import autocast, check_bf16, resolve_device, to_float, use_bf16
-
-# re-exported: callers catch it from here
 from .state import (
     Progress,
     TrainResult,
@@ -65,17 +63,10 @@ from .state import (
     save_state,
     stored_result,
 )
+
+# re-exported: callers catch it from here
+from .stopping import TrainingInterrupted
 from .tasks import Task
-
-
-class TrainingInterrupted(Exception):
-    """Raised after the state was saved because ``should_stop()`` turned true (Ctrl-C / SIGTERM)."""
-
-    def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
-        super().__init__(f"stopped at epoch {epoch + 1}, step {step}; state saved in {run_dir / LAST_FILE}")
-        self.run_dir = run_dir
-        self.epoch = epoch + 1  # the epoch it stopped in, 1-based (as in metrics.jsonl and the message)
-        self.step = step  # steps done in that epoch
 
 
 def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:
