@@ -164,22 +164,13 @@ def attack_command(
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
     with stop_request() as stop:  # a recipe's missing runs are trained first (progress on stderr)
-        printer = PointPrinter(False, summary=False, again=AGAIN)
-        how = Training(overwrite=overwrite, callbacks=printer, stop=stop)
-        results = attack(
-            checkpoints or [],
-            overrides,
-            recipe=recipe,
-            out=out,
-            index=index,
-            source=source,
-            data_dir=data_dir,
-            device=device or "auto",
-            save=save,
-            callbacks=AttackPrinter(json_),
-            config=training,
-            training=how,
+        how = Training(
+            overwrite=overwrite, callbacks=PointPrinter(False, summary=False, again=AGAIN), stop=stop
         )
+        results = attack(
+            checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
+            device=device or "auto", save=save, callbacks=AttackPrinter(json_), config=training, training=how,
+        )  # fmt: skip
     _print_table(results, json_)
 
 

@@ -94,15 +94,17 @@ def train_command(
             emit_json(row)
         return
     if dry_run:
-        from ..commands.train import dry_run as plan
-
-        for found in plan(points):
-            _print_dry_run(found, json_)
+        _dry_run(points, json_)
         return
+    _train(points, resume=resume, overwrite=overwrite, as_json=json_)
+
+
+def _train(points: list[Point], *, resume: bool, overwrite: bool, as_json: bool) -> None:
     from ..commands.train import train_points
 
+    # a sweep's command without --resume stops at its unfinished point
     again = "or continue the whole sweep: the same command again, with --resume" if len(points) > 1 else None
-    printer = PointPrinter(json_, again=again)
+    printer = PointPrinter(as_json, again=again)
     with stop_request() as stop:
         train_points(points, resume=resume, overwrite=overwrite, callbacks=printer, stop=stop)
 
@@ -141,6 +143,14 @@ def _print_models(as_json: bool) -> None:
     console().print(
         "and timm:NAME for any timm model (python -c \"import timm; print(timm.list_models('*convnext*'))\")"
     )
+
+
+def _dry_run(points: list[Point], as_json: bool) -> None:
+    """Each point's parameter report (``commands.train.dry_run``), as soon as it is counted."""
+    from ..commands.train import dry_run
+
+    for found in dry_run(points):
+        _print_dry_run(found, as_json)
 
 
 def _print_dry_run(found: DryRun, as_json: bool) -> None:
