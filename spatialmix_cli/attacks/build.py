@@ -54,8 +54,13 @@ def _component(a: torchattacks.Attack) -> dict[str, Any]:
         out = {"name": "FAB-T" if a.multi_targeted else "FAB", "steps": a.steps, "restarts": a.n_restarts}
         return {**out, "target_classes": a.n_target_classes} if a.multi_targeted else out
     if isinstance(a, torchattacks.Square):
-        return {"name": "Square", "queries": a.n_queries, "restarts": a.n_restarts, "p_init": a.p_init,
-                "resc_schedule": a.rescale_schedule}  # fmt: skip
+        return {
+            "name": "Square",
+            "queries": a.n_queries,
+            "restarts": a.n_restarts,
+            "p_init": a.p_init,
+            "resc_schedule": a.rescale_schedule,
+        }
     return {"name": type(a).__name__}
 
 

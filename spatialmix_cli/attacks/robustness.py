@@ -69,9 +69,13 @@ def load_sample(
         root = find_streamed(info.name, data_dir, hints)
         check_classes(root, info.classes)
         batches = folder_eval_batches(
-            root, image_size=image_size or info.image_size, batch_size=250,
-            device=torch.device("cpu"), subset=n, workers=4,
-        )  # fmt: skip
+            root,
+            image_size=image_size or info.image_size,
+            batch_size=250,
+            device=torch.device("cpu"),
+            subset=n,
+            workers=4,
+        )
         pairs = list(batches)
         images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
     else:
@@ -190,8 +194,15 @@ class _Measured:
     whole spec is the key: α and random start matter too), keeping the white-box per-image masks and the
     AutoAttack components it saw."""
 
-    def __init__(self, model: nn.Module, sample: Sample, clean: torch.Tensor, plan: AttackPlan,
-                 num_classes: int, on_batch: OnBatch | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        sample: Sample,
+        clean: torch.Tensor,
+        plan: AttackPlan,
+        num_classes: int,
+        on_batch: OnBatch | None,
+    ) -> None:
         self.model, self.sample, self.clean, self.plan = model, sample, clean, plan
         self.num_classes, self.on_batch = num_classes, on_batch
         self.cache: dict[tuple[AttackSpec, bool], float] = {}
@@ -208,9 +219,17 @@ class _Measured:
             if craft_on is None:
                 self.parts[spec] = components(attack)
 
-        adv = correct_under_attack(self.model, spec, self.sample, batch_size=self.plan.batch_size,
-                                   num_classes=self.num_classes, craft_on=craft_on, on_batch=self.on_batch,
-                                   label=label, on_attack=seen)  # fmt: skip
+        adv = correct_under_attack(
+            self.model,
+            spec,
+            self.sample,
+            batch_size=self.plan.batch_size,
+            num_classes=self.num_classes,
+            craft_on=craft_on,
+            on_batch=self.on_batch,
+            label=label,
+            on_attack=seen,
+        )
         self.cache[key] = _frac(self.clean & adv)
         if craft_on is None:
             self.masks[spec] = self.clean & adv
@@ -258,10 +277,14 @@ def attack_checkpoint(
         else []
     )
     common = {
-        **_meta_fields(ckpt), "n": sample.n, "seed": sample.seed, "clean_acc": clean_acc,
-        "flags": [c.name for c in found if not c.passed], "checks": {c.name: c.to_dict() for c in found},
+        **_meta_fields(ckpt),
+        "n": sample.n,
+        "seed": sample.seed,
+        "clean_acc": clean_acc,
+        "flags": [c.name for c in found if not c.passed],
+        "checks": {c.name: c.to_dict() for c in found},
         "source": str(source.path) if source is not None else None,
-    }  # fmt: skip
+    }
     return [_result(common, spec(m, e), main[(m, e)], transfer.get((m, e)), measured) for m, e in main]
 
 

@@ -107,9 +107,15 @@ def checkpoint_sample(
     saved = ckpt.meta.get("config", {})
     hints = [h for h in (saved.get("data_dir"), config.data_dir if config else None) if isinstance(h, str)]
     return load_sample(
-        ckpt.info, n=plan.n, seed=plan.seed, data_dir=data_dir, hints=hints,
-        download=saved.get("download") is not False, image_size=ckpt.info.image_size, device=device,
-    )  # fmt: skip
+        ckpt.info,
+        n=plan.n,
+        seed=plan.seed,
+        data_dir=data_dir,
+        hints=hints,
+        download=saved.get("download") is not False,
+        image_size=ckpt.info.image_size,
+        device=device,
+    )
 
 
 def run_attacks(

@@ -117,11 +117,18 @@ def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
     ref = inp.make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
     batch_size = inp.x_attack.shape[0]
-    ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=batch_size,
-                                      shuffle=True, drop_last=True,
-                                      generator=torch.Generator().manual_seed(seed)))  # fmt: skip
-    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
-                                      batch_size=batch_size))  # fmt: skip
+    ref_batches = _forever(
+        DataLoader(
+            _PerSampleAugment(images, labels),
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+    )
+    eval_loader = _forever(
+        DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels), batch_size=batch_size)
+    )
     plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
 
     def reference_train_step() -> None:
@@ -171,8 +178,9 @@ def _project_steps(
     compile = s.compile if s.compile is not None else auto_mode(device) is None  # a long run's choice
     forward = CompileSwitch(model, compile, total_steps=2 * (s.warmup + s.iters) + 1)
     device_images = images.to(device)
-    source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
-                           crop_pad=4, hflip=True)  # fmt: skip
+    source = TensorBatches(
+        device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed, crop_pad=4, hflip=True
+    )
     batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
     spec = AttackSpec("pgd", 1 / 255, 2, None, True, pgd_variant="madry")  # the reference's PGD exactly
@@ -222,8 +230,15 @@ def _worker(
         y_attack = labels[: s.batch_size].to(device)
 
         def make() -> nn.Module:
-            return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
-                                seed=s.seed, **model_kwargs).to(device)  # fmt: skip
+            return create_model(
+                preset,
+                learn=learn,
+                num_classes=10,
+                mean=list(info.mean),
+                std=list(info.std),
+                seed=s.seed,
+                **model_kwargs,
+            ).to(device)
 
         inp = _Inputs(make, images, labels, x_attack, y_attack, device)
         ready: dict[str, float] = {}
@@ -247,8 +262,9 @@ class _Side:
         spawn = multiprocessing.get_context("spawn")
         self.side = side
         self.conn, child = spawn.Pipe()
-        self.process = spawn.Process(target=_worker, args=(child, side, preset, learn, s, model_kwargs),
-                                     daemon=True)  # fmt: skip
+        self.process = spawn.Process(
+            target=_worker, args=(child, side, preset, learn, s, model_kwargs), daemon=True
+        )
         self.process.start()
 
     def ask(self, request: str) -> Any:

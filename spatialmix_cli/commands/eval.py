@@ -79,10 +79,18 @@ def evaluate_checkpoint(
     if scores["n"] == 0:
         raise ConfigError(f"{ckpt.path}: its test set has no images")
     return EvalResult(
-        checkpoint=str(ckpt.path), arch=str(ckpt.meta["model"]["name"]), learn=ckpt.learn,
-        filters=ckpt.filters, dataset=info.name, task=cfg.task, n=int(scores["n"]), loss=scores["loss"],
-        acc=scores.get("acc"), psnr=scores.get("psnr"), seconds=round(seconds, 3),
-    )  # fmt: skip
+        checkpoint=str(ckpt.path),
+        arch=str(ckpt.meta["model"]["name"]),
+        learn=ckpt.learn,
+        filters=ckpt.filters,
+        dataset=info.name,
+        task=cfg.task,
+        n=int(scores["n"]),
+        loss=scores["loss"],
+        acc=scores.get("acc"),
+        psnr=scores.get("psnr"),
+        seconds=round(seconds, 3),
+    )
 
 
 def stored_config(ckpt: Checkpoint) -> TrainConfig:
@@ -115,8 +123,14 @@ class EvalData:
 
             root = find_streamed(info.name, self.data_dir, hints)
             check_classes(root, info.classes)
-            yield from folder_eval_batches(root, image_size=info.image_size, batch_size=batch_size,
-                                           device=device, subset=n, workers=cfg.workers)  # fmt: skip
+            yield from folder_eval_batches(
+                root,
+                image_size=info.image_size,
+                batch_size=batch_size,
+                device=device,
+                subset=n,
+                workers=cfg.workers,
+            )
             return
         data = self._test_set(info.name, info.image_size, cfg, hints)
         images, labels = take_subset(data.test_x, data.test_y, n)
@@ -128,8 +142,14 @@ class EvalData:
         sizes = (cfg.subset, cfg.test_subset) if name == "synthetic" else (None, None)
         key = (name, image_size, sizes, cfg.download, hints)
         if key not in self._loaded:
-            data = load_dataset(name, data_dir=self.data_dir, download=cfg.download, hints=hints,
-                                subset=sizes[0], test_subset=sizes[1])  # fmt: skip
+            data = load_dataset(
+                name,
+                data_dir=self.data_dir,
+                download=cfg.download,
+                hints=hints,
+                subset=sizes[0],
+                test_subset=sizes[1],
+            )
             # Only the test split is kept, resized to the size the model was trained at.
             data = replace(data, train_x=data.train_x[:0], train_y=data.train_y[:0]).resized(image_size)
             self._loaded[key] = data
