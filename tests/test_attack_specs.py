@@ -22,7 +22,8 @@ from spatialmix_cli.attacks import (
     robustness,
 )
 from spatialmix_cli.attacks import checks as C
-from spatialmix_cli.config.attack import AttackPlan
+from spatialmix_cli.attacks.registry import ATTACKS
+from spatialmix_cli.config.attack import METHODS, AttackPlan
 from spatialmix_cli.config.numbers import format_eps
 from spatialmix_cli.config.recipes import parse_recipe
 from spatialmix_cli.data.info import DatasetInfo
@@ -71,6 +72,12 @@ def own_labels(ckpt: Checkpoint, n: int = 8, seed: int = 0) -> Sample:
 
 
 # --- names ---------------------------------------------------------------------------------------------
+def test_the_registry_and_the_config_name_the_same_attacks() -> None:
+    """``config.attack.METHODS`` (names and help, torch-free) and ``attacks.registry.ATTACKS`` (labels and
+    builders) list the same methods, in the same order."""
+    assert list(METHODS) == list(ATTACKS)
+
+
 @pytest.mark.parametrize(
     "spec, name",
     [
@@ -227,11 +234,12 @@ def test_plan_key_pgd_variant_reaches_specs_and_is_checked() -> None:
         {"base": {"dataset": "synthetic"}, "attack": {"pgd_variant": "paper", "method": "pgd"}}
     )
     assert recipe.attack is not None and recipe.attack.pgd_variant == "paper"
-    spec = recipe.attack.spec("pgd", 1 / 255)
+    spec = AttackSpec.from_plan(recipe.attack, "pgd", 1 / 255)
     assert (spec.step_size, spec.random_start) == (1 / 255, False)
     plan = recipe.attack.updated({"random_start": True, "alpha": "1/255"}, "option")
-    assert plan.spec("pgd", 0.5).name == "PGD-2 (α=1/255, random start)"
-    default = AttackPlan().spec("pgd", 1 / 255)  # the paper's PGD-2 unless a plan says otherwise
+    assert AttackSpec.from_plan(plan, "pgd", 0.5).name == "PGD-2 (α=1/255, random start)"
+    # the paper's PGD-2 unless a plan says otherwise
+    default = AttackSpec.from_plan(AttackPlan(), "pgd", 1 / 255)
     assert (default.name, default.step_size, default.random_start) == (
         "PGD-2 (α=ε, no random start)",
         1 / 255,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from spatialmix_cli.attacks.spec import AttackSpec
 from spatialmix_cli.config.recipes import load_recipe, parse_recipe, parse_set
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
@@ -184,7 +185,7 @@ def test_robustness_recipes_use_the_papers_pgd(path: Path) -> None:
     """Figs. 6 and 7 (and their twins) attack with the paper's PGD-2: Eq. 4 twice, α = ε, no random start."""
     plan = load_recipe(path).attack
     assert "pgd" in plan.methods and plan.steps == 2 and plan.pgd_variant == "paper"
-    spec = plan.spec("pgd", 2 / 255)
+    spec = AttackSpec.from_plan(plan, "pgd", 2 / 255)
     assert spec.step_size == pytest.approx(2 / 255) and spec.random_start is False
 
 

@@ -157,10 +157,11 @@ def test_an_interrupted_distributed_run_resumes_to_the_same_weights(ddp_run, tmp
 STOPPING = """
 import json, sys
 import torch
-from spatialmix_cli import tasks
+from spatialmix_cli.training import tasks
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.training.distributed import from_env
-from spatialmix_cli.training.loop import TrainingDiverged, TrainingInterrupted, train
+from spatialmix_cli.training.loop import TrainingInterrupted, train
+from spatialmix_cli.training.state import TrainingDiverged
 
 cfg, rank = TrainConfig.from_dict(json.loads(sys.argv[1])), from_env().rank
 

@@ -6,7 +6,8 @@ from ..lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     __name__,
     {
-        ".build": ("AttackSpec", "attack_name", "build_attack", "components", "perturb"),
+        ".build": ("build_attack", "components", "perturb"),
+        ".spec": ("AttackSpec", "attack_name"),
         ".robustness": ("AttackResult", "Sample", "attack_checkpoint", "load_sample", "record"),
     },
 )

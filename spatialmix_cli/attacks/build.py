@@ -1,117 +1,33 @@
-"""Attack specs and their torchattacks objects (L∞, pixel space [0, 1]).
-
-The models normalise inside (a ``Normalize`` module), so ε is in pixel units and torchattacks'
-``set_normalization_used`` is never needed. Defaults follow the paper (Sec. 4.3): FGSM and PGD-2 at
-ε = 1/255. PGD comes in two readings (``PGD_VARIANTS``): the paper's Eq. 4, x ← Π(x + ε·sign ∇ₓL)
-iterated ``steps`` times from the clean image (the default: α = ε, no random start), so ``--method pgd
---steps 2`` is the paper's PGD-2; and Madry et al.'s (step size α = 2.5 ε / steps from a uniform random
-start), which adversarial training and the large-ε masking check ask for by name. An explicit ``alpha``
-(pixel units) or ``random_start`` overrides the variant's value for that field.
-
-The attacks themselves (FGSM, PGD, the two AutoAttacks) are the entries of ``registry.ATTACKS``.
-"""
+"""The torchattacks objects of attack specs (:mod:`.spec`), what an AutoAttack is made of, and
+:func:`perturb`, which crafts adversarial images reproducibly. The models normalise inside (a ``Normalize``
+module), so ε is in pixel units and torchattacks' ``set_normalization_used`` is never needed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torchattacks
 from torch import nn
 
-from ..config.numbers import format_eps
-from ..errors import ConfigError, check_choice
-from .registry import ATTACKS, DEFAULT_PGD_VARIANT, PGD_VARIANTS, AttackDef
+from .spec import AttackSpec, check_classes
 
-__all__ = ["AttackSpec", "attack_name", "build_attack", "check_classes", "components", "eps_label", "perturb"]
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """One attack at one ε. ``steps``, ``alpha``, ``random_start`` and ``pgd_variant`` matter for PGD only.
-    ``alpha`` None takes the variant's step size (and the name says so, relative to ε); ``random_start``
-    None is replaced by the variant's at construction, so a built spec always holds the start it uses."""
-
-    method: str
-    eps: float
-    steps: int = 2
-    alpha: float | None = None  # PGD step size in pixel units (None: the variant's)
-    random_start: bool | None = None  # PGD uniform random start (None → the variant's, set on construction)
-    pgd_variant: str = (
-        DEFAULT_PGD_VARIANT  # paper: α = ε, no random start | madry: α = 2.5 ε / steps, random start
-    )
-
-    def __post_init__(self) -> None:
-        check_choice("attack method", self.method, ATTACKS)
-        check_choice("PGD variant", self.pgd_variant, PGD_VARIANTS)
-        if not 0 <= self.eps <= 1:
-            raise ConfigError(f"eps must be in [0, 1] (pixel units), got {self.eps}")
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.alpha is not None and self.alpha <= 0:
-            raise ConfigError(f"alpha must be > 0, got {self.alpha}")
-        if self.random_start is None:
-            object.__setattr__(self, "random_start", self.pgd_variant == "madry")
-        if not isinstance(self.random_start, bool):
-            raise ConfigError(f"random_start must be true/false, got {self.random_start!r}")
-
-    @property
-    def attack(self) -> AttackDef:
-        """The registry entry of ``method``."""
-        return ATTACKS[self.method]
-
-    @property
-    def step_size(self) -> float:
-        if not self.attack.uses_steps:
-            return self.eps
-        if self.alpha is not None:
-            return self.alpha
-        return self.eps * self._relative_alpha()
-
-    @property
-    def name(self) -> str:
-        """The exact attack without ε, e.g. ``PGD-2 (α=ε, no random start)`` or ``PGD-2 (α=1.25ε, random start)``."""
-        if not self.attack.uses_steps:
-            return self.attack.label
-        alpha = (
-            format_eps(self.alpha)
-            if self.alpha is not None
-            else _times_eps(self._relative_alpha(), self.steps)
-        )
-        start = "random start" if self.random_start else "no random start"
-        return f"{self.attack.label}-{self.steps} (α={alpha}, {start})"
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ε={format_eps(self.eps)}"
-
-    def _relative_alpha(self) -> float:
-        return 1.0 if self.pgd_variant == "paper" else 2.5 / self.steps
-
-
-def _times_eps(ratio: float, steps: int) -> str:
-    """``ε``, ``1.25ε``; ``2.5ε/3`` where the ratio has no short exact decimal."""
-    if ratio == 1:
-        return "ε"
-    short = f"{ratio:g}"
-    return f"{short}ε" if float(short) == ratio else f"2.5ε/{steps}"
-
-
-def check_classes(spec: AttackSpec, num_classes: int) -> None:
-    """The model has at least the classes the attack needs (``AttackDef.min_classes``)."""
-    need = spec.attack.min_classes
-    if num_classes < need:
-        raise ConfigError(
-            f"{spec.name} needs at least {need} classes ({spec.attack.min_classes_why}), the model has {num_classes}"
-        )
+__all__ = ["build_attack", "components", "perturb"]
 
 
 def build_attack(model: nn.Module, spec: AttackSpec, *, num_classes: int, seed: int) -> torchattacks.Attack:
     """The torchattacks object for ``spec`` on ``model`` (which must be in eval mode)."""
     check_classes(spec, num_classes)
-    return spec.attack.build(model, spec, num_classes, seed)
+    return spec.attack.build(
+        model,
+        eps=spec.eps,
+        steps=spec.steps,
+        alpha=spec.step_size,
+        random_start=bool(spec.random_start),
+        num_classes=num_classes,
+        seed=seed,
+    )
 
 
 def components(attack: torchattacks.Attack) -> list[dict[str, Any]] | None:
@@ -138,8 +54,13 @@ def _component(a: torchattacks.Attack) -> dict[str, Any]:
         out = {"name": "FAB-T" if a.multi_targeted else "FAB", "steps": a.steps, "restarts": a.n_restarts}
         return {**out, "target_classes": a.n_target_classes} if a.multi_targeted else out
     if isinstance(a, torchattacks.Square):
-        return {"name": "Square", "queries": a.n_queries, "restarts": a.n_restarts, "p_init": a.p_init,
-                "resc_schedule": a.rescale_schedule}  # fmt: skip
+        return {
+            "name": "Square",
+            "queries": a.n_queries,
+            "restarts": a.n_restarts,
+            "p_init": a.p_init,
+            "resc_schedule": a.rescale_schedule,
+        }
     return {"name": type(a).__name__}
 
 
@@ -168,36 +89,3 @@ def perturb(
         if spec.eps == 0 and not spec.attack.gradient:
             return images  # AutoAttack's sub-attacks divide by ε
         return attack(images, labels).detach()
-
-
-def attack_name(row: dict[str, Any]) -> str:
-    """A result row's exact attack name; rows written before names were recorded get it rebuilt from
-    their method, eps, steps, alpha and random_start (their ``autoattack`` was torchattacks' fast one)."""
-    if isinstance(row.get("attack"), str):
-        return row["attack"]
-    method = str(row["method"])
-    if method == "autoattack":
-        method = "autoattack-fast"
-    if method != "pgd":
-        return AttackSpec(method, 0.0).name
-    eps, steps = float(row["eps"]), int(row.get("steps") or 2)
-    alpha = row.get("alpha")
-    start = row.get("random_start")
-    start = True if start is None else bool(start)  # old PGD always recorded it; its default was on
-    madry = alpha is None or _close(float(alpha), 2.5 * eps / steps)
-    paper = alpha is not None and _close(float(alpha), eps)
-    if madry and paper:  # ε = 0: α = 0 either way; the start tells the variants' defaults apart
-        madry = start
-    if madry or paper:
-        return AttackSpec("pgd", eps, steps, None, start, "madry" if madry else "paper").name
-    return AttackSpec("pgd", eps, steps, float(alpha), start).name
-
-
-def eps_label(row: dict[str, Any]) -> str:
-    """A result row's ε as it recorded it (``eps_label``); rows without one get it from ``eps``."""
-    label = row.get("eps_label")
-    return label if isinstance(label, str) else format_eps(float(row["eps"]))
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-12)

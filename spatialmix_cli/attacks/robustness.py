@@ -7,6 +7,7 @@ RobustBench), so robust accuracy never exceeds clean accuracy and ε = 0 must re
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -26,8 +27,9 @@ from ..safefiles import append_lines
 from ..seeding import derive_seed
 from ..store.checkpoint import Checkpoint
 from . import checks as C
-from .build import AttackSpec, check_classes, components, perturb
+from .build import components, perturb
 from .registry import ATTACKS
+from .spec import AttackSpec, check_classes
 
 # (label of the attack pass, batches done, batches in the pass)
 OnBatch = Callable[[str, int, int], None]
@@ -61,14 +63,19 @@ def load_sample(
     """The first ``n`` test images of a permutation seeded by ``seed`` (independent of any model).
     ``hints``: data folders a checkpoint or run names, looked in read-only (never downloaded into)."""
     if info.streamed:
+        # torchvision (seconds to import) only for folder datasets: a tensor dataset's run skips it
         from ..data.imagefolder import check_classes, find_streamed, folder_eval_batches
 
         root = find_streamed(info.name, data_dir, hints)
         check_classes(root, info.classes)
         batches = folder_eval_batches(
-            root, image_size=image_size or info.image_size, batch_size=250,
-            device=torch.device("cpu"), subset=n, workers=4,
-        )  # fmt: skip
+            root,
+            image_size=image_size or info.image_size,
+            batch_size=250,
+            device=torch.device("cpu"),
+            subset=n,
+            workers=4,
+        )
         pairs = list(batches)
         images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
     else:
@@ -187,8 +194,15 @@ class _Measured:
     whole spec is the key: α and random start matter too), keeping the white-box per-image masks and the
     AutoAttack components it saw."""
 
-    def __init__(self, model: nn.Module, sample: Sample, clean: torch.Tensor, plan: AttackPlan,
-                 num_classes: int, on_batch: OnBatch | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        sample: Sample,
+        clean: torch.Tensor,
+        plan: AttackPlan,
+        num_classes: int,
+        on_batch: OnBatch | None,
+    ) -> None:
         self.model, self.sample, self.clean, self.plan = model, sample, clean, plan
         self.num_classes, self.on_batch = num_classes, on_batch
         self.cache: dict[tuple[AttackSpec, bool], float] = {}
@@ -205,9 +219,17 @@ class _Measured:
             if craft_on is None:
                 self.parts[spec] = components(attack)
 
-        adv = correct_under_attack(self.model, spec, self.sample, batch_size=self.plan.batch_size,
-                                   num_classes=self.num_classes, craft_on=craft_on, on_batch=self.on_batch,
-                                   label=label, on_attack=seen)  # fmt: skip
+        adv = correct_under_attack(
+            self.model,
+            spec,
+            self.sample,
+            batch_size=self.plan.batch_size,
+            num_classes=self.num_classes,
+            craft_on=craft_on,
+            on_batch=self.on_batch,
+            label=label,
+            on_attack=seen,
+        )
         self.cache[key] = _frac(self.clean & adv)
         if craft_on is None:
             self.masks[spec] = self.clean & adv
@@ -233,15 +255,16 @@ def attack_checkpoint(
         return copy.deepcopy(m).eval().to(memory_format=layout)
 
     num_classes = ckpt.info.num_classes
+    spec = functools.partial(AttackSpec.from_plan, plan)
     for method in plan.methods:  # before any work
-        check_classes(plan.spec(method, 0.0), num_classes)
+        check_classes(spec(method, 0.0), num_classes)
     model = prepared(ckpt.model)
     try:
         clean = predictions(model, sample.images, plan.batch_size) == sample.labels
     except CheckpointError as exc:
         raise CheckpointError(f"{ckpt.path}: {exc}") from None
     measured = _Measured(model, sample, clean, plan, num_classes, on_batch)
-    main = {(m, e): measured.acc(plan.spec(m, e)) for m in plan.methods for e in plan.eps}
+    main = {(m, e): measured.acc(spec(m, e)) for m in plan.methods for e in plan.eps}
     transfer: dict[tuple[str, float], float] = {}
     if source is not None:
         source_model = prepared(source.model)
@@ -254,11 +277,15 @@ def attack_checkpoint(
         else []
     )
     common = {
-        **_meta_fields(ckpt), "n": sample.n, "seed": sample.seed, "clean_acc": clean_acc,
-        "flags": [c.name for c in found if not c.passed], "checks": {c.name: c.to_dict() for c in found},
+        **_meta_fields(ckpt),
+        "n": sample.n,
+        "seed": sample.seed,
+        "clean_acc": clean_acc,
+        "flags": [c.name for c in found if not c.passed],
+        "checks": {c.name: c.to_dict() for c in found},
         "source": str(source.path) if source is not None else None,
-    }  # fmt: skip
-    return [_result(common, plan.spec(m, e), main[(m, e)], transfer.get((m, e)), measured) for m, e in main]
+    }
+    return [_result(common, spec(m, e), main[(m, e)], transfer.get((m, e)), measured) for m, e in main]
 
 
 def _result(
@@ -285,7 +312,7 @@ def _result(
 
 def _transfer_spec(plan: AttackPlan, method: str, eps: float) -> AttackSpec:
     """The transfer attack for a white-box ``method``: itself, but PGD for AutoAttack."""
-    return plan.spec(method if ATTACKS[method].gradient else "pgd", eps)
+    return AttackSpec.from_plan(plan, method if ATTACKS[method].gradient else "pgd", eps)
 
 
 def _run_checks(
@@ -297,18 +324,19 @@ def _run_checks(
     acc: Callable[..., float],
     num_classes: int,
 ) -> list[C.Check]:
+    spec = functools.partial(AttackSpec.from_plan, plan)
     gradient = [m for m in plan.methods if ATTACKS[m].gradient] or ["pgd"]
-    found = [C.eps0_is_clean(clean_acc, acc(plan.spec(gradient[0], 0.0)))]
+    found = [C.eps0_is_clean(clean_acc, acc(spec(gradient[0], 0.0)))]
     for method in plan.methods:
         curve = {e: a for (m, e), a in main.items() if m == method}
         if ATTACKS[method].gradient:
-            curve[0.0] = acc(plan.spec(method, 0.0))
-        found.append(C.monotone_in_eps(curve, n, plan.spec(method, 0.0).name))
+            curve[0.0] = acc(spec(method, 0.0))
+        found.append(C.monotone_in_eps(curve, n, spec(method, 0.0).name))
     positive = [e for e in plan.eps if e > 0]
-    fgsm = {e: acc(plan.spec("fgsm", e)) for e in positive}
+    fgsm = {e: acc(spec("fgsm", e)) for e in positive}
     k = max(plan.steps, 2)  # the plan's PGD (variant, α, start) with at least 2 steps
-    pgd = {e: acc(replace(plan.spec("pgd", e), steps=k)) for e in positive}
-    found.append(C.pgd_beats_fgsm(fgsm, pgd, n, replace(plan.spec("pgd", 0.0), steps=k).name))
+    pgd = {e: acc(replace(spec("pgd", e), steps=k)) for e in positive}
+    found.append(C.pgd_beats_fgsm(fgsm, pgd, n, replace(spec("pgd", 0.0), steps=k).name))
     # Madry's PGD (α = 2.5 ε / steps, random start) whatever the plan's variant: the strongest cheap attack
     large = AttackSpec("pgd", plan.large_eps, plan.large_eps_steps, pgd_variant="madry")
     found.append(C.large_eps_to_chance(acc(large), plan.large_eps, num_classes, attack=large.name))
@@ -316,7 +344,7 @@ def _run_checks(
         for method in plan.methods:
             white = {e: a for (m, e), a in main.items() if m == method and e > 0}
             moved = {e: a for (m, e), a in transfer.items() if m == method and e > 0}
-            name, by = plan.spec(method, 0.0).name, _transfer_spec(plan, method, 0.0).name
+            name, by = spec(method, 0.0).name, _transfer_spec(plan, method, 0.0).name
             found.append(
                 C.transfer_not_stronger(white, moved, n, name if by == name else f"{name} (transfer: {by})")
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..attacks.checks import CHECKS
-from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
+from ..config.attack import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 from ..config.keys import ATTACK_COMMAND
 from ..config.runfiles import MODEL_FILE
 from ..errors import ConfigError
@@ -19,11 +18,10 @@ from ..training.callbacks import AttackCallbacks
 from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 from .progress import PassProgress
-from .train import train_points, with_weights
+from .train import PointPrinter, stop_request
 
 if TYPE_CHECKING:
     from ..attacks import AttackResult
-    from ..config.recipes import Point
     from ..store.checkpoint import Checkpoint
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
@@ -105,6 +103,9 @@ Save = Annotated[
 ]
 
 
+# after an interrupted training of a recipe's run: how to go on
+AGAIN = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
+
 EXAMPLES = opt.examples(
     "spatialmix attack runs/c256 --method fgsm,pgd --eps 1/255,2/255",
     "spatialmix attack runs/c256 --method autoattack --n 500 --json",
@@ -146,6 +147,7 @@ def attack_command(
     With --recipe, the training options of `spatialmix train` change the recipe's runs (--epochs 1, --set
     subset=256, --overwrite, ...; its --seed and --batch-size are the attack's: --set seed=N for training)."""
     from ..commands.attack import attack, attack_listing
+    from ..commands.train import Training
 
     if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
         checkpoints = expand_targets(checkpoints, sys.stdin.read)
@@ -161,11 +163,14 @@ def attack_command(
         "batch_size": batch_size, "seed": seed, "checks": checks, "large_eps": large_eps,
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
-    results = attack(
-        checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
-        device=device or "auto", save=save, train=functools.partial(train_recipe, overwrite=overwrite),
-        callbacks=AttackPrinter(json_), config=training,
-    )  # fmt: skip
+    with stop_request() as stop:  # a recipe's missing runs are trained first (progress on stderr)
+        how = Training(
+            overwrite=overwrite, callbacks=PointPrinter(False, summary=False, again=AGAIN), stop=stop
+        )
+        results = attack(
+            checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
+            device=device or "auto", save=save, callbacks=AttackPrinter(json_), config=training, training=how,
+        )  # fmt: skip
     _print_table(results, json_)
 
 
@@ -188,16 +193,6 @@ def _training(
         return overrides
     runtime = {"data_dir": data_dir, "device": device}
     return {**{k: v for k, v in runtime.items() if v is not None}, **overrides}
-
-
-def train_recipe(points: list[Point], *, overwrite: bool = False) -> list[Path]:
-    """A recipe's missing runs trained (progress on stderr; ``overwrite``: all of them, anew); points
-    another worker holds wait, and run records without weights cannot be attacked again."""
-    again = "then attack: the same `spatialmix attack` command again (it resumes unfinished runs)"
-    finished = train_points(
-        points, resume=True, overwrite=overwrite, as_json=False, summary=False, again=again
-    )
-    return [p.run_dir for p, _ in with_weights(finished, "attack results")]
 
 
 class AttackPrinter(AttackCallbacks):

@@ -13,8 +13,8 @@ from . import options as opt
 from .output import console, emit_json, pct, print_result, table
 
 if TYPE_CHECKING:
-    from ..commands.eval import EvalResult
     from ..store.checkpoint import Checkpoint
+    from ..training.evaluate import EvalResult
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 

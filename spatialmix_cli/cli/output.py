@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
-import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -109,41 +107,6 @@ def _handled(debug: bool) -> Iterator[None]:
             raise
         print_error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         raise typer.Exit(1) from None
-
-
-class StopRequest:
-    """Turns the first SIGINT/SIGTERM into a request the trainer polls between steps (a second SIGINT
-    interrupts at once). Use as a context manager; handlers are restored on exit."""
-
-    EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __call__(self) -> bool:
-        return self.signum is not None
-
-    @property
-    def exit_code(self) -> int:
-        return self.EXIT_CODES.get(self.signum or signal.SIGINT, 130)
-
-    def _handle(self, signum: int, frame: types.FrameType | None) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __enter__(self) -> StopRequest:
-        for signum in self.EXIT_CODES:
-            try:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except ValueError:  # not the main thread: leave the default handling alone
-                pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import io
+import contextlib
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from ..config.keys import TRAIN, describe_keys
 from ..config.train import TrainConfig
 from ..errors import ConfigError
-from ..store.lock import RunDirBusy
+from ..training.callbacks import PointCallbacks
+from ..training.stopping import StopRequest
 from . import options as opt
-from .output import StopRequest, console, emit_json, pct, print_error, print_result, table
+from .output import console, emit_json, pct, print_error, print_result, table
 from .progress import TrainProgress
 
 if TYPE_CHECKING:
+    from ..commands.train import DryRun
     from ..config.recipes import Point
-    from ..training.loop import TrainingInterrupted, TrainResult
+    from ..training.state import TrainResult
+    from ..training.stopping import TrainingInterrupted
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
@@ -93,7 +96,17 @@ def train_command(
     if dry_run:
         _dry_run(points, json_)
         return
-    train_points(points, resume=resume, overwrite=overwrite, as_json=json_)
+    _train(points, resume=resume, overwrite=overwrite, as_json=json_)
+
+
+def _train(points: list[Point], *, resume: bool, overwrite: bool, as_json: bool) -> None:
+    from ..commands.train import train_points
+
+    # a sweep's command without --resume stops at its unfinished point
+    again = "or continue the whole sweep: the same command again, with --resume" if len(points) > 1 else None
+    printer = PointPrinter(as_json, again=again)
+    with stop_request() as stop:
+        train_points(points, resume=resume, overwrite=overwrite, callbacks=printer, stop=stop)
 
 
 def _base(config_file: Path | None, recipe: Path | None) -> TrainConfig | None:
@@ -133,89 +146,74 @@ def _print_models(as_json: bool) -> None:
 
 
 def _dry_run(points: list[Point], as_json: bool) -> None:
-    """Parameter counts of each point's model, built on the meta device (shapes only, no memory: a
-    65536-wide model with 1024-tap kernels is counted in milliseconds), and the memory training would need
-    by the rule of :mod:`spatialmix_cli.training.memory`."""
-    import torch
+    """Each point's parameter report (``commands.train.dry_run``), as soon as it is counted."""
+    from ..commands.train import dry_run
 
+    for found in dry_run(points):
+        _print_dry_run(found, as_json)
+
+
+def _print_dry_run(found: DryRun, as_json: bool) -> None:
+    """One point's parameter report: a table (stdout), and with ``--json`` one record."""
     from ..data.budget import format_bytes
-    from ..data.info import planning_info
-    from ..layers import layer_counts, param_report
-    from ..models import create_model
-    from ..training.memory import training_estimate
 
-    for point in points:
-        cfg = point.config
-        with torch.device("meta"):
-            # a folder dataset's class count from its train/ sub-folders, before any image is read
-            model = create_model(cfg.arch, **cfg.model_kwargs(planning_info(cfg.dataset, cfg.data_dir)))
-        report, layers = param_report(model), layer_counts(model)
-        memory = training_estimate(cfg).nbytes
-        rows = [
-            [kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()
-        ]
-        rows.append(["total", sum(layers.values()), report["params_trainable"], report["params_frozen"]])
-        title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({point.name or 'single run'}); "
-                 f"training needs about {format_bytes(memory)}")  # fmt: skip
-        columns = ["role", "layers", "trainable", "frozen"]
-        print_result(table(title, columns, rows), as_json)  # the report: stdout
-        if as_json:
-            emit_json({"run_dir": str(point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
-                       "layers": dict(layers), "memory_bytes": memory, "config": cfg.to_dict()})  # fmt: skip
+    cfg, report, layers = found.point.config, found.report, found.layers
+    rows = [[kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
+    rows.append(["total", sum(layers.values()), report["params_trainable"], report["params_frozen"]])
+    title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({found.point.name or 'single run'}); "
+             f"training needs about {format_bytes(found.memory_bytes)}")  # fmt: skip
+    columns = ["role", "layers", "trainable", "frozen"]
+    print_result(table(title, columns, rows), as_json)  # the report: stdout
+    if as_json:
+        emit_json({"run_dir": str(found.point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
+                   "layers": layers, "memory_bytes": found.memory_bytes, "config": cfg.to_dict()})  # fmt: skip
 
 
-def train_points(
-    points: list[Point],
-    *,
-    resume: bool,
-    overwrite: bool,
-    as_json: bool,
-    summary: bool = True,
-    again: str | None = None,
-) -> list[tuple[Point, TrainResult]]:
-    """Train each point (finished ones are skipped) with a progress bar; JSON lines with ``as_json``.
-    Returns (point, result) for every point that is finished now; points another worker holds are left
-    out. On an interrupt: the command that resumes the run, then ``again`` (how to go on with the calling
-    command; by default, for a sweep, `spatialmix train`'s)."""
-    from ..training.distributed import is_main
-    from ..training.loop import TrainingInterrupted, train
+@contextlib.contextmanager
+def stop_request() -> Iterator[StopRequest]:
+    """The stop request the library's training holds while it trains (the first SIGINT/SIGTERM stops the
+    run cleanly at its next step); a run stopped by it ends the command with the signal's exit code."""
+    from ..training.stopping import TrainingInterrupted
 
-    # a sweep's command without --resume stops at its unfinished point
-    if again is None and len(points) > 1:
-        again = "or continue the whole sweep: the same command again, with --resume"
-    err = console()
-    results: list[TrainResult] = []
-    trained: list[Point] = []
-    if not is_main():  # under torchrun, ranks other than 0 train silently
-        err = Console(file=io.StringIO())
-        as_json = summary = False
-    with StopRequest() as stop:
-        for n, point in enumerate(points, 1):
-            label = point.name or point.config.arch
-            if len(points) > 1:
-                label = f"[{n}/{len(points)}] {label}"
-            try:
-                with TrainProgress(err, label, point.config.epochs) as progress:
-                    result = train(point.config, point.run_dir, resume=resume, overwrite=overwrite,
-                                   callbacks=progress, should_stop=stop)  # fmt: skip
-            except TrainingInterrupted as exc:
-                if is_main():  # under torchrun every rank stops at the same step: rank 0 says so, once
-                    report_interrupt(exc, as_json=as_json, again=again)
-                raise typer.Exit(stop.exit_code) from None
-            except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
-                err.print(f"{label}: {exc}")
-                if as_json:
-                    emit_json({"run_dir": str(point.run_dir), "skipped": True, "busy": True})
-                continue
-            if result.skipped:
-                err.print(f"{label}: already finished in {result.run_dir}; skipped")
-            results.append(result)
-            trained.append(point)
-            if as_json:
-                emit_json(result.to_dict())
-    if summary and results:
-        _print_summary(points, trained, results, as_json)
-    return list(zip(trained, results, strict=True))
+    stop = StopRequest()
+    try:
+        yield stop
+    except TrainingInterrupted:
+        raise typer.Exit(stop.exit_code) from None
+
+
+class PointPrinter(PointCallbacks):
+    """A progress bar per point (stderr), a line for one skipped, its result as a JSON line with ``--json``,
+    the results table at the end (``summary``); on an interrupt, the command that resumes the run, then
+    ``again`` (how to go on with the calling command)."""
+
+    def __init__(self, as_json: bool, *, summary: bool = True, again: str | None = None) -> None:
+        self.as_json, self.summary, self.again = as_json, summary, again
+        self.err = console()
+
+    def progress(self, label: str, epochs: int) -> TrainProgress:
+        return TrainProgress(self.err, label, epochs)
+
+    def on_busy(self, label: str, run_dir: Path, reason: str) -> None:
+        self.err.print(f"{label}: {reason}")
+        if self.as_json:
+            emit_json({"run_dir": str(run_dir), "skipped": True, "busy": True})
+
+    def on_result(self, label: str, result: TrainResult) -> None:
+        if result.skipped:
+            self.err.print(f"{label}: already finished in {result.run_dir}; skipped")
+        if self.as_json:
+            emit_json(result.to_dict())
+
+    def on_interrupt(self, stopped: TrainingInterrupted) -> None:
+        report_interrupt(stopped, as_json=self.as_json, again=self.again)
+
+    def on_end(self, points: list[Point], finished: list[tuple[Point, TrainResult]]) -> None:
+        if self.summary and finished:
+            _print_summary(points, finished, self.as_json)
+
+    def on_note(self, text: str) -> None:
+        self.err.print(text)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -242,9 +240,7 @@ def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | No
                    "resume": command})  # fmt: skip
 
 
-def _print_summary(
-    points: list[Point], trained: list[Point], results: list[TrainResult], as_json: bool
-) -> None:
+def _print_summary(points: list[Point], finished: list[tuple[Point, TrainResult]], as_json: bool) -> None:
     """The final results table: the result itself, so stdout without ``--json`` (stderr with it)."""
     rows = [
         [
@@ -257,19 +253,8 @@ def _print_summary(
             r.params_trainable,
             r.params_frozen,
         ]
-        for p, r in zip(trained, results, strict=True)
+        for p, r in finished
     ]
     columns = ["run", "arch", "learn", "filters", "test acc/PSNR", "seconds", "trainable", "frozen"]
     title = f"results in {points[0].run_dir.parent}" if len(points) > 1 else "result"
     print_result(table(title, columns, rows), as_json)
-
-
-def with_weights(finished: list[tuple[Point, TrainResult]], kept: str) -> list[tuple[Point, TrainResult]]:
-    """The finished points whose run kept its weights; each run record without them (a committed
-    reproduction) is named on stderr, its ``kept`` results left as they are."""
-    from ..store.rundir import has_weights
-
-    for point, _ in finished:
-        if not has_weights(point.run_dir):
-            console().print(f"{point.run_dir}: a run record without weights; its {kept} are kept as they are")
-    return [(p, r) for p, r in finished if has_weights(p.run_dir)]

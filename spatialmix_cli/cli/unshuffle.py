@@ -3,6 +3,7 @@ PSNR with its baselines, and the reconstruction grid (the pipeline: :mod:`spatia
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,14 +15,17 @@ from ..errors import ConfigError
 from ..safefiles import check_target
 from . import options as opt
 from .output import console, emit_json, print_result, table
-from .train import train_points, with_weights
+from .train import PointPrinter, stop_request
 
 if TYPE_CHECKING:
     from ..analysis.unshuffle.scores import UnshuffleScores
-    from ..config.recipes import Point
+    from ..commands.unshuffle import Scored
 
 # The library (torch and all) is imported inside the functions that use it: --help needs none of it.
 
+
+# after an interrupted training: how to go on
+AGAIN = "then score: the same `spatialmix unshuffle` command again, with --resume"
 
 EXAMPLES = opt.examples(
     "spatialmix unshuffle --dataset synthetic --epochs 1 --learn chans",
@@ -58,6 +62,7 @@ def unshuffle_command(
     **config: Any,
 ) -> None:
     """Restore pixel-permuted images with a patch-1 ConvMixer; test PSNR next to two baselines."""
+    from ..commands.train import Training
     from ..commands.unshuffle import evaluate_checkpoints, train_and_score, unshuffle_listing
 
     given = opt.given_config(config)
@@ -70,27 +75,30 @@ def unshuffle_command(
                               "--data-dir, --download)")  # fmt: skip
         download = given.get("download") is not False
         runs = evaluate_checkpoints(eval_, grid, given.get("data_dir"), download, note=console().print)
-    else:
+        _print_runs(runs, json_)
+        return
+    overrides = opt.config_overrides(config, set_)
+    if list_points:
+        for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
+            emit_json(row)
+        return
+    with stop_request() as stop:
+        printer = PointPrinter(False, summary=False, again=AGAIN)
+        how = Training(resume=resume, overwrite=overwrite, callbacks=printer, stop=stop)
+        runs = train_and_score(
+            recipe, overrides, out, index=index, grid=grid, training=how, note=console().print
+        )
+        _print_runs(runs, json_)
 
-        def train(points: list[Point]) -> list[Any]:
-            again = "then score: the same `spatialmix unshuffle` command again, with --resume"
-            finished = train_points(points, resume=resume, overwrite=overwrite, as_json=False, summary=False,
-                                    again=again)  # fmt: skip
-            return with_weights(finished, "scores")
 
-        overrides = opt.config_overrides(config, set_)
-        if list_points:
-            for row in unshuffle_listing(recipe, overrides, out, resume=resume, index=index):
-                emit_json(row)
-            return
-        runs = train_and_score(recipe, overrides, out, resume=resume, index=index, grid=grid, train=train,
-                               note=console().print)  # fmt: skip
+def _print_runs(runs: Iterable[Scored], as_json: bool) -> None:
+    """Each run's scores as a JSON line (``--json``) as soon as it is scored, then the table."""
     rows = []
     for run in runs:  # a generator: each run is printed as soon as it is scored
         rows.append(_row(run.name, run.scores))
-        if json_:
+        if as_json:
             emit_json(run.to_dict())
-    _print_table(rows, json_)
+    _print_table(rows, as_json)
 
 
 def _row(name: str, s: UnshuffleScores) -> list[Any]:

@@ -3,7 +3,6 @@ sample per dataset, every checkpoint attacked in turn, results appended to each 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,7 @@ from ..store.points import check_models, listing
 from ..store.rundir import read_config
 from ..training.callbacks import AttackCallbacks
 from ..training.runtime import resolve_device
-
-# Trains a recipe's points (finished ones are skipped) and returns the run directories of those finished
-# now that kept their weights (the CLI's: progress bars, and a note for each run record without weights).
-TrainPoints = Callable[[list[Point]], list[Path]]
+from .train import Training
 
 
 def recipe_points(
@@ -70,20 +66,20 @@ def attack_targets(
     recipe: Path | None = None,
     out: Path | None = None,
     index: int | None = None,
-    train: TrainPoints | None = None,
     config: dict[str, Any] | None = None,
+    training: Training | None = None,
 ) -> tuple[list[Path], AttackPlan]:
     """The checkpoint files to attack and the plan: ``checkpoints`` (a run directory stands for its
-    weights) with the default plan, or a recipe's runs (all, or point ``index``; trained with ``train``
-    first, with the config keys ``config`` on top of its points') with its ``attack`` section;
-    ``overrides`` (option values) on top either way."""
+    weights) with the default plan, or a recipe's runs (all, or point ``index``; its missing runs trained
+    first as ``training`` says, with the config keys ``config`` on top of its points') with its ``attack``
+    section; ``overrides`` (option values) on top either way. Run records without weights cannot be
+    attacked again."""
     loaded, points = recipe_points(checkpoints, recipe, out, index, config)
     if loaded is not None:
-        if train is None:
-            raise ValueError("attacking a recipe needs a train function for its missing runs")
         plan = (loaded.attack or AttackPlan()).updated(overrides, "option")  # refused before training
         check_models(points)
-        return [run_dir / MODEL_FILE for run_dir in train(points)], plan
+        kept = (training or Training()).finished(points, "attack results")
+        return [point.run_dir / MODEL_FILE for point, _ in kept], plan
     if not checkpoints:
         raise ConfigError("give at least one checkpoint (or a run directory), or --recipe")
     return [checkpoint_file(p) for p in checkpoints], AttackPlan().updated(overrides, "option")
@@ -112,9 +108,15 @@ def checkpoint_sample(
     saved = ckpt.meta.get("config", {})
     hints = [h for h in (saved.get("data_dir"), config.data_dir if config else None) if isinstance(h, str)]
     return load_sample(
-        ckpt.info, n=plan.n, seed=plan.seed, data_dir=data_dir, hints=hints,
-        download=saved.get("download") is not False, image_size=ckpt.info.image_size, device=device,
-    )  # fmt: skip
+        ckpt.info,
+        n=plan.n,
+        seed=plan.seed,
+        data_dir=data_dir,
+        hints=hints,
+        download=saved.get("download") is not False,
+        image_size=ckpt.info.image_size,
+        device=device,
+    )
 
 
 def run_attacks(
@@ -166,15 +168,15 @@ def attack(
     data_dir: str | None = None,
     device: str = "auto",
     save: bool = True,
-    train: TrainPoints | None = None,
     callbacks: AttackCallbacks | None = None,
     config: dict[str, Any] | None = None,
+    training: Training | None = None,
 ) -> list[AttackResult]:
     """``spatialmix attack``: :func:`attack_targets`, then :func:`run_attacks` on the resolved device
     (``source``, a checkpoint or run directory, crafts an extra transfer attack; ``config``: config keys
-    the recipe's runs are trained with)."""
+    the recipe's runs are trained with, ``training`` how)."""
     paths, plan = attack_targets(
-        checkpoints, overrides, recipe=recipe, out=out, index=index, train=train, config=config
+        checkpoints, overrides, recipe=recipe, out=out, index=index, config=config, training=training
     )
     dev = resolve_device(device)
     src = checkpoint_file(source) if source is not None else None

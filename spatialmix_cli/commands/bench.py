@@ -32,11 +32,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torchattacks
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import v2
 
-from ..attacks.build import AttackSpec, perturb
+from ..attacks.build import perturb
+from ..attacks.spec import AttackSpec
 from ..config.bench import BenchSettings
 from ..config.limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
 from ..config.train import TrainConfig
@@ -84,8 +87,6 @@ def train_flops(model: nn.Module, batch_size: int) -> float:
     FlopCounterMode (the usual convention: backward ≈ 2 × forward). Counting the backward directly is
     wrong here: the counter charges a depthwise conv's weight gradient like a dense conv's (7.6 instead
     of 0.86 GFLOP per image for ConvMixer-256/8)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.rand(batch_size, 3, 32, 32))
@@ -112,17 +113,22 @@ def _reference_steps(inp: _Inputs, seed: int) -> dict[str, Callable[[], None]]:
     """The plain references, one step of each kind: training (DataLoader + per-sample v2 crop/flip +
     AdamW), evaluation (DataLoader) and PGD-2 (plain torchattacks), all on one eager channels-first
     model; batches are the size of the attack batch."""
-    import torchattacks
-
     images, labels, device = inp.images, inp.labels, inp.device
     ref = inp.make()
     ref_opt = torch.optim.AdamW([p for p in ref.parameters() if p.requires_grad], lr=1e-3)
     batch_size = inp.x_attack.shape[0]
-    ref_batches = _forever(DataLoader(_PerSampleAugment(images, labels), batch_size=batch_size,
-                                      shuffle=True, drop_last=True,
-                                      generator=torch.Generator().manual_seed(seed)))  # fmt: skip
-    eval_loader = _forever(DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels),
-                                      batch_size=batch_size))  # fmt: skip
+    ref_batches = _forever(
+        DataLoader(
+            _PerSampleAugment(images, labels),
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+    )
+    eval_loader = _forever(
+        DataLoader(torch.utils.data.TensorDataset(images.float().div(255.0), labels), batch_size=batch_size)
+    )
     plain = torchattacks.PGD(ref, eps=1 / 255, alpha=2.5 / 255 / 2, steps=2, random_start=True)
 
     def reference_train_step() -> None:
@@ -172,8 +178,9 @@ def _project_steps(
     compile = s.compile if s.compile is not None else auto_mode(device) is None  # a long run's choice
     forward = CompileSwitch(model, compile, total_steps=2 * (s.warmup + s.iters) + 1)
     device_images = images.to(device)
-    source = TensorBatches(device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed,
-                           crop_pad=4, hflip=True)  # fmt: skip
+    source = TensorBatches(
+        device_images, labels.to(device), batch_size=s.batch_size, seed=s.seed, crop_pad=4, hflip=True
+    )
     batches = itertools.chain.from_iterable(source.epoch(e) for e in itertools.count())
     starts = itertools.cycle(range(0, images.shape[0] - s.batch_size + 1, s.batch_size))
     spec = AttackSpec("pgd", 1 / 255, 2, None, True, pgd_variant="madry")  # the reference's PGD exactly
@@ -223,8 +230,15 @@ def _worker(
         y_attack = labels[: s.batch_size].to(device)
 
         def make() -> nn.Module:
-            return create_model(preset, learn=learn, num_classes=10, mean=list(info.mean), std=list(info.std),
-                                seed=s.seed, **model_kwargs).to(device)  # fmt: skip
+            return create_model(
+                preset,
+                learn=learn,
+                num_classes=10,
+                mean=list(info.mean),
+                std=list(info.std),
+                seed=s.seed,
+                **model_kwargs,
+            ).to(device)
 
         inp = _Inputs(make, images, labels, x_attack, y_attack, device)
         ready: dict[str, float] = {}
@@ -248,8 +262,9 @@ class _Side:
         spawn = multiprocessing.get_context("spawn")
         self.side = side
         self.conn, child = spawn.Pipe()
-        self.process = spawn.Process(target=_worker, args=(child, side, preset, learn, s, model_kwargs),
-                                     daemon=True)  # fmt: skip
+        self.process = spawn.Process(
+            target=_worker, args=(child, side, preset, learn, s, model_kwargs), daemon=True
+        )
         self.process.start()
 
     def ask(self, request: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +25,10 @@ from ..errors import CheckpointError, ConfigError
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..store.rundir import read_config
 from ..training.callbacks import EvalCallbacks
-from ..training.evaluate import evaluate
+from ..training.evaluate import EvalResult, evaluate
 from ..training.runtime import resolve_device
 from ..training.tasks import make_task
 from .info import model_skeleton
-
-
-@dataclass
-class EvalResult:
-    """One JSON line: a checkpoint's clean test metrics. ``acc`` (a fraction) for classification,
-    ``psnr`` (dB) for un-shuffling; the other is None."""
-
-    checkpoint: str
-    arch: str
-    learn: str
-    filters: str
-    dataset: str
-    task: str
-    n: int
-    loss: float
-    acc: float | None
-    psnr: float | None
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record without the metric the task does not have."""
-        record = asdict(self)
-        record.pop("psnr" if self.task == "classify" else "acc")
-        return record
 
 
 def evaluate_checkpoints(
@@ -103,10 +79,18 @@ def evaluate_checkpoint(
     if scores["n"] == 0:
         raise ConfigError(f"{ckpt.path}: its test set has no images")
     return EvalResult(
-        checkpoint=str(ckpt.path), arch=str(ckpt.meta["model"]["name"]), learn=ckpt.learn,
-        filters=ckpt.filters, dataset=info.name, task=cfg.task, n=int(scores["n"]), loss=scores["loss"],
-        acc=scores.get("acc"), psnr=scores.get("psnr"), seconds=round(seconds, 3),
-    )  # fmt: skip
+        checkpoint=str(ckpt.path),
+        arch=str(ckpt.meta["model"]["name"]),
+        learn=ckpt.learn,
+        filters=ckpt.filters,
+        dataset=info.name,
+        task=cfg.task,
+        n=int(scores["n"]),
+        loss=scores["loss"],
+        acc=scores.get("acc"),
+        psnr=scores.get("psnr"),
+        seconds=round(seconds, 3),
+    )
 
 
 def stored_config(ckpt: Checkpoint) -> TrainConfig:
@@ -134,12 +118,19 @@ class EvalData:
         run_cfg = read_config(ckpt.path.parent) if (ckpt.path.parent / CONFIG_FILE).is_file() else None
         hints = tuple(h for h in (cfg.data_dir, run_cfg.data_dir if run_cfg else None) if isinstance(h, str))
         if info.streamed:
+            # torchvision (seconds to import) only for folder datasets: a tensor dataset's run skips it
             from ..data.imagefolder import check_classes, find_streamed, folder_eval_batches
 
             root = find_streamed(info.name, self.data_dir, hints)
             check_classes(root, info.classes)
-            yield from folder_eval_batches(root, image_size=info.image_size, batch_size=batch_size,
-                                           device=device, subset=n, workers=cfg.workers)  # fmt: skip
+            yield from folder_eval_batches(
+                root,
+                image_size=info.image_size,
+                batch_size=batch_size,
+                device=device,
+                subset=n,
+                workers=cfg.workers,
+            )
             return
         data = self._test_set(info.name, info.image_size, cfg, hints)
         images, labels = take_subset(data.test_x, data.test_y, n)
@@ -151,8 +142,14 @@ class EvalData:
         sizes = (cfg.subset, cfg.test_subset) if name == "synthetic" else (None, None)
         key = (name, image_size, sizes, cfg.download, hints)
         if key not in self._loaded:
-            data = load_dataset(name, data_dir=self.data_dir, download=cfg.download, hints=hints,
-                                subset=sizes[0], test_subset=sizes[1])  # fmt: skip
+            data = load_dataset(
+                name,
+                data_dir=self.data_dir,
+                download=cfg.download,
+                hints=hints,
+                subset=sizes[0],
+                test_subset=sizes[1],
+            )
             # Only the test split is kept, resized to the size the model was trained at.
             data = replace(data, train_x=data.train_x[:0], train_y=data.train_y[:0]).resized(image_size)
             self._loaded[key] = data

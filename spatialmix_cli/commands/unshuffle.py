@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..analysis.unshuffle.grid import save_grid
 from ..analysis.unshuffle.scores import (
@@ -23,12 +23,9 @@ from ..errors import ConfigError
 from ..safefiles import check_target
 from ..store.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from ..store.points import listing, resolve_points
+from ..training.state import TrainResult
+from .train import Training
 
-if TYPE_CHECKING:  # the trainer itself runs in the Trainer the caller passes
-    from ..training.loop import TrainResult
-
-# Trains points and returns the finished ones whose weights were kept (the CLI's, with its progress bars).
-Trainer = Callable[[list[Point]], list[tuple[Point, "TrainResult"]]]
 Note = Callable[[str], None]  # where a line for the user goes (the CLI: stderr)
 
 
@@ -86,18 +83,18 @@ def train_and_score(
     overrides: dict[str, Any],
     out: Path | None,
     *,
-    resume: bool,
     index: int | None,
     grid: Path | None,
-    train: Trainer,
+    training: Training,
     note: Note,
 ) -> Iterator[Scored]:
-    """Train the asked-for runs (``resolve_points`` on an un-shuffle base), then score, save and draw
-    each finished one (``grid``: where the one run's grid goes; default ``grid.png`` in its run dir)."""
-    points = unshuffle_points(recipe, overrides, out, resume=resume, index=index)
+    """Train the asked-for runs (``resolve_points`` on an un-shuffle base) as ``training`` says, then
+    score, save and draw each finished one that kept its weights (``grid``: where the one run's grid
+    goes; default ``grid.png`` in its run dir)."""
+    points = unshuffle_points(recipe, overrides, out, resume=training.resume, index=index)
     if grid is not None and len(points) > 1:
         raise ConfigError("--grid names one file; a recipe writes one grid per run directory")
-    for point, result in train(points):
+    for point, result in training.finished(points, "scores"):
         ckpt = load_checkpoint(result.checkpoint)
         scores, examples = score_checkpoint(ckpt, data_dir=point.config.data_dir)
         save_scores(point.run_dir, scores)

@@ -1,4 +1,6 @@
-"""What an attack run measures: methods × ε, attack settings, the sample, and the masking checks."""
+"""What an attack run measures: methods × ε, attack settings, the sample, and the masking checks; and the
+names of the attack methods and PGD variants (torch-free, so the CLI's help and the plan's checks read them
+without the attacks themselves)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,26 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..attacks.build import AttackSpec
-from ..attacks.registry import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
 from ..errors import ConfigError, check_choice, did_you_mean
 from .eps import parse_eps
 from .limits import MAX_STEPS, check_at_most, check_seed
+
+# Every attack method, with its one line of help. ``attacks.registry.ATTACKS`` holds each one's label and
+# builder under the same names (a test keeps the two in step).
+METHODS = {
+    "fgsm": "FGSM (Goodfellow et al. 2015): one signed-gradient step of size ε",
+    "pgd": "PGD-k (see --pgd-variant for its step size and start)",
+    "autoattack": "the standard AutoAttack (Croce & Hein 2020): APGD-CE, APGD-T, FAB-T, Square",
+    "autoattack-fast": "torchattacks' AutoAttack 'standard': 10 iterations each, not the standard one",
+}
+
+# PGD's step size and start (--pgd-variant), by name. The default (AttackSpec, AttackPlan, the CLI) is the
+# paper's, so `--method pgd --steps 2` is the paper's PGD-2; adversarial training asks for Madry's by name.
+DEFAULT_PGD_VARIANT = "paper"
+PGD_VARIANTS = {
+    "paper": "the paper's Eq. 4 iterated `steps` times: α = ε from the clean image (no random start)",
+    "madry": "α = 2.5 ε / steps from a uniform random start (Madry et al. 2018)",
+}
 
 
 @dataclass
@@ -56,7 +73,7 @@ class AttackPlan:
         if not self.methods:
             raise ConfigError(f"{_label(where, 'methods')} needs at least one method ({', '.join(METHODS)})")
         for method in self.methods:
-            AttackSpec(method, 0.0)  # unknown names fail here, with the choices
+            check_choice("attack method", method, METHODS)
         check_choice(_label(where, "pgd_variant"), self.pgd_variant, PGD_VARIANTS)
         for key in ("n", "batch_size", "steps", "large_eps_steps"):
             if getattr(self, key) < 1:
@@ -68,9 +85,6 @@ class AttackPlan:
             raise ConfigError(f"{_label(where, 'alpha')} must be > 0, got {self.alpha}")
         if not 0 < self.large_eps <= 1:
             raise ConfigError(f"{_label(where, 'large_eps')} must be in (0, 1], got {self.large_eps}")
-
-    def spec(self, method: str, eps: float) -> AttackSpec:
-        return AttackSpec(method, eps, self.steps, self.alpha, self.random_start, self.pgd_variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

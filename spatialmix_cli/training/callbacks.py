@@ -4,13 +4,18 @@ declare its printers without importing it."""
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..attacks.robustness import AttackResult
-    from ..commands.eval import EvalResult
+    from ..config.recipes import Point
     from ..store.checkpoint import Checkpoint
+    from .evaluate import EvalResult
+    from .state import TrainResult
+    from .stopping import TrainingInterrupted
 
 
 class Callbacks:
@@ -29,6 +34,30 @@ class Callbacks:
 
     def close(self) -> None:
         """The run is over (finished, stopped or failed): release what the hooks hold open."""
+
+
+class PointCallbacks:
+    """Hooks of ``commands.train.train_points`` (a recipe's points trained in turn, on rank 0 only); the
+    CLI's progress bars and printing subclass this. All are no-ops."""
+
+    def progress(self, label: str, epochs: int) -> AbstractContextManager[Callbacks]:
+        """The trainer's hooks for the point ``label`` (of ``epochs`` epochs), open while it trains."""
+        return contextlib.nullcontext(Callbacks())
+
+    def on_busy(self, label: str, run_dir: Path, reason: str) -> None:
+        """Another worker holds the point's run directory: it is left out."""
+
+    def on_result(self, label: str, result: TrainResult) -> None:
+        """The point is finished (``result.skipped``: it was already)."""
+
+    def on_interrupt(self, stopped: TrainingInterrupted) -> None:
+        """A stop request stopped the point's training (its state is saved); the exception goes on."""
+
+    def on_end(self, points: list[Point], finished: list[tuple[Point, TrainResult]]) -> None:
+        """Every point was trained or left out; ``finished``: those finished now, with their results."""
+
+    def on_note(self, text: str) -> None:
+        """A line for the user about a point (a run record kept without its weights)."""
 
 
 class AttackCallbacks:

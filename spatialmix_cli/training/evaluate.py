@@ -1,8 +1,11 @@
-"""Evaluation of a model over uint8 batches: mean loss and the task's metric, in eval mode."""
+"""Evaluation of a model over uint8 batches: mean loss and the task's metric, in eval mode; and the record
+of one checkpoint's clean test metrics (what ``spatialmix eval`` returns and its callbacks receive)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,3 +45,27 @@ def evaluate(
     model.train(was_training)
     mean_loss, mean_score = loss.item() / max(count, 1), score.item() / max(count, 1)
     return {"loss": mean_loss, task.metric: task.summarize(mean_loss, mean_score), "n": count}
+
+
+@dataclass
+class EvalResult:
+    """One JSON line: a checkpoint's clean test metrics. ``acc`` (a fraction) for classification,
+    ``psnr`` (dB) for un-shuffling; the other is None."""
+
+    checkpoint: str
+    arch: str
+    learn: str
+    filters: str
+    dataset: str
+    task: str
+    n: int
+    loss: float
+    acc: float | None
+    psnr: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record without the metric the task does not have."""
+        record = asdict(self)
+        record.pop("psnr" if self.task == "classify" else "acc")
+        return record

@@ -9,7 +9,7 @@ test evaluation, save); :func:`finish` writes the model and the result. Each par
 (airbench's habit). Library code: it never prints; progress goes to an optional :class:`Callbacks`
 object, and a ``should_stop`` callable lets the caller ask for a clean stop (the CLI sets it from
 SIGINT/SIGTERM). The pieces it calls live next door: ``runtime`` (device, bf16), ``data.prepare``,
-``rundir.claimed_run_dir``, ``training_state`` (progress, checkpoints, divergence checks),
+``claim.claimed_run_dir``, ``training_state`` (progress, checkpoints, divergence checks),
 ``evaluation``, ``precise_bn`` and ``distributed``. Names callers import from here stay importable:
 ``resolve_device``, ``check_bf16``, ``use_bf16``, ``to_float`` (runtime), ``prepare_data`` (data),
 ``evaluate`` (evaluation), ``Callbacks``, ``Progress``, ``TrainResult``, ``TrainingDiverged``
@@ -29,8 +29,9 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
-from ..attacks.build import AttackSpec, perturb
-from ..config.runfiles import LAST_FILE, MODEL_FILE
+from ..attacks.build import perturb
+from ..attacks.spec import AttackSpec
+from ..config.runfiles import MODEL_FILE
 from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
 from ..data.mixing import Mixer, make_mixer
@@ -38,9 +39,10 @@ from ..layers import param_report
 from ..models import check_model, create_model
 from ..seeding import derive_seed
 from ..store.checkpoint import save_checkpoint
-from ..store.rundir import RunDirClaim, claimed_run_dir, default_run_dir, write_metrics, write_result
+from ..store.rundir import default_run_dir, write_metrics, write_result
 from . import distributed
 from .callbacks import Callbacks
+from .claim import RunDirClaim, claimed_run_dir
 from .compiling import CompileSwitch, auto_mode
 from .evaluate import evaluate
 from .loggers import with_loggers
@@ -48,8 +50,6 @@ from .memory import check_training
 from .precise_bn import settle
 from .prepare import TrainData, prepare_data
 from .runtime import autocast, check_bf16, resolve_device, to_float, use_bf16
-
-# re-exported: callers catch it from here
 from .state import (
     Progress,
     TrainResult,
@@ -63,17 +63,10 @@ from .state import (
     save_state,
     stored_result,
 )
+
+# re-exported: callers catch it from here
+from .stopping import TrainingInterrupted
 from .tasks import Task
-
-
-class TrainingInterrupted(Exception):
-    """Raised after the state was saved because ``should_stop()`` turned true (Ctrl-C / SIGTERM)."""
-
-    def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
-        super().__init__(f"stopped at epoch {epoch + 1}, step {step}; state saved in {run_dir / LAST_FILE}")
-        self.run_dir = run_dir
-        self.epoch = epoch + 1  # the epoch it stopped in, 1-based (as in metrics.jsonl and the message)
-        self.step = step  # steps done in that epoch
 
 
 def lr_at(step: int, *, total: int, warmup: int, peak: float, schedule: str) -> float:

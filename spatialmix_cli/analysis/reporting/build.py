@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...attacks.build import attack_name, eps_label
+from ...attacks.spec import attack_name, eps_label
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...attacks.build import attack_name
+from ...attacks.spec import attack_name
 from ...config.runfiles import ATTACKS_FILE, CONFIG_FILE, GRID_FILE, RESULT_FILE, UNSHUFFLE_FILE
 from ...config.train import RUNTIME_KEYS, TrainConfig
 from ...errors import ConfigError, RunDirError

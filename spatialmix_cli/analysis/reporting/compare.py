@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ...attacks.build import attack_name
+from ...attacks.spec import attack_name
 from ...config.banks import parse_bank
 from ...config.keys import specs
 from ...config.train import TrainConfig

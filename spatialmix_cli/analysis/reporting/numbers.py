@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...attacks.build import attack_name, eps_label
+from ...attacks.spec import attack_name, eps_label
 from ...safefiles import atomic_write_text
 from .collect import Run, shown
 from .compare import Stat, describe
