@@ -38,7 +38,7 @@ _PROBE_TOKENS: ContextVar[bool] = ContextVar("probe_tokens", default=True)
 
 def import_timm() -> ModuleType:
     try:
-        import timm
+        import timm  # an optional dependency, imported only when a timm: model is named
     except ImportError:
         raise ConfigError("timm: models need the timm package: pip install timm") from None
     return timm
