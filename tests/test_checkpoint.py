@@ -18,7 +18,7 @@ from spatialmix_cli.models import create_model
 from spatialmix_cli.safefiles import atomic_write_text
 from spatialmix_cli.store.checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint
 
-KWARGS = dict(width=8, depth=2, kernel=3, patch=2, learn="chans", filters="smooth", smooth_sigma=0.7, seed=4)
+KWARGS = dict(width=8, depth=2, kernel=3, patch=2, learn="chans", filters="smooth:0.7", seed=4)
 
 
 def saved(tmp_path: Path, name: str = "convmixer", **kwargs) -> tuple[Path, torch.nn.Module]:
@@ -43,7 +43,7 @@ def test_round_trip_gives_identical_outputs_with_no_other_input(tmp_path: Path) 
     ckpt = load_checkpoint(path)
     x = torch.rand(4, 3, 16, 16)
     assert torch.equal(ckpt.model(x), model(x))
-    assert not ckpt.model.training and ckpt.learn == "chans" and ckpt.filters == "smooth"
+    assert not ckpt.model.training and ckpt.learn == "chans" and ckpt.filters == "smooth:0.7"
     assert ckpt.info.name == "synthetic"
     assert not ckpt.model.blocks[0][0].fn[0].weight.requires_grad  # the learn mode is rebuilt too
     assert torch.equal(load_model(path)(x), model(x))

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config.attack import AttackPlan
-from ..config.banks import smooth_sigma_of, with_smooth_sigma
+from ..config.banks import parse_bank, smooth_sigma_of
 from ..config.numbers import format_eps
 from ..config.runfiles import ATTACKS_FILE
 from ..data import DatasetInfo, eval_batches, load_dataset
@@ -175,10 +175,8 @@ def correct_under_attack(
 
 
 def _meta_fields(ckpt: Checkpoint) -> dict[str, Any]:
-    kwargs = ckpt.meta["model"]["kwargs"]
     config = ckpt.meta.get("config", {})
-    # the bank's name and σ, as records have always held them (smooth:0.5, or an older smooth + smooth_sigma)
-    bank = with_smooth_sigma(ckpt.filters, kwargs.get("smooth_sigma"))
+    bank = parse_bank(ckpt.filters)  # a row holds the bank's name and, for smooth, σ in a column of its own
     return {
         "checkpoint": str(ckpt.path),
         "arch": ckpt.meta["model"]["name"],

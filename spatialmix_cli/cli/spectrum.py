@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config.banks import DRAWN_BANKS, parse_bank, with_smooth_sigma
+from ..config.banks import DRAWN_BANKS, parse_bank
 from ..config.keys import MODEL
 from ..config.limits import (
     DEFAULT_LEVEL,
@@ -17,7 +17,6 @@ from ..config.limits import (
     MAX_DRAWS,
     MAX_MULTIPLIER,
     check_at_most,
-    check_sigma,
 )
 from ..errors import ConfigError
 from . import options as opt
@@ -34,10 +33,7 @@ _LEVEL_HELP = (
     "Coverage counts frequencies where some filter, scaled to unit energy, has |H| ≥ LEVEL × a flat "
     "spectrum's (|H| = 1); adding a filter never lowers it."
 )
-_THRESHOLD_HELP = (
-    "peak_relative_coverage (the old coverage) counts frequencies ≥ THRESHOLD × the bank's peak."
-)
-_SIGMA_HELP = "Gaussian std (taps) of plain 'smooth' banks (legacy; the spec smooth:σ says the same)."
+_THRESHOLD_HELP = "peak_relative_coverage counts frequencies ≥ THRESHOLD × the bank's peak."
 
 
 EXAMPLES = opt.examples(
@@ -65,7 +61,6 @@ def spectrum_command(
     ] = None,
     kernel: Annotated[int | None, typer.Option(help="Kernel size of fresh banks (with --random).")] = None,
     filters: Annotated[str | None, typer.Option(help=_FILTERS_HELP, show_default="random")] = None,
-    smooth_sigma: Annotated[float | None, typer.Option(help=_SIGMA_HELP, show_default="1.0")] = None,
     multiplier: Annotated[
         int | None,
         typer.Option(help="Depth multiplier d: ceil(N/d) channels of d filters.", show_default="1"),
@@ -85,23 +80,24 @@ def spectrum_command(
     from a checkpoint's depthwise layers or from fresh random / same / box / identity / smooth banks.
 
     coverage: the share of frequencies where some unit-energy filter reaches |H| ≥ --level, in units of a
-    flat spectrum of the same energy (|H| = 1): adding a filter never lowers it. peak_relative_coverage
-    (the number called coverage before): the share at ≥ --threshold × the bank's own peak."""
-    from ..analysis.spectra import check_level, check_threshold
-
-    fresh = {"--kernel": kernel, "--filters": filters, "--smooth-sigma": smooth_sigma,
-             "--multiplier": multiplier, "--seed": seed, "--draws": draws}  # fmt: skip
+    flat spectrum of the same energy (|H| = 1): adding a filter never lowers it. peak_relative_coverage:
+    the share at ≥ --threshold × the bank's own peak."""
+    fresh = {
+        "--kernel": kernel,
+        "--filters": filters,
+        "--multiplier": multiplier,
+        "--seed": seed,
+        "--draws": draws,
+    }
     if (checkpoint is None) == (random is None):
         raise ConfigError("give a checkpoint (or run directory) or --random N, exactly one of them")
-    check_threshold(threshold)
-    check_level(level)
-    cut = Cut(pad, level, threshold)
+    cut = _cut(pad, level, threshold)
     if checkpoint is not None:
         _only_with("--random", [k for k, v in fresh.items() if v is not None])
         payload, figure = _checkpoint(checkpoint, _layers(layer), out, cut, json_)
     else:
         _only_with("a checkpoint", ["--layer"] if layer is not None else [])
-        spectra = _drawn(random or "", kernel, filters, smooth_sigma, multiplier, seed, draws, cut)
+        spectra = _drawn(random or "", kernel, filters, multiplier, seed, draws, cut)
         figure = _plot_drawn(spectra, out, cut)
         _print_drawn(spectra, cut, json_)
         payload = {"banks": [s.to_dict() for s in spectra]}
@@ -119,6 +115,15 @@ class Cut:
 
     def describe(self) -> str:
         return f"pad {self.pad}, coverage at {self.level:g} × flat, peak-rel. at {self.threshold:g} × peak"
+
+
+def _cut(pad: int, level: float, threshold: float) -> Cut:
+    """The command's FFT size and coverage cuts, the cuts checked."""
+    from ..analysis.spectra import check_level, check_threshold
+
+    check_threshold(threshold)
+    check_level(level)
+    return Cut(pad, level, threshold)
 
 
 def _checkpoint(
@@ -170,7 +175,6 @@ def _drawn(
     random: str,
     kernel: int | None,
     filters: str | None,
-    smooth_sigma: float | None,
     multiplier: int | None,
     seed: int | None,
     draws: int | None,
@@ -182,8 +186,7 @@ def _drawn(
     if kernel is None:
         raise ConfigError("--random needs --kernel K")
     kinds = [k.strip() for k in (filters or "random").split(",")]
-    for kind in kinds:
-        parse_bank(kind)  # an unknown bank or a bad parameter, before the other checks (as always)
+    specs = dict.fromkeys(parse_bank(k) for k in kinds)  # an unknown bank or a bad parameter comes first
     d = 1 if multiplier is None else multiplier
     n_draws = 1 if draws is None else draws
     for name, value in {"N": min(sizes), "--kernel": kernel, "--multiplier": d, "--draws": n_draws}.items():
@@ -191,11 +194,7 @@ def _drawn(
             raise ConfigError(f"{name} must be >= 1, got {value}")
     check_at_most("--multiplier", d, MAX_MULTIPLIER)
     check_at_most("--draws", n_draws, MAX_DRAWS)
-    if smooth_sigma is not None and "smooth" in kinds:
-        check_sigma("--smooth-sigma", smooth_sigma)
     check_pad(cut.pad, kernel)
-    # legacy: --smooth-sigma is σ of the plain 'smooth' entries; a spec's own σ (smooth:2) wins
-    specs = dict.fromkeys(with_smooth_sigma(k, smooth_sigma) for k in kinds)
     return [
         drawn_spectrum(
             kind,
@@ -207,7 +206,7 @@ def _drawn(
             pad=cut.pad,
             threshold=cut.threshold,
             level=cut.level,
-        )  # fmt: skip
+        )
         for kind in specs
         for n in sizes
     ]
@@ -218,14 +217,35 @@ def _pm(std: float | None) -> str:
 
 
 def _print_drawn(spectra: list[DrawnSpectrum], cut: Cut, as_json: bool) -> None:
-    columns = ["filters", "N", "kernel", "d", "draws", "coverage", "std", "peak-rel. coverage", "std",
-               "high-freq share", "std"]  # fmt: skip
+    columns = [
+        "filters",
+        "N",
+        "kernel",
+        "d",
+        "draws",
+        "coverage",
+        "std",
+        "peak-rel. coverage",
+        "std",
+        "high-freq share",
+        "std",
+    ]
     rows = [
-        [s.bank.label, s.n, s.kernel, s.multiplier,
-         s.draws, f"{s.coverage:.3f}", _pm(s.coverage_std), f"{s.peak_relative_coverage:.3f}",
-         _pm(s.peak_relative_coverage_std), f"{s.high_freq_share:.3f}", _pm(s.high_freq_share_std)]
+        [
+            s.bank.label,
+            s.n,
+            s.kernel,
+            s.multiplier,
+            s.draws,
+            f"{s.coverage:.3f}",
+            _pm(s.coverage_std),
+            f"{s.peak_relative_coverage:.3f}",
+            _pm(s.peak_relative_coverage_std),
+            f"{s.high_freq_share:.3f}",
+            _pm(s.high_freq_share_std),
+        ]
         for s in spectra
-    ]  # fmt: skip
+    ]
     title = f"spectral coverage of fresh banks ({cut.describe()}, seed {spectra[0].seed})"
     print_result(table(title, columns, rows), as_json)
 
@@ -233,10 +253,19 @@ def _print_drawn(spectra: list[DrawnSpectrum], cut: Cut, as_json: bool) -> None:
 def _print_checkpoint(result: CheckpointSpectra, cut: Cut, as_json: bool) -> None:
     columns = ["layer", "module", "n", "kernel", "coverage", "peak-rel. coverage", "high-freq share"]
     rows = [
-        [x.layer, x.name, x.spectrum.n, x.spectrum.kernel, f"{x.spectrum.coverage:.3f}",
-         f"{x.spectrum.peak_relative_coverage:.3f}", f"{x.spectrum.high_freq_share:.3f}"]
+        [
+            x.layer,
+            x.name,
+            x.spectrum.n,
+            x.spectrum.kernel,
+            f"{x.spectrum.coverage:.3f}",
+            f"{x.spectrum.peak_relative_coverage:.3f}",
+            f"{x.spectrum.high_freq_share:.3f}",
+        ]
         for x in result.layers
-    ]  # fmt: skip
-    title = (f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
-             f"({cut.describe()})")  # fmt: skip
+    ]
+    title = (
+        f"{result.checkpoint}: {result.arch}, learn {result.learn}, filters {result.filters} "
+        f"({cut.describe()})"
+    )
     print_result(table(title, columns, rows), as_json)

@@ -98,7 +98,7 @@ def stored_config(ckpt: Checkpoint) -> TrainConfig:
     saved = ckpt.meta.get("config")
     if saved is None:
         return TrainConfig()
-    return TrainConfig.from_stored(saved, f"{ckpt.path} config")
+    return TrainConfig.from_dict(saved, f"{ckpt.path} config")
 
 
 class EvalData:

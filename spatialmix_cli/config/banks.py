@@ -122,7 +122,7 @@ def _number(value: float) -> str:
 
 def format_bank(spec: str | BankSpec) -> str:
     """Canonical text form: the name, then the parameter values up to the last one that differs from its
-    default (``smooth:2``; ``smooth`` at σ 1, so records and names written before specs read the same)."""
+    default (``smooth:2``; ``smooth`` at σ 1: one spelling per bank, so equal configs compare equal)."""
     spec = parse_bank(spec)
     defaults = [p.default for p in BANKS[spec.name].values()]
     values = list(spec.params.values())
@@ -137,18 +137,7 @@ def check_filters(spec: str) -> None:
     format_bank(spec)
 
 
-def with_smooth_sigma(filters: str | BankSpec, smooth_sigma: float | None) -> BankSpec:
-    """Legacy path, for the transition from the separate ``smooth_sigma`` key to specs: the spec
-    ``filters``, with ``smooth_sigma`` as σ when ``filters`` is the plain name ``smooth``. A σ that the
-    spec itself gives (``smooth:2``) wins; ``smooth_sigma`` with any other bank is ignored, as it always
-    was. Records written before specs carry the key (config.yaml, checkpoint model kwargs); today's
-    config writes ``filters: smooth:0.5`` and has no ``smooth_sigma``."""
-    spec = parse_bank(filters)
-    if smooth_sigma is None or filters != "smooth":
-        return spec
-    return bank_spec("smooth", {"sigma": smooth_sigma})
-
-
 def smooth_sigma_of(spec: BankSpec) -> float | None:
-    """Legacy field: σ of a ``smooth`` bank, None for the others (the ``smooth_sigma`` of JSON records)."""
+    """σ of a ``smooth`` bank, None for the others: the ``smooth_sigma`` column of attack rows and bank
+    spectra (beside ``filters``, the bank's name), so a table of records reads σ without parsing specs."""
     return spec.params["sigma"] if spec.name == "smooth" else None

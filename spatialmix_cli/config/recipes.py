@@ -279,7 +279,7 @@ def parse_recipe(data: Any, source: str = "<recipe>", default_name: str = "recip
     """Check a recipe mapping key by key; every sweep value is type-checked where it stands. A config of
     its own (a run's config.yaml) is the recipe of that one run: its ``base``."""
     if is_config(data):
-        data = {"base": TrainConfig.from_stored(data, source).to_dict()}
+        data = {"base": TrainConfig.from_dict(data, source).to_dict()}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: a recipe must be a mapping with a 'base' section, got {type(data).__name__}"
@@ -362,7 +362,7 @@ def load_config(path: str | Path) -> TrainConfig:
     if not is_config(data):
         raise ConfigError(f"{path}: a config file is a mapping of config keys (a run's config.yaml)"
                           "; a recipe (base, sweep, ...) goes with --recipe")  # fmt: skip
-    return TrainConfig.from_stored(data, str(path))
+    return TrainConfig.from_dict(data, str(path))
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ConfigError, check_choice, did_you_mean
-from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_bank, with_smooth_sigma
+from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_bank
 from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
 from .limits import (
     MAX_ADV_STEPS,
@@ -87,9 +87,11 @@ def _check_model_args(text: str) -> None:
     check_model_args(json.loads(_canonical_model_args(text)))
 
 
-# Keys an earlier version had, and where their fact lives now. Stored files (config.yaml, checkpoint
-# metadata) are read with ``TrainConfig.from_stored``, which folds them in; a user who writes one is told.
-LEGACY_KEYS = {"smooth_sigma": "the smooth bank's σ is part of its spec now: filters: smooth:0.5"}
+# Keys that are gone, and where their fact lives: a record or recipe that still has one gets this error.
+LEGACY_KEYS = {
+    "smooth_sigma": "an older spatialmix wrote it; the smooth bank's σ is part of the spec now: "
+    "'filters: smooth' + 'smooth_sigma: 0.5' is 'filters: smooth:0.5' (beside another bank, delete it)"
+}
 
 
 def logger_names(value: str) -> tuple[str, ...]:
@@ -356,21 +358,6 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
         """Build and validate a config from a (partial) mapping; errors name ``where.key``."""
         return cls().updated(data, where)
-
-    @classmethod
-    def from_stored(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
-        """:meth:`from_dict` for a config an earlier version wrote: ``smooth_sigma`` (σ of ``filters:
-        smooth``, ignored by the other banks) becomes the spec ``smooth:σ``."""
-        if not isinstance(data, dict) or "smooth_sigma" not in data:
-            return cls.from_dict(data, where)
-        data = dict(data)
-        sigma = data.pop("smooth_sigma")
-        if data.get("filters") == "smooth" and sigma is not None:
-            try:
-                data["filters"] = format_bank(with_smooth_sigma("smooth", sigma))
-            except ConfigError as exc:
-                raise ConfigError(f"{where}.smooth_sigma: {exc}") from None
-        return cls.from_dict(data, where)
 
     def updated(self, data: dict[str, Any], where: str = "config") -> TrainConfig:
         """A copy with ``data`` applied on top, checked key by key, then validated as a whole (the model

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from ..config.banks import format_bank, with_smooth_sigma
+from ..config.banks import format_bank
 from ..layers import Normalize, configure_spatial_mixing
 
 
@@ -40,26 +40,19 @@ class SpatialMixingArgs:
 
 DEFAULT_MIXING = SpatialMixingArgs()
 MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(SpatialMixingArgs))
-# Legacy: checkpoints written before bank specs hold ``smooth_sigma`` among their model kwargs (the config
-# passes ``filters: smooth:0.5`` now); split_mixing_args folds it into the filters spec so they still load.
-LEGACY_ARGS: dict[str, Any] = {"smooth_sigma": float}
 
 
 def mixing_arg_hints() -> dict[str, Any]:
-    """Type of each flat argument, in the order error messages list them (learn, filters, smooth_sigma,
-    seed, mean, std: the order of the constructors' signatures before this module)."""
+    """Type of each flat argument, in the order error messages list them (the fields' order)."""
     hints = typing.get_type_hints(SpatialMixingArgs)
-    order = ("learn", "filters", *LEGACY_ARGS, "seed", "mean", "std")
-    return {name: hints.get(name, LEGACY_ARGS.get(name)) for name in order}
+    return {name: hints[name] for name in MIXING_FIELDS}
 
 
 def split_mixing_args(kwargs: dict[str, Any]) -> tuple[dict[str, Any], SpatialMixingArgs]:
     """The architecture's kwargs and the shared ones, from flat ``create_model`` kwargs (already checked by
-    ``check_kwargs``). The one place the legacy ``smooth_sigma`` meets the spec: ``filters="smooth",
-    smooth_sigma=2.0`` is ``filters="smooth:2"``; with any other bank it is ignored, as it always was."""
+    ``check_kwargs``); the filters spec in its canonical form (``smooth:1`` is ``smooth``)."""
     arch = dict(kwargs)
     shared = {name: arch.pop(name) for name in MIXING_FIELDS if name in arch}
-    smooth_sigma = arch.pop("smooth_sigma", None)
-    if "filters" in shared or smooth_sigma is not None:
-        shared["filters"] = format_bank(with_smooth_sigma(shared.get("filters", "random"), smooth_sigma))
+    if "filters" in shared:
+        shared["filters"] = format_bank(shared["filters"])
     return arch, SpatialMixingArgs(**shared)

@@ -49,7 +49,7 @@ def read_config(run_dir: str | Path) -> TrainConfig | None:
     except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise RunDirError(f"cannot read {path}: {exc}") from None
     try:
-        return TrainConfig.from_stored(data or {}, str(path))
+        return TrainConfig.from_dict(data or {}, str(path))
     except ConfigError as exc:
         raise RunDirError(f"{path} is not a config this version can use: {exc}") from None
 

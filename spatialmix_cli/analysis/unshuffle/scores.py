@@ -53,7 +53,7 @@ class Examples:
 
 def checkpoint_config(ckpt: Checkpoint) -> TrainConfig:
     """The training config stored in an un-shuffle checkpoint (an error for any other checkpoint)."""
-    cfg = TrainConfig.from_stored(ckpt.meta.get("config", {}), f"{ckpt.path} config")
+    cfg = TrainConfig.from_dict(ckpt.meta.get("config", {}), f"{ckpt.path} config")
     if cfg.task != "unshuffle":
         raise ConfigError(
             f"{ckpt.path} is a '{cfg.task}' checkpoint, not an un-shuffle one; "

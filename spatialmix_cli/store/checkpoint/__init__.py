@@ -32,7 +32,7 @@ from ...errors import CheckpointError, ConfigError
 from ...models import check_model_name, create_model, is_model
 from ...models.timm_models import check_timm_version, rebuild_kwargs, shapes_only
 from ...safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
-from .validate import check_normalization, check_values, dataset_mismatch, metadata_problem
+from .validate import check_normalization, check_values, dataset_mismatch, gone_key_problem, metadata_problem
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
@@ -139,6 +139,9 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
     problem = metadata_problem(meta)
     if problem:
         raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
+    problem = gone_key_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if "dataset" in meta:
         try:
             DatasetInfo.from_dict(meta["dataset"], "dataset")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...config.train import LEGACY_KEYS
 from ...errors import CheckpointError
 from ...layers.learn import BATCH_NORMS
 from ...layers.normalize import Normalize
@@ -31,6 +32,16 @@ def dataset_mismatch(meta: dict[str, Any]) -> str | None:
     return None
 
 
+def gone_key_problem(meta: dict[str, Any]) -> str | None:
+    """A key that is gone (an older spatialmix wrote it) in the model arguments or the config, with where
+    its fact lives now; ``meta`` has passed :func:`metadata_problem`."""
+    for part, entry in (("model arguments", meta["model"]["kwargs"]), ("config", meta.get("config", {}))):
+        for key, fix in LEGACY_KEYS.items():
+            if key in entry:
+                return f"'{key}' in its {part}: {fix}"
+    return None
+
+
 def metadata_problem(meta: Any) -> str | None:
     if not isinstance(meta, dict):
         return f"expected a JSON object, got {type(meta).__name__}"
@@ -39,8 +50,8 @@ def metadata_problem(meta: Any) -> str | None:
         return "no 'model' entry"
     if not isinstance(model.get("name"), str) or not isinstance(model.get("kwargs"), dict):
         return "'model' needs a 'name' (string) and 'kwargs' (object)"
-    for key, kind in (("config", dict), ("metrics", dict), ("progress", dict), ("history", list),
-                      ("optimizer", dict)):  # fmt: skip
+    kinds = (("config", dict), ("metrics", dict), ("progress", dict), ("history", list), ("optimizer", dict))
+    for key, kind in kinds:
         if key in meta and not isinstance(meta[key], kind):
             return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
     if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
