@@ -68,6 +68,7 @@ class AttackPlan:
     eps: list[float] = key(
         [1 / 255],
         parse=parse_eps,
+        fraction=True,
         panel=ATTACK,
         help="L∞ radius in pixel units; a list sweeps: 1/255,2/255.",
     )

@@ -17,6 +17,7 @@ from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_ban
 from .coercion import validate_keys
 from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where
 from .limits import (
+    DEVICE,
     MAX_ADV_STEPS,
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
@@ -24,7 +25,6 @@ from .limits import (
     above,
     at_least,
     at_most,
-    matches,
     within,
     work_limit,
 )
@@ -314,7 +314,7 @@ class TrainConfig:
     )
     device: str = key(
         "auto",
-        bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
+        bounds=DEVICE,
         runtime=True,
         flags=EVERYDAY,
         panel=RUNTIME,
