@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from .limits import Bound
 # ``model_kwargs`` lists the arch ones, then the dataset's
 # in_chans / num_classes, then the common ones, then mean / std: the order checkpoints have always stored.
 ModelArg = Literal["arch", "common", "timm"]
-Choices = tuple[str, ...] | Callable[[], Iterable[str]]
+Choices = Collection[str] | Callable[[], Iterable[str]]  # a mapping: its names
 
 TRAIN = "train"
 UNSHUFFLE = "unshuffle"
@@ -105,6 +105,11 @@ class KeySpec:
                 raise ConfigError(f"{label}: {exc}") from None
             for bound in self.bounds:
                 bound.check(label, item)
+
+
+def choices_help(notes: dict[str, str]) -> str:
+    """A key's values for its help, each with its note: ``full | chans (spatial frozen) | space (...)``."""
+    return " | ".join(f"{name} ({note})" if note else name for name, note in notes.items())
 
 
 def key(

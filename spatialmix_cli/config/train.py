@@ -15,7 +15,18 @@ from ..errors import ConfigError, check_choice
 from . import coercion
 from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_bank, with_smooth_sigma
 from .coercion import validate_keys
-from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where
+from .keys import (
+    DATA,
+    EVERYDAY,
+    MODEL,
+    OPTIMISATION,
+    RUNTIME,
+    TRAIN,
+    UNSHUFFLE,
+    choices_help,
+    key,
+    keys_where,
+)
 from .limits import (
     DEVICE,
     MAX_ADV_STEPS,
@@ -30,9 +41,12 @@ from .limits import (
 )
 from .names import (
     DATASET_NAMES,
+    DATASET_NOTES,
     LEARN_MODES,
+    LEARN_NOTES,
     MODEL_NAMES,
     STREAMED,
+    TASK_NOTES,
     TASKS,
     canonical_json,
     check_model_args,
@@ -55,10 +69,10 @@ class DatasetShape(Protocol):
     def std(self) -> tuple[float, ...]: ...
 
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = {"adamw": "", "sgd": "Nesterov momentum"}  # name: what --help says of it
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
-SCHEDULES = ("onecycle", "cosine", "constant")
+SCHEDULES = {"onecycle": "linear up, linear down", "cosine": "warm-up, cosine", "constant": ""}
 PRECISE_BN = ("auto", "always", "never")
 PRECISE_BN_AUTO_STEPS = 50  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
 LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
@@ -112,7 +126,7 @@ class TrainConfig:
     task: str = key(
         "classify",
         choices=TASKS,
-        help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
+        help=f"{choices_help(TASK_NOTES)}.",
     )
     perm_seed: int = key(
         0, bounds=SEED, flags=UNSHUFFLE, panel=DATA, help="Seed of the fixed pixel permutation (unshuffle)."
@@ -132,7 +146,7 @@ class TrainConfig:
         model="common",
         flags=EVERYDAY,
         panel=MODEL,
-        help="full | chans (spatial frozen) | space (channel mixing frozen).",
+        help=f"{choices_help(LEARN_NOTES)}.",
     )
     filters: str = key(
         "random",
@@ -212,7 +226,7 @@ class TrainConfig:
         choices=DATASET_NAMES,
         flags=EVERYDAY,
         panel=DATA,
-        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | folder (your own, --data-dir) | synthetic.",
+        help=f"{choices_help(DATASET_NOTES)}.",
     )
     data_dir: str | None = key(
         None,
@@ -256,14 +270,14 @@ class TrainConfig:
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
     batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
-    optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
+    optimizer: str = key("adamw", choices=OPTIMIZERS, help=f"{choices_help(OPTIMIZERS)}.")
     lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Peak learning rate.")
     weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
     momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
     schedule: str = key(
         "onecycle",
         choices=SCHEDULES,
-        help="onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant.",
+        help=f"{choices_help(SCHEDULES)}.",
     )
     warmup_epochs: float | None = key(
         None, bounds=NON_NEGATIVE, help="Warm-up epochs (default: 30% of training for onecycle, 0 otherwise)."
