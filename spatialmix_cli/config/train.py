@@ -349,8 +349,12 @@ class TrainConfig:
     sync_bn: bool = key(
         False, help="Distributed (torchrun) GPU runs: BatchNorm statistics over the global batch."
     )
-    log_every: int = key(20, bounds=POSITIVE, runtime=True,
-                         help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
+    log_every: int = key(
+        20,
+        bounds=POSITIVE,
+        runtime=True,
+        help="Steps between live loss/accuracy updates (each one syncs the device).",
+    )
     logger: str = key(
         "tensorboard",
         check=logger_names,
