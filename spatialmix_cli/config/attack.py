@@ -33,6 +33,7 @@ PGD_VARIANTS = {
 }
 
 
+# ε of the check that a large enough attack drives accuracy to chance: 0 would measure nothing
 LARGE_EPS = Bound(lambda v: 0 < v <= 1, "in (0, 1], got {value}", 1)
 
 

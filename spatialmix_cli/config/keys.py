@@ -1,8 +1,9 @@
 """What a config key declares once, on its dataclass field (nanoGPT / timm: one source for each fact).
 
-``TrainConfig`` writes each field as ``key(default, help=..., ...)``; validation of single keys, the model's
-arguments, the keys that do not change results, the CLI's everyday flags and the report's short labels are
-all derived from these specs (:func:`spec` reads one back).
+``TrainConfig``, ``AttackPlan`` and ``BenchSettings`` write each field as ``key(default, help=..., ...)``;
+reading and checking a value (:mod:`.coercion`), a command's options, the model's arguments, the keys that
+do not change results and the report's short labels are all derived from these specs (:func:`spec` reads
+one back).
 """
 
 from __future__ import annotations
