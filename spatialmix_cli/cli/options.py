@@ -38,16 +38,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+# the data and device keys, for commands that read data without training (their help is the keys')
 DataDir = Annotated[
     str | None,
-    typer.Option(
-        "--data-dir",
-        help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, ../shared/datasets, then download.",
-        show_default=False,
-    ),
+    typer.Option("--data-dir", help=specs(TrainConfig)["data_dir"].help, show_default=False),
 ]
 Device = Annotated[
-    str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N.", show_default=False)
+    str | None, typer.Option("--device", help=specs(TrainConfig)["device"].help, show_default=False)
 ]
 Seed = Annotated[
     int | None, typer.Option("--seed", help="Seed for init, filters, data order.", show_default=False)
