@@ -219,7 +219,7 @@ def test_recipe_attack_section_is_validated() -> None:
         {"base": {"dataset": "synthetic"}, "attack": {"method": ["fgsm", "pgd"], "eps": ["1/255"]}}
     )
     assert recipe.attack is not None and recipe.attack.eps == pytest.approx([1 / 255])
-    with pytest.raises(ConfigError, match=r"attack.stepz.*did you mean 'steps'"):
+    with pytest.raises(ConfigError, match=r"attack: unknown key 'stepz'.*did you mean 'steps'"):
         parse_recipe({"base": {}, "attack": {"stepz": 2}}, "r.yaml")
     with pytest.raises(ConfigError, match="unknown attack method 'cw'"):
         parse_recipe({"base": {}, "attack": {"method": "cw"}}, "r.yaml")
@@ -271,7 +271,7 @@ def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, P
     "args, message",
     [(["--eps", "abc"], "--eps must be a number"), (["--eps=-1/255"], r"\[0, 1\]"), (["--eps", "2"], r"\[0, 1\]"),
      (["--method", "cw"], "unknown attack method"), (["--n", "0"], "--n must be >= 1"),
-     (["--pgd-variant", "papr"], "unknown --pgd-variant 'papr' .did you mean 'paper'.")],
+     (["--pgd-variant", "papr"], "--pgd-variant: unknown PGD variant 'papr' .did you mean 'paper'.")],
 )  # fmt: skip
 def test_attack_cli_bad_input_is_one_line_exit_2(
     cli, trained: dict[str, Path], args: list[str], message: str

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..attacks.checks import CHECKS
-from ..config.attack import DEFAULT_PGD_VARIANT, METHODS, PGD_VARIANTS
+from ..config.attack import AttackPlan
 from ..config.keys import ATTACK_COMMAND
 from ..config.runfiles import MODEL_FILE
 from ..errors import ConfigError
@@ -41,50 +41,7 @@ Recipe = Annotated[
         "--recipe", "-r", help="Train the recipe's missing runs, then attack them all (its 'attack' section)."
     ),
 ]
-Method = Annotated[
-    str | None,
-    typer.Option(
-        help=f"{' | '.join(METHODS)}, or a list: fgsm,pgd.",
-        show_default="fgsm",
-        autocompletion=opt.completer(lambda: METHODS),
-    ),
-]
-Eps = Annotated[
-    str | None,
-    typer.Option(help="L∞ radius in pixel units; a list sweeps: 1/255,2/255.", show_default="1/255"),
-]
-Steps = Annotated[int | None, typer.Option(help="PGD steps.", show_default="2")]
-PgdVariant = Annotated[
-    str | None,
-    typer.Option(
-        help="PGD's step size and start: " + "; ".join(f"{k}: {v}" for k, v in PGD_VARIANTS.items()) + ".",
-        show_default=DEFAULT_PGD_VARIANT,
-        autocompletion=opt.completer(lambda: PGD_VARIANTS),
-    ),
-]
-Alpha = Annotated[str | None, typer.Option(help="PGD step size in pixel units (overrides the variant's).")]
-RandomStart = Annotated[
-    bool | None,
-    typer.Option(
-        "--random-start/--no-random-start",
-        help="PGD uniform random start (overrides the variant's; default: the variant's).",
-        show_default=False,
-    ),
-]
-N = Annotated[
-    int | None, typer.Option("--n", help="Test images (the same for every checkpoint).", show_default="1000")
-]
-Seed = Annotated[int | None, typer.Option(help="Picks the sample; seeds the attacks.", show_default="0")]
 Source = Annotated[Path | None, typer.Option(help="Also run a transfer attack crafted on this checkpoint.")]
-Checks = Annotated[
-    bool | None,
-    typer.Option(
-        "--checks/--no-checks",
-        help="Gradient-masking checks (about 4 extra passes; default: on).",
-        show_default=False,
-    ),
-]
-LargeEps = Annotated[str | None, typer.Option(help="ε of the 'accuracy → chance' check.", show_default="0.5")]
 RecipeOut = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="With --recipe: the root of its run directories (default: its out:)."),
@@ -115,24 +72,14 @@ EXAMPLES = opt.examples(
 
 @opt.with_panels()
 @opt.with_config_options(ATTACK_COMMAND)
+@opt.with_key_options(AttackPlan, before="source")
 def attack_command(
     checkpoints: Checkpoints = None,
     recipe: Recipe = None,
     list_points: opt.ListPoints = False,
     index: opt.Index = None,
     set_: RecipeSet = None,
-    method: Method = None,
-    eps: Eps = None,
-    steps: Steps = None,
-    pgd_variant: PgdVariant = None,
-    alpha: Alpha = None,
-    random_start: RandomStart = None,
-    n: N = None,
-    batch_size: opt.BatchSize = None,
-    seed: Seed = None,
     source: Source = None,
-    checks: Checks = None,
-    large_eps: LargeEps = None,
     data_dir: opt.DataDir = None,
     device: opt.Device = None,
     out: RecipeOut = None,
@@ -149,6 +96,7 @@ def attack_command(
     from ..commands.attack import attack, attack_listing
     from ..commands.train import Training
 
+    overrides = opt.take_keys(config, AttackPlan)  # the plan's options; the rest train a recipe's runs
     if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
         checkpoints = expand_targets(checkpoints, sys.stdin.read)
     given_keys = opt.config_overrides(config, set_)
@@ -157,20 +105,24 @@ def attack_command(
         for row in attack_listing(checkpoints or [], recipe, out, index, config=training):
             emit_json(row)
         return
-    given = {
-        "method": method, "eps": eps, "steps": steps, "pgd_variant": pgd_variant, "alpha": alpha,
-        "random_start": random_start, "n": n,
-        "batch_size": batch_size, "seed": seed, "checks": checks, "large_eps": large_eps,
-    }  # fmt: skip
-    overrides = {k: v for k, v in given.items() if v is not None}
     with stop_request() as stop:  # a recipe's missing runs are trained first (progress on stderr)
         how = Training(
             overwrite=overwrite, callbacks=PointPrinter(False, summary=False, again=AGAIN), stop=stop
         )
         results = attack(
-            checkpoints or [], overrides, recipe=recipe, out=out, index=index, source=source, data_dir=data_dir,
-            device=device or "auto", save=save, callbacks=AttackPrinter(json_), config=training, training=how,
-        )  # fmt: skip
+            checkpoints or [],
+            overrides,
+            recipe=recipe,
+            out=out,
+            index=index,
+            source=source,
+            data_dir=data_dir,
+            device=device or "auto",
+            save=save,
+            callbacks=AttackPrinter(json_),
+            config=training,
+            training=how,
+        )
     _print_table(results, json_)
 
 
@@ -255,8 +207,16 @@ def _print_table(results: list[AttackResult], as_json: bool) -> None:
         name = (
             Path(r.checkpoint).parent.name if r.checkpoint.endswith(MODEL_FILE) else Path(r.checkpoint).name
         )
-        row = [name, r.learn, _describe_filters(r), r.adv_training, r.attack, r.eps_label, pct(r.clean_acc),
-               pct(r.robust_acc)]  # fmt: skip
+        row = [
+            name,
+            r.learn,
+            _describe_filters(r),
+            r.adv_training,
+            r.attack,
+            r.eps_label,
+            pct(r.clean_acc),
+            pct(r.robust_acc),
+        ]
         row += [pct(r.transfer_acc)] if transfer else []
         row += [", ".join(r.flags) or ("ok" if r.checks else "-")]
         rows.append(row)

@@ -16,7 +16,21 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
-from ..config.keys import ATTACK, DATA, MODEL, OPTIMISATION, OUTPUT, RUNTIME, spec, specs
+from ..config.coercion import hints
+from ..config.keys import (
+    ATTACK,
+    DATA,
+    MODEL,
+    OPTIMISATION,
+    OUTPUT,
+    RUNTIME,
+    KeySpec,
+    default_of,
+    option_name,
+    spec,
+    specs,
+)
+from ..config.numbers import format_eps
 from ..config.train import TrainConfig
 from ..errors import ConfigError
 
@@ -24,16 +38,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+# the data and device keys, for commands that read data without training (their help is the keys')
 DataDir = Annotated[
     str | None,
-    typer.Option(
-        "--data-dir",
-        help="Dataset folder (torchvision layout). Default: $SPATIALMIX_DATA, ../shared/datasets, then download.",
-        show_default=False,
-    ),
+    typer.Option("--data-dir", help=specs(TrainConfig)["data_dir"].help, show_default=False),
 ]
 Device = Annotated[
-    str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N.", show_default=False)
+    str | None, typer.Option("--device", help=specs(TrainConfig)["device"].help, show_default=False)
 ]
 Seed = Annotated[
     int | None, typer.Option("--seed", help="Seed for init, filters, data order.", show_default=False)
@@ -73,27 +84,11 @@ PANEL_ORDER = (RUNS, MODEL, DATA, OPTIMISATION, ATTACK, RUNTIME, OUTPUT)  # a pa
 # command gives the names that mean something else there to :func:`with_panels`).
 PANELS = {
     **dict.fromkeys(["recipe", "config_file", "list_points", "index", "set_", "eval_"], RUNS),
-    **dict.fromkeys(["preset", "learn", "filters", "kernel", "multiplier", "smooth_sigma"], MODEL),
+    **dict.fromkeys(["preset", "learn", "filters", "kernel", "multiplier"], MODEL),
     **dict.fromkeys(["data_dir", "dataset", "download", "image_size", "n"], DATA),
     **dict.fromkeys(["epochs", "lr"], OPTIMISATION),
-    **dict.fromkeys(
-        ["method", "eps", "steps", "pgd_variant", "alpha", "random_start", "source", "checks", "large_eps"],
-        ATTACK,
-    ),  # fmt: skip
-    **dict.fromkeys(
-        [
-            "device",
-            "seed",
-            "batch_size",
-            "iters",
-            "warmup",
-            "compile",
-            "channels_last",
-            "tune_malloc",
-            "cpu_bf16",
-        ],
-        RUNTIME,
-    ),  # fmt: skip
+    **dict.fromkeys(["source"], ATTACK),
+    **dict.fromkeys(["device", "seed", "batch_size"], RUNTIME),
     **dict.fromkeys(
         [
             "out",
@@ -107,12 +102,11 @@ PANELS = {
             "format_",
             "screenshot",
             "draws",
-            "peak_gflops",
             "json_",
             "debug",
         ],
         OUTPUT,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -157,35 +151,48 @@ def _panel_rank(param: inspect.Parameter) -> int:
     return 2 * PANEL_ORDER.index(panel) if panel in PANEL_ORDER else 2 * PANEL_ORDER.index(OUTPUT) - 1
 
 
-def _shown_default(default: Any, flag: str) -> str | bool:
-    """What ``--help`` shows as a config option's default: the key's default (``--x`` / ``--no-x`` for a
-    flag); nothing for ``None``, whose meaning the help text gives."""
+def _shown_default(default: Any, flag: str, fraction: bool) -> str | bool:
+    """What ``--help`` shows as a key option's default: the key's default (``--x`` / ``--no-x`` for a
+    flag; a list as it is typed, ``fgsm``; a key that takes fractions shows one, ``1/255``); nothing for
+    ``None``, whose meaning the help text gives."""
     if default is None:
         return False
     if isinstance(default, bool):
         return flag if default else f"--no-{flag[2:]}"
-    return str(default)
+    items = default if isinstance(default, list) else [default]
+    return ",".join(format_eps(i) if fraction and isinstance(i, float) else str(i) for i in items)
 
 
 # Short aliases of config options (the ones typed most).
 SHORT = {"batch_size": "-b"}
 
 
-def config_option(name: str, *, shown: bool = True) -> inspect.Parameter:
-    """The ``--name`` option of config key ``name``, built from its field: type, help, panel, default (its
-    ``key()``; the option itself defaults to None, "not given"), and completion of its choices. Not
-    ``shown``: left out of ``--help`` (still listed by ``--list-keys``, and it works)."""
-    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
-    hint = typing.get_type_hints(TrainConfig)[name]
-    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-    flag = "--" + name.replace("_", "-")
-    decls = [f"{flag}/--no-{flag[2:]}" if base is bool else flag, *([SHORT[name]] if name in SHORT else [])]
+def config_option(name: str, *, shown: bool = True, keys: type = TrainConfig) -> inspect.Parameter:
+    """The option of key ``name`` of ``keys`` (a dataclass of ``key()`` fields), built from its field: type,
+    help, panel, default (its ``key()``; the option itself defaults to None, "not given"), and completion
+    of its choices. Its name is the key's (or its spec's ``option``: ``--method``); a key its own parsing
+    reads (a list, a fraction) is typed as text. Not ``shown``: left out of ``--help`` (still listed by
+    ``--list-keys``, and it works)."""
+    field = next(f for f in dataclasses.fields(keys) if f.name == name)
     key = spec(field)
-    option = typer.Option(*decls, help=key.help, show_default=_shown_default(field.default, flag),
-                          rich_help_panel=key.panel, hidden=not shown,
-                          autocompletion=completer(key.completions))  # fmt: skip
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                             annotation=Annotated[base | None, option])  # fmt: skip
+    hint = hints(keys)[name]
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    if typing.get_origin(base) is list or key.fraction or key.parse is not None:
+        base = str
+    param = option_name(keys, name)
+    flag = "--" + param.replace("_", "-")
+    decls = [f"{flag}/--no-{flag[2:]}" if base is bool else flag, *([SHORT[name]] if name in SHORT else [])]
+    option = typer.Option(
+        *decls,
+        help=key.help,
+        show_default=_shown_default(default_of(field), flag, key.fraction),
+        rich_help_panel=key.panel,
+        hidden=not shown,
+        autocompletion=completer(key.completions),
+    )
+    return inspect.Parameter(
+        param, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[base | None, option]
+    )
 
 
 def completer(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
@@ -199,24 +206,45 @@ def completer(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]
 
 
 def with_config_options(command: str) -> Callable[[F], F]:
-    """Give a function ending in ``**config`` one option per config key (typer builds its options from the
-    signature; the values arrive in ``config``, ``None`` when not given): the keys declared a flag of
-    ``command`` in ``--help``, every other one hidden there but working (``--list-keys`` lists them). A key
-    the command has a parameter of its own for (attack's ``--seed``) is left to that parameter. They go in
-    field order before ``--set``, so ``--help`` reads as it did."""
+    """Give a function ending in ``**config`` one option per :class:`TrainConfig` key (typer builds its
+    options from the signature; the values arrive in ``config``, ``None`` when not given): the keys declared
+    a flag of ``command`` in ``--help``, every other one hidden there but working (``--list-keys`` lists
+    them). A key the command has a parameter of its own for (attack's ``--seed``) is left to that parameter.
+    They go in field order before ``--set``, so ``--help`` reads as it did."""
+    return _with_options(TrainConfig, lambda s: command in s.flags, before="set_")
 
+
+def with_key_options(keys: type, *, before: str) -> Callable[[F], F]:
+    """Give a function ending in ``**config`` one option per key of ``keys``, the command's own settings
+    (the attack plan, the bench settings), each shown in ``--help``; they go before parameter ``before``.
+    Apply it below :func:`with_config_options`, whose keys then leave these to it."""
+    return _with_options(keys, lambda s: True, before=before)
+
+
+def _with_options(keys: type, shown: Callable[[KeySpec], bool], *, before: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         signature = inspect.signature(func, eval_str=True)  # the real annotations, not strings
         params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
         own = {p.name for p in params}
-        keys = [(n, command in s.flags) for n, s in specs(TrainConfig).items() if n not in own]
-        at = next((i for i, p in enumerate(params) if p.name == "set_"), len(params))
-        params[at:at] = [config_option(n, shown=shown) for n, shown in keys]
+        added = [
+            config_option(n, shown=shown(s), keys=keys)
+            for n, s in specs(keys).items()
+            if option_name(keys, n) not in own
+        ]
+        at = next((i for i, p in enumerate(params) if p.name == before), len(params))
+        params[at:at] = added
         func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return func
 
     return decorate
+
+
+def take_keys(config: dict[str, Any], keys: type) -> dict[str, Any]:
+    """The options of ``keys`` given on the command line, removed from ``config`` (a command's ``**config``
+    that holds the options of two key classes), by option name (``method``: ``AttackPlan`` reads it)."""
+    names = [option_name(keys, n) for n in specs(keys)]
+    return given_config({n: config.pop(n) for n in names if n in config})
 
 
 def examples(*lines: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import math
 import multiprocessing
 import platform
 import resource
@@ -41,7 +40,7 @@ from torchvision.transforms import v2
 from ..attacks.build import perturb
 from ..attacks.spec import AttackSpec
 from ..config.bench import BenchSettings
-from ..config.limits import MAX_BENCH_BATCH, MAX_BENCH_ITERS, check_at_most
+from ..config.coercion import OPTION
 from ..config.train import TrainConfig
 from ..data import TensorBatches
 from ..data.info import dataset_info
@@ -356,7 +355,7 @@ def bench_rows(
 def check_request(presets: list[str], modes: list[str], s: BenchSettings, out: Path, *, learn: str) -> None:
     """Refuse what cannot be measured before any row's process is spawned (``learn`` is the text the modes
     came from): unknown presets or learn modes, a missing GPU or bf16 units (clean errors here, not a
-    worker's traceback), out-of-range counts, and a link at ``out`` (before the minutes of measuring)."""
+    worker's traceback), out-of-range settings, and a link at ``out`` (before the minutes of measuring)."""
     for name in presets:
         if name not in list_models():
             raise ConfigError(f"unknown preset '{name}'; `spatialmix train --list-models` lists them")
@@ -364,14 +363,8 @@ def check_request(presets: list[str], modes: list[str], s: BenchSettings, out: P
         raise ConfigError(f"--learn needs at least one learn mode ({', '.join(LEARN_MODES)}), got {learn!r}")
     for mode in modes:
         check_choice("learn mode", mode, LEARN_MODES)
+    s.validate(OPTION)  # settings built in code: each key's bounds, named by its option
     check_bf16(TrainConfig(cpu_bf16=s.cpu_bf16), resolve_device(s.device))
-    if s.iters < 1 or s.warmup < 0 or s.batch_size < 2:
-        raise ConfigError("--iters must be >= 1, --warmup >= 0 and --batch-size >= 2")
-    check_at_most("--iters", s.iters, MAX_BENCH_ITERS)
-    check_at_most("--warmup", s.warmup, MAX_BENCH_ITERS)
-    check_at_most("--batch-size", s.batch_size, MAX_BENCH_BATCH)
-    if s.peak_gflops is not None and not (math.isfinite(s.peak_gflops) and s.peak_gflops > 0):
-        raise ConfigError(f"--peak-gflops must be a positive number, got {s.peak_gflops}")
     check_target(out)
 
 

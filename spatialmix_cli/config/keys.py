@@ -1,15 +1,17 @@
 """What a config key declares once, on its dataclass field (nanoGPT / timm: one source for each fact).
 
-``TrainConfig`` writes each field as ``key(default, help=..., ...)``; validation of single keys, the model's
-arguments, the keys that do not change results, the CLI's everyday flags and the report's short labels are
-all derived from these specs (:func:`spec` reads one back).
+``TrainConfig``, ``AttackPlan`` and ``BenchSettings`` write each field as ``key(default, help=..., ...)``;
+reading and checking a value (:mod:`.coercion`), a command's options, the model's arguments, the keys that
+do not change results and the report's short labels are all derived from these specs (:func:`spec` reads
+one back).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +23,7 @@ from .limits import Bound
 # ``model_kwargs`` lists the arch ones, then the dataset's
 # in_chans / num_classes, then the common ones, then mean / std: the order checkpoints have always stored.
 ModelArg = Literal["arch", "common", "timm"]
-Choices = tuple[str, ...] | Callable[[], Iterable[str]]
+Choices = Collection[str] | Callable[[], Iterable[str]]  # a mapping: its names
 
 TRAIN = "train"
 UNSHUFFLE = "unshuffle"
@@ -50,7 +52,11 @@ class KeySpec:
     ``label``: its short name in a report's setting label (``w128``); ``fraction``: a string like
     ``"1/255"`` is accepted; ``canonical``: the one spelling of a value (``smooth:1.0`` → ``smooth``);
     ``panel``: where its option is listed in ``--help`` (one of the panel names above); ``suggest``: the
-    values shell completion offers where ``choices`` does not fix them (a bank's name, then its spec)."""
+    values shell completion offers where ``choices`` does not fix them (a bank's name, then its spec);
+    ``parse``: turns what a user wrote into the value (``parse(value, label)``, before the type check: an
+    ε list from ``"1/255,2/255"``); ``option``: the option's name where it is not the key's (``--method``
+    sets ``methods``; a file may write it too); ``noun``: what a value is called in "unknown <noun> 'x'"
+    (default: the key's name)."""
 
     help: str
     choices: Choices | None = None
@@ -64,6 +70,9 @@ class KeySpec:
     canonical: Callable[[Any], Any] | None = None
     panel: str | None = None
     suggest: Choices | None = None
+    parse: Callable[[Any, str], Any] | None = None
+    option: str | None = None
+    noun: str | None = None
 
     def choice_list(self) -> list[str] | None:
         if self.choices is None:
@@ -83,18 +92,25 @@ class KeySpec:
         return list(values() if callable(values) else values)
 
     def validate(self, label: str, name: str, value: Any) -> None:
-        """Check one value (``None``, an unset optional key, passes); errors start with ``label``."""
+        """Check one value (``None``, an unset optional key, passes; a list, item by item); errors start
+        with ``label``."""
         if value is None:
             return
-        try:
-            if self.check is not None:
-                self.check(value)
-            if self.choices is not None:
-                check_choice(name, value, self.choice_list() or [])
-        except ConfigError as exc:
-            raise ConfigError(f"{label}: {exc}") from None
-        for bound in self.bounds:
-            bound.check(label, value)
+        for item in value if isinstance(value, list) else [value]:
+            try:
+                if self.check is not None:
+                    self.check(item)
+                if self.choices is not None:
+                    check_choice(self.noun or name, item, self.choice_list() or [])
+            except ConfigError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
+            for bound in self.bounds:
+                bound.check(label, item)
+
+
+def choices_help(notes: dict[str, str]) -> str:
+    """A key's values for its help, each with its note: ``full | chans (spatial frozen) | space (...)``."""
+    return " | ".join(f"{name} ({note})" if note else name for name, note in notes.items())
 
 
 def key(
@@ -112,8 +128,12 @@ def key(
     canonical: Callable[[Any], Any] | None = None,
     panel: str | None = None,
     suggest: Choices | None = None,
+    parse: Callable[[Any, str], Any] | None = None,
+    option: str | None = None,
+    noun: str | None = None,
 ) -> Any:
-    """A dataclass field with its default and its :class:`KeySpec`."""
+    """A dataclass field with its default and its :class:`KeySpec` (a list default is copied for each
+    instance)."""
     spec_ = KeySpec(
         help=help,
         choices=choices,
@@ -127,7 +147,12 @@ def key(
         canonical=canonical,
         panel=panel,
         suggest=suggest,
+        parse=parse,
+        option=option,
+        noun=noun,
     )
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata={"spec": spec_})
     return dataclasses.field(default=default, metadata={"spec": spec_})
 
 
@@ -135,9 +160,28 @@ def spec(field: dataclasses.Field[Any]) -> KeySpec:
     return field.metadata["spec"]
 
 
+@functools.cache
 def specs(cls: type) -> dict[str, KeySpec]:
-    """``{key: spec}`` of a dataclass of ``key()`` fields, in field order."""
+    """``{key: spec}`` of a dataclass of ``key()`` fields, in field order (read once per class: do not
+    change the dict)."""
     return {f.name: spec(f) for f in dataclasses.fields(cls)}
+
+
+def default_of(field: dataclasses.Field[Any]) -> Any:
+    """A field's default value (a list default is made by its factory)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def option_name(cls: type, name: str) -> str:
+    """The option of key ``name`` without its dashes: ``method`` for ``methods``, ``batch_size``."""
+    return specs(cls)[name].option or name
+
+
+def flag(cls: type, name: str) -> str:
+    """Key ``name``'s option as typed: ``--batch-size``, ``--method``."""
+    return "--" + option_name(cls, name).replace("_", "-")
 
 
 def keys_where(cls: type, test: Callable[[KeySpec], bool]) -> tuple[str, ...]:
@@ -148,12 +192,14 @@ def describe_keys(cls: type) -> list[dict[str, Any]]:
     """Every key of a dataclass of ``key()`` fields: name, type, default, help (``--list-keys``)."""
     hints = typing.get_type_hints(cls)
     return [
-        {"key": f.name, "type": _type_text(hints[f.name]), "default": f.default, "help": spec(f).help}
+        {"key": f.name, "type": _type_text(hints[f.name]), "default": default_of(f), "help": spec(f).help}
         for f in dataclasses.fields(cls)
     ]
 
 
 def _type_text(hint: Any) -> str:
+    if typing.get_origin(hint) is list:
+        return f"list of {_type_text(typing.get_args(hint)[0])}"
     args = typing.get_args(hint)
     names = [getattr(a, "__name__", str(a)) for a in args] if args else [getattr(hint, "__name__", str(hint))]
     return " | ".join("null" if n == "NoneType" else n for n in names)

@@ -80,6 +80,7 @@ def matches(pattern: str, must: str) -> Bound:
     return Bound(lambda v: re.fullmatch(pattern, v) is not None, must)
 
 
+DEVICE = matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'")
 SEED = Bound(lambda v: 0 <= v <= SEED_MAX, "in [0, 2**63), got {value}")
 SIGMA = Bound(
     lambda v: SIGMA_RANGE[0] <= v <= SIGMA_RANGE[1],

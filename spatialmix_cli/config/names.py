@@ -12,17 +12,24 @@ from typing import Any
 
 from ..errors import ConfigError, did_you_mean
 
-TASKS: tuple[str, ...] = ("classify", "unshuffle")
-LEARN_MODES: tuple[str, ...] = ("full", "chans", "space")
-DATASET_NAMES: tuple[str, ...] = (
-    "mnist",
-    "fashion-mnist",
-    "cifar10",
-    "cifar100",
-    "imagenet",
-    "folder",
-    "synthetic",
-)
+# Each registry's names, with what --help says of a name beside it ("": the name says it all).
+TASK_NOTES: dict[str, str] = {
+    "classify": "",
+    "unshuffle": "restore pixel-permuted images; arch convmixer_unshuffle",
+}
+LEARN_NOTES: dict[str, str] = {"full": "", "chans": "spatial frozen", "space": "channel mixing frozen"}
+DATASET_NOTES: dict[str, str] = {
+    "mnist": "",
+    "fashion-mnist": "",
+    "cifar10": "",
+    "cifar100": "",
+    "imagenet": "",
+    "folder": "your own, --data-dir",
+    "synthetic": "",
+}
+TASKS: tuple[str, ...] = tuple(TASK_NOTES)
+LEARN_MODES: tuple[str, ...] = tuple(LEARN_NOTES)
+DATASET_NAMES: tuple[str, ...] = tuple(DATASET_NOTES)
 # Streamed from an ImageFolder tree (data/imagefolder.py) rather than loaded as tensors.
 STREAMED = frozenset({"imagenet", "folder"})
 

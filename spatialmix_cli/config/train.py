@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import re
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import ConfigError, check_choice, did_you_mean
+from ..errors import ConfigError, check_choice
+from . import coercion
 from .banks import BANK_NAMES, DRAWN_BANKS, KEEPS_OWN, check_filters, format_bank
-from .keys import DATA, EVERYDAY, MODEL, OPTIMISATION, RUNTIME, TRAIN, UNSHUFFLE, key, keys_where, specs
+from .coercion import validate_keys
+from .keys import (
+    DATA,
+    EVERYDAY,
+    MODEL,
+    OPTIMISATION,
+    RUNTIME,
+    TRAIN,
+    UNSHUFFLE,
+    choices_help,
+    key,
+    keys_where,
+)
 from .limits import (
+    DEVICE,
     MAX_ADV_STEPS,
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
@@ -26,22 +36,23 @@ from .limits import (
     above,
     at_least,
     at_most,
-    matches,
     within,
     work_limit,
 )
 from .names import (
     DATASET_NAMES,
+    DATASET_NOTES,
     LEARN_MODES,
+    LEARN_NOTES,
     MODEL_NAMES,
     STREAMED,
+    TASK_NOTES,
     TASKS,
     canonical_json,
     check_model_args,
     check_model_name,
     is_timm_name,
 )
-from .numbers import parse_number
 from .safeyaml import parse_yaml
 
 
@@ -58,17 +69,13 @@ class DatasetShape(Protocol):
     def std(self) -> tuple[float, ...]: ...
 
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = {"adamw": "", "sgd": "Nesterov momentum"}  # name: what --help says of it
 UNSHUFFLE_ARCH = "convmixer_unshuffle"
 ADV_METHODS = ("none", "fgsm", "pgd")
-SCHEDULES = ("onecycle", "cosine", "constant")
+SCHEDULES = {"onecycle": "linear up, linear down", "cosine": "warm-up, cosine", "constant": ""}
 PRECISE_BN = ("auto", "always", "never")
 PRECISE_BN_AUTO_STEPS = 50  # precise_bn auto: runs of fewer optimizer steps recompute (docs/design.md)
 LOGGERS = ("tensorboard", "wandb", "mlflow", "none")  # the metric sinks of spatialmix_cli/loggers.py
-# The largest magnitude a float key may have: the optimizer works in float32 (max 3.4e38) and scales the lr
-# by up to ~1e3 (Adam's bias correction, warm-up), so 1e30 keeps every step finite. A run that diverges
-# from a large lr then stops with "training loss became inf" (exit 1) instead of failing inside torch.
-FLOAT_LIMIT = 1e30
 POSITIVE, NON_NEGATIVE = above(0), at_least(0)
 
 
@@ -81,6 +88,11 @@ def _canonical_model_args(text: str) -> str:
     if not isinstance(value, dict):
         raise ConfigError(f"model_args must be a mapping such as {{drop_path_rate: 0.1}}, got {text!r}")
     return canonical_json(value)
+
+
+def _model_args_mapping(value: Any, label: str) -> Any:
+    """A recipe's mapping of timm's arguments, in its one spelling (text is checked as text)."""
+    return canonical_json(check_model_args(value)) if isinstance(value, dict) else value
 
 
 def _check_model_args(text: str) -> None:
@@ -116,7 +128,7 @@ class TrainConfig:
     task: str = key(
         "classify",
         choices=TASKS,
-        help="classify | unshuffle (restore pixel-permuted images; arch convmixer_unshuffle).",
+        help=f"{choices_help(TASK_NOTES)}.",
     )
     perm_seed: int = key(
         0, bounds=SEED, flags=UNSHUFFLE, panel=DATA, help="Seed of the fixed pixel permutation (unshuffle)."
@@ -136,7 +148,7 @@ class TrainConfig:
         model="common",
         flags=EVERYDAY,
         panel=MODEL,
-        help="full | chans (spatial frozen) | space (channel mixing frozen).",
+        help=f"{choices_help(LEARN_NOTES)}.",
     )
     filters: str = key(
         "random",
@@ -159,6 +171,7 @@ class TrainConfig:
         "{}",
         check=_check_model_args,
         canonical=_canonical_model_args,
+        parse=_model_args_mapping,
         model="timm",
         panel=MODEL,
         help="timm: models only: timm's own create_model arguments, a mapping ({drop_path_rate: 0.1}); "
@@ -215,7 +228,7 @@ class TrainConfig:
         choices=DATASET_NAMES,
         flags=EVERYDAY,
         panel=DATA,
-        help="mnist | fashion-mnist | cifar10 | cifar100 | imagenet | folder (your own, --data-dir) | synthetic.",
+        help=f"{choices_help(DATASET_NOTES)}.",
     )
     data_dir: str | None = key(
         None,
@@ -259,14 +272,14 @@ class TrainConfig:
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")
     batch_size: int = key(128, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Images per step.")
-    optimizer: str = key("adamw", choices=OPTIMIZERS, help="adamw | sgd (Nesterov momentum).")
+    optimizer: str = key("adamw", choices=OPTIMIZERS, help=f"{choices_help(OPTIMIZERS)}.")
     lr: float = key(0.01, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Peak learning rate.")
     weight_decay: float = key(0.01, bounds=NON_NEGATIVE, help="Weight decay (not on norm layers and biases).")
     momentum: float = key(0.9, bounds=within(0, 1, high_open=True), help="SGD momentum.")
     schedule: str = key(
         "onecycle",
         choices=SCHEDULES,
-        help="onecycle (linear up, linear down) | cosine (warm-up, cosine) | constant.",
+        help=f"{choices_help(SCHEDULES)}.",
     )
     warmup_epochs: float | None = key(
         None, bounds=NON_NEGATIVE, help="Warm-up epochs (default: 30% of training for onecycle, 0 otherwise)."
@@ -317,7 +330,7 @@ class TrainConfig:
     )
     device: str = key(
         "auto",
-        bounds=matches(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda or cuda:N, got '{value}'"),
+        bounds=DEVICE,
         runtime=True,
         flags=EVERYDAY,
         panel=RUNTIME,
@@ -338,8 +351,12 @@ class TrainConfig:
     sync_bn: bool = key(
         False, help="Distributed (torchrun) GPU runs: BatchNorm statistics over the global batch."
     )
-    log_every: int = key(20, bounds=POSITIVE, runtime=True,
-                         help="Steps between live loss/accuracy updates (each one syncs the device).")  # fmt: skip
+    log_every: int = key(
+        20,
+        bounds=POSITIVE,
+        runtime=True,
+        help="Steps between live loss/accuracy updates (each one syncs the device).",
+    )
     logger: str = key(
         "tensorboard",
         check=logger_names,
@@ -382,8 +399,7 @@ class TrainConfig:
         """Check every key (its declared choices and bounds), then the rules across keys. Building the
         model is the models layer's check (:func:`spatialmix_cli.models.check_model`), made for each run
         before it starts."""
-        for name, key_spec in SPECS.items():
-            key_spec.validate(f"{where}.{name}", name, getattr(self, name))
+        validate_keys(self, where)
         if self.randaugment and self.dataset not in STREAMED:
             raise ConfigError(
                 f"{where}.randaugment: RandAugment runs per image on the ImageFolder (imagenet, folder) "
@@ -458,67 +474,19 @@ class TrainConfig:
         }
 
 
-SPECS = specs(TrainConfig)
 # The keys that do not change what a run computes (declared ``runtime=True``): a resumed run may change
 # them, and `spatialmix report` leaves them out of a run's identity when it matches runs.
 RUNTIME_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.runtime))
-# Float keys that also accept fractions written as strings, such as "1/255".
-FRACTION_KEYS = frozenset(keys_where(TrainConfig, lambda s: s.fraction))
 ARCH_ARGS = keys_where(TrainConfig, lambda s: s.model == "arch")
 COMMON_ARGS = keys_where(TrainConfig, lambda s: s.model == "common")
 TIMM_ARGS = keys_where(TrainConfig, lambda s: s.model == "timm")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-_HINTS = typing.get_type_hints(TrainConfig)
-_SCIENTIFIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
-
-
-def _type_name(hint: Any) -> str:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    name = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[base]
-    return f"{name} or null" if type(None) in typing.get_args(hint) else name
 
 
 def coerce(key: str, value: Any, where: str = "config", label: str | None = None) -> Any:
-    """Check ``value`` against the type of config ``key`` (ints are accepted for floats; bools are never
-    numbers). Returns the value, with ints turned into floats for float keys. Errors name ``label``
-    (default ``where.key``)."""
+    """Check ``value`` against the type of config ``key`` (:func:`.coercion.coerce`: ints are accepted for
+    floats; bools are never numbers). Returns the value, with ints turned into floats for float keys.
+    Errors name ``label`` (default ``where.key``)."""
     if key in LEGACY_KEYS:
         raise ConfigError(f"{where}: '{key}' is no longer a key: {LEGACY_KEYS[key]}")
-    if key not in _HINTS:
-        raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(str(key), _HINTS)}")
-    label = label or f"{where}.{key}"
-    if key == "model_args" and isinstance(value, dict):  # a recipe's mapping: stored in its one spelling
-        value = canonical_json(check_model_args(value))
-    hint = _HINTS[key]
-    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
-    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
-    if value is None:
-        if optional:
-            return None
-    elif base is bool and isinstance(value, bool):
-        return value
-    elif base is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif base is float and (
-        (isinstance(value, (int, float)) and not isinstance(value, bool))
-        or (isinstance(value, str) and _SCIENTIFIC.fullmatch(value))
-    ):
-        # A string like "1e-3" is a number: YAML 1.1 (PyYAML) reads 1e-3 without a dot as text.
-        value = float(value)
-        if not math.isfinite(value):
-            raise ConfigError(f"{label} must be a finite number, got {value!r}")
-        if abs(value) > FLOAT_LIMIT:
-            raise ConfigError(f"{label} must be at most {FLOAT_LIMIT:g} in size, got {value!r}")
-        return float(value)
-    elif base is str and isinstance(value, str):
-        canonical = SPECS[key].canonical
-        if canonical is None:
-            return value
-        try:  # one spelling per value (``smooth:1.0`` is ``smooth``), so equal configs compare equal
-            return canonical(value)
-        except ConfigError:
-            return value  # validate() names the problem, with its usual message
-    elif base is float and key in FRACTION_KEYS and isinstance(value, str):
-        return parse_number(value, label)
-    raise ConfigError(f"{label} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+    return coercion.coerce(TrainConfig, key, value, where, label)
