@@ -41,9 +41,12 @@ def draw_bank(
         raise ConfigError(f"need n >= 1, kernel >= 1 and multiplier >= 1, got {n}, {kernel}, {multiplier}")
     # n x k^2 float32 filters, times the bank-sized tensors alive at once while it is built (3 when smoothed)
     copies, why = FILTER_BANKS[bank.name].copies
-    check_fits(n * kernel * kernel * 4 * copies, f"a bank of {n} filters of {kernel}x{kernel}",
-               rule=f"{n} x {kernel}^2 x 4 bytes{f' x {copies} ({why})' if copies > 1 else ''}",
-               fix="lower N (--random)")  # fmt: skip
+    check_fits(
+        n * kernel * kernel * 4 * copies,
+        f"a bank of {n} filters of {kernel}x{kernel}",
+        rule=f"{n} x {kernel}^2 x 4 bytes{f' x {copies} ({why})' if copies > 1 else ''}",
+        fix="lower N (--random)",
+    )
     generator = torch.Generator().manual_seed(derive_seed(seed, "bank", bank.name, n, kernel, multiplier))
     filters = make_filter_bank(
         bank, math.ceil(n / multiplier), kernel, depth_multiplier=multiplier, generator=generator
@@ -87,13 +90,21 @@ class DrawnSpectrum:
         return smooth_sigma_of(self.bank)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "kernel": self.kernel, "filters": self.filters, "smooth_sigma": self.smooth_sigma,
-                "multiplier": self.multiplier, "seed": self.seed, "draws": self.draws,
-                "coverage": self.coverage, "coverage_std": self.coverage_std,
-                "peak_relative_coverage": self.peak_relative_coverage,
-                "peak_relative_coverage_std": self.peak_relative_coverage_std,
-                "high_freq_share": self.high_freq_share,
-                "high_freq_share_std": self.high_freq_share_std}  # fmt: skip
+        return {
+            "n": self.n,
+            "kernel": self.kernel,
+            "filters": self.filters,
+            "smooth_sigma": self.smooth_sigma,
+            "multiplier": self.multiplier,
+            "seed": self.seed,
+            "draws": self.draws,
+            "coverage": self.coverage,
+            "coverage_std": self.coverage_std,
+            "peak_relative_coverage": self.peak_relative_coverage,
+            "peak_relative_coverage_std": self.peak_relative_coverage_std,
+            "high_freq_share": self.high_freq_share,
+            "high_freq_share_std": self.high_freq_share_std,
+        }
 
 
 def drawn_spectrum(
@@ -201,8 +212,13 @@ class CheckpointSpectra:
     layers: list[LayerSpectrum]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint, "arch": self.arch, "learn": self.learn,
-                "filters": self.filters, "layers": [x.to_dict() for x in self.layers]}  # fmt: skip
+        return {
+            "checkpoint": self.checkpoint,
+            "arch": self.arch,
+            "learn": self.learn,
+            "filters": self.filters,
+            "layers": [x.to_dict() for x in self.layers],
+        }
 
 
 def checkpoint_spectra(
