@@ -245,7 +245,9 @@ def test_plan_key_pgd_variant_reaches_specs_and_is_checked() -> None:
         1 / 255,
         False,
     )
-    with pytest.raises(ConfigError, match=r"attack.pgd_variant: unknown PGD variant 'papers'.*did you mean 'paper'"):
+    with pytest.raises(
+        ConfigError, match=r"attack.pgd_variant: unknown PGD variant 'papers'.*did you mean 'paper'"
+    ):
         parse_recipe({"base": {}, "attack": {"pgd_variant": "papers"}}, "r.yaml")
     with pytest.raises(ConfigError, match="attack.pgd_variant must be one of paper, madry"):
         AttackPlan.from_dict({"pgd_variant": 2})

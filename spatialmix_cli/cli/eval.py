@@ -64,10 +64,27 @@ def eval_command(
     from ..commands.eval import evaluate_checkpoints
 
     paths = expand_targets(targets, sys.stdin.read)
-    results = evaluate_checkpoints(paths, n=n, batch_size=batch_size, device=device or "auto",
-                                   data_dir=data_dir, callbacks=_Printer(json_))  # fmt: skip
+    results = evaluate_checkpoints(
+        paths,
+        n=n,
+        batch_size=batch_size,
+        device=device or "auto",
+        data_dir=data_dir,
+        callbacks=_Printer(json_),
+    )
     if not json_:
-        rows = [[r.checkpoint, r.arch, r.learn, r.filters, r.dataset, r.n, r.loss,
-                 pct(r.acc) if r.task == "classify" else f"{r.psnr:.2f} dB"] for r in results]  # fmt: skip
+        rows = [
+            [
+                r.checkpoint,
+                r.arch,
+                r.learn,
+                r.filters,
+                r.dataset,
+                r.n,
+                r.loss,
+                pct(r.acc) if r.task == "classify" else f"{r.psnr:.2f} dB",
+            ]
+            for r in results
+        ]
         columns = ["checkpoint", "arch", "learn", "filters", "dataset", "n", "loss", "acc / PSNR"]
         print_result(table("clean test metrics", columns, rows), json_)

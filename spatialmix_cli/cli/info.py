@@ -34,8 +34,19 @@ def info_command(targets: opt.Targets, json_: opt.Json = False, debug: opt.Debug
 
 def _print(record: dict[str, Any]) -> None:
     params = record["params"]
-    keys = ["kind", "arch", "task", "learn", "filters", "dataset", "source", "image_size", "classes", "class_names",
-            "seed"]  # fmt: skip
+    keys = [
+        "kind",
+        "arch",
+        "task",
+        "learn",
+        "filters",
+        "dataset",
+        "source",
+        "image_size",
+        "classes",
+        "class_names",
+        "seed",
+    ]
     rows = [[k, record[k]] for k in keys if record[k] is not None or k not in ("source", "class_names")]
     rows.append(["epochs trained", f"{record['epochs_trained']} of {record['epochs'] or '?'}"])
     rows += [["model kwargs", ", ".join(f"{k}={v}" for k, v in record["model_kwargs"].items())]]

@@ -126,8 +126,14 @@ def _print_keys(as_json: bool) -> None:
         for row in rows:
             emit_json(row)
     else:
-        print_result(table("config keys (--KEY VALUE, --set KEY=VALUE, or a recipe)", list(rows[0]),
-                           [list(r.values()) for r in rows]), as_json=False)  # fmt: skip
+        print_result(
+            table(
+                "config keys (--KEY VALUE, --set KEY=VALUE, or a recipe)",
+                list(rows[0]),
+                [list(r.values()) for r in rows],
+            ),
+            as_json=False,
+        )
 
 
 def _print_models(as_json: bool) -> None:
@@ -160,13 +166,24 @@ def _print_dry_run(found: DryRun, as_json: bool) -> None:
     cfg, report, layers = found.point.config, found.report, found.layers
     rows = [[kind, layers.get(kind, 0), r["trainable"], r["frozen"]] for kind, r in report["by_type"].items()]
     rows.append(["total", sum(layers.values()), report["params_trainable"], report["params_frozen"]])
-    title = (f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({found.point.name or 'single run'}); "
-             f"training needs about {format_bytes(found.memory_bytes)}")  # fmt: skip
+    title = (
+        f"{cfg.arch} learn={cfg.learn} filters={cfg.filters} ({found.point.name or 'single run'}); "
+        f"training needs about {format_bytes(found.memory_bytes)}"
+    )
     columns = ["role", "layers", "trainable", "frozen"]
     print_result(table(title, columns, rows), as_json)  # the report: stdout
     if as_json:
-        emit_json({"run_dir": str(found.point.run_dir), "arch": cfg.arch, "learn": cfg.learn, **report,
-                   "layers": layers, "memory_bytes": found.memory_bytes, "config": cfg.to_dict()})  # fmt: skip
+        emit_json(
+            {
+                "run_dir": str(found.point.run_dir),
+                "arch": cfg.arch,
+                "learn": cfg.learn,
+                **report,
+                "layers": layers,
+                "memory_bytes": found.memory_bytes,
+                "config": cfg.to_dict(),
+            }
+        )
 
 
 @contextlib.contextmanager
@@ -236,8 +253,15 @@ def report_interrupt(exc: TrainingInterrupted, *, as_json: bool, again: str | No
         sys.stderr.write(f"{again}\n")
     sys.stderr.flush()
     if as_json:
-        emit_json({"run_dir": str(exc.run_dir), "status": "interrupted", "epoch": exc.epoch, "step": exc.step,
-                   "resume": command})  # fmt: skip
+        emit_json(
+            {
+                "run_dir": str(exc.run_dir),
+                "status": "interrupted",
+                "epoch": exc.epoch,
+                "step": exc.step,
+                "resume": command,
+            }
+        )
 
 
 def _print_summary(points: list[Point], finished: list[tuple[Point, TrainResult]], as_json: bool) -> None:

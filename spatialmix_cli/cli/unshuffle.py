@@ -71,8 +71,10 @@ def unshuffle_command(
     if eval_:
         training = {k for k in given if k not in ("data_dir", "download")}
         if recipe is not None or training or set_ or out is not None or list_points or index is not None:
-            raise ConfigError("--eval re-evaluates checkpoints; it takes no training options (only --grid, "
-                              "--data-dir, --download)")  # fmt: skip
+            raise ConfigError(
+                "--eval re-evaluates checkpoints; it takes no training options (only --grid, "
+                "--data-dir, --download)"
+            )
         download = given.get("download") is not False
         runs = evaluate_checkpoints(eval_, grid, given.get("data_dir"), download, note=console().print)
         _print_runs(runs, json_)
@@ -102,11 +104,33 @@ def _print_runs(runs: Iterable[Scored], as_json: bool) -> None:
 
 
 def _row(name: str, s: UnshuffleScores) -> list[Any]:
-    return [name, s.dataset, s.learn, s.filters, s.width, s.depth, s.kernel,
-            f"{s.psnr:.2f}", f"{s.psnr_scrambled:.2f}", f"{s.psnr_mean:.2f}", s.n]  # fmt: skip
+    return [
+        name,
+        s.dataset,
+        s.learn,
+        s.filters,
+        s.width,
+        s.depth,
+        s.kernel,
+        f"{s.psnr:.2f}",
+        f"{s.psnr_scrambled:.2f}",
+        f"{s.psnr_mean:.2f}",
+        s.n,
+    ]
 
 
 def _print_table(rows: list[list[Any]], as_json: bool) -> None:
-    columns = ["run", "dataset", "learn", "filters", "width", "depth", "kernel",
-               "PSNR dB", "scrambled dB", "train mean dB", "test images"]  # fmt: skip
+    columns = [
+        "run",
+        "dataset",
+        "learn",
+        "filters",
+        "width",
+        "depth",
+        "kernel",
+        "PSNR dB",
+        "scrambled dB",
+        "train mean dB",
+        "test images",
+    ]
     print_result(table("un-shuffling: test PSNR and baselines", columns, rows), as_json)

@@ -236,9 +236,11 @@ def changed_keys(
     return {
         f.name: getattr(config, f.name)
         for f in dataclasses.fields(TrainConfig)
-        if f.name in overrides and f.name not in RUNTIME_KEYS and f.name not in swept
+        if f.name in overrides
+        and f.name not in RUNTIME_KEYS
+        and f.name not in swept
         and getattr(config, f.name) != getattr(recipe, f.name)
-    }  # fmt: skip
+    }
 
 
 def point_name(values: dict[str, Any]) -> str:
@@ -360,8 +362,10 @@ def load_config(path: str | Path) -> TrainConfig:
     (``spatialmix train --config``) that runs it again as given."""
     data = read_recipe(path, "config")
     if not is_config(data):
-        raise ConfigError(f"{path}: a config file is a mapping of config keys (a run's config.yaml)"
-                          "; a recipe (base, sweep, ...) goes with --recipe")  # fmt: skip
+        raise ConfigError(
+            f"{path}: a config file is a mapping of config keys (a run's config.yaml)"
+            "; a recipe (base, sweep, ...) goes with --recipe"
+        )
     return TrainConfig.from_dict(data, str(path))
 
 

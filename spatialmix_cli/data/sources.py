@@ -63,9 +63,12 @@ class ImageData:
         n = self.train_x.shape[0] + self.test_x.shape[0]
         chans, side = self.info.in_chans, self.info.image_size
         copies = "" if native_uint8_resize() else " + float32 copies of the input and output"
-        check_fits(resize_bytes(n, chans, side, size), f"resizing {n} {self.info.name} images to {size}x{size}",
-                   rule=f"{n} x {chans} x {size} x {size} bytes as uint8{copies}",
-                   fix="choose a smaller image_size")  # fmt: skip
+        check_fits(
+            resize_bytes(n, chans, side, size),
+            f"resizing {n} {self.info.name} images to {size}x{size}",
+            rule=f"{n} x {chans} x {size} x {size} bytes as uint8{copies}",
+            fix="choose a smaller image_size",
+        )
         if not 1 <= size <= MAX_IMAGE_SIZE:
             raise ConfigError(f"image_size must be in [1, {MAX_IMAGE_SIZE}] pixels, got {size}")
         # lazy: torchvision takes ~1 s to import, needed only when image_size asks for a resize
@@ -268,10 +271,13 @@ def make_synthetic(train_size: int = 1024, test_size: int = 256, seed: int = 0) 
     image is its template, randomly shifted and scaled, plus noise. Deterministic for a given seed."""
     info = dataset_info("synthetic")
     n, side = train_size + test_size, info.image_size
-    check_fits(images_bytes(n, info.in_chans, side, SYNTHETIC_BYTES_PER_PIXEL),
-               f"drawing {train_size} + {test_size} synthetic images",
-               rule=f"{n} x {info.in_chans} x {side} x {side} x {SYNTHETIC_BYTES_PER_PIXEL} bytes: float32 working "
-               "copies and the uint8 result", fix="lower subset / test_subset (--set subset=N)")  # fmt: skip
+    check_fits(
+        images_bytes(n, info.in_chans, side, SYNTHETIC_BYTES_PER_PIXEL),
+        f"drawing {train_size} + {test_size} synthetic images",
+        rule=f"{n} x {info.in_chans} x {side} x {side} x {SYNTHETIC_BYTES_PER_PIXEL} bytes: float32 working "
+        "copies and the uint8 result",
+        fix="lower subset / test_subset (--set subset=N)",
+    )
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(info.num_classes, 3, 4, 4, generator=g)
     templates = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)

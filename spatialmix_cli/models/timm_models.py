@@ -143,9 +143,10 @@ def token_mixing_linears(
     if others.keys() != linears.keys():
         return None
     return {
-        n for n, m in linears.items()
+        n
+        for n, m in linears.items()
         if (m.in_features, m.out_features) != (others[n].in_features, others[n].out_features)
-    }  # fmt: skip
+    }
 
 
 def create_timm_model(name: str, **kwargs: Any) -> TimmClassifier:
@@ -170,8 +171,14 @@ def provenance(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if not is_timm_name(name):
         return {}
     timm = import_timm()
-    return {"timm": {"name": name[len(TIMM_PREFIX) :], "kwargs": dict(kwargs.get("model_args") or {}),
-                     "pretrained": bool(kwargs.get("pretrained", False)), "version": timm.__version__}}  # fmt: skip
+    return {
+        "timm": {
+            "name": name[len(TIMM_PREFIX) :],
+            "kwargs": dict(kwargs.get("model_args") or {}),
+            "pretrained": bool(kwargs.get("pretrained", False)),
+            "version": timm.__version__,
+        }
+    }
 
 
 def rebuild_kwargs(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,9 +52,13 @@ class WandbSink:
     def __init__(self, wandb: ModuleType, run_dir: Path, cfg: TrainConfig) -> None:
         run_id = f"{run_dir.name[:40]}-{zlib.crc32(str(run_dir.resolve()).encode()):08x}"
         self.run = wandb.init(
-            project="spatialmix", name=run_dir.name, id=run_id, resume="allow", dir=str(run_dir),
+            project="spatialmix",
+            name=run_dir.name,
+            id=run_id,
+            resume="allow",
+            dir=str(run_dir),
             config=cfg.to_dict(),
-        )  # fmt: skip
+        )
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         self.run.log(values, step=step)

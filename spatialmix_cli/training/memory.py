@@ -24,7 +24,7 @@ import torch
 from .. import models  # models.create_model, looked up per call: tests count the models built
 from ..config.train import TrainConfig
 from ..data.budget import FRACTION, Budget, check_fits, env_budget, format_bytes, host_budget, images_bytes
-from ..data.info import SPLIT_SIZES, planning_info
+from ..data.info import SPLIT_SIZES, DatasetInfo, planning_info
 from ..errors import ConfigError, ResourceError
 
 BACKWARD_FACTOR = 1.25  # gradients in flight during backward, on top of the saved activations
@@ -94,11 +94,21 @@ def saved_activations(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int
     return sum(seen.values()), max(seen.values(), default=0)
 
 
-def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
-    """The peak memory of ``train(cfg)`` on the device, from sizes only: the model is built and run on the
-    meta device. ``world``: processes under torchrun (each holds the data and the model, and runs
-    ``batch_size / world`` images of every step)."""
-    info = planning_info(cfg.dataset, cfg.data_dir)
+@dataclass(frozen=True)
+class _Shapes:
+    """What ``train(cfg)`` holds and runs, in images: their side and channels, the crop padding, how many are
+    loaded (train + test), and the batch of one step (all processes and one process) and of an evaluation."""
+
+    size: int
+    chans: int
+    pad: int
+    n_images: int
+    batch: int
+    local: int
+    evaluated: int
+
+
+def _shapes(cfg: TrainConfig, info: DatasetInfo, world: int) -> _Shapes:
     size, chans = cfg.image_size or info.image_size, info.in_chans
     classify = cfg.task == "classify"
     pad = (info.crop_pad if classify else 0) if cfg.crop_pad is None else cfg.crop_pad  # as prepare_data
@@ -110,12 +120,19 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
     batch = min(cfg.batch_size, n_train or cfg.batch_size)
     local = max(1, batch // world)
     evaluated = min(cfg.eval_batch_size, n_test or cfg.eval_batch_size)
+    return _Shapes(size, chans, pad, n_train + n_test, batch, local, evaluated)
+
+
+def _count_model(cfg: TrainConfig, info: DatasetInfo, shapes: _Shapes) -> tuple[int, int, int, int]:
+    """(trainable, frozen) parameters of ``cfg``'s model and (total, largest) bytes of the activations it
+    saves for backward on one process's batch, all counted on the meta device."""
+    size = shapes.size
     try:
         with torch.device("meta"):
             model = models.create_model(cfg.arch, **cfg.model_kwargs(info)).train()
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-            saved, largest = saved_activations(model, torch.empty(local, chans, size, size))
+            saved, largest = saved_activations(model, torch.empty(shapes.local, shapes.chans, size, size))
     except ValueError as exc:  # BatchNorm on one value per channel (batch 1 of 1x1 maps), say
         raise ConfigError(f"training {cfg.arch} on {cfg.dataset} cannot run: {exc}") from None
     except (RuntimeError, OverflowError) as exc:  # a tensor whose byte count overflows int64, say
@@ -123,31 +140,60 @@ def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
             f"training {cfg.arch} on {cfg.dataset} asks for tensors too large to count "
             f"({str(exc).splitlines()[0]}); lower --batch-size, --width or image_size"
         ) from None
-    copies = _optimizer_copies(cfg.optimizer, cfg.momentum)
-    n_images = n_train + n_test
-    # The step's peak is the largest of three moments: forward + backward of a batch, an evaluation batch
-    # (no saved tensors: about 3 of the largest activations at once), and the augmentation of a batch.
+    return trainable, frozen, saved, largest
+
+
+def _step_part(shapes: _Shapes, saved: int, largest: int) -> Part:
+    """The step's peak: the largest of three moments, forward + backward of a batch, an evaluation batch (no
+    saved tensors: about 3 of the largest activations at once), and the augmentation of a batch."""
+    size, chans, pad = shapes.size, shapes.chans, shapes.pad
+    local, evaluated, batch = shapes.local, shapes.evaluated, shapes.batch
     moments = [
-        (int(saved * BACKWARD_FACTOR) + images_bytes(local, chans, size, 4),
-         f"batch {local} at {size} x {size}: activations saved for backward (counted on the meta device) "
-         f"x {BACKWARD_FACTOR} + the float32 batch", "lower --batch-size, --width or image_size"),
-        (3 * largest * evaluated // local + images_bytes(evaluated, chans, size, 4),
-         f"evaluation batch {evaluated}: 3 x its largest activation + the float32 batch",
-         "lower eval_batch_size"),
-        (images_bytes(batch, chans, size + 2 * pad) + images_bytes(batch, chans, size, 2) if pad else 0,
-         f"padding by crop_pad {pad}: {batch} x {chans} x {size + 2 * pad}^2 bytes + the uint8 crops",
-         f"lower crop_pad (now {pad})"),
-    ]  # fmt: skip
-    step, step_rule, step_fix = max(moments, key=lambda m: m[0])
+        (
+            int(saved * BACKWARD_FACTOR) + images_bytes(local, chans, size, 4),
+            f"batch {local} at {size} x {size}: activations saved for backward (counted on the meta device) "
+            f"x {BACKWARD_FACTOR} + the float32 batch",
+            "lower --batch-size, --width or image_size",
+        ),
+        (
+            3 * largest * evaluated // local + images_bytes(evaluated, chans, size, 4),
+            f"evaluation batch {evaluated}: 3 x its largest activation + the float32 batch",
+            "lower eval_batch_size",
+        ),
+        (
+            images_bytes(batch, chans, size + 2 * pad) + images_bytes(batch, chans, size, 2) if pad else 0,
+            f"padding by crop_pad {pad}: {batch} x {chans} x {size + 2 * pad}^2 bytes + the uint8 crops",
+            f"lower crop_pad (now {pad})",
+        ),
+    ]
+    step, rule, fix = max(moments, key=lambda m: m[0])
+    return Part("step", step, rule, fix)
+
+
+def training_estimate(cfg: TrainConfig, world: int = 1) -> Estimate:
+    """The peak memory of ``train(cfg)`` on the device, from sizes only: the model is built and run on the
+    meta device. ``world``: processes under torchrun (each holds the data and the model, and runs
+    ``batch_size / world`` images of every step)."""
+    info = planning_info(cfg.dataset, cfg.data_dir)
+    shapes = _shapes(cfg, info, world)
+    trainable, frozen, saved, largest = _count_model(cfg, info, shapes)
+    copies = _optimizer_copies(cfg.optimizer, cfg.momentum)
+    n_images, chans, size = shapes.n_images, shapes.chans, shapes.size
     parts = (
-        Part("model", (trainable * copies + frozen) * 4,
-             f"{trainable} trainable parameters x 4 bytes x {copies} + {frozen} frozen x 4 bytes",
-             "lower --width, --depth or kernel (--set kernel=N)"),
-        Part("step", step, step_rule, step_fix),
-        Part("data", images_bytes(n_images, chans, size) + 8 * n_images,
-             f"{n_images} images x {chans} x {size} x {size} bytes as uint8 + int64 labels",
-             "lower subset / test_subset (--set subset=N) or image_size"),
-    )  # fmt: skip
+        Part(
+            "model",
+            (trainable * copies + frozen) * 4,
+            f"{trainable} trainable parameters x 4 bytes x {copies} + {frozen} frozen x 4 bytes",
+            "lower --width, --depth or kernel (--set kernel=N)",
+        ),
+        _step_part(shapes, saved, largest),
+        Part(
+            "data",
+            images_bytes(n_images, chans, size) + 8 * n_images,
+            f"{n_images} images x {chans} x {size} x {size} bytes as uint8 + int64 labels",
+            "lower subset / test_subset (--set subset=N) or image_size",
+        ),
+    )
     return Estimate(f"training {cfg.arch} on {cfg.dataset}", parts)
 
 

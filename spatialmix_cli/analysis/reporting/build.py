@@ -33,8 +33,11 @@ def _settings_table(runs: list[Run]) -> Table:
             [str(first.path.parent.name), describe(first, ()), first.config.learn, first.config.task, cell]
         )
     rows.sort()
-    return Table("Test metric per setting (mean ± std over seeds; n = runs)",
-                 ["folder", "setting", "learn", "task", "test accuracy / PSNR"], rows)  # fmt: skip
+    return Table(
+        "Test metric per setting (mean ± std over seeds; n = runs)",
+        ["folder", "setting", "learn", "task", "test accuracy / PSNR"],
+        rows,
+    )
 
 
 def _attack_table(runs: list[Run]) -> Table | None:
@@ -61,20 +64,34 @@ def _attack_table(runs: list[Run]) -> Table | None:
                 ", ".join(flags) or "ok",
             ]
         )
-    return Table("Robust accuracy (mean ± std over seeds; masking checks)",
-                 ["setting", "learn", "attack", "ε", "clean", "robust", "masking checks"], rows)  # fmt: skip
+    return Table(
+        "Robust accuracy (mean ± std over seeds; masking checks)",
+        ["setting", "learn", "attack", "ε", "clean", "robust", "masking checks"],
+        rows,
+    )
 
 
 def _unshuffle_table(runs: list[Run]) -> Table | None:
     rows = []
     for r in sorted((r for r in runs if r.unshuffle is not None), key=lambda r: str(r.path)):
         u = r.unshuffle or {}
-        rows.append([f"{r.path.parent.name}/{r.path.name}", describe(r, ("learn",)), r.config.learn,
-                     f"{u['psnr']:.2f}", f"{u['psnr_scrambled']:.2f}", f"{u['psnr_mean']:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                f"{r.path.parent.name}/{r.path.name}",
+                describe(r, ("learn",)),
+                r.config.learn,
+                f"{u['psnr']:.2f}",
+                f"{u['psnr_scrambled']:.2f}",
+                f"{u['psnr_mean']:.2f}",
+            ]
+        )
     if not rows:
         return None
-    return Table("Un-shuffling: test PSNR (dB) next to its baselines",
-                 ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"], rows)  # fmt: skip
+    return Table(
+        "Un-shuffling: test PSNR (dB) next to its baselines",
+        ["run", "setting", "learn", "PSNR", "scrambled input", "training mean"],
+        rows,
+    )
 
 
 def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, dict[int, list[float]]]:
@@ -87,8 +104,14 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
     by_kernel: dict[int, dict[int, list[float]]] = {}
     used: dict[int, int] = {}
     seen: set[bytes] = set()
-    chosen = [r for r in runs if r.config.learn == "chans" and r.config.filters == "random"
-              and r.config.task == "classify" and not r.config.pretrained]  # fmt: skip
+    chosen = [
+        r
+        for r in runs
+        if r.config.learn == "chans"
+        and r.config.filters == "random"
+        and r.config.task == "classify"
+        and not r.config.pretrained
+    ]
     for run in sorted(chosen, key=lambda r: str(r.path)):
         for bank in initial_banks(run.config):
             k, fingerprint = int(bank.shape[-1]), bank.numpy().tobytes()
@@ -98,8 +121,10 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
             seen.add(fingerprint)
             for n, value in disjoint_subset_coverage(bank, COVERAGE_N, pad=pad).items():
                 by_kernel.setdefault(k, {}).setdefault(n, []).append(value)
-    return {f"frozen random banks of your chans runs (kernel {k}, {used[k]} banks)": d
-            for k, d in sorted(by_kernel.items())}  # fmt: skip
+    return {
+        f"frozen random banks of your chans runs (kernel {k}, {used[k]} banks)": d
+        for k, d in sorted(by_kernel.items())
+    }
 
 
 def build_report(
@@ -130,15 +155,24 @@ def build_report(
     for table in (_attack_table(runs), _unshuffle_table(runs)):
         if table is not None:
             report.tables.append(table)
-    report.tables.append(Table(
-        f"Spectral coverage of fresh banks (kernel 5, pad {pad}; coverage: share of frequencies where a "
-        f"unit-energy filter reaches |H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's; peak-relative: ≥ "
-        f"{DEFAULT_THRESHOLD:g} × the bank's own peak; mean ± std over {draws} draws)",
-        ["filters", "N", "coverage", "peak-relative coverage", "high-frequency share"],
-        [[b.filters, str(b.n), Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
-          Stat(b.peak_relative_coverage, b.peak_relative_coverage_std, b.draws).fmt(digits=3),
-          Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3)] for b in banks],
-    ))  # fmt: skip
+    report.tables.append(
+        Table(
+            f"Spectral coverage of fresh banks (kernel 5, pad {pad}; coverage: share of frequencies where a "
+            f"unit-energy filter reaches |H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's; peak-relative: ≥ "
+            f"{DEFAULT_THRESHOLD:g} × the bank's own peak; mean ± std over {draws} draws)",
+            ["filters", "N", "coverage", "peak-relative coverage", "high-frequency share"],
+            [
+                [
+                    b.filters,
+                    str(b.n),
+                    Stat(b.coverage, b.coverage_std, b.draws).fmt(digits=3),
+                    Stat(b.peak_relative_coverage, b.peak_relative_coverage_std, b.draws).fmt(digits=3),
+                    Stat(b.high_freq_share, b.high_freq_share_std, b.draws).fmt(digits=3),
+                ]
+                for b in banks
+            ],
+        )
+    )
     report.figures = _figures(runs, figures_dir, banks, pad)
     _write(report, fmt, figures_dir)
     return report
@@ -158,16 +192,34 @@ def _check_out(out: Path, figures_dir: Path) -> None:
 def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> list[tuple[str, Path]]:
     """Every figure the runs cover, as (caption, path)."""
     captions = (
-        ("Training curves per setting (mean ± std band over seeds)", lambda: curves.training_curves(runs, figures_dir)),
-        ("Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)", lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth")),
-        ("Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)", lambda: plots.sweep(runs, "width", figures_dir, "vs-width")),
-        ("Accuracy / PSNR vs kernel (Figs. 10, B.4, B.5)", lambda: plots.sweep(runs, "kernel", figures_dir, "vs-kernel")),
+        (
+            "Training curves per setting (mean ± std band over seeds)",
+            lambda: curves.training_curves(runs, figures_dir),
+        ),
+        (
+            "Accuracy / PSNR vs depth per learn mode (Figs. 2, 5, 10, B.4, B.5)",
+            lambda: plots.sweep(runs, "depth", figures_dir, "vs-depth"),
+        ),
+        (
+            "Accuracy / PSNR vs width (Figs. 4, 10, B.4, B.5)",
+            lambda: plots.sweep(runs, "width", figures_dir, "vs-width"),
+        ),
+        (
+            "Accuracy / PSNR vs kernel (Figs. 10, B.4, B.5)",
+            lambda: plots.sweep(runs, "kernel", figures_dir, "vs-kernel"),
+        ),
         ("Frozen filter structure (Fig. 3)", lambda: plots.filter_bars(runs, figures_dir)),
         ("Adversarial accuracy per learn mode (Fig. 6)", lambda: plots.attack_bars(runs, figures_dir)),
         ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
-        ("Spectral envelopes (Figs. 1, 8, 9)", lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL)),
-        ("Un-shuffling reconstructions (Figs. 11, B.2, B.3)", lambda: plots.reconstruction_grids(runs, figures_dir)),
-    )  # fmt: skip
+        (
+            "Spectral envelopes (Figs. 1, 8, 9)",
+            lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL),
+        ),
+        (
+            "Un-shuffling reconstructions (Figs. 11, B.2, B.3)",
+            lambda: plots.reconstruction_grids(runs, figures_dir),
+        ),
+    )
     figures: list[tuple[str, Path]] = []
     for caption, make in captions:
         made = [Path(p) for p in make()]

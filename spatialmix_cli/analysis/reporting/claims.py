@@ -124,24 +124,33 @@ def _units(run: Run) -> tuple[float, str]:
 
 
 def chans_near_full(runs: list[Run], max_gap: float = 3.0) -> Claim:
-    claim = Claim(1, "chans is within a few points of full at every depth",
-                  f"every setting run with both: full − chans test accuracy ≤ {max_gap:g} points")  # fmt: skip
+    claim = Claim(
+        1,
+        "chans is within a few points of full at every depth",
+        f"every setting run with both: full − chans test accuracy ≤ {max_gap:g} points",
+    )
     claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap / PTS), _clean))
     return claim
 
 
 def space_far_below(runs: list[Run], min_gap: float = 5.0) -> Claim:
-    claim = Claim(2, "space is far below chans",
-                  f"every setting run with both: chans − space test accuracy > {min_gap:g} points")  # fmt: skip
+    claim = Claim(
+        2,
+        "space is far below chans",
+        f"every setting run with both: chans − space test accuracy > {min_gap:g} points",
+    )
     claim.verdict = all_of(_pair(claim, runs, "learn", "chans", "space", Region(low=min_gap / PTS), _clean))
     return claim
 
 
 def filter_order(runs: list[Run]) -> Claim:
     order = ("random", "same", "box", "identity")
-    claim = Claim(3, "random frozen filters beat same > box > identity",
-                  "chans runs differing only in the frozen bank: each of random − same, same − box, box − identity "
-                  "test accuracy > 0")  # fmt: skip
+    claim = Claim(
+        3,
+        "random frozen filters beat same > box > identity",
+        "chans runs differing only in the frozen bank: each of random − same, same − box, box − identity "
+        "test accuracy > 0",
+    )
     verdicts = []
     for g in groups(runs, ("filters",), lambda r: _clean(r) and r.config.learn == "chans"):
         if all((f,) in g for f in order):
@@ -154,9 +163,12 @@ def filter_order(runs: list[Run]) -> Claim:
 
 
 def gap_shrinks_with_width(runs: list[Run]) -> Claim:
-    claim = Claim(4, "the chans–full gap shrinks as width grows",
-                  "settings run with full and chans at two or more widths: (full − chans at the smallest width) − "
-                  "(full − chans at the largest) > 0")  # fmt: skip
+    claim = Claim(
+        4,
+        "the chans–full gap shrinks as width grows",
+        "settings run with full and chans at two or more widths: (full − chans at the smallest width) − "
+        "(full − chans at the largest) > 0",
+    )
     verdicts = []
     for g in groups(runs, ("learn", "width"), _clean):
         widths = sorted({w for (_, w) in g if ("full", w) in g and ("chans", w) in g and w is not None})
@@ -224,16 +236,22 @@ def _robust_pairs(claim: Claim, runs: list[Run], adv: str, region: Region) -> Cl
 
 
 def chans_more_robust(runs: list[Run]) -> Claim:
-    claim = Claim(5, "chans is more robust than full to FGSM and PGD-2 without adversarial training",
-                  "no adversarial training, every setting and every ε attacked: chans − full robust accuracy > 0 for "
-                  "FGSM and for PGD-2 (each PGD named with its step size and start)")  # fmt: skip
+    claim = Claim(
+        5,
+        "chans is more robust than full to FGSM and PGD-2 without adversarial training",
+        "no adversarial training, every setting and every ε attacked: chans − full robust accuracy > 0 for "
+        "FGSM and for PGD-2 (each PGD named with its step size and start)",
+    )
     return _robust_pairs(claim, runs, "none", Region(low=0.0))
 
 
 def gap_closes_under_fgsm(runs: list[Run], max_gap: float = 2.0) -> Claim:
-    claim = Claim(6, "the robustness gap closes under FGSM training",
-                  f"FGSM-trained settings, every ε attacked: chans − full robust accuracy in [−{max_gap:g}, {max_gap:g}] "
-                  f"points for FGSM and PGD-2")  # fmt: skip
+    claim = Claim(
+        6,
+        "the robustness gap closes under FGSM training",
+        f"FGSM-trained settings, every ε attacked: chans − full robust accuracy in [−{max_gap:g}, {max_gap:g}] "
+        f"points for FGSM and PGD-2",
+    )
     return _robust_pairs(claim, runs, "fgsm", Region(low=-max_gap / PTS, high=max_gap / PTS))
 
 
@@ -247,17 +265,22 @@ def _mean_robust_interval(
     seeds = set.intersection(*(set(x) for x in per_a + per_b)) if points else set()
     mean_a = {s: statistics.fmean(float(x[s]["robust_acc"]) for x in per_a) for s in seeds}
     mean_b = {s: statistics.fmean(float(x[s]["robust_acc"]) for x in per_b) for s in seeds}
-    var = {s: statistics.fmean(_sample_var(x[s], y[s]) ** 0.5 for x, y in zip(per_a, per_b, strict=True)) ** 2
-           for s in seeds}  # fmt: skip
+    var = {
+        s: statistics.fmean(_sample_var(x[s], y[s]) ** 0.5 for x, y in zip(per_a, per_b, strict=True)) ** 2
+        for s in seeds
+    }
     flagged = any(x[s].get("flags") for x in per_a + per_b for s in seeds)
     return paired_interval(mean_a, mean_b, var), flagged
 
 
 def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
-    claim = Claim(7, "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
-                  "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
-                  f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
-                  f"point")  # fmt: skip
+    claim = Claim(
+        7,
+        "smoothing the frozen random filters raises robust accuracy without lowering clean accuracy",
+        "chans runs differing only in the bank, for some smooth σ: smooth − random robust accuracy (mean over "
+        f"the FGSM / PGD points attacked) > 0 and smooth − random clean test accuracy > −{max_clean_drop:g} "
+        f"point",
+    )
     per_setting = []
     where = lambda r: _clean(r) and r.config.learn == "chans" and r.attacks != []  # noqa: E731
     for g in groups(runs, ("filters",), where):
@@ -275,10 +298,18 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
             claim.flagged |= flagged
             clean = paired_interval(metric_by_seed(rs), metric_by_seed(random_runs))
             names = ", ".join(sorted({a for a, _ in points}))
-            v_robust = claim.compare(setting, f"σ={sigma:g}: smooth − random robust accuracy over {len(points)} "
-                                     f"points ({names})", robust, Region(low=0.0))  # fmt: skip
-            v_clean = claim.compare(setting, f"σ={sigma:g}: smooth − random clean accuracy", clean,
-                                    Region(low=-max_clean_drop / PTS))  # fmt: skip
+            v_robust = claim.compare(
+                setting,
+                f"σ={sigma:g}: smooth − random robust accuracy over {len(points)} points ({names})",
+                robust,
+                Region(low=0.0),
+            )
+            v_clean = claim.compare(
+                setting,
+                f"σ={sigma:g}: smooth − random clean accuracy",
+                clean,
+                Region(low=-max_clean_drop / PTS),
+            )
             per_sigma.append(all_of([v_robust, v_clean]))
         per_setting.append(any_of(per_sigma))
     claim.verdict = all_of(per_setting)
@@ -286,8 +317,11 @@ def smoothing_helps(runs: list[Run], max_clean_drop: float = 1.0) -> Claim:
 
 
 def chans_unshuffles(runs: list[Run], max_gap: float = 2.0) -> Claim:
-    claim = Claim(8, "chans un-shuffles nearly as well as full",
-                  f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB")  # fmt: skip
+    claim = Claim(
+        8,
+        "chans un-shuffles nearly as well as full",
+        f"un-shuffle settings run with both: full − chans test PSNR ≤ {max_gap:g} dB",
+    )
     unshuffle = lambda r: r.config.task == "unshuffle"  # noqa: E731
     claim.verdict = all_of(_pair(claim, runs, "learn", "full", "chans", Region(high=max_gap), unshuffle))
     return claim
@@ -297,12 +331,14 @@ CoverageDraws = dict[int, list[float]]  # N -> coverage of independent banks of 
 
 
 def coverage_grows(fresh: CoverageDraws, own: dict[str, CoverageDraws] | None = None) -> Claim:
-    claim = Claim(9, "random-bank spectral coverage grows with the number of filters",
-                  f"coverage (pad 512: the share of frequencies where some filter, scaled to unit energy, reaches "
-                  f"|H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, "
-                  "64, from fresh random banks (independent draws per N) and from the frozen random banks of your "
-                  "chans runs, rebuilt from their configs (disjoint filter subsets); 95% CI by Welch's t over banks"
-                  )  # fmt: skip
+    claim = Claim(
+        9,
+        "random-bank spectral coverage grows with the number of filters",
+        f"coverage (pad 512: the share of frequencies where some filter, scaled to unit energy, reaches "
+        f"|H| ≥ {DEFAULT_LEVEL:g} × a flat spectrum's) of N + 1-th size − N-th size > 0 for N = 1, 4, 16, "
+        "64, from fresh random banks (independent draws per N) and from the frozen random banks of your "
+        "chans runs, rebuilt from their configs (disjoint filter subsets); 95% CI by Welch's t over banks",
+    )
     verdicts = []
     sources = {"fresh banks (kernel 5)": fresh, **(own or {})}
     for source, draws in sources.items():

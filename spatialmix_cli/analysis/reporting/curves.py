@@ -55,8 +55,12 @@ def curve(runs: Sequence[Run], key: str, rows: dict[int, dict[int, dict[str, Any
                 by_epoch.setdefault(epoch, []).append(float(value))
     epochs = sorted(by_epoch)
     values = [by_epoch[e] for e in epochs]
-    return Curve(epochs, [statistics.fmean(v) for v in values],
-                 [statistics.stdev(v) if len(v) > 1 else None for v in values], [len(v) for v in values])  # fmt: skip
+    return Curve(
+        epochs,
+        [statistics.fmean(v) for v in values],
+        [statistics.stdev(v) if len(v) > 1 else None for v in values],
+        [len(v) for v in values],
+    )
 
 
 def settings(runs: list[Run]) -> list[list[Run]]:

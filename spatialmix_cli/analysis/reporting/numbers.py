@@ -40,8 +40,11 @@ def _train_metric(run: Run) -> float | None:
 
 def robust_columns(run: Run) -> dict[str, float]:
     """``robust_acc <attack> eps=<ε>`` per white-box attack result of the run (the newest of each)."""
-    return {f"robust_acc {attack_name(a)} eps={eps_label(a)}": float(a["robust_acc"])
-            for a in run.attacks if a.get("source") is None}  # fmt: skip
+    return {
+        f"robust_acc {attack_name(a)} eps={eps_label(a)}": float(a["robust_acc"])
+        for a in run.attacks
+        if a.get("source") is None
+    }
 
 
 def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
@@ -51,9 +54,14 @@ def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for run in sorted(runs, key=lambda r: str(r.path)):
         row: dict[str, Any] = {"run_dir": shown(run.path), **{k: run.get(k) for k in keys}}
-        row |= {"seed": run.config.seed, "metric": metric_name(run), "test_metric": run.metric,
-                "train_metric": _train_metric(run), "epochs_trained": run.result.get("epochs"),
-                "seconds": run.result.get("seconds")}  # fmt: skip
+        row |= {
+            "seed": run.config.seed,
+            "metric": metric_name(run),
+            "test_metric": run.metric,
+            "train_metric": _train_metric(run),
+            "epochs_trained": run.result.get("epochs"),
+            "seconds": run.result.get("seconds"),
+        }
         rows.append(row | robust_columns(run))
     return rows
 
@@ -85,8 +93,12 @@ def setting_rows(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for s in settings(runs):
         first = s.first
-        row: dict[str, Any] = {"folder": first.path.parent.name, "setting": describe(first, ()),
-                               **{k: first.get(k) for k in keys}, "metric": metric_name(first)}  # fmt: skip
+        row: dict[str, Any] = {
+            "folder": first.path.parent.name,
+            "setting": describe(first, ()),
+            **{k: first.get(k) for k in keys},
+            "metric": metric_name(first),
+        }
         mean = None if math.isnan(s.stat.mean) else s.stat.mean
         row |= {
             "mean": mean,
@@ -131,5 +143,14 @@ def write_csvs(runs: list[Run], out: Path) -> tuple[list[Path], dict[str, list[d
     return paths, rows
 
 
-__all__ = ["RUNS_CSV", "SETTINGS_CSV", "Setting", "run_rows", "setting_rows", "settings", "to_csv",
-           "varying_keys", "write_csvs"]  # fmt: skip
+__all__ = [
+    "RUNS_CSV",
+    "SETTINGS_CSV",
+    "Setting",
+    "run_rows",
+    "setting_rows",
+    "settings",
+    "to_csv",
+    "varying_keys",
+    "write_csvs",
+]

@@ -81,8 +81,11 @@ def _scale(run: Run) -> tuple[float, str]:
 
 def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     """Metric vs ``x`` (depth / width / kernel) with one line per learn mode (Figs. 2, 4, 5, 10, B.4, B.5)."""
-    found = [g for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
-             if len({v for (_, v) in g}) >= 2]  # fmt: skip
+    found = [
+        g
+        for g in groups(runs, ("learn", x), lambda r: r.config.adv == "none")
+        if len({v for (_, v) in g}) >= 2
+    ]
     if not found:
         return []
     fig, axes = _figure(len(found))
@@ -109,11 +112,15 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     return [_save(fig, out / f"{name}.png")]
 
 
+def _plain_chans(run: Run) -> bool:
+    """A classifier that learns only its channel mixing, trained without adversarial examples."""
+    return run.config.task == "classify" and run.config.learn == "chans" and run.config.adv == "none"
+
+
 def filter_bars(runs: list[Run], out: Path) -> list[Path]:
     """Fig. 3: chans accuracy per frozen bank (random / same / box / identity), full as a reference line."""
     order = ("random", "same", "box", "identity")
-    found = [g for g in groups(runs, ("filters",), lambda r: r.config.task == "classify" and r.config.learn == "chans"
-                               and r.config.adv == "none") if sum((f,) in g for f in order) >= 2]  # fmt: skip
+    found = [g for g in groups(runs, ("filters",), _plain_chans) if sum((f,) in g for f in order) >= 2]
     if not found:
         return []
     fig, axes = _figure(len(found))
@@ -158,11 +165,19 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
         learns = [lm for lm in LEARN_MODES if (lm,) in g]
         width = 0.8 / len(kinds)
         for i, attack in enumerate(kinds):
-            stats = [attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
-                     for lm in learns]  # fmt: skip
+            stats = [
+                attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
+                for lm in learns
+            ]
             vals = [s.mean * 100 if s.n else 0.0 for s in stats]
-            bars = ax.bar([j + i * width for j in range(len(learns))], vals, width, yerr=error_bars(stats, 100),
-                          capsize=2, label="clean" if attack is None else attack)  # fmt: skip
+            bars = ax.bar(
+                [j + i * width for j in range(len(learns))],
+                vals,
+                width,
+                yerr=error_bars(stats, 100),
+                capsize=2,
+                label="clean" if attack is None else attack,
+            )
             _bar_labels(ax, bars, stats)
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(learns))], learns)
         ax.set_ylim(
@@ -217,8 +232,14 @@ def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: flo
     paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, level=level))]
     # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
     # full run of the same setting and seed where there is one (else any full ConvMixer run).
-    with_weights = [r for r in runs if r.config.task == "classify" and r.config.arch.startswith("convmixer")
-                    and r.config.filters == "random" and has_weights(r.path)]  # fmt: skip
+    with_weights = [
+        r
+        for r in runs
+        if r.config.task == "classify"
+        and r.config.arch.startswith("convmixer")
+        and r.config.filters == "random"
+        and has_weights(r.path)
+    ]
     chans = [r for r in with_weights if r.config.learn == "chans"]
     full = [r for r in with_weights if r.config.learn == "full"]
     if chans:

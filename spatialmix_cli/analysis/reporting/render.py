@@ -52,8 +52,12 @@ def _md_cell(text: str) -> str:
 
 
 def _md_table(table: Table) -> str:
-    lines = [f"### {table.title}", "", "| " + " | ".join(table.columns) + " |",
-             "|" + "---|" * len(table.columns)]  # fmt: skip
+    lines = [
+        f"### {table.title}",
+        "",
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "---|" * len(table.columns),
+    ]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 
@@ -62,14 +66,26 @@ def _header(report: Report) -> list[str]:
     m = report.summary()["machine"]
     return [
         f"Generated {m['date']} on {m['platform']} ({m['cpu_count']} CPUs, torch {m['torch']}"
-        + (f", {m['cuda']}" if m["cuda"] else ", no GPU") + f"), commit {m['commit'] or 'unknown'}.",
-        f"{len(report.runs)} finished runs" + (f"; {len(report.skipped)} folders skipped (listed at the end)." if report.skipped else "."),
-    ]  # fmt: skip
+        + (f", {m['cuda']}" if m["cuda"] else ", no GPU")
+        + f"), commit {m['commit'] or 'unknown'}.",
+        f"{len(report.runs)} finished runs"
+        + (f"; {len(report.skipped)} folders skipped (listed at the end)." if report.skipped else "."),
+    ]
 
 
 def render_markdown(report: Report) -> str:
-    out = ["# spatialmix report", "", *_header(report), "", "## Claims", "", f"Verdicts: {CI_RULE}.", "",
-           "| # | claim | verdict | rule (thresholds) | numbers |", "|---|---|---|---|---|"]  # fmt: skip
+    out = [
+        "# spatialmix report",
+        "",
+        *_header(report),
+        "",
+        "## Claims",
+        "",
+        f"Verdicts: {CI_RULE}.",
+        "",
+        "| # | claim | verdict | rule (thresholds) | numbers |",
+        "|---|---|---|---|---|",
+    ]
     for c in report.claims:
         evidence = "<br>".join(_md_cell(e) for e in c.evidence) or "—"
         out.append(f"| {c.id} | {_md_cell(c.text)} | {_verdict(c)} | {_md_cell(c.rule)} | {evidence} |")
@@ -102,17 +118,24 @@ IMAGE_CHECK_SCRIPT = (
 
 
 def render_html(report: Report) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
-             "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
-             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "font-size:13px;vertical-align:top}img{max-width:100%}", VERDICT_CSS, "</style></head><body>",
-             "<h1>spatialmix report</h1>", *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
-             f"<h2>Claims</h2><p>Verdicts: {html.escape(CI_RULE)}.</p><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
-             "<th>numbers</th></tr>"]  # fmt: skip
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>spatialmix report</title><style>",
+        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}",
+        "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 6px;"
+        "font-size:13px;vertical-align:top}img{max-width:100%}",
+        VERDICT_CSS,
+        "</style></head><body>",
+        "<h1>spatialmix report</h1>",
+        *[f"<p>{html.escape(h)}</p>" for h in _header(report)],
+        f"<h2>Claims</h2><p>Verdicts: {html.escape(CI_RULE)}.</p><table><tr><th>#</th><th>claim</th><th>verdict</th><th>rule (thresholds)</th>"
+        "<th>numbers</th></tr>",
+    ]
     for c in report.claims:
         evidence = "<br>".join(html.escape(e) for e in c.evidence) or "—"
-        parts.append(f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{_html_verdict(c)}</td>"
-                     f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>")  # fmt: skip
+        parts.append(
+            f"<tr><td>{c.id}</td><td>{html.escape(c.text)}</td><td>{_html_verdict(c)}</td>"
+            f"<td>{html.escape(c.rule)}</td><td>{evidence}</td></tr>"
+        )
     parts.append("</table><h2>Figures</h2>")
     for caption, path in report.figures:
         data = base64.b64encode(read_bytes(path)).decode()

@@ -56,10 +56,14 @@ def fft_chunk(n: int, pad: int) -> int:
     if budget is not None:
         per_filter = pad * pad * FFT_BYTES_PER_FILTER_PIXEL
         chunk = max(1, min(chunk, (budget.nbytes - fft_bytes(0, pad)) // per_filter))
-    check_fits(fft_bytes(chunk, pad), f"the spectrum at pad {pad}",
-               rule=f"FFTs of {chunk} filter(s) at a time: {chunk} x {pad}^2 x {FFT_BYTES_PER_FILTER_PIXEL} bytes, "
-               f"+ {pad}^2 x {ENVELOPE_BYTES_PER_PIXEL} bytes for the envelope", fix="lower --pad",
-               budget=budget)  # fmt: skip
+    check_fits(
+        fft_bytes(chunk, pad),
+        f"the spectrum at pad {pad}",
+        rule=f"FFTs of {chunk} filter(s) at a time: {chunk} x {pad}^2 x {FFT_BYTES_PER_FILTER_PIXEL} bytes, "
+        f"+ {pad}^2 x {ENVELOPE_BYTES_PER_PIXEL} bytes for the envelope",
+        fix="lower --pad",
+        budget=budget,
+    )
     return chunk
 
 
@@ -163,9 +167,13 @@ class BankSpectrum:
     envelope: torch.Tensor = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "kernel": self.kernel, "coverage": self.coverage,
-                "peak_relative_coverage": self.peak_relative_coverage,
-                "high_freq_share": self.high_freq_share}  # fmt: skip
+        return {
+            "n": self.n,
+            "kernel": self.kernel,
+            "coverage": self.coverage,
+            "peak_relative_coverage": self.peak_relative_coverage,
+            "high_freq_share": self.high_freq_share,
+        }
 
 
 def bank_spectrum(

@@ -77,8 +77,15 @@ def plot_grid(
             db = _db(env).clamp_min(vmin).numpy()
             image = ax.imshow(db, origin="lower", extent=extent, cmap="magma", vmin=vmin, vmax=vmax)
             if contour is not None and db.min() < contour < db.max():
-                ax.contour(db, levels=[contour], colors="white", linewidths=0.6, linestyles="solid",
-                           extent=extent, origin="lower")  # fmt: skip
+                ax.contour(
+                    db,
+                    levels=[contour],
+                    colors="white",
+                    linewidths=0.6,
+                    linestyles="solid",
+                    extent=extent,
+                    origin="lower",
+                )
             ax.set_title(name, fontsize=9)
             ax.set_xticks([-0.5, 0, 0.5])
             ax.set_yticks([-0.5, 0, 0.5])
@@ -135,10 +142,12 @@ def plot_checkpoint(
     """One panel per depthwise layer (Fig. 9), wrapped at MAX_COLUMNS panels a row; titled ``name``
     (default: :func:`checkpoint_name` of the checkpoint)."""
     panels = [
-        (f"layer {x.layer}, n={x.spectrum.n}, k={x.spectrum.kernel}\ncoverage {x.spectrum.coverage:.3f}",
-         x.spectrum.envelope)
+        (
+            f"layer {x.layer}, n={x.spectrum.n}, k={x.spectrum.kernel}\ncoverage {x.spectrum.coverage:.3f}",
+            x.spectrum.envelope,
+        )
         for x in spectra.layers
-    ]  # fmt: skip
+    ]
     rows = [panels[i : i + MAX_COLUMNS] for i in range(0, len(panels), MAX_COLUMNS)]
     title = f"{name or checkpoint_name(spectra.checkpoint)}: {spectra.arch}, learn {spectra.learn}, filters {spectra.filters}"
     return plot_grid(rows, out, title=f"{title}\n({_cut(pad, level)})", level=level)

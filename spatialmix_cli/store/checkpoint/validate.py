@@ -20,6 +20,8 @@ from ...layers.normalize import Normalize
 # The running sum of the metric was written "correct" before it was named "score" (it holds the MSE for
 # un-shuffling); checkpoints and train states written then still load and resume (training.state.restore).
 LEGACY_SUMS = {"correct": "score"}
+# The JSON kind of each optional top-level section of the metadata, in the order they are checked.
+_SECTION_KINDS = {"config": dict, "metrics": dict, "progress": dict, "history": list, "optimizer": dict}
 
 
 def dataset_mismatch(meta: dict[str, Any]) -> str | None:
@@ -50,8 +52,7 @@ def metadata_problem(meta: Any) -> str | None:
         return "no 'model' entry"
     if not isinstance(model.get("name"), str) or not isinstance(model.get("kwargs"), dict):
         return "'model' needs a 'name' (string) and 'kwargs' (object)"
-    kinds = (("config", dict), ("metrics", dict), ("progress", dict), ("history", list), ("optimizer", dict))
-    for key, kind in kinds:
+    for key, kind in _SECTION_KINDS.items():
         if key in meta and not isinstance(meta[key], kind):
             return f"'{key}' must be a JSON {'object' if kind is dict else 'array'}"
     if "history" in meta and not all(isinstance(row, dict) for row in meta["history"]):
