@@ -42,10 +42,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def tiny_config(**overrides: Any) -> TrainConfig:
-    """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second."""
+    """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second. It logs
+    no TensorBoard events (``logger: none``): tests about logging ask for a logger."""
     base = dict(
         arch="convmixer", width=16, depth=2, kernel=3, patch=4, dataset="synthetic", subset=256,
-        test_subset=64, epochs=2, batch_size=64, lr=0.01, device="cpu", log_every=1,
+        test_subset=64, epochs=2, batch_size=64, lr=0.01, device="cpu", log_every=1, logger="none",
     )  # fmt: skip
     return TrainConfig.from_dict({**base, **overrides})
 

@@ -21,7 +21,8 @@ from spatialmix_cli.store.checkpoint import load_model
 from conftest import json_lines
 
 TINY = ["--dataset", "synthetic", "--set", "subset=256", "--set", "test_subset=64", "--width", "16", "--depth", "2",
-        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--device", "cpu"]  # fmt: skip
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--device", "cpu",
+        "--logger", "none"]  # fmt: skip
 
 
 def test_train_json_contract(cli, tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from spatialmix_cli.cli import train as train_cli
 from conftest import json_lines, tiny_config
 
 TINY = ["--dataset", "synthetic", "--set", "subset=128", "--set", "test_subset=32", "--width", "8", "--depth", "1",
-        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "32", "--device", "cpu"]  # fmt: skip
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "32", "--device", "cpu",
+        "--logger", "none"]  # fmt: skip
 TABLE_EDGE = "━"  # rich's header rule: a table printed on a stream shows it
 
 

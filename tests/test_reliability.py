@@ -54,7 +54,7 @@ def _recipe(tmp: Path, text: str) -> list[str]:
     return ["train", "--recipe", "r.yaml"]
 
 
-_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu}\n"
+_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu, logger: none}\n"
 
 
 def _checkpoint_variant(kind: str) -> Callable[[Path, Path], None]:
@@ -165,7 +165,8 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
 }
 
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "16", "--depth", "2",
-         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans"]  # fmt: skip
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans",
+         "--logger", "none"]  # fmt: skip
 
 
 def _copy_run(tmp: Path, good: Path) -> Path:

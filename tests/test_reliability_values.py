@@ -24,7 +24,8 @@ from spatialmix_cli.training.loop import train
 from conftest import tiny_config
 
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
-         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu",
+         "--logger", "none"]  # fmt: skip
 _ATTACK = ["--method", "fgsm", "--n", "16", "--batch-size", "16", "--device", "cpu"]
 
 

@@ -26,7 +26,8 @@ from conftest import json_lines, tiny_config
 
 def tiny_unshuffle(**overrides) -> TrainConfig:
     base = dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=16, depth=2, kernel=3,
-                subset=512, test_subset=64, epochs=4, batch_size=64, lr=0.03, device="cpu", learn="chans")  # fmt: skip
+                subset=512, test_subset=64, epochs=4, batch_size=64, lr=0.03, device="cpu", learn="chans",
+                logger="none")  # fmt: skip
     return TrainConfig.from_dict({**base, **overrides})
 
 
