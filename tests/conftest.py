@@ -22,22 +22,29 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-# Paper-scale recipes validate hundreds of points (a meta forward each: tens of seconds per file on 2 cores);
-# their CPU twins and demo.yaml go through the same validation in the fast run. Declared here, not in
-# test_config_recipes.py only to keep this change to marks (that file is restructured elsewhere).
-SLOW_ON_PAPER_RECIPES = {
+# Recipes validate every point (a meta forward each): paper-scale ones take tens of seconds per file on 2 cores,
+# and the timm twin builds timm models (heavy timm); the other CPU twins and demo.yaml go through the same checks
+# in the fast run. Declared here, not in test_config_recipes.py only to keep this change to marks (that file is
+# restructured elsewhere).
+SLOW_ON_HEAVY_RECIPES = {
     "test_every_recipe_file_is_valid",
     "test_every_paper_recipe_runs_each_compared_cell_with_three_paired_seeds",
+    "test_cpu_twins_use_real_small_data",
 }
 
 
+def heavy_recipe(path: Path) -> bool:
+    """A paper-scale recipe or one of timm models."""
+    return path.stem.startswith("timm") or not (path.stem.endswith("-cpu") or path.stem == "demo")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks the paper-scale parametrisations of SLOW_ON_PAPER_RECIPES slow."""
+    """Marks the heavy-recipe parametrisations of SLOW_ON_HEAVY_RECIPES slow."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         path = callspec.params.get("path") if callspec else None
-        if getattr(item, "originalname", "") in SLOW_ON_PAPER_RECIPES and isinstance(path, Path):
-            if not path.stem.endswith("-cpu") and path.stem != "demo":
+        if getattr(item, "originalname", "") in SLOW_ON_HEAVY_RECIPES and isinstance(path, Path):
+            if heavy_recipe(path):
                 item.add_marker(pytest.mark.slow)
 
 

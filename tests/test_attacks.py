@@ -158,6 +158,7 @@ class _Masked(nn.Module):
         return self.inner(torch.round(x * 3) / 3)
 
 
+@pytest.mark.slow  # fast sibling: test_check_functions_fail_on_bad_curves
 def test_masking_checks_flag_a_model_with_masked_gradients(trained: dict[str, Path]) -> None:
     honest = load_checkpoint(trained["full"])
     masked = Checkpoint(honest.path, _Masked(honest.model).eval(), honest.meta)
@@ -183,6 +184,7 @@ def test_check_functions_fail_on_bad_curves() -> None:
 
 
 # --- adversarial training ------------------------------------------------------------------------------
+@pytest.mark.slow  # two runs; fast: the crafting test
 def test_adversarial_training_runs_and_eps0_equals_clean_training(tmp_path: Path) -> None:
     clean = read_tensors(train(tiny_config(), tmp_path / "clean").checkpoint)
     zero = read_tensors(train(tiny_config(adv="fgsm", adv_eps=0.0), tmp_path / "zero").checkpoint)

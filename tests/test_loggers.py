@@ -66,6 +66,7 @@ def test_metrics_jsonl_records_the_last_steps_lr_and_throughput(tmp_path: Path) 
     assert [r["test_acc"] is None for r in stored] == [True, True, False]  # eval_every 0: only the last
 
 
+@pytest.mark.slow  # fast: the default-scalars test
 def test_a_resumed_run_appends_to_the_curves_without_repeating_steps(tmp_path: Path) -> None:
     cfg, run = tiny_config(epochs=2, logger="tensorboard"), tmp_path / "run"
     calls = iter(range(100))
@@ -76,6 +77,7 @@ def test_a_resumed_run_appends_to_the_curves_without_repeating_steps(tmp_path: P
     assert steps == list(range(1, 9))
 
 
+@pytest.mark.slow  # fast: the default-scalars test
 def test_an_overwritten_run_shows_only_the_new_curves(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(tiny_config(epochs=1, logger="tensorboard"), run)

@@ -138,7 +138,9 @@ def _resume_line(stderr: str) -> str:
     return line.removeprefix("resume with: ")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(  # SIGTERM takes the same path as Ctrl-C once caught: under slow
+    "signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)]
+)
 def test_an_interrupt_names_the_resume_command_and_json_records_it(cli, monkeypatch, signum) -> None:
     monkeypatch.setattr(StopAfter, "signum", signum)
     monkeypatch.setattr(train_cli, "StopRequest", StopAfter)
@@ -155,6 +157,7 @@ def test_an_interrupt_names_the_resume_command_and_json_records_it(cli, monkeypa
     assert done["resumed"] is True and done["epochs"] == 2
 
 
+@pytest.mark.slow  # fast sibling: the interrupt test
 def test_an_interrupted_recipe_point_resumes_with_the_printed_command(
     cli, tmp_path: Path, monkeypatch
 ) -> None:
@@ -180,6 +183,7 @@ def test_an_interrupted_recipe_point_resumes_with_the_printed_command(
     assert first["skipped"] is True and first["run_dir"] == done["run_dir"] and not second["skipped"]
 
 
+@pytest.mark.slow  # fast sibling: the interrupt test
 def test_an_interrupted_unshuffle_run_says_how_to_resume_it_and_then_score_it(cli, monkeypatch) -> None:
     args = ["unshuffle", "--dataset", "synthetic", "--learn", "chans", "--width", "8", "--depth", "1",
             "--set", "kernel=3", "--epochs", "1", "--set", "subset=128", "--set", "test_subset=32", "--device", "cpu",

@@ -364,6 +364,7 @@ def test_sigterm_saves_exits_143_and_resume_is_exact(tmp_path: Path, straight: P
     _assert_same_run(straight, tmp_path / "run")
 
 
+@pytest.mark.slow  # fast sibling: the diverging-lr test
 def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -390,6 +391,7 @@ def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # ~6 s; fast: full disk before config.yaml
 def test_disk_full_on_checkpoint_write_is_a_clear_error_and_the_old_checkpoint_survives(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -72,7 +72,11 @@ def test_tagging_finds_every_depthwise_and_pointwise_layer(name: str, args: dict
     assert mlp and all(m.role == "channel" for m in mlp)
 
 
-@pytest.mark.parametrize(("name", "args"), FAMILIES, ids=IDS)
+@pytest.mark.parametrize(  # heavy timm: one family in the fast run, the rest under slow
+    ("name", "args"),
+    [f if f[0] == "mobilenetv2_050" else pytest.param(*f, marks=pytest.mark.slow) for f in FAMILIES],
+    ids=IDS,
+)
 @pytest.mark.parametrize("learn", ["chans", "space"])
 def test_frozen_weights_stay_bit_identical_after_steps(name: str, args: dict, learn: str) -> None:
     model = build(name, args, learn=learn).train()
@@ -227,7 +231,9 @@ def check_round_trip(run_dir: Path, name: str, args: dict) -> None:
     assert param_report(rebuilt) == param_report(ckpt.model)  # same roles, same frozen set
 
 
-@pytest.mark.parametrize(("name", "args"), [FAMILIES[0], FAMILIES[4]], ids=[IDS[0], IDS[4]])
+@pytest.mark.parametrize(  # heavy timm: MobileNetV3 in the fast run, ConvNeXt's Linear MLP under slow
+    ("name", "args"), [FAMILIES[0], pytest.param(*FAMILIES[4], marks=pytest.mark.slow)], ids=[IDS[0], IDS[4]]
+)
 def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: str, args: dict) -> None:
     run_dir = tiny_timm_run(tmp_path, name, args)
     check_round_trip(run_dir, name, args)
@@ -251,6 +257,7 @@ def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: st
     assert 0.0 <= json_lines(evaluated.stdout)[-1]["acc"] <= 1.0
 
 
+@pytest.mark.slow  # heavy timm: two timm runs; fast: the round trip test
 def test_report_reads_timm_runs(tmp_path: Path, cli) -> None:
     for learn in ("full", "chans"):
         cfg = TrainConfig.from_dict({
