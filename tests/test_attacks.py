@@ -348,7 +348,7 @@ def test_attack_recipe_trains_missing_runs_then_attacks_them(cli, tmp_path: Path
     recipe.write_text(
         "name: tiny\nout: runs/tiny\n"
         "base: {arch: convmixer, width: 8, depth: 1, kernel: 3, patch: 4, dataset: synthetic, subset: 128,"
-        " test_subset: 64, epochs: 1, batch_size: 64, device: cpu}\n"
+        " test_subset: 64, epochs: 1, batch_size: 64, device: cpu, logger: none}\n"
         "sweep: {learn: [full, chans]}\n"
         "attack: {method: fgsm, eps: [1/255], n: 32, checks: false}\n"
     )
@@ -365,7 +365,8 @@ def _tiny_attack_recipe(tmp_path: Path) -> Path:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
-        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
+        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu, "
+        "logger: none}\n"
         "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
     )
     return recipe

@@ -104,7 +104,7 @@ def test_recipe_list_and_index(cli, tmp_path: Path) -> None:
     recipe.write_text(
         "name: r\ndescription: test\npaper: none\nbase:\n  dataset: synthetic\n  subset: 128\n  test_subset: 32\n"
         "  width: 8\n  depth: 1\n  kernel: 3\n  patch: 4\n  epochs: 1\n  batch_size: 64\n  device: cpu\n"
-        "sweep:\n  learn: [full, chans, space]\n"
+        "  logger: none\nsweep:\n  learn: [full, chans, space]\n"
     )
     listed = json_lines(cli("train", "--recipe", recipe, "--list", "--out", "sweep").stdout)
     assert [p["index"] for p in listed] == [0, 1, 2] and all(p["status"] == "new" for p in listed)

@@ -38,6 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             batch_size=64,
             device="cpu",
             learn="chans",
+            logger="none",
         )  # fmt: skip
     )
     configs = {"full": tiny_config(), "chans16": tiny_config(learn="chans", image_size=16),

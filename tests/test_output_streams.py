@@ -30,7 +30,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("streams")
     unshuffle = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic",
                                            width=8, depth=1, kernel=3, subset=64, test_subset=16, epochs=1,
-                                           batch_size=32, device="cpu", learn="chans"))  # fmt: skip
+                                           batch_size=32, device="cpu", learn="chans", logger="none"))  # fmt: skip
     train(tiny_config(epochs=1, subset=128, test_subset=32), root / "clf")
     train(unshuffle, root / "unshuffle")
     return {"clf": root / "clf", "unshuffle": root / "unshuffle"}

@@ -128,6 +128,7 @@ def test_unshuffling_runs_recompute_too(tmp_path: Path) -> None:
             "batch_size": 64,
             "device": "cpu",
             "learn": "chans",
+            "logger": "none",
         }  # fmt: skip
     )
     result = train(cfg, tmp_path / "run")

@@ -59,7 +59,7 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def unshuffle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
                                      depth=1, kernel=3, subset=64, test_subset=16, epochs=1, batch_size=32,
-                                     device="cpu"))  # fmt: skip
+                                     device="cpu", logger="none"))  # fmt: skip
     run_dir = tmp_path_factory.mktemp("unshuffle") / "run"
     train(cfg, run_dir)
     return run_dir

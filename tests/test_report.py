@@ -44,7 +44,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for learn in ("full", "chans"):
         cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
                                          depth=1, kernel=3, subset=64, test_subset=16, epochs=1, batch_size=32,
-                                         device="cpu", learn=learn))  # fmt: skip
+                                         device="cpu", learn=learn, logger="none"))  # fmt: skip
         run = root / "unshuffle" / learn
         scores, ex = score_checkpoint(load_checkpoint(train(cfg, run).checkpoint), examples=2)
         save_scores(run, scores)

@@ -124,7 +124,7 @@ def test_task_and_arch_must_agree() -> None:
 def test_unshuffle_cli_trains_writes_json_scores_and_grid(cli, tmp_path: Path) -> None:
     args = ["unshuffle", "--dataset", "synthetic", "--learn", "chans", "--width", "8", "--depth", "1",
             "--set", "kernel=3", "--epochs", "1", "--set", "subset=128", "--set", "test_subset=32", "--device", "cpu",
-            "--out", "run", "--json"]  # fmt: skip
+            "--logger", "none", "--out", "run", "--json"]  # fmt: skip
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     (line,) = json_lines(result.stdout)
