@@ -337,6 +337,7 @@ def test_convmixer_matches_timm_after_loading_weights_both_ways(ours_name, ours_
     torch.testing.assert_close(ours(x), fresh(x), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # heavy timm; fast: the weight-loading test
 def test_convmixer_preset_matches_timm_registered_model() -> None:
     """The registered names: spatialmix's convmixer_768_32_k7_p7 is timm's convmixer_768_32 (ReLU)."""
     ours = create_model("convmixer_768_32_k7_p7", num_classes=10).eval()
@@ -369,6 +370,7 @@ def fake_pretrained(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
+@pytest.mark.slow  # heavy timm; fast: the filter-bank test
 def test_pretrained_filters_stay_frozen_or_are_redrawn(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
