@@ -231,9 +231,8 @@ def check_round_trip(run_dir: Path, name: str, args: dict) -> None:
     assert param_report(rebuilt) == param_report(ckpt.model)  # same roles, same frozen set
 
 
-@pytest.mark.parametrize(  # heavy timm: MobileNetV3 in the fast run, ConvNeXt's Linear MLP under slow
-    ("name", "args"), [FAMILIES[0], pytest.param(*FAMILIES[4], marks=pytest.mark.slow)], ids=[IDS[0], IDS[4]]
-)
+@pytest.mark.slow  # heavy timm (a timm run through every command); fast: the tagging and frozen-weight tests
+@pytest.mark.parametrize(("name", "args"), [FAMILIES[0], FAMILIES[4]], ids=[IDS[0], IDS[4]])
 def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: str, args: dict) -> None:
     run_dir = tiny_timm_run(tmp_path, name, args)
     check_round_trip(run_dir, name, args)
@@ -272,7 +271,7 @@ def test_report_reads_timm_runs(tmp_path: Path, cli) -> None:
     assert "timm:mobilenetv3_small_050" in report
 
 
-@pytest.mark.slow  # every family trains, rebuilds and is attacked (~30 s); fast sibling: the test above
+@pytest.mark.slow  # every family trains, rebuilds and is attacked (~30 s)
 @pytest.mark.parametrize(("name", "args"), FAMILIES, ids=IDS)
 def test_every_family_round_trips_and_is_attacked(tmp_path: Path, cli, name: str, args: dict) -> None:
     run_dir = tiny_timm_run(tmp_path, name, args, learn="space")
