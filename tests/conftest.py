@@ -22,30 +22,34 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-# Paper-scale recipes validate hundreds of points (a meta forward each: tens of seconds per file on 2 cores);
-# their CPU twins and demo.yaml go through the same validation in the fast run. Declared here, not in
-# test_config_recipes.py only to keep this change to marks (that file is restructured elsewhere).
-SLOW_ON_PAPER_RECIPES = {
+# Recipes validate every point (a meta forward each): paper-scale ones take tens of seconds per file on 2 cores,
+# the timm twin builds timm models, each CPU twin takes seconds. demo.yaml and one CPU twin (fig7-cpu: a training
+# base and an attack section) go through the same checks in the fast run; every recipe file under slow. Declared
+# here, not in test_config_recipes.py only to keep this change to marks (that file is restructured elsewhere).
+SLOW_ON_RECIPE_FILES = {
     "test_every_recipe_file_is_valid",
     "test_every_paper_recipe_runs_each_compared_cell_with_three_paired_seeds",
+    "test_cpu_twins_use_real_small_data",
 }
+FAST_RECIPE_FILES = {"demo", "fig7-cpu"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks the paper-scale parametrisations of SLOW_ON_PAPER_RECIPES slow."""
+    """Marks the parametrisations of SLOW_ON_RECIPE_FILES slow but those of FAST_RECIPE_FILES."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         path = callspec.params.get("path") if callspec else None
-        if getattr(item, "originalname", "") in SLOW_ON_PAPER_RECIPES and isinstance(path, Path):
-            if not path.stem.endswith("-cpu") and path.stem != "demo":
+        if getattr(item, "originalname", "") in SLOW_ON_RECIPE_FILES and isinstance(path, Path):
+            if path.stem not in FAST_RECIPE_FILES:
                 item.add_marker(pytest.mark.slow)
 
 
 def tiny_config(**overrides: Any) -> TrainConfig:
-    """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second."""
+    """A ConvMixer-16/2 on 256 synthetic images: one epoch is a few steps and well under a second. It logs
+    no TensorBoard events (``logger: none``): tests about logging ask for a logger."""
     base = dict(
         arch="convmixer", width=16, depth=2, kernel=3, patch=4, dataset="synthetic", subset=256,
-        test_subset=64, epochs=2, batch_size=64, lr=0.01, device="cpu", log_every=1,
+        test_subset=64, epochs=2, batch_size=64, lr=0.01, device="cpu", log_every=1, logger="none",
     )  # fmt: skip
     return TrainConfig.from_dict({**base, **overrides})
 

@@ -59,6 +59,7 @@ def test_bad_eps_is_a_config_error(text: str, message: str) -> None:
 
 
 # --- the attacks on a trained model --------------------------------------------------------------------
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attacks_lower_accuracy_eps0_is_clean_and_pgd_beats_fgsm(trained: dict[str, Path]) -> None:
     ckpt = load_checkpoint(trained["full"])
     plan = AttackPlan(methods=["fgsm", "pgd"], eps=[0.0, 4 / 255, 16 / 255], steps=5, n=128, batch_size=64)
@@ -77,13 +78,14 @@ def test_attacks_lower_accuracy_eps0_is_clean_and_pgd_beats_fgsm(trained: dict[s
 
 
 # The standard AutoAttack (its composition, and one full run under `slow`) is tested on a tiny model in
-# test_attack_specs.py; this is the run's fast sibling.
+# test_attack_specs.py; this runs its path on the trained models.
 TINY_AA = [
     {"name": "APGD-CE", "steps": 3, "restarts": 1},
     {"name": "Square", "queries": 20, "restarts": 1, "p_init": 0.8, "resc_schedule": False},
 ]
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_autoattack_wiring_with_a_tiny_composition(
     trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +115,7 @@ def test_autoattack_wiring_with_a_tiny_composition(
     assert pgd.components is None
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str, Path]) -> None:
     ckpt = load_checkpoint(trained["chans"])
     sample = sample_for(ckpt, n=32)
@@ -125,6 +128,7 @@ def test_perturbation_stays_in_the_eps_ball_and_in_pixel_range(trained: dict[str
         assert torch.equal(adv, again)  # seeded: PGD's random start is reproducible
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attacking_leaves_weights_mode_layout_and_global_rng_untouched(trained: dict[str, Path]) -> None:
     ckpt, source = load_checkpoint(trained["chans"]), load_checkpoint(trained["full"])
     ckpt.model.train()
@@ -140,6 +144,7 @@ def test_attacking_leaves_weights_mode_layout_and_global_rng_untouched(trained: 
         assert all(p.is_contiguous() for p in model.parameters())
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_samples_are_paired_across_checkpoints(trained: dict[str, Path]) -> None:
     a, b = load_checkpoint(trained["chans"]), load_checkpoint(trained["full"])
     sa, sb = sample_for(a, n=64, seed=3), sample_for(b, n=64, seed=3)
@@ -158,6 +163,7 @@ class _Masked(nn.Module):
         return self.inner(torch.round(x * 3) / 3)
 
 
+@pytest.mark.slow  # fast sibling: test_check_functions_fail_on_bad_curves
 def test_masking_checks_flag_a_model_with_masked_gradients(trained: dict[str, Path]) -> None:
     honest = load_checkpoint(trained["full"])
     masked = Checkpoint(honest.path, _Masked(honest.model).eval(), honest.meta)
@@ -183,6 +189,7 @@ def test_check_functions_fail_on_bad_curves() -> None:
 
 
 # --- adversarial training ------------------------------------------------------------------------------
+@pytest.mark.slow  # two runs; fast: the crafting test
 def test_adversarial_training_runs_and_eps0_equals_clean_training(tmp_path: Path) -> None:
     clean = read_tensors(train(tiny_config(), tmp_path / "clean").checkpoint)
     zero = read_tensors(train(tiny_config(adv="fgsm", adv_eps=0.0), tmp_path / "zero").checkpoint)
@@ -246,6 +253,7 @@ FIELDS = {
 }
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, Path], tmp_path: Path) -> None:
     run_dir = tmp_path / "copy"
     shutil.copytree(trained["chans"].parent, run_dir)
@@ -273,6 +281,7 @@ def test_attack_cli_json_lines_for_several_checkpoints(cli, trained: dict[str, P
      (["--method", "cw"], "unknown attack method"), (["--n", "0"], "--n must be >= 1"),
      (["--pgd-variant", "papr"], "--pgd-variant: unknown PGD variant 'papr' .did you mean 'paper'.")],
 )  # fmt: skip
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attack_cli_bad_input_is_one_line_exit_2(
     cli, trained: dict[str, Path], args: list[str], message: str
 ) -> None:
@@ -282,6 +291,7 @@ def test_attack_cli_bad_input_is_one_line_exit_2(
     assert re.search(message, res.stderr)
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attack_cli_pgd_steps_2_is_the_papers_pgd2(cli, trained: dict[str, Path]) -> None:
     """The design card's `spatialmix attack --method pgd --steps 2`: Eq. 4 twice, α = ε, no random start."""
     res = cli("attack", trained["chans"], "--method", "pgd", "--steps", "2", "--eps", "4/255", "--n", "16",
@@ -293,6 +303,7 @@ def test_attack_cli_pgd_steps_2_is_the_papers_pgd2(cli, trained: dict[str, Path]
     assert "PGD-2 (α=ε, no random start)" in res.stderr  # the table names the variant too
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attack_cli_pgd_variant_madry_and_overrides(cli, trained: dict[str, Path]) -> None:
     base = ("attack", trained["chans"], "--method", "pgd", "--eps", "4/255", "--n", "16", "--no-checks", "--json",
             "--no-save", "--pgd-variant", "madry")  # fmt: skip
@@ -304,6 +315,7 @@ def test_attack_cli_pgd_variant_madry_and_overrides(cli, trained: dict[str, Path
     assert given["alpha"] == pytest.approx(1 / 255) and given["random_start"] is False
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_attack_reads_checkpoints_and_train_records_from_stdin(
     trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -346,7 +358,7 @@ def test_attack_recipe_trains_missing_runs_then_attacks_them(cli, tmp_path: Path
     recipe.write_text(
         "name: tiny\nout: runs/tiny\n"
         "base: {arch: convmixer, width: 8, depth: 1, kernel: 3, patch: 4, dataset: synthetic, subset: 128,"
-        " test_subset: 64, epochs: 1, batch_size: 64, device: cpu}\n"
+        " test_subset: 64, epochs: 1, batch_size: 64, device: cpu, logger: none}\n"
         "sweep: {learn: [full, chans]}\n"
         "attack: {method: fgsm, eps: [1/255], n: 32, checks: false}\n"
     )
@@ -363,7 +375,8 @@ def _tiny_attack_recipe(tmp_path: Path) -> Path:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: r\npaper: test\ndescription: tiny\nbase: {arch: convmixer, width: 8, depth: 1, kernel: 3, "
-        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
+        "patch: 4, dataset: synthetic, subset: 64, test_subset: 32, epochs: 1, batch_size: 32, device: cpu, "
+        "logger: none}\n"
         "sweep: {seed: [0]}\nattack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"
     )
     return recipe
@@ -380,6 +393,7 @@ def test_attack_recipe_out_sets_the_run_root_and_needs_a_recipe(cli, tmp_path: P
     assert bad.exit_code == 2 and "--out goes with --recipe" in bad.stderr
 
 
+@pytest.mark.slow  # the trained pair (~8 s); fast: test_attack_specs, the attack-recipe tests
 def test_results_carry_per_image_correctness_that_matches_the_accuracy(trained: dict[str, Path]) -> None:
     """robust_correct (hex, bit i = image i) lets a report pair two checkpoints image by image."""
     from spatialmix_cli.attacks.robustness import bits_to_hex, hex_to_bits

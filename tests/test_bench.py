@@ -26,7 +26,7 @@ def _check_throughput(row: dict) -> None:
     assert row["gflop_per_train_image"] > 0 and 0 < row["train_pct_of_peak"]
 
 
-@pytest.mark.slow  # compiles; the fast sibling is test_one_row_through_the_cli_path
+@pytest.mark.slow  # compiles; fast: the flop count and forked-side tests
 def test_bench_row_has_both_paths_and_ratios() -> None:  # with the compiled training forward (--compile)
     row = bench_preset("convmixer", "chans", BenchSettings(batch_size=8, iters=1, warmup=0, device="cpu", compile=True,
                                                            peak_gflops=100.0), TINY)  # fmt: skip
@@ -42,6 +42,7 @@ def test_flop_count_matches_the_analytic_count() -> None:
     assert abs(counted - 3 * forward) / (3 * forward) < 0.01
 
 
+@pytest.mark.slow  # bench CLI; fast: the flop count and forked-side tests
 def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     result = cli("bench", "--preset", "nope")
     assert result.exit_code == 2 and "unknown preset" in result.stderr
@@ -55,7 +56,7 @@ def test_bench_cli_writes_json(cli, tmp_path: Path) -> None:
     assert not (tmp_path / "bench.json").exists()
 
 
-@pytest.mark.slow  # four spawned processes; the fast sibling is test_one_row_through_the_cli_path
+@pytest.mark.slow  # four spawned processes; fast: the forked-side test
 def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
     """The CLI's path: each row spawns a reference process and a project process, times their steps
     interleaved, reports each one's peak memory, and leaves no process behind."""
@@ -72,6 +73,7 @@ def test_bench_rows_run_both_sides_in_their_own_processes() -> None:
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.slow  # bench CLI; fast: the flop count and forked-side tests
 def test_one_row_through_the_cli_path() -> None:
     """The fast sibling of the two tests above: one row, one step per kind, both sides spawned, with a peak
     given (the compiled forward is checked there, under `slow`)."""

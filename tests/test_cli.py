@@ -21,7 +21,8 @@ from spatialmix_cli.store.checkpoint import load_model
 from conftest import json_lines
 
 TINY = ["--dataset", "synthetic", "--set", "subset=256", "--set", "test_subset=64", "--width", "16", "--depth", "2",
-        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--device", "cpu"]  # fmt: skip
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "64", "--device", "cpu",
+        "--logger", "none"]  # fmt: skip
 
 
 def test_train_json_contract(cli, tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_recipe_list_and_index(cli, tmp_path: Path) -> None:
     recipe.write_text(
         "name: r\ndescription: test\npaper: none\nbase:\n  dataset: synthetic\n  subset: 128\n  test_subset: 32\n"
         "  width: 8\n  depth: 1\n  kernel: 3\n  patch: 4\n  epochs: 1\n  batch_size: 64\n  device: cpu\n"
-        "sweep:\n  learn: [full, chans, space]\n"
+        "  logger: none\nsweep:\n  learn: [full, chans, space]\n"
     )
     listed = json_lines(cli("train", "--recipe", recipe, "--list", "--out", "sweep").stdout)
     assert [p["index"] for p in listed] == [0, 1, 2] and all(p["status"] == "new" for p in listed)

@@ -117,9 +117,8 @@ def test_failed_compile_falls_back_in_auto_and_is_an_error_when_asked(
         asked(1)
 
 
-# chans (frozen filters, the case that differs from plain training) runs fast; full under slow (torch.compile
-# takes seconds per variant on a CPU)
-@pytest.mark.parametrize("learn", [pytest.param("full", marks=pytest.mark.slow), "chans"])
+@pytest.mark.slow  # torch.compile takes seconds per variant on a CPU; fast: the decision tests above
+@pytest.mark.parametrize("learn", ["full", "chans"])
 def test_compiled_step_matches_eager(learn: str) -> None:
     torch.manual_seed(0)
     model = create_model("convmixer", num_classes=10, in_chans=3, width=16, depth=1, kernel=5, patch=2,
@@ -150,6 +149,7 @@ class Notes(Callbacks):
         self.notes.append(text)
 
 
+@pytest.mark.slow  # compiles; fast: the decision tests
 def test_train_compiled_end_to_end_and_auto_stays_eager_for_a_tiny_run(tmp_path: Path) -> None:
     compiled = train(tiny_config(epochs=1, learn="chans", compile=True), tmp_path / "compiled")
     assert compiled.compiled and 0 <= compiled.test_acc <= 1

@@ -39,6 +39,7 @@ def _random_bank(seed: int, n: int, kernel: int) -> torch.Tensor:
     scale=st.floats(1e-3, 1e3),
     level=st.sampled_from([0.5, 1.0, 1.5, DEFAULT_LEVEL, 3.0]),
 )
+@pytest.mark.slow  # hypothesis draws; fast: the other coverage tests
 def test_adding_a_filter_never_lowers_the_coverage(
     seed: int, n: int, kernel: int, scale: float, level: float
 ) -> None:
@@ -52,6 +53,7 @@ def test_adding_a_filter_never_lowers_the_coverage(
 
 @SEEDED
 @given(seed=st.integers(0, 10_000), spec=st.sampled_from(["random", "smooth:1", "same"]))
+@pytest.mark.slow  # hypothesis draws; fast: the other coverage tests
 def test_nested_banks_cover_more_as_they_grow(seed: int, spec: str) -> None:
     """The nested draw of spectra.banks (one bank, its first 1, 2, ..., 64 filters): coverage grows with N
     by construction — with the old peak-relative number it did not."""

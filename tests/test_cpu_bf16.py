@@ -73,6 +73,7 @@ def test_refused_on_a_cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch, tm
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # fast sibling: the bf16 forward/gradient test
 def test_a_cpu_bf16_run_trains_in_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(runtime, "cpu_info", lambda: WITH_BF16)  # autocast also runs, emulated, without them
     fp32 = train(tiny_config(epochs=1), tmp_path / "fp32")

@@ -38,6 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             batch_size=64,
             device="cpu",
             learn="chans",
+            logger="none",
         )  # fmt: skip
     )
     configs = {"full": tiny_config(), "chans16": tiny_config(learn="chans", image_size=16),
@@ -56,6 +57,7 @@ def _stdin(args: list[str], text: str):
     return CliRunner().invoke(app, args, input=text, catch_exceptions=False)
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_eval_scores_the_images_training_scored(cli, runs) -> None:
     """With n = the run's test_subset (the whole synthetic test set it drew), eval reproduces the test
     loss and accuracy the trainer recorded: the same images, the same evaluate()."""
@@ -74,6 +76,7 @@ def test_eval_scores_the_images_training_scored(cli, runs) -> None:
         assert (line["arch"], line["learn"], line["dataset"]) == ("convmixer", stored["learn"], "synthetic")
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_eval_n_takes_the_first_n_and_the_table_goes_to_stdout(cli, runs) -> None:
     result = cli("eval", runs["full"], "--n", "10", "--batch-size", "3")
     assert result.exit_code == 0, result.stderr
@@ -84,6 +87,7 @@ def test_eval_n_takes_the_first_n_and_the_table_goes_to_stdout(cli, runs) -> Non
     assert json_lines(cli("eval", runs["full"], "--n", "1000", "--json").stdout)[0]["n"] == 64  # all there is
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_eval_of_an_unshuffle_checkpoint_is_its_psnr(cli, runs) -> None:
     line = json_lines(cli("eval", runs["unshuffle"], "--json").stdout)[0]
     stored = _result(runs["unshuffle"])
@@ -93,11 +97,13 @@ def test_eval_of_an_unshuffle_checkpoint_is_its_psnr(cli, runs) -> None:
     )
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_a_bad_checkpoint_fails_before_any_is_evaluated(cli, runs) -> None:
     result = cli("eval", runs["full"], runs["full"] / "result.json", "--json")
     assert result.exit_code == 2 and result.stdout == "" and "not a readable safetensors" in result.stderr
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_train_json_piped_into_eval(runs) -> None:
     records = "".join(json.dumps(_result(runs[k])) + "\n" for k in ("full", "chans16"))
     result = _stdin(["eval", "-", "--json"], records)
@@ -116,6 +122,7 @@ def test_train_json_piped_into_eval(runs) -> None:
         (["info", "RUN/result.json"], "", "not a readable safetensors file"),
     ],
 )
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_bad_input_is_one_error_line(runs, args: list[str], stdin: str, message: str) -> None:
     result = _stdin([a.replace("RUN", str(runs["full"])) for a in args], stdin)
     assert result.exit_code == 2, result.stderr
@@ -123,6 +130,7 @@ def test_bad_input_is_one_error_line(runs, args: list[str], stdin: str, message:
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_info_describes_a_checkpoint_without_loading_data(cli, runs, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_data(*args, **kwargs):
         raise AssertionError("info loaded data")
@@ -151,6 +159,7 @@ def test_info_describes_a_checkpoint_without_loading_data(cli, runs, monkeypatch
     assert last["kind"] == "train_state" and last["learn"] == "full" and last["params"]["params_frozen"] == 0
 
 
+@pytest.mark.slow  # the runs fixture; fast: test_output_streams (eval)
 def test_info_table_and_stdin_paths(runs) -> None:
     result = _stdin(["info", "-"], f"{runs['full']}\n")
     assert result.exit_code == 0 and "epochs trained" not in result.stderr, (

@@ -39,8 +39,9 @@ def records(run: Path) -> list[dict]:
 
 
 def test_tensorboard_is_the_default_and_writes_the_expected_scalars(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    train(tiny_config(epochs=2), run)  # 256 images / 64 = 4 steps an epoch
+    run, default = tmp_path / "run", TrainConfig().logger  # tiny_config asks for none; this is the library's
+    assert default == "tensorboard"
+    train(tiny_config(epochs=2, logger=default), run)  # 256 images / 64 = 4 steps an epoch
     assert len(list(run.glob(EVENTS_GLOB))) == 1  # in the run directory itself: runs are named by it
     found = scalars(run)
     expected = {"train/loss", "train/acc", "train/lr", "train/images_per_s", "epoch/train_loss",
@@ -65,8 +66,9 @@ def test_metrics_jsonl_records_the_last_steps_lr_and_throughput(tmp_path: Path) 
     assert [r["test_acc"] is None for r in stored] == [True, True, False]  # eval_every 0: only the last
 
 
+@pytest.mark.slow  # fast: the default-scalars test
 def test_a_resumed_run_appends_to_the_curves_without_repeating_steps(tmp_path: Path) -> None:
-    cfg, run = tiny_config(epochs=2), tmp_path / "run"
+    cfg, run = tiny_config(epochs=2, logger="tensorboard"), tmp_path / "run"
     calls = iter(range(100))
     with pytest.raises(TrainingInterrupted):
         train(cfg, run, should_stop=lambda: next(calls) == 5)  # stops after step 6
@@ -75,10 +77,11 @@ def test_a_resumed_run_appends_to_the_curves_without_repeating_steps(tmp_path: P
     assert steps == list(range(1, 9))
 
 
+@pytest.mark.slow  # fast: the default-scalars test
 def test_an_overwritten_run_shows_only_the_new_curves(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(tiny_config(epochs=1), run)
-    train(tiny_config(epochs=1, lr=0.02), run, overwrite=True)
+    train(tiny_config(epochs=1, logger="tensorboard"), run)
+    train(tiny_config(epochs=1, lr=0.02, logger="tensorboard"), run, overwrite=True)
     found = scalars(run)
     assert [step for step, _ in found["train/loss"]] == [1, 2, 3, 4]
     assert [v for _, v in found["test/acc"]] == pytest.approx([records(run)[-1]["test_acc"]])

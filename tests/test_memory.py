@@ -27,7 +27,8 @@ from spatialmix_cli.training.loop import train
 from conftest import tiny_config
 
 TINY = ["--dataset", "synthetic", "--device", "cpu", "--width", "16", "--depth", "2", "--set", "kernel=3",
-        "--set", "patch=4", "--epochs", "1", "--set", "subset=64", "--set", "test_subset=32"]  # fmt: skip
+        "--set", "patch=4", "--epochs", "1", "--set", "subset=64", "--set", "test_subset=32",
+        "--logger", "none"]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

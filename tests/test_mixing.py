@@ -34,6 +34,7 @@ def test_mixer_gives_soft_labels_and_is_seeded() -> None:
     assert score == 16
 
 
+@pytest.mark.slow  # ~8 s; fast: the mixer test, imagefolder's mixup run
 def test_training_with_mixup_and_cutmix_resumes_exactly(tmp_path: Path) -> None:
     cfg = tiny_config(epochs=2, mixup=0.8, cutmix=1.0)
     straight = train(cfg, tmp_path / "straight")

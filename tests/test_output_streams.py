@@ -19,7 +19,8 @@ from spatialmix_cli.cli import train as train_cli
 from conftest import json_lines, tiny_config
 
 TINY = ["--dataset", "synthetic", "--set", "subset=128", "--set", "test_subset=32", "--width", "8", "--depth", "1",
-        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "32", "--device", "cpu"]  # fmt: skip
+        "--set", "kernel=3", "--set", "patch=4", "--batch-size", "32", "--device", "cpu",
+        "--logger", "none"]  # fmt: skip
 TABLE_EDGE = "━"  # rich's header rule: a table printed on a stream shows it
 
 
@@ -29,7 +30,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("streams")
     unshuffle = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic",
                                            width=8, depth=1, kernel=3, subset=64, test_subset=16, epochs=1,
-                                           batch_size=32, device="cpu", learn="chans"))  # fmt: skip
+                                           batch_size=32, device="cpu", learn="chans", logger="none"))  # fmt: skip
     train(tiny_config(epochs=1, subset=128, test_subset=32), root / "clf")
     train(unshuffle, root / "unshuffle")
     return {"clf": root / "clf", "unshuffle": root / "unshuffle"}
@@ -137,7 +138,9 @@ def _resume_line(stderr: str) -> str:
     return line.removeprefix("resume with: ")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(  # SIGTERM takes the same path as Ctrl-C once caught: under slow
+    "signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)]
+)
 def test_an_interrupt_names_the_resume_command_and_json_records_it(cli, monkeypatch, signum) -> None:
     monkeypatch.setattr(StopAfter, "signum", signum)
     monkeypatch.setattr(train_cli, "StopRequest", StopAfter)
@@ -154,6 +157,7 @@ def test_an_interrupt_names_the_resume_command_and_json_records_it(cli, monkeypa
     assert done["resumed"] is True and done["epochs"] == 2
 
 
+@pytest.mark.slow  # fast sibling: the interrupt test
 def test_an_interrupted_recipe_point_resumes_with_the_printed_command(
     cli, tmp_path: Path, monkeypatch
 ) -> None:
@@ -179,6 +183,7 @@ def test_an_interrupted_recipe_point_resumes_with_the_printed_command(
     assert first["skipped"] is True and first["run_dir"] == done["run_dir"] and not second["skipped"]
 
 
+@pytest.mark.slow  # fast sibling: the interrupt test
 def test_an_interrupted_unshuffle_run_says_how_to_resume_it_and_then_score_it(cli, monkeypatch) -> None:
     args = ["unshuffle", "--dataset", "synthetic", "--learn", "chans", "--width", "8", "--depth", "1",
             "--set", "kernel=3", "--epochs", "1", "--set", "subset=128", "--set", "test_subset=32", "--device", "cpu",

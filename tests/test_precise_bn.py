@@ -74,6 +74,7 @@ def test_a_short_run_saves_the_statistics_of_its_final_weights(tmp_path: Path) -
     assert _result(tmp_path / "run")["precise_bn"] == {"ran": True, "images": 256, "batches": 4}
 
 
+@pytest.mark.slow  # fast sibling: the saved-statistics test
 def test_the_pass_changes_buffers_only_and_never_leaves_a_record(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="8 optimizer steps is too short"):
         kept = train(tiny_config(precise_bn="never"), tmp_path / "never")
@@ -88,6 +89,7 @@ def test_the_pass_changes_buffers_only_and_never_leaves_a_record(tmp_path: Path)
     assert [("precise_bn" in json.loads(x)) for x in lines] == [False, True]  # after the last epoch only
 
 
+@pytest.mark.slow  # fast: the saved-statistics test
 def test_eval_of_the_saved_weights_reproduces_the_recomputed_test_accuracy(cli) -> None:
     trained = cli("train", *TINY, "--out", "run", "--json")
     assert trained.exit_code == 0, trained.stderr
@@ -99,6 +101,7 @@ def test_eval_of_the_saved_weights_reproduces_the_recomputed_test_accuracy(cli) 
     )
 
 
+@pytest.mark.slow  # fast: the saved-statistics test
 def test_a_short_run_says_on_stderr_what_it_did_with_the_statistics(cli) -> None:
     kept = cli("train", *TINY, "--out", "kept", "--set", "precise_bn=never")
     assert kept.exit_code == 0, kept.stderr
@@ -125,6 +128,7 @@ def test_unshuffling_runs_recompute_too(tmp_path: Path) -> None:
             "batch_size": 64,
             "device": "cpu",
             "learn": "chans",
+            "logger": "none",
         }  # fmt: skip
     )
     result = train(cfg, tmp_path / "run")

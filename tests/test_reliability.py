@@ -54,7 +54,7 @@ def _recipe(tmp: Path, text: str) -> list[str]:
     return ["train", "--recipe", "r.yaml"]
 
 
-_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu}\n"
+_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu, logger: none}\n"
 
 
 def _checkpoint_variant(kind: str) -> Callable[[Path, Path], None]:
@@ -165,7 +165,8 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
 }
 
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "16", "--depth", "2",
-         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans"]  # fmt: skip
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans",
+         "--logger", "none"]  # fmt: skip
 
 
 def _copy_run(tmp: Path, good: Path) -> Path:
@@ -363,6 +364,7 @@ def test_sigterm_saves_exits_143_and_resume_is_exact(tmp_path: Path, straight: P
     _assert_same_run(straight, tmp_path / "run")
 
 
+@pytest.mark.slow  # fast sibling: the diverging-lr test
 def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,6 +391,7 @@ def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_exits_non_zero
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # ~6 s; fast: full disk before config.yaml
 def test_disk_full_on_checkpoint_write_is_a_clear_error_and_the_old_checkpoint_survives(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

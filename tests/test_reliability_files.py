@@ -30,7 +30,8 @@ from conftest import tiny_config
 
 VICTIM = "a file outside the output folder\n"
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
-         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu",
+         "--logger", "none"]  # fmt: skip
 _ATTACK = [
     "--method",
     "fgsm",
@@ -44,7 +45,7 @@ _ATTACK = [
     "--device",
     "cpu",
 ]
-_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu}\n"
+_BASE = "base: {dataset: synthetic, subset: 64, test_subset: 32, width: 8, depth: 1, kernel: 3, patch: 4, epochs: 1, device: cpu, logger: none}\n"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def unshuffle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
                                      depth=1, kernel=3, subset=64, test_subset=16, epochs=1, batch_size=32,
-                                     device="cpu"))  # fmt: skip
+                                     device="cpu", logger="none"))  # fmt: skip
     run_dir = tmp_path_factory.mktemp("unshuffle") / "run"
     train(cfg, run_dir)
     return run_dir

@@ -24,7 +24,8 @@ from spatialmix_cli.training.loop import train
 from conftest import tiny_config
 
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
-         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu"]  # fmt: skip
+         "--set", "kernel=3", "--set", "patch=4", "--epochs", "1", "--learn", "chans", "--device", "cpu",
+         "--logger", "none"]  # fmt: skip
 _ATTACK = ["--method", "fgsm", "--n", "16", "--batch-size", "16", "--device", "cpu"]
 
 
@@ -284,9 +285,8 @@ def test_report_over_a_damaged_result_leaves_the_run_out_and_says_why(
     assert f"damaged {name}" in line and "internal error" not in result.stderr
 
 
-@pytest.mark.parametrize(  # ~4 s a case: one kind of damage in the fast run, the other five under slow
-    "case", [c if c == "eps-text" else pytest.param(c, marks=pytest.mark.slow) for c in DAMAGED_ATTACK_LINES]
-)
+@pytest.mark.parametrize("case", list(DAMAGED_ATTACK_LINES))
+@pytest.mark.slow  # trains and attacks (~4 s a case); fast: the damaged-result test
 def test_report_over_damaged_attack_lines_keeps_the_whole_ones_and_names_the_rest(
     cli, tmp_path: Path, good_run: Path, case: str
 ) -> None:
@@ -418,6 +418,7 @@ def test_an_attacks_jsonl_hard_linked_to_a_file_elsewhere_is_refused(
     assert outside.read_text() == ""
 
 
+@pytest.mark.slow  # trains; fast: the hard-link test
 def test_a_report_with_a_planted_link_among_its_files_rewrites_nothing(
     cli, tmp_path: Path, good_run: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -44,7 +44,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for learn in ("full", "chans"):
         cfg = TrainConfig.from_dict(dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=8,
                                          depth=1, kernel=3, subset=64, test_subset=16, epochs=1, batch_size=32,
-                                         device="cpu", learn=learn))  # fmt: skip
+                                         device="cpu", learn=learn, logger="none"))  # fmt: skip
         run = root / "unshuffle" / learn
         scores, ex = score_checkpoint(load_checkpoint(train(cfg, run).checkpoint), examples=2)
         save_scores(run, scores)
@@ -52,6 +52,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_report_from_real_runs_writes_md_html_json_and_every_image_exists(
     real_runs: Path, tmp_path: Path
 ) -> None:
@@ -77,6 +78,7 @@ def test_report_from_real_runs_writes_md_html_json_and_every_image_exists(
     assert "n=1" in md  # the number of runs behind each cell is shown
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_unfinished_runs_are_listed_as_skipped(real_runs: Path, tmp_path: Path) -> None:
     broken = tmp_path / "runs"
     shutil.copytree(real_runs / "sweep" / "full-d1", broken / "done")
@@ -87,6 +89,7 @@ def test_unfinished_runs_are_listed_as_skipped(real_runs: Path, tmp_path: Path) 
     assert len(skipped) == 1 and "unfinished" in skipped[0]
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_the_same_run_from_two_recipes_counts_once(real_runs: Path, tmp_path: Path) -> None:
     """A depth sweep and a width sweep that cross at one point train the same config and seed twice: one
     sample, not two (n=1, no std of 0), and the attack results of both copies are kept."""
@@ -142,6 +145,7 @@ def verdicts(root: Path) -> dict[int, Any]:
     return {c.id: c for c in all_claims(runs, fresh)}
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_learn_mode_claims_hold_fail_inconclusive_and_need_runs(real_runs: Path, tmp_path: Path) -> None:
     t = real_runs / "sweep" / "full-d1"
     good, bad, noisy, single = (tmp_path / x for x in ("good", "bad", "noisy", "single"))
@@ -171,6 +175,7 @@ def test_learn_mode_claims_hold_fail_inconclusive_and_need_runs(real_runs: Path,
     assert one.verdict == UNKNOWN and "fewer than 2 paired seeds" in one.evidence[0]
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_differences_are_paired_by_seed(real_runs: Path, tmp_path: Path) -> None:
     """Seeds that move full and chans together cancel in a paired difference: a 2-point gap that each seed
     repeats exactly holds, though each cell's own spread (±5 points) dwarfs it."""
@@ -185,6 +190,7 @@ def test_differences_are_paired_by_seed(real_runs: Path, tmp_path: Path) -> None
     )
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_filter_order_and_width_claims(real_runs: Path, tmp_path: Path) -> None:
     t = real_runs / "sweep" / "full-d1"
     jitter = (0.0, 0.004, -0.003)
@@ -200,6 +206,7 @@ def test_filter_order_and_width_claims(real_runs: Path, tmp_path: Path) -> None:
     assert verdicts(tmp_path / "w")[4].verdict == HOLDS
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_robustness_claims_and_masking_flags(real_runs: Path, tmp_path: Path) -> None:
     t = real_runs / "sweep" / "full-d1"
     root = tmp_path / "adv"
@@ -226,6 +233,7 @@ def test_robustness_claims_and_masking_flags(real_runs: Path, tmp_path: Path) ->
     assert verdicts(root)[7].verdict == FAILS  # more robust, but clean accuracy fell 9 points
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_attack_claims_count_the_test_image_sampling_error(real_runs: Path, tmp_path: Path) -> None:
     """A 1-point robust gain repeated exactly by 3 seeds is no evidence when it is measured on 100 images
     (binomial s.e. ≈ 6 points): inconclusive, not holds."""
@@ -243,6 +251,7 @@ def test_attack_claims_count_the_test_image_sampling_error(real_runs: Path, tmp_
     assert claim.comparisons[0].to_decide.n is None and "more test images would" in claim.evidence[0]
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_an_inconclusive_comparison_says_how_many_seeds_would_decide_it(
     real_runs: Path, tmp_path: Path
 ) -> None:
@@ -270,6 +279,7 @@ def test_an_inconclusive_comparison_says_how_many_seeds_would_decide_it(
     )
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_report_cli_json_and_errors(cli, real_runs: Path, tmp_path: Path) -> None:
     result = cli(
         "report", real_runs / "sweep", "--out", tmp_path / "rep", "--format", "md", "--draws", "1", "--json"
@@ -324,6 +334,7 @@ def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
     assert (seen.images, seen.broken, seen.screenshot) == (1, 1, None)
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_keys_that_change_results_keep_runs_apart(real_runs: Path, tmp_path: Path) -> None:
     """One list (config.RUNTIME_KEYS) says which keys do not change what a run computes. A bf16 run and its
     float32 twin are two runs, not one counted once; a run that only evaluated more often is the same run."""
@@ -343,6 +354,7 @@ def test_keys_that_change_results_keep_runs_apart(real_runs: Path, tmp_path: Pat
     assert len(runs) == 1 and "counted once" in skipped[0]
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_a_report_rebuilds_from_run_records_without_weights(real_runs: Path, tmp_path: Path) -> None:
     """The committed reproduction keeps config, result, metrics and attack lines, not the weights: report
     must read those records (figures that need weights are left out) rather than call them unfinished."""
@@ -376,6 +388,7 @@ def test_coverage_claim_describes_the_fixed_level() -> None:
     assert "unit energy" in rule and "|H| ≥ 2 × a flat spectrum" in rule and "threshold" not in rule
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_initial_banks_are_a_chans_runs_frozen_banks(real_runs: Path) -> None:
     """Rebuilt from the config alone, they are the banks a chans run kept frozen (and not a full run's)."""
     import torch
@@ -409,6 +422,7 @@ def test_own_bank_coverage_needs_no_weights_and_counts_each_bank_once(tmp_path: 
     assert [v[0] for v in per_n.values()] == list(first.values())
 
 
+@pytest.mark.slow  # the real_runs fixture (~5 s); fast: test_report_figures
 def test_fig9_envelopes_contrast_learned_with_frozen_random_filters(
     real_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

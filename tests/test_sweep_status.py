@@ -18,12 +18,12 @@ from conftest import json_lines
 
 TINY = (
     "base: {arch: convmixer, width: 8, depth: 1, kernel: 3, patch: 4, dataset: synthetic, subset: 64, "
-    "test_subset: 32, epochs: 1, batch_size: 32, device: cpu}\n"
+    "test_subset: 32, epochs: 1, batch_size: 32, device: cpu, logger: none}\n"
 )
 FIVE = TINY + "sweep: {learn: [full, chans, space], seed: [0, 1]}\n"  # six points
 UNSHUFFLE = (
     "base: {task: unshuffle, arch: convmixer_unshuffle, width: 8, depth: 1, kernel: 3, dataset: synthetic, "
-    "subset: 32, test_subset: 16, epochs: 1, batch_size: 16, device: cpu}\n"
+    "subset: 32, test_subset: 16, epochs: 1, batch_size: 16, device: cpu, logger: none}\n"
     "sweep: {learn: [full, chans]}\n"
 )
 ATTACK = "attack: {method: fgsm, eps: [1/255], n: 16, batch_size: 16, checks: false}\n"

@@ -72,7 +72,11 @@ def test_tagging_finds_every_depthwise_and_pointwise_layer(name: str, args: dict
     assert mlp and all(m.role == "channel" for m in mlp)
 
 
-@pytest.mark.parametrize(("name", "args"), FAMILIES, ids=IDS)
+@pytest.mark.parametrize(  # heavy timm: one family in the fast run, the rest under slow
+    ("name", "args"),
+    [f if f[0] == "mobilenetv2_050" else pytest.param(*f, marks=pytest.mark.slow) for f in FAMILIES],
+    ids=IDS,
+)
 @pytest.mark.parametrize("learn", ["chans", "space"])
 def test_frozen_weights_stay_bit_identical_after_steps(name: str, args: dict, learn: str) -> None:
     model = build(name, args, learn=learn).train()
@@ -227,6 +231,7 @@ def check_round_trip(run_dir: Path, name: str, args: dict) -> None:
     assert param_report(rebuilt) == param_report(ckpt.model)  # same roles, same frozen set
 
 
+@pytest.mark.slow  # heavy timm (a timm run through every command); fast: the tagging and frozen-weight tests
 @pytest.mark.parametrize(("name", "args"), [FAMILIES[0], FAMILIES[4]], ids=[IDS[0], IDS[4]])
 def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: str, args: dict) -> None:
     run_dir = tiny_timm_run(tmp_path, name, args)
@@ -251,6 +256,7 @@ def test_checkpoint_round_trip_spectrum_and_attack(tmp_path: Path, cli, name: st
     assert 0.0 <= json_lines(evaluated.stdout)[-1]["acc"] <= 1.0
 
 
+@pytest.mark.slow  # heavy timm: two timm runs; fast: the round trip test
 def test_report_reads_timm_runs(tmp_path: Path, cli) -> None:
     for learn in ("full", "chans"):
         cfg = TrainConfig.from_dict({
@@ -265,7 +271,7 @@ def test_report_reads_timm_runs(tmp_path: Path, cli) -> None:
     assert "timm:mobilenetv3_small_050" in report
 
 
-@pytest.mark.slow  # every family trains, rebuilds and is attacked (~30 s); fast sibling: the test above
+@pytest.mark.slow  # every family trains, rebuilds and is attacked (~30 s)
 @pytest.mark.parametrize(("name", "args"), FAMILIES, ids=IDS)
 def test_every_family_round_trips_and_is_attacked(tmp_path: Path, cli, name: str, args: dict) -> None:
     run_dir = tiny_timm_run(tmp_path, name, args, learn="space")
@@ -330,6 +336,7 @@ def test_convmixer_matches_timm_after_loading_weights_both_ways(ours_name, ours_
     torch.testing.assert_close(ours(x), fresh(x), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # heavy timm; fast: the weight-loading test
 def test_convmixer_preset_matches_timm_registered_model() -> None:
     """The registered names: spatialmix's convmixer_768_32_k7_p7 is timm's convmixer_768_32 (ReLU)."""
     ours = create_model("convmixer_768_32_k7_p7", num_classes=10).eval()
@@ -362,6 +369,7 @@ def fake_pretrained(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
+@pytest.mark.slow  # heavy timm; fast: the filter-bank test
 def test_pretrained_filters_stay_frozen_or_are_redrawn(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -207,6 +207,7 @@ def test_adapt_model_takes_token_mixer_names() -> None:
         adapt_model(TinyMixer(), token_mixers=["stem"])
 
 
+@pytest.mark.slow  # heavy timm; fast: test_timm_models' round trip
 def test_checkpoint_round_trip_and_spectrum(tmp_path: Path, cli) -> None:
     cfg = TrainConfig.from_dict({
         "arch": "timm:gmlp_ti16_224", "model_args": {"img_size": 32}, "learn": "chans", "dataset": "synthetic",

@@ -103,6 +103,7 @@ def test_refuses_a_folder_that_is_not_a_run_dir(tmp_path: Path) -> None:
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.slow  # three runs; fast: the bit-identical resume test
 def test_same_seed_same_result_other_seed_different(tmp_path: Path) -> None:
     a = train(tiny_config(epochs=1), tmp_path / "a")
     b = train(tiny_config(epochs=1), tmp_path / "b")
@@ -112,6 +113,7 @@ def test_same_seed_same_result_other_seed_different(tmp_path: Path) -> None:
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)
 
 
+@pytest.mark.slow  # a longer run; fast: the run-dir test
 def test_sgd_cosine_label_smoothing_grad_clip_channels_last_run(tmp_path: Path) -> None:
     cfg = tiny_config(optimizer="sgd", schedule="cosine", warmup_epochs=1, label_smoothing=0.1, grad_clip=1.0,
                       channels_last=True, arch="sep_resnet", depth=8, width=4, kernel=3, patch=None)  # fmt: skip

@@ -26,7 +26,8 @@ from conftest import json_lines, tiny_config
 
 def tiny_unshuffle(**overrides) -> TrainConfig:
     base = dict(task="unshuffle", arch="convmixer_unshuffle", dataset="synthetic", width=16, depth=2, kernel=3,
-                subset=512, test_subset=64, epochs=4, batch_size=64, lr=0.03, device="cpu", learn="chans")  # fmt: skip
+                subset=512, test_subset=64, epochs=4, batch_size=64, lr=0.03, device="cpu", learn="chans",
+                logger="none")  # fmt: skip
     return TrainConfig.from_dict({**base, **overrides})
 
 
@@ -77,6 +78,7 @@ def test_psnr_of_identical_images_is_infinite_and_known_noise_matches_the_formul
 
 
 # --- training and scores --------------------------------------------------------------------------
+@pytest.mark.slow  # trains the module's two runs (~15 s); fast: the CLI test
 def test_training_raises_psnr_above_the_scrambled_baseline(trained: dict[str, Path]) -> None:
     for learn, path in trained.items():
         ckpt = load_checkpoint(path)
@@ -89,6 +91,7 @@ def test_training_raises_psnr_above_the_scrambled_baseline(trained: dict[str, Pa
         assert examples.truth.shape == examples.restored.shape == (4, 3, 32, 32)
 
 
+@pytest.mark.slow  # the trained runs; fast: the CLI test
 def test_chans_freezes_spatial_mixing_in_unshuffle_models(trained: dict[str, Path]) -> None:
     ckpt = load_checkpoint(trained["chans"])
     fresh = create_model(**{"name": ckpt.meta["model"]["name"], **ckpt.meta["model"]["kwargs"]})
@@ -97,6 +100,7 @@ def test_chans_freezes_spatial_mixing_in_unshuffle_models(trained: dict[str, Pat
     assert not torch.equal(ckpt.model.head.weight, fresh.head.weight)  # the pixel head always learns
 
 
+@pytest.mark.slow  # the trained runs; fast: image_size test
 def test_perm_seed_is_in_the_checkpoint_and_scoring_uses_it(trained: dict[str, Path]) -> None:
     ckpt = load_checkpoint(trained["chans"])
     assert ckpt.meta["config"]["perm_seed"] == 0 and ckpt.meta["config"]["task"] == "unshuffle"
@@ -120,7 +124,7 @@ def test_task_and_arch_must_agree() -> None:
 def test_unshuffle_cli_trains_writes_json_scores_and_grid(cli, tmp_path: Path) -> None:
     args = ["unshuffle", "--dataset", "synthetic", "--learn", "chans", "--width", "8", "--depth", "1",
             "--set", "kernel=3", "--epochs", "1", "--set", "subset=128", "--set", "test_subset=32", "--device", "cpu",
-            "--out", "run", "--json"]  # fmt: skip
+            "--logger", "none", "--out", "run", "--json"]  # fmt: skip
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     (line,) = json_lines(result.stdout)
@@ -136,6 +140,7 @@ def test_unshuffle_cli_trains_writes_json_scores_and_grid(cli, tmp_path: Path) -
     )
 
 
+@pytest.mark.slow  # the trained runs; fast: the CLI test
 def test_unshuffle_eval_puts_full_and_chans_side_by_side(
     cli, trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -157,6 +162,7 @@ def test_unshuffle_eval_refuses_a_classifier(cli, tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # the trained runs
 def test_attack_refuses_an_unshuffle_checkpoint(cli, trained: dict[str, Path]) -> None:
     result = cli("attack", trained["chans"], "--n", "8")
     assert result.exit_code == 2 and "classif" in result.stderr
@@ -172,6 +178,7 @@ def test_image_size_resizes_the_data_and_the_permutation(tmp_path: Path) -> None
     assert torch.equal(shown.scrambled, scramble(shown.truth, make_permutation(16, 16, 0)))
 
 
+@pytest.mark.slow  # the trained runs
 def test_unshuffle_eval_takes_data_dir_but_no_training_options(
     cli, trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -201,6 +208,7 @@ def test_psnr_scores_outputs_clamped_to_the_image_range() -> None:
     assert float(task.loss(output, target)) > mse_clamped  # the loss still sees the overshoot
 
 
+@pytest.mark.slow  # the trained runs; fast: the clamping test
 def test_psnr_convention_is_recorded(trained: dict[str, Path]) -> None:
     from spatialmix_cli.analysis.unshuffle import PSNR_CONVENTION
 
