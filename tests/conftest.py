@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from spatialmix_cli.cli.app import app
@@ -75,3 +76,15 @@ def real_data() -> Path:
     if not (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"real datasets not found under {SHARED_DATA}")
     return SHARED_DATA
+
+
+def make_folder(root: Path, classes: int = 3, per_class: int = 8) -> None:
+    """An ImageFolder tree (train/ and val/, one folder per class) of small random JPEGs."""
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", per_class), ("val", per_class // 2)):
+        for c in range(classes):
+            folder = root / split / f"class_{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = (torch.rand(40, 48, 3, generator=g) * 80 + 60 * c).clamp(0, 255).to(torch.uint8)
+                Image.fromarray(pixels.numpy()).save(folder / f"{i}.jpg")

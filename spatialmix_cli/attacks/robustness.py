@@ -246,7 +246,7 @@ def attack_checkpoint(
     """Every (method, ε) of ``plan`` on ``ckpt``, plus the masking checks; one result per (method, ε),
     each carrying the checkpoint's failed checks in ``flags`` and all check details in ``checks``.
     ``channels_last``: run the models in the faster memory layout (CPU and GPU; the same numbers within
-    float tolerance, see tests/test_fast_paths.py)."""
+    float tolerance, see tests/training/test_fast_paths.py)."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
 
     def prepared(m: nn.Module) -> nn.Module:  # a copy: the caller's model keeps its mode and memory layout

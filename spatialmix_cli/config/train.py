@@ -337,7 +337,9 @@ class TrainConfig:
         help="auto | cpu | cuda | cuda:N.",
     )
     channels_last: bool = key(
-        True, runtime=True, help="Channels-last memory format (same numbers: tests/test_fast_paths.py)."
+        True,
+        runtime=True,
+        help="Channels-last memory format (same numbers: tests/training/test_fast_paths.py).",
     )
     bf16: bool = key(True, help="bf16 autocast on CUDA.")
     cpu_bf16: bool = key(

@@ -63,7 +63,7 @@ class ChannelConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # A strided 1x1 conv reads only every stride-th pixel: take them first, then a stride-1 conv. Same
-        # numbers (forward and gradients, see tests/test_layers.py); why not nn.Conv2d's strided kernel:
+        # numbers (forward and gradients, see tests/training/test_fast_paths.py); why not nn.Conv2d's strided kernel:
         # torch 2.14's oneDNN backward of a strided 1x1 conv in channels_last hangs on CPU (the projection
         # shortcut of every ResNet stage), and channels_last is the faster CPU layout for everything else.
         if self.stride != (1, 1):

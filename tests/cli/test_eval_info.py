@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_imagefolder import make_folder
 from typer.testing import CliRunner
 
 from spatialmix_cli import TrainConfig, __version__, train
@@ -17,7 +16,7 @@ from spatialmix_cli.cli.app import app, main
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.store.targets import expand_targets, paths_from_stdin
 
-from conftest import json_lines, tiny_config
+from conftest import json_lines, make_folder, tiny_config
 
 
 @pytest.fixture(scope="module")

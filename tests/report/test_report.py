@@ -324,7 +324,9 @@ def test_html_report_renders_in_headless_chromium_with_every_image(
 def test_browser_check_counts_a_broken_image(tmp_path: Path) -> None:
     from spatialmix_cli.analysis.reporting.render import IMAGE_CHECK_SCRIPT
 
-    png = (Path(__file__).parent.parent / "docs" / "figures" / "spectrum-random-vs-smooth.png").read_bytes()
+    png = (
+        Path(__file__).resolve().parents[2] / "docs" / "figures" / "spectrum-random-vs-smooth.png"
+    ).read_bytes()
     good = "data:image/png;base64," + __import__("base64").b64encode(png).decode()
     page = tmp_path / "page.html"
     page.write_text(

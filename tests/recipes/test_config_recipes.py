@@ -13,7 +13,7 @@ from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.store.points import check_models
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 

@@ -135,7 +135,7 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
         os.umask(old)
 
 
-COMMITTED = sorted((Path(__file__).resolve().parents[1] / "docs").rglob("model.safetensors"))
+COMMITTED = sorted((Path(__file__).resolve().parents[2] / "docs").rglob("model.safetensors"))
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.parent.name)

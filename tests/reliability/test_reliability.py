@@ -427,7 +427,7 @@ def test_disk_full_on_checkpoint_write_is_a_clear_error_and_the_old_checkpoint_s
 # Security: nothing we load can run code; recipes cannot write outside their folder; fuzzed input fails
 # cleanly.
 
-PACKAGE = Path(__file__).resolve().parents[1] / "spatialmix_cli"
+PACKAGE = Path(__file__).resolve().parents[2] / "spatialmix_cli"
 
 
 _PICKLERS = {"pickle", "cPickle", "dill", "marshal", "shelve", "joblib"}

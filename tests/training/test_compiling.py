@@ -158,6 +158,6 @@ def test_train_compiled_end_to_end_and_auto_stays_eager_for_a_tiny_run(tmp_path:
                      learn="chans").state_dict()
     )  # fmt: skip  # no torch.compile wrapper prefixes in the checkpoint
     notes = Notes()
-    # precise_bn=never: this is about the compile decision; the BN pass's own note is tests/test_precise_bn.py's
+    # precise_bn=never: this is about the compile decision; the BN pass's own note is tests/training/test_precise_bn.py's
     auto = train(tiny_config(epochs=3, learn="chans", precise_bn="never"), tmp_path / "auto", callbacks=notes)
     assert not auto.compiled and notes.notes == []

@@ -139,7 +139,7 @@ def test_shell_completion_offers_a_choice_options_values(
 
 def test_the_shell_asks_and_gets_the_values() -> None:
     """What bash runs on TAB (typer's completion protocol), end to end through `spatialmix`'s main()."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "_SPATIALMIX_COMPLETE": "complete_bash", "COMP_WORDS": "spatialmix train --learn c",
            "COMP_CWORD": "3", "PYTHONPATH": str(root)}  # fmt: skip
     code = "import sys; sys.argv = ['spatialmix']; from spatialmix_cli.cli.app import main; main()"

@@ -12,7 +12,7 @@ from spatialmix_cli.errors import ConfigError
 
 from conftest import json_lines
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = (
     "base: {arch: convmixer, width: 8, depth: 1, kernel: 3, patch: 4, dataset: synthetic, subset: 64, "
     "test_subset: 32, epochs: 1, batch_size: 32, device: cpu, logger: none}\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "spatialmix_cli"
 MAX_LINES = 60
 # The trainer (docs/architecture.md, "Data flow of one spatialmix train run"): parts that each read top to bottom.

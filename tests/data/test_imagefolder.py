@@ -5,23 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from spatialmix_cli.store.checkpoint import load_checkpoint
 from spatialmix_cli.training.loop import train
 
-from conftest import tiny_config
-
-
-def make_folder(root: Path, classes: int = 3, per_class: int = 8) -> None:
-    g = torch.Generator().manual_seed(0)
-    for split, n in (("train", per_class), ("val", per_class // 2)):
-        for c in range(classes):
-            folder = root / split / f"class_{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                pixels = (torch.rand(40, 48, 3, generator=g) * 80 + 60 * c).clamp(0, 255).to(torch.uint8)
-                Image.fromarray(pixels.numpy()).save(folder / f"{i}.jpg")
+from conftest import make_folder, tiny_config
 
 
 def test_imagefolder_trains_and_records_its_classes(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ["train", "attack", "unshuffle", "eval", "info", "spectrum", "report", "bench", "run"]
 HEAVY = ("torch", "torchvision", "torchattacks", "matplotlib", "numpy", "scipy")
 
