@@ -98,7 +98,7 @@ def attack_command(
 
     overrides = opt.take_keys(config, AttackPlan)  # the plan's options; the rest train a recipe's runs
     if checkpoints and any(str(p) == STDIN for p in checkpoints):  # `train --json | spatialmix attack -`
-        checkpoints = expand_targets(checkpoints, sys.stdin.read)
+        checkpoints = expand_targets(checkpoints, sys.stdin)
     given_keys = opt.config_overrides(config, set_)
     training = _training(recipe, given_keys, resume, overwrite, data_dir=data_dir, device=device)
     if list_points:

@@ -63,7 +63,7 @@ def eval_command(
     by default, no attack machinery."""
     from ..commands.eval import evaluate_checkpoints
 
-    paths = expand_targets(targets, sys.stdin.read)
+    paths = expand_targets(targets, sys.stdin)
     results = evaluate_checkpoints(
         paths,
         n=n,

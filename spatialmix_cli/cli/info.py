@@ -24,7 +24,7 @@ def info_command(targets: opt.Targets, json_: opt.Json = False, debug: opt.Debug
     trained, its run's result and the trainable / frozen parameters per layer type. Loads no data."""
     from ..commands.info import checkpoint_info
 
-    records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin.read)]
+    records = [checkpoint_info(p) for p in expand_targets(targets, sys.stdin)]
     for record in records:
         if json_:
             emit_json(record)

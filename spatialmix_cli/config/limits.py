@@ -32,6 +32,10 @@ MAX_IMAGE_SIZE = 4096  # pixels a side: a resize beyond it is a typo or a hostil
 MAX_CHANNELS = 1 << 10  # input channels a model may take (a dataset's, or a checkpoint's metadata)
 MAX_CLASSES = 1 << 20  # classes a model's head may have
 MIN_IMAGE_SIZE = 4  # pixels a side: torchvision's antialiased resize fails below 2, and 2-3 px hold no space
+# `-` (checkpoints from stdin, as in `train --json | spatialmix eval -`): lines read, blank ones included (so an
+# endless stream stops too), and bytes in one line: a path (Linux's PATH_MAX: 4,096) or a run record (~600)
+MAX_STDIN_LINES = 10_000
+MAX_STDIN_LINE_BYTES = 1 << 14
 _WHY = "this limit keeps one request from running for days"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -169,19 +170,21 @@ def test_info_table_and_stdin_paths(runs) -> None:
 
 def test_paths_from_stdin_reads_paths_and_run_records(tmp_path: Path) -> None:
     text = 'a/model.safetensors\n\n  b  \n{"checkpoint": "c/model.safetensors", "run_dir": "c"}\n{"run_dir": "d"}\n'
-    assert paths_from_stdin(text) == [
+    assert paths_from_stdin(io.BytesIO(text.encode())) == [
         Path("a/model.safetensors"),
         Path("b"),
         Path("c/model.safetensors"),
         Path("d"),
     ]
-    reads = []
-    expanded = expand_targets(["x", "-", "-"], lambda: reads.append(1) or "y\n")
-    assert expanded == [Path("x"), Path("y")] and reads == [1]  # stdin is read once
+    assert paths_from_stdin(io.StringIO("e\r\n")) == [Path("e")]  # a text stream too
+    assert paths_from_stdin(None) == []  # stdin closed
+    stdin = io.BytesIO(b"y\n")
+    expanded = expand_targets(["x", "-", "-"], stdin)
+    assert expanded == [Path("x"), Path("y")] and stdin.read() == b""  # stdin is read once
     with pytest.raises(ConfigError, match="no checkpoints given"):
-        expand_targets([], lambda: "")
+        expand_targets([], io.BytesIO())
     with pytest.raises(ConfigError, match="line 2 .* without"):
-        paths_from_stdin('x\n{"checkpoint": null}\n')
+        paths_from_stdin(io.BytesIO(b'x\n{"checkpoint": null}\n'))
 
 
 def test_version_and_the_bare_command(
