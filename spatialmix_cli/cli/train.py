@@ -96,17 +96,18 @@ def train_command(
     if dry_run:
         _dry_run(points, json_)
         return
-    _train(points, resume=resume, overwrite=overwrite, as_json=json_)
+    _train(points, resume=resume, overwrite=overwrite, as_json=json_, sweep=recipe is not None)
 
 
-def _train(points: list[Point], *, resume: bool, overwrite: bool, as_json: bool) -> None:
+def _train(points: list[Point], *, resume: bool, overwrite: bool, as_json: bool, sweep: bool) -> None:
+    """Train ``points``; a recipe's (``sweep``) skip a point another worker holds, a single run fails."""
     from ..commands.train import train_points
 
     # a sweep's command without --resume stops at its unfinished point
     again = "or continue the whole sweep: the same command again, with --resume" if len(points) > 1 else None
     printer = PointPrinter(as_json, again=again)
     with stop_request() as stop:
-        train_points(points, resume=resume, overwrite=overwrite, callbacks=printer, stop=stop)
+        train_points(points, resume=resume, overwrite=overwrite, callbacks=printer, stop=stop, sweep=sweep)
 
 
 def _base(config_file: Path | None, recipe: Path | None) -> TrainConfig | None:

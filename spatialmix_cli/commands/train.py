@@ -26,6 +26,20 @@ from ..training.stopping import StopRequest, TrainingInterrupted
 Finished = list[tuple[Point, TrainResult]]
 
 
+class RunBusy(RunDirBusy):
+    """The one run asked for (not a point of a sweep) is being trained by another process: the command
+    cannot do what it was asked. Exit 1, not 2: nothing in the input is wrong (the same command succeeds
+    once the other process has ended), as with a full disk (:class:`~..errors.StorageError`)."""
+
+    exit_code = 1
+
+
+def _busy_run(exc: RunDirBusy) -> RunBusy:
+    """The error of a single run whose folder another process holds: who holds it, and what to do."""
+    held = str(exc).removesuffix("; skipped")  # the sweep's wording: a sweep goes on with its next point
+    return RunBusy(f"{held}; run the same command again once it has ended, or give another --out")
+
+
 def train_points(
     points: list[Point],
     *,
@@ -33,11 +47,13 @@ def train_points(
     overwrite: bool,
     callbacks: PointCallbacks | None = None,
     stop: StopRequest | None = None,
+    sweep: bool = True,
 ) -> Finished:
     """Train each point (finished ones are skipped); (point, result) for every point finished now, points
-    another worker holds left out. ``stop``: held while the points train, so a SIGINT/SIGTERM stops the
-    run cleanly (:class:`TrainingInterrupted`, after ``callbacks.on_interrupt``). Under torchrun only rank
-    0 calls ``callbacks``: the other ranks train silently."""
+    another worker holds left out (``callbacks.on_busy``) — but with ``sweep=False`` (one run, not a
+    recipe's points) a held point is a :class:`RunBusy` error. ``stop``: held while the points train, so a
+    SIGINT/SIGTERM stops the run cleanly (:class:`TrainingInterrupted`, after ``callbacks.on_interrupt``).
+    Under torchrun only rank 0 calls ``callbacks``: the other ranks train silently."""
     hooks = callbacks if callbacks is not None and is_main() else PointCallbacks()
     finished: Finished = []
     with stop or contextlib.nullcontext():
@@ -48,6 +64,8 @@ def train_points(
             try:
                 result = _train_point(point, label, hooks, resume=resume, overwrite=overwrite, stop=stop)
             except RunDirBusy as exc:  # another worker of the sweep has this point: go on with the next
+                if not sweep:
+                    raise _busy_run(exc) from None
                 hooks.on_busy(label, point.run_dir, str(exc))
                 continue
             hooks.on_result(label, result)
