@@ -24,8 +24,6 @@ from spatialmix_cli.training.loop import train
 
 from conftest import json_lines, tiny_config
 
-COMMANDS = ["eval", "info", "attack"]
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -76,8 +74,12 @@ BAD_STDIN = {
 }
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("case", sorted(BAD_STDIN))
+# every case through `info`; eval and attack read stdin with the same code: the two cases and one more
+CASES = [("info", case) for case in sorted(BAD_STDIN)]
+CASES += [(c, case) for c in ("eval", "attack") for case in ("nul-byte", "long-line", "invalid-utf8")]
+
+
+@pytest.mark.parametrize(("command", "case"), CASES)
 def test_stdin_that_is_not_paths_is_one_error_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, case: str
 ) -> None:
@@ -162,6 +164,7 @@ def _stdin(lines: list[str | bytes], run: Path, ending: bytes) -> bytes:
     return ending.join(raw)
 
 
+@pytest.mark.slow  # ~20 s of CLI calls; fast siblings: test_stdin_that_is_not_paths_is_one_error_line
 @settings(
     max_examples=int(os.environ.get("SPATIALMIX_FUZZ_EXAMPLES", "120")),
     deadline=None,
