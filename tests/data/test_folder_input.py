@@ -5,6 +5,7 @@ naming the file or folder (exit 2, empty stdout, no run folder); the loader work
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.data import imagefolder
@@ -139,6 +141,11 @@ def test_a_class_folder_with_no_images_is_refused(cli, data: Path, tmp_path: Pat
 
 def test_the_worker_default_fits_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert TrainConfig().workers is None
+    # torch's own check (it warns about more workers than usable cores) is quiet on this machine
+    loader = DataLoader(range(4), num_workers=imagefolder.loader_workers(TrainConfig().workers))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loader.check_worker_number_rationality()
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
     assert imagefolder.loader_workers(None) == 2 and imagefolder.loader_workers(8) == 8
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
