@@ -15,6 +15,7 @@ a loader worker, reaches the main process as a marked item and is named there in
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -115,6 +116,18 @@ def _check_link(path: Path, top: Path, *, folder: bool) -> None:
         )
 
 
+def _check_file(path: Path, top: Path) -> None:
+    """An image file: a regular file (a pipe or device would block or never end), or a link into ``top``
+    (a dangling one is named as unreadable when the images are checked)."""
+    _check_link(path, top, folder=False)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path} is not a regular file (a pipe, socket or device); remove it")
+
+
 def _walk_error(exc: OSError) -> None:
     raise DataError(f"cannot read {exc.filename}: {exc.strerror or exc}")
 
@@ -151,7 +164,7 @@ def list_images(split: Path, top: Path | None = None) -> tuple[list[str], list[t
                 _check_link(Path(folder) / sub, top, folder=True)
             for file in sorted(files):
                 if file.lower().endswith(IMG_EXTENSIONS):
-                    _check_link(Path(folder) / file, top, folder=False)
+                    _check_file(Path(folder) / file, top)
                     samples.append((os.path.join(folder, file), index))
                     found += 1
         if not found:

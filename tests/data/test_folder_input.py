@@ -118,6 +118,11 @@ def test_a_link_out_of_the_data_folder_is_refused(cli, data: Path, tmp_path: Pat
     refused(train_folder(cli, data, tmp_path / "run"), tmp_path / "run", str(link), "out of the data folder")
 
 
+def test_a_pipe_named_like_an_image_is_refused_not_opened(cli, data: Path, tmp_path: Path) -> None:
+    os.mkfifo(data / "train" / "class_0" / "pipe.jpg")  # opening it to read would wait for a writer
+    refused(train_folder(cli, data, tmp_path / "run"), tmp_path / "run", "pipe.jpg is not a regular file")
+
+
 def test_links_inside_the_data_folder_are_used(data: Path) -> None:
     (data / "train" / "class_0" / "same.jpg").symlink_to(data / "val" / "class_1" / "0.jpg")
     classes, samples = imagefolder.list_images(data / "train", data)
@@ -154,7 +159,7 @@ def test_the_worker_default_fits_the_cores(monkeypatch: pytest.MonkeyPatch) -> N
 
 # --- any layout: trains, or one error line ----------------------------------------------------------------
 
-KINDS = ("good", "garbage", "truncated", "notes", "link_in", "link_out", "loop")
+KINDS = ("good", "garbage", "truncated", "notes", "link_in", "link_out", "loop", "pipe")
 
 
 def _write(folder: Path, i: int, kind: str, outside: Path) -> None:
@@ -175,6 +180,8 @@ def _write(folder: Path, i: int, kind: str, outside: Path) -> None:
     elif kind == "link_out":
         image.save(outside / f"{folder.name}-{i}.png")
         (folder / f"{i}.png").symlink_to(outside / f"{folder.name}-{i}.png")
+    elif kind == "pipe":
+        os.mkfifo(folder / f"{i}.jpg")
     else:
         (folder / f"loop{i}").symlink_to("..")
 
