@@ -7,10 +7,12 @@ class names and the mean / std of its own images.
 The images are listed here, not by torchvision's ImageFolder (whose ``os.walk(followlinks=True)`` follows
 a link out of the tree or round a loop): a class folder is walked without following links; a link to a
 file or class folder is used only where it resolves inside the data folder; a link to a folder inside a
-class folder is refused (a loop, or a second copy of images). Fewer than two classes, or a class with no
-images, is refused. Every listed image's header is opened once (a small folder's images are decoded
-whole), so a file that is not an image is named before a run starts; one that fails to decode later, on
-a loader worker, reaches the main process as a marked item and is named there in one line."""
+class folder is refused (a loop, or a second copy of images); so is a pipe or device named like an image.
+Fewer than two classes, or a class with no images, is refused. Every listed image's header is opened once
+(a small folder's images are decoded whole), so a file that is not an image is named before a run starts;
+one that fails to decode later, on a loader worker, reaches the main process as a marked item and is
+named there in one line. Bad images are not skipped (no option does): a run trains on exactly the
+folder's images, and the message says which file to remove or replace."""
 
 from __future__ import annotations
 
