@@ -266,8 +266,11 @@ class TrainConfig:
         None, bounds=NON_NEGATIVE, help="Random-crop padding in pixels (default: the dataset's; 0: off)."
     )
     hflip: bool | None = key(None, help="Random horizontal flips (default: the dataset's).")
-    workers: int = key(
-        4, bounds=NON_NEGATIVE, runtime=True, help="DataLoader workers, imagenet / folder only."
+    workers: int | None = key(
+        None,
+        bounds=NON_NEGATIVE,
+        runtime=True,
+        help="DataLoader workers, imagenet / folder only (default: min(4, the usable CPU cores)).",
     )
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = key(10, bounds=POSITIVE, flags=EVERYDAY, panel=OPTIMISATION, help="Training epochs.")

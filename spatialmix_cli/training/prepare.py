@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..data.batches import Batch, BatchSource, TensorBatches, eval_batches
-from ..data.imagefolder import FolderBatches, find_streamed, folder_eval_batches, imagefolder_info
+from ..data.imagefolder import (
+    FolderBatches,
+    check_split,
+    find_streamed,
+    folder_eval_batches,
+    imagefolder_info,
+)
 from ..data.info import DatasetInfo, dataset_info
 from ..data.sources import load_dataset
 from .distributed import Dist
@@ -80,6 +86,7 @@ def _imagefolder_data(
         randaugment=cfg.randaugment,
         randaugment_magnitude=cfg.randaugment_magnitude,
     )
+    check_split(root, "val")  # its images are read after training: a bad one is named before the run
     return TrainData(
         imagefolder_info(root, size, cfg.dataset, cfg.workers),
         source,
