@@ -31,10 +31,13 @@ class AttacksInterrupted(Exception):
 
     def __init__(self, done: int, total: int, saved: bool) -> None:
         kept = "their rows are kept in attacks.jsonl" if saved else "their results were printed, not saved"
-        super().__init__(
-            f"stopped after {done} of {total} checkpoint(s) ({kept}); to go on, run the same command again "
-            f"(it attacks all {total} anew; `spatialmix report` keeps the newest result of each attack)"
+        again = (
+            "nothing is left to attack"
+            if done == total
+            else f"to go on, run the same command again (it attacks all {total} anew; `spatialmix report` "
+            "keeps the newest result of each attack)"
         )
+        super().__init__(f"stopped after {done} of {total} checkpoint(s) ({kept}); {again}")
         self.done, self.total = done, total
 
 
