@@ -93,7 +93,7 @@ def attack_command(
     """Robust accuracy under FGSM / PGD / AutoAttack, with checks that the robustness is not masking.
     With --recipe, the training options of `spatialmix train` change the recipe's runs (--epochs 1, --set
     subset=256, --overwrite, ...; its --seed and --batch-size are the attack's: --set seed=N for training)."""
-    from ..commands.attack import attack, attack_listing
+    from ..commands.attack import AttacksInterrupted, attack, attack_listing
     from ..commands.train import Training
 
     overrides = opt.take_keys(config, AttackPlan)  # the plan's options; the rest train a recipe's runs
@@ -109,20 +109,25 @@ def attack_command(
         how = Training(
             overwrite=overwrite, callbacks=PointPrinter(False, summary=False, again=AGAIN), stop=stop
         )
-        results = attack(
-            checkpoints or [],
-            overrides,
-            recipe=recipe,
-            out=out,
-            index=index,
-            source=source,
-            data_dir=data_dir,
-            device=device or "auto",
-            save=save,
-            callbacks=AttackPrinter(json_),
-            config=training,
-            training=how,
-        )
+        try:
+            results = attack(
+                checkpoints or [],
+                overrides,
+                recipe=recipe,
+                out=out,
+                index=index,
+                source=source,
+                data_dir=data_dir,
+                device=device or "auto",
+                save=save,
+                callbacks=AttackPrinter(json_),
+                config=training,
+                training=how,
+                stop=stop,
+            )
+        except AttacksInterrupted as exc:  # the one line saying how to go on (stderr)
+            console().print(str(exc), markup=False)
+            raise typer.Exit(stop.exit_code) from None
     _print_table(results, json_)
 
 

@@ -11,6 +11,7 @@ import typer
 from ..config.limits import MAX_DRAWS, check_at_most
 from ..errors import ConfigError
 from ..safefiles import check_output_folder, check_target
+from ..training.stopping import Interrupted, signals_raise
 from . import options as opt
 from .output import console, emit_json, print_error, print_result, table
 
@@ -59,8 +60,13 @@ def report_command(
     check_output_folder(out, f"--out {out}")  # before minutes of figures, not after
     if screenshot is not None:
         check_target(screenshot)
-    report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
     err = console()
+    try:
+        with signals_raise():  # SIGTERM too: the staged files are removed, the previous report stays
+            report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
+    except Interrupted as exc:
+        err.print(_interrupted(exc, out), markup=False)
+        raise typer.Exit(exc.exit_code) from None
     rows = [[c.id, c.text, c.verdict + (" (masking flags)" if c.flagged else "")] for c in report.claims]
     print_result(table(f"claims from {len(report.runs)} runs", ["#", "claim", "verdict"], rows), json_)
     for path in report.files:
@@ -73,3 +79,10 @@ def report_command(
             raise typer.Exit(1)
     if json_:
         emit_json(report.summary())
+
+
+def _interrupted(exc: Interrupted, out: Path) -> str:
+    """The one line an interrupted report prints (stderr)."""
+    if exc.finished:
+        return f"interrupted ({exc}) after the new report was in place in {out}; it is whole"
+    return f"interrupted ({exc}): the report in {out} is as it was; the same command again builds it"

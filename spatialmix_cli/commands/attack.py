@@ -3,6 +3,8 @@ sample per dataset, every checkpoint attacked in turn, results appended to each 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,43 @@ from ..store.points import check_models, listing
 from ..store.rundir import read_config
 from ..training.callbacks import AttackCallbacks
 from ..training.runtime import resolve_device
+from ..training.stopping import StopRequest, signals_held
 from .train import Training
+
+
+class AttacksInterrupted(Exception):
+    """A stop request (SIGINT/SIGTERM) ended :func:`run_attacks` between batches: the checkpoint being
+    attacked then is dropped (none of its rows written), those before keep their rows whole."""
+
+    def __init__(self, done: int, total: int, saved: bool) -> None:
+        kept = "their rows are kept in attacks.jsonl" if saved else "their results were printed, not saved"
+        again = (
+            "nothing is left to attack"
+            if done == total
+            else f"to go on, run the same command again (it attacks all {total} anew; `spatialmix report` "
+            "keeps the newest result of each attack)"
+        )
+        super().__init__(f"stopped after {done} of {total} checkpoint(s) ({kept}); {again}")
+        self.done, self.total = done, total
+
+
+class _Poll:
+    """Raises :class:`AttacksInterrupted` where ``stop()`` turned true: before each checkpoint, between the
+    batches of its attacks (``on_batch`` wraps the callbacks'), and once they are all done."""
+
+    def __init__(self, stop: Callable[[], bool] | None, total: int, saved: bool) -> None:
+        self.stop, self.total, self.saved, self.done = stop, total, saved, 0
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop():
+            raise AttacksInterrupted(self.done, self.total, self.saved)
+
+    def wrap(self, on_batch: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+        def polled(label: str, done: int, total: int) -> None:
+            on_batch(label, done, total)
+            self.check()
+
+        return polled
 
 
 def recipe_points(
@@ -128,9 +166,12 @@ def run_attacks(
     device: torch.device | str = "cpu",
     save: bool = True,
     callbacks: AttackCallbacks | None = None,
+    stop: StopRequest | None = None,
 ) -> list[AttackResult]:
     """Load every checkpoint first (so a bad path fails before any work), then attack them in turn, one
-    sample per dataset; with ``save``, each run directory's results go to its attacks.jsonl."""
+    sample per dataset; with ``save``, each run directory's results go to its attacks.jsonl (all of a
+    checkpoint's rows in one append, with signals held). ``stop``: held while they run and polled between
+    batches; once a SIGINT/SIGTERM arrived, :class:`AttacksInterrupted`."""
     hooks = callbacks or AttackCallbacks()
     ckpts = [classifier(load_checkpoint(p, device)) for p in paths]
     src = classifier(load_checkpoint(source, device)) if source is not None else None
@@ -138,22 +179,42 @@ def run_attacks(
         for ckpt in ckpts:
             if records_here(ckpt):
                 check_target(ckpt.path.parent / ATTACKS_FILE)
-    samples: dict[str, Sample] = {}
-    results: list[AttackResult] = []
+    poll = _Poll(stop, len(ckpts), save)
     hooks.on_begin()
     try:
-        for ckpt in ckpts:
-            name = ckpt.info.name
-            if name not in samples:
-                samples[name] = checkpoint_sample(ckpt, plan, data_dir, device)
-            hooks.on_checkpoint(ckpt)
-            found = attack_checkpoint(ckpt, samples[name], plan, source=src, on_batch=hooks.on_batch)
+        with stop or contextlib.nullcontext():
+            results = _attack_each(ckpts, plan, src, data_dir, device, save, hooks, poll)
+            poll.check()  # a signal during the last checkpoint's rows
+    finally:
+        hooks.on_end()
+    return results
+
+
+def _attack_each(
+    ckpts: list[Checkpoint],
+    plan: AttackPlan,
+    src: Checkpoint | None,
+    data_dir: str | None,
+    device: torch.device | str,
+    save: bool,
+    hooks: AttackCallbacks,
+    poll: _Poll,
+) -> list[AttackResult]:
+    samples: dict[str, Sample] = {}
+    results: list[AttackResult] = []
+    for ckpt in ckpts:
+        poll.check()
+        name = ckpt.info.name
+        if name not in samples:
+            samples[name] = checkpoint_sample(ckpt, plan, data_dir, device)
+        hooks.on_checkpoint(ckpt)
+        found = attack_checkpoint(ckpt, samples[name], plan, source=src, on_batch=poll.wrap(hooks.on_batch))
+        with signals_held():  # its rows are written and reported whole, or not at all
             if save and records_here(ckpt):
                 record(ckpt.path.parent, found)
             hooks.on_results(ckpt, found)
             results.extend(found)
-    finally:
-        hooks.on_end()
+            poll.done += 1
     return results
 
 
@@ -171,13 +232,16 @@ def attack(
     callbacks: AttackCallbacks | None = None,
     config: dict[str, Any] | None = None,
     training: Training | None = None,
+    stop: StopRequest | None = None,
 ) -> list[AttackResult]:
     """``spatialmix attack``: :func:`attack_targets`, then :func:`run_attacks` on the resolved device
     (``source``, a checkpoint or run directory, crafts an extra transfer attack; ``config``: config keys
-    the recipe's runs are trained with, ``training`` how)."""
+    the recipe's runs are trained with, ``training`` how; ``stop``: polled between attack batches)."""
     paths, plan = attack_targets(
         checkpoints, overrides, recipe=recipe, out=out, index=index, config=config, training=training
     )
     dev = resolve_device(device)
     src = checkpoint_file(source) if source is not None else None
-    return run_attacks(paths, plan, source=src, data_dir=data_dir, device=dev, save=save, callbacks=callbacks)
+    return run_attacks(
+        paths, plan, source=src, data_dir=data_dir, device=dev, save=save, callbacks=callbacks, stop=stop
+    )

@@ -1,8 +1,13 @@
-"""``build_report``: runs → tables, figures, the claims verdicts, report.md / report.html / summary.json."""
+"""``build_report``: runs → tables, figures, the claims verdicts, report.md / report.html / summary.json.
+Everything is built in a hidden folder inside ``--out`` and moved into place in one held step at the end, so
+a Ctrl-C or SIGTERM at any moment leaves the previous report whole (or, once the move began, the new one)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +15,7 @@ from ...attacks.spec import attack_name, eps_label
 from ...config.limits import DEFAULT_LEVEL, DEFAULT_THRESHOLD
 from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside
+from ...training.stopping import Interrupted, signals_held
 from ..spectra.banks import disjoint_subset_coverage, drawn_spectrum, initial_banks
 from . import curves, numbers, plots
 from .claims import all_claims
@@ -142,8 +148,25 @@ def build_report(
         )
     figures_dir = out / "figures"
     _check_out(out, figures_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    report = Report(out, runs, skipped)
+    stage = Path(tempfile.mkdtemp(prefix=".report-", suffix=".tmp", dir=out))
+    try:
+        report = _build(Report(stage, runs, skipped), pad, draws)
+        _write(report, fmt)
+        _put_in_place(report, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a first build that was stopped leaves no empty folder either
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    return report
+
+
+def _build(report: Report, pad: int, draws: int) -> Report:
+    """The claims, tables and figures (into ``report.out``/figures) of ``report.runs``."""
+    runs = report.runs
 
     banks = [
         drawn_spectrum(kind, n, 5, draws=draws, pad=pad) for kind in ("random", "smooth") for n in COVERAGE_N
@@ -173,8 +196,7 @@ def build_report(
             ],
         )
     )
-    report.figures = _figures(runs, figures_dir, banks, pad)
-    _write(report, fmt, figures_dir)
+    report.figures = _figures(runs, report.out / "figures", banks, pad)
     return report
 
 
@@ -227,27 +249,46 @@ def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> 
     return figures
 
 
-def _write(report: Report, fmt: str, figures_dir: Path) -> None:
-    """report.md / report.html (per ``fmt``) and summary.json, then figures/ loses the PNGs of an earlier
-    build that this one did not write (after the new pages are in place, so the old page never links a
-    removed figure; unlinking a name never touches what a link there points to)."""
-    written = {p.name for _, p in report.figures if p.parent == figures_dir}
+def _write(report: Report, fmt: str) -> None:
+    """report.md / report.html (per ``fmt``), runs.csv / settings.csv and summary.json into ``report.out``
+    (the staging folder); the paths summary.json names are those the files will have once in place."""
+    stage = report.out
     if fmt in ("md", "both"):
-        path = report.out / "report.md"
-        atomic_write_text(path, render_markdown(report))
-        report.files.append(path)
+        atomic_write_text(stage / "report.md", render_markdown(report))
+        report.files.append(stage / "report.md")
     if fmt in ("html", "both"):
-        path = report.out / "report.html"
-        atomic_write_text(path, render_html(report))
-        report.files.append(path)
-    csvs, report.numbers = numbers.write_csvs(report.runs, report.out)
+        atomic_write_text(stage / "report.html", render_html(report))
+        report.files.append(stage / "report.html")
+    csvs, report.numbers = numbers.write_csvs(report.runs, stage)
     report.files.extend(csvs)
-    summary = report.out / "summary.json"
-    report.files.append(summary)
-    atomic_write_text(summary, json.dumps(report.summary(), indent=2, default=str) + "\n")
-    for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
-        if old.name not in written:
-            old.unlink()
+    report.files.append(stage / "summary.json")
+
+
+def _put_in_place(report: Report, out: Path) -> None:
+    """Move the staged files into ``out`` with signals held (each move is a rename, so the whole step takes
+    milliseconds): the new figures, then the pages and numbers; then figures/ loses the PNGs of an earlier
+    build that this one did not write (unlinking a name never touches what a link there points to).
+    ``report`` then names the files where they now are."""
+    stage = report.out
+    staged = [p for _, p in report.figures] + report.files
+    report.out = out
+    report.figures = [(caption, out / p.relative_to(stage)) for caption, p in report.figures]
+    report.files = [out / p.relative_to(stage) for p in report.files]
+    summary = json.dumps(report.summary(), indent=2, default=str) + "\n"
+    atomic_write_text(stage / "summary.json", summary)
+    figures_dir = out / "figures"
+    written = {p.name for _, p in report.figures if p.parent == figures_dir}
+    try:
+        with signals_held():
+            for path in staged:
+                (out / path.relative_to(stage)).parent.mkdir(exist_ok=True)
+                os.replace(path, out / path.relative_to(stage))
+            for old in figures_dir.glob("*.png") if figures_dir.is_dir() else []:
+                if old.name not in written:
+                    old.unlink()
+    except Interrupted as exc:  # held until the new report was in place
+        exc.finished = True
+        raise
 
 
 __all__ = ["FORMATS", "Report", "Table", "build_report"]
