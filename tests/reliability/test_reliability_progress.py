@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from spatialmix_cli.cli.app import app
+from spatialmix_cli.store.checkpoint.validate import history_problem, progress_fit_problem
 
 _TINY = ["--dataset", "synthetic", "--set", "subset=64", "--set", "test_subset=32", "--width", "8", "--depth", "1",
          "--set", "kernel=3", "--set", "patch=4", "--epochs", "2", "--learn", "chans", "--device", "cpu",
@@ -44,16 +47,20 @@ def _edit(src: Path, dest: Path, edit: Callable[[dict[str, Any]], None]) -> None
     save_file(tensors, str(dest), metadata={"spatialmix": json.dumps(meta), "format": "pt"})
 
 
-def _hashes(root: Path) -> dict[str, str | None]:
+def _hashes(root: Path) -> dict[str, tuple[str | None, int]]:
+    """Every path under ``root``: its content hash (None for a folder) and modification time."""
     return {
-        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None)
+        str(p.relative_to(root)): (
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None,
+            p.stat().st_mtime_ns,
+        )
         for p in sorted(root.rglob("*"))
     }
 
 
 def _refused(cli: Callable[..., Any], root: Path, args: list[Any], *names: str) -> str:
     """Exit 2, one ``error:`` line naming every one of ``names``, empty stdout, every file under ``root``
-    byte-identical."""
+    byte-identical and untouched (same mtime)."""
     before = _hashes(root)
     result = cli(*args)
     lines = result.stderr.strip().splitlines()
@@ -128,6 +135,35 @@ def test_progress_the_run_could_have_saved_still_resumes(
     result = cli("train", *_TINY, "--resume", "--out", run, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["resumed"] is True and (run / "model.safetensors").is_file()
+
+
+def _written(epochs: int, steps: int, epoch: int, step: int) -> dict[str, Any]:
+    """The progress and history the trainer writes ``step`` steps into epoch ``epoch`` (0-based)."""
+    rows = [
+        {"epoch": i + 1, "step": (i + 1) * steps, "train_loss": 1.0, "train_acc": 0.5, "test_loss": None,
+         "test_acc": None, "seconds": float(i), "lr": 0.1, "images_per_s": 10.0}
+        for i in range(epoch)
+    ]  # fmt: skip
+    progress = {"epoch": epoch, "step": step, "global_step": epoch * steps + step, "seconds": float(epoch)}
+    return {"progress": progress, "history": rows}
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), epochs=st.integers(1, 6), steps=st.integers(1, 50))
+def test_every_state_the_writer_makes_fits_and_a_step_beyond_the_epoch_never_does(
+    data: st.DataObject, epochs: int, steps: int
+) -> None:
+    epoch = data.draw(st.integers(0, epochs))
+    step = 0 if epoch == epochs else data.draw(st.integers(0, steps))
+    meta = _written(epochs, steps, epoch, step)
+    assert history_problem(meta["history"]) is None
+    assert progress_fit_problem(meta, epochs, steps) is None
+    beyond = data.draw(st.integers(steps + 1, 10**9))
+    meta["progress"].update(step=beyond, global_step=epoch * steps + beyond)
+    assert progress_fit_problem(meta, epochs, steps) is not None
+    rows = data.draw(st.integers(0, epochs + 1).filter(lambda n: n != epoch))
+    meta = {**_written(epochs, steps, epoch, step), "history": _written(epochs, steps, rows, 0)["history"]}
+    assert progress_fit_problem(meta, epochs, steps) is not None  # one history row per finished epoch
 
 
 STORED_SIZES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
