@@ -202,8 +202,8 @@ def check_resume(path: str | Path, epochs: int, steps_per_epoch: int) -> dict[st
     problem = progress_fit_problem(meta, epochs, steps_per_epoch)
     if problem:
         raise CheckpointError(
-            f"{path} does not fit this run: {problem} (the file is damaged or was edited); "
-            "pass --overwrite to start over"
+            f"{path} does not fit this run: {problem} (the file is damaged or was edited, or the run's data "
+            "changed since); pass --overwrite to start over"
         )
     return meta
 
