@@ -55,6 +55,7 @@ from .state import (
     TrainResult,
     check_finite,
     check_finite_model,
+    check_restorable,
     epoch_record,
     final_result,
     meta,
@@ -167,6 +168,8 @@ def train(
         if directory.state == "finished":
             return stored_result(run.dir)
         data = prepare_data(cfg, run.device, run.dist)  # a missing dataset fails here, before any write
+        if directory.state == "unfinished":  # progress that does not fit this run: refused before any write
+            check_restorable(run.dir, cfg, data.train.steps_per_epoch)
         if directory.claim() == "finished":  # claimed, decided again and config.yaml written
             return stored_result(run.dir)
         resumed = directory.state == "unfinished"
@@ -264,7 +267,7 @@ def build(run: Run, data: TrainData, *, resumed: bool) -> Trainer:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(cfg, model)
-    progress = start_progress(run, model, opt, resumed=resumed)
+    progress = start_progress(run, model, opt, data.train.steps_per_epoch, resumed=resumed)
     params = param_report(model)
     mixer = make_mixer(cfg.mixup, cfg.cutmix, data.info.num_classes) if cfg.task == "classify" else None
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -276,11 +279,13 @@ def build(run: Run, data: TrainData, *, resumed: bool) -> Trainer:
     return t
 
 
-def start_progress(run: Run, model: nn.Module, opt: torch.optim.Optimizer, *, resumed: bool) -> Progress:
+def start_progress(
+    run: Run, model: nn.Module, opt: torch.optim.Optimizer, steps_per_epoch: int, *, resumed: bool
+) -> Progress:
     """Where the run starts: restored from last.safetensors when it resumes, else at step 0. The saved
     running sums are global: rank 0 carries them, the others start from zero. Rank 0 writes metrics.jsonl
     (the epochs done so far)."""
-    progress = restore(run.dir, model, opt) if resumed else Progress()
+    progress = restore(run.dir, model, opt, run.cfg, steps_per_epoch) if resumed else Progress()
     if not run.main:
         progress.sums = {k: 0.0 for k in progress.sums}
     if run.main:

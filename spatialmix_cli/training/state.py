@@ -17,7 +17,7 @@ from ..config.train import TrainConfig
 from ..data.info import DatasetInfo
 from ..errors import SpatialmixError
 from ..models.timm_models import provenance
-from ..store.checkpoint import load_into, save_checkpoint
+from ..store.checkpoint import check_resume, load_into, save_checkpoint
 from ..store.checkpoint.validate import LEGACY_SUMS
 from ..store.rundir import read_result
 from . import distributed
@@ -82,7 +82,19 @@ def save_state(
     save_checkpoint(run_dir / LAST_FILE, model, {"kind": "train_state", **meta(cfg, info, progress)}, opt)
 
 
-def restore(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progress:
+def check_restorable(run_dir: Path, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    """Refuse, read-only, a ``last.safetensors`` whose progress this run could not have saved (an epoch or
+    step beyond the config's epochs or its data's steps, a history that does not match): before the claim
+    rewrites anything, and again in :func:`restore`."""
+    check_resume(run_dir / LAST_FILE, cfg.epochs, steps_per_epoch)
+
+
+def restore(
+    run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> Progress:
+    """The progress saved in ``last.safetensors``, checked against the run (:func:`check_restorable`),
+    with its weights and optimizer state loaded into ``model`` and ``opt``."""
+    check_restorable(run_dir, cfg, steps_per_epoch)
     saved = load_into(run_dir / LAST_FILE, model, opt)
     progress = dict(saved.get("progress", {}))
     if "sums" in progress:  # a state written before the sum was named "score"

@@ -32,7 +32,16 @@ from ...errors import CheckpointError, ConfigError
 from ...models import check_model_name, create_model, is_model
 from ...models.timm_models import check_timm_version, rebuild_kwargs, shapes_only
 from ...safefiles import NotRegularFile, atomic_write_bytes, check_regular, open_regular
-from .validate import check_normalization, check_values, dataset_mismatch, gone_key_problem, metadata_problem
+from .validate import (
+    check_normalization,
+    check_values,
+    dataset_mismatch,
+    gone_key_problem,
+    history_problem,
+    metadata_problem,
+    progress_fit_problem,
+    stored_config_problem,
+)
 
 META_KEY = "spatialmix"
 FORMAT_VERSION = 1
@@ -150,6 +159,9 @@ def parse_metadata(raw: str, path: str | Path = "<checkpoint>") -> dict[str, Any
         problem = dataset_mismatch(meta)
         if problem:
             raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
+    problem = stored_config_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path} has damaged spatialmix metadata: {problem}")
     return meta
 
 
@@ -161,6 +173,11 @@ def check_train_state(path: str | Path) -> dict[str, Any]:
     meta = read_metadata(path)
     if "optimizer" not in meta:
         raise CheckpointError(f"{path} holds no optimizer state; it is not a train state to resume")
+    problem = history_problem(meta.get("history", []))
+    if problem:
+        raise CheckpointError(
+            f"{path} has damaged spatialmix metadata: {problem}; pass --overwrite to start over"
+        )
     for key, tensor in read_tensors(path).items():
         if not key.startswith(_OPTIM_PREFIX):
             continue
@@ -174,6 +191,20 @@ def check_train_state(path: str | Path) -> dict[str, Any]:
                 f"{path}: optimizer tensor '{key}' holds NaN, Inf{' or negative' if name in ('step', 'exp_avg_sq') else ''} "
                 "values (the file is damaged or was edited); pass --overwrite to start over"
             )
+    return meta
+
+
+def check_resume(path: str | Path, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
+    """Check a ``last.safetensors`` (:func:`check_train_state`) against the run that resumes it, read-only:
+    its progress must be one a run of ``epochs`` epochs of ``steps_per_epoch`` steps (the run's config and
+    data) could have saved. Returns the metadata; a problem is a CheckpointError."""
+    meta = check_train_state(path)
+    problem = progress_fit_problem(meta, epochs, steps_per_epoch)
+    if problem:
+        raise CheckpointError(
+            f"{path} does not fit this run: {problem} (the file is damaged or was edited, or the run's data "
+            "changed since); pass --overwrite to start over"
+        )
     return meta
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...config.train import LEGACY_KEYS
-from ...errors import CheckpointError
+from ...config.train import LEGACY_KEYS, TrainConfig
+from ...errors import CheckpointError, ConfigError
 from ...layers.learn import BATCH_NORMS
 from ...layers.normalize import Normalize
 
@@ -41,6 +41,21 @@ def gone_key_problem(meta: dict[str, Any]) -> str | None:
         for key, fix in LEGACY_KEYS.items():
             if key in entry:
                 return f"'{key}' in its {part}: {fix}"
+    return None
+
+
+def stored_config_problem(meta: dict[str, Any]) -> str | None:
+    """The config a checkpoint records and its dataset's image size, checked by the options' own bounds
+    (TrainConfig's fields: image_size in [4, 4096], each size key's ``at_most``); ``meta`` has passed
+    :func:`metadata_problem` and its dataset ``DatasetInfo.from_dict``. (A 1-pixel image size reached a
+    resize and ended in an ATen internal assert.)"""
+    try:
+        if "config" in meta:
+            TrainConfig.from_dict(meta["config"], "config")
+        if "dataset" in meta:
+            TrainConfig.from_dict({"image_size": meta["dataset"]["image_size"]}, "dataset")
+    except ConfigError as exc:
+        return str(exc)
     return None
 
 
@@ -129,6 +144,65 @@ def progress_problem(progress: dict[str, Any]) -> str | None:
         or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in sums.values())
     ):
         return f"'progress.sums' must hold finite non-negative loss, score and count, got {sums!r}"
+    return None
+
+
+# The fields of a history row (training.state.epoch_record) that --resume reads, and those it may hold:
+# each a finite number, the optional ones also null (no test evaluation that epoch).
+_ROW_NUMBERS = ("train_loss", "seconds")
+_ROW_OPTIONAL = ("test_loss", "lr", "images_per_s", "train_acc", "test_acc", "train_psnr", "test_psnr")
+
+
+def history_problem(history: list[dict[str, Any]]) -> str | None:
+    """Each row of ``history`` as the trainer writes it: epoch ``i + 1``, a non-negative step count,
+    finite numbers, seconds that never go back (a resumed run reads the last row's seconds and the final
+    result its losses)."""
+    seconds = 0.0
+    for i, row in enumerate(history):
+        where = f"'history[{i}]"
+        if row.get("epoch") != i + 1 or not _is_int(row.get("epoch")):
+            return f"{where}.epoch' must be {i + 1}, got {row.get('epoch')!r}"
+        if not _is_int(row.get("step")) or row["step"] < 0:
+            return f"{where}.step' must be a non-negative integer, got {row.get('step')!r}"
+        for key in (*_ROW_NUMBERS, *_ROW_OPTIONAL):
+            value = row.get(key)
+            if (key in _ROW_NUMBERS or value is not None) and not (
+                _is_number(value) and math.isfinite(value)
+            ):
+                return f"{where}.{key}' must be a finite number, got {value!r}"
+        if "test_loss" not in row:
+            return f"{where}' has no 'test_loss'"
+        if row["seconds"] < seconds:
+            return f"{where}.seconds' goes back to {row['seconds']!r} from {seconds!r}"
+        seconds = row["seconds"]
+        if not isinstance(row.get("precise_bn", {}), (dict, type(None))):
+            return f"{where}.precise_bn' must be a JSON object, got {row['precise_bn']!r}"
+    return None
+
+
+def progress_fit_problem(meta: dict[str, Any], epochs: int, steps_per_epoch: int) -> str | None:
+    """Whether the progress of a train state (``meta`` passed :func:`metadata_problem` and
+    :func:`history_problem`) is one a run of ``epochs`` epochs of ``steps_per_epoch`` steps (this run's
+    config and data) could have saved: epoch in [0, epochs], step in [0, steps_per_epoch] (0 once every
+    epoch is done), the global step they make, one history row per finished epoch ending at its step."""
+    progress, history = meta.get("progress", {}), meta.get("history", [])
+    epoch, step = progress.get("epoch", 0), progress.get("step", 0)
+    if epoch > epochs:
+        return f"'progress.epoch' is {epoch}, beyond the run's {epochs} epochs"
+    if epoch == epochs and step:
+        return f"'progress.step' is {step} after the run's last epoch (must be 0)"
+    if step > steps_per_epoch:
+        return f"'progress.step' is {step}, beyond the {steps_per_epoch} steps of an epoch of this run's data"
+    if progress.get("global_step", 0) != epoch * steps_per_epoch + step:
+        return (
+            f"'progress.global_step' is {progress.get('global_step', 0)}, not {epoch * steps_per_epoch + step} "
+            f"(epoch {epoch}, step {step} of {steps_per_epoch} per epoch)"
+        )
+    if len(history) != epoch:
+        return f"'history' has {len(history)} rows for {epoch} finished epochs (one per epoch)"
+    for i, row in enumerate(history):
+        if row["step"] != (i + 1) * steps_per_epoch:
+            return f"'history[{i}].step' is {row['step']}, not {(i + 1) * steps_per_epoch}"
     return None
 
 
