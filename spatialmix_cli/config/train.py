@@ -167,7 +167,7 @@ class TrainConfig:
         False,
         model="timm",
         panel=MODEL,
-        help="timm: models only: start from timm's pretrained weights (downloaded: needs the network).",
+        help="timm: models only: start from timm's pretrained weights (the HF cache, else downloaded).",
     )
     model_args: str = key(
         "{}",
