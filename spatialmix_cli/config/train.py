@@ -67,6 +67,8 @@ class DatasetShape(Protocol):
     def mean(self) -> tuple[float, ...]: ...
     @property
     def std(self) -> tuple[float, ...]: ...
+    @property
+    def image_size(self) -> int: ...
 
 
 OPTIMIZERS = {"adamw": "", "sgd": "Nesterov momentum"}  # name: what --help says of it
@@ -165,7 +167,7 @@ class TrainConfig:
         False,
         model="timm",
         panel=MODEL,
-        help="timm: models only: start from timm's pretrained weights (downloaded: needs the network).",
+        help="timm: models only: start from timm's pretrained weights (the HF cache, else downloaded).",
     )
     model_args: str = key(
         "{}",
@@ -465,6 +467,7 @@ class TrainConfig:
                 "num_classes": info.num_classes if self.task == "classify" else None,
                 "pretrained": self.pretrained,
                 "model_args": json.loads(self.model_args),
+                "image_size": self.image_size or info.image_size,  # timm's img_size, where a model takes one
                 **{name: getattr(self, name) for name in COMMON_ARGS},
                 "mean": list(info.mean),
                 "std": list(info.std),

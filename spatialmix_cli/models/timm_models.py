@@ -1,7 +1,9 @@
 """``timm:NAME``: any model ``timm.create_model`` knows, with spatialmix's learn modes and filter banks.
 
-The model is ``timm.create_model(NAME, pretrained=..., in_chans=..., num_classes=..., **model_args)``
-behind spatialmix's input normalisation (images come in [0, 1], as for every spatialmix model), tagged and
+The model is ``timm.create_model(NAME, pretrained=..., in_chans=..., num_classes=..., **model_args)``,
+with ``img_size`` the data's image size where the model takes one (a ViT, an MLP-Mixer: their position
+embeddings or token Linears are sized at build, and a 224-px ViT refuses 32-px images), behind
+spatialmix's input normalisation (images come in [0, 1], as for every spatialmix model), tagged and
 configured by :func:`~.adapt.adapt_model`. State-dict keys are timm's under ``model.`` (and the
 normalisation's ``normalize.mean`` / ``normalize.std``).
 
@@ -9,6 +11,11 @@ Token-mixing Linears (MLP-Mixer, ResMLP, gMLP: spatial mixing) are found by stru
 (:func:`token_mixing_linears`): the model is built a second time, on the meta device, at twice the image
 size, and the Linears whose size changes follow the number of tokens. A model that takes no ``img_size``
 falls back to the table of known families (:data:`~spatialmix_cli.layers.roles.TOKEN_MIXERS`).
+
+Arguments timm refuses are a :class:`TimmBuildError`; the model check
+(:func:`spatialmix_cli.models.check.check_model`) names the one at fault, and checks that the model
+gives one logit per class, before anything is written. Pretrained weights come from the local cache, or
+from the network once it is known to answer (:mod:`.timm_weights`).
 
 timm is imported only when such a model is built or named, so commands that do not use it stay fast.
 Checkpoints record the timm name, its kwargs and timm's version (:func:`provenance`); they are rebuilt
@@ -30,9 +37,10 @@ from torch import nn
 from ..config.names import TIMM_PREFIX, check_model_args, is_timm_name
 from ..errors import ConfigError, did_you_mean
 from ..layers.roles import classifier_names, tag_roles
+from . import timm_weights
 from .common import DEFAULT_MIXING, MIXING_FIELDS, SpatialMixingArgs, split_mixing_args
 
-_OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args")
+_OWN_ARGS = ("in_chans", "num_classes", "pretrained", "model_args", "image_size")
 _PROBE_TOKENS: ContextVar[bool] = ContextVar("probe_tokens", default=True)
 
 
@@ -45,7 +53,8 @@ def import_timm() -> ModuleType:
 
 
 def timm_name(name: str) -> str:
-    """``timm:convnext_atto`` → ``convnext_atto``; an unknown name is a ConfigError naming close ones."""
+    """``timm:convnext_atto`` → ``convnext_atto``; an unknown name (or weights tag: ``convnext_atto.d2_in1k``)
+    is a ConfigError naming close ones."""
     timm = import_timm()
     base = name[len(TIMM_PREFIX) :]
     architecture = base.split(".")[0]  # a pretrained tag (convnext_atto.d2_in1k) names weights, not a model
@@ -54,11 +63,40 @@ def timm_name(name: str) -> str:
             f"unknown timm model '{base}'{did_you_mean(architecture, timm.list_models())}; "
             "timm.list_models('*pattern*') lists them"
         )
+    if base != architecture and base not in timm.list_pretrained(f"{architecture}.*"):
+        raise ConfigError(
+            f"timm model '{architecture}' has no weights tagged '{base[len(architecture) + 1 :]}'"
+            f"{did_you_mean(base, timm.list_pretrained(f'{architecture}.*'))}; timm.list_pretrained("
+            f"'{architecture}.*') lists them"
+        )
     return base
 
 
+class TimmBuildError(ConfigError):
+    """timm refused to build a model with these arguments; ``reason`` is its own message, in one line (the
+    model check names the argument at fault: :func:`spatialmix_cli.models.check.check_model`)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"timm model '{name}' does not build with these arguments ({reason})")
+        self.reason = reason
+
+
+# What timm's constructors raise for arguments they refuse (a wrong type, a size that does not divide, a
+# negative depth, a zero patch...); with weights, a load that does not fit raises RuntimeError too.
+BUILD_ERRORS = (TypeError, ValueError, IndexError, KeyError, AssertionError, RuntimeError, ArithmeticError)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, at most ``limit`` characters."""
+    text = str(exc).strip().split("\n")[0]
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class TimmClassifier(nn.Module):
-    """A timm model behind spatialmix's input normalisation, tagged, with learn mode and filter banks."""
+    """A timm model behind spatialmix's input normalisation, tagged, with learn mode and filter banks.
+    ``image_size`` (the data's) is passed to timm as ``img_size`` where the model takes one (a ViT, an
+    MLP-Mixer: sizes fixed at build) unless ``model_args`` sets ``img_size`` itself."""
 
     def __init__(
         self,
@@ -68,35 +106,54 @@ class TimmClassifier(nn.Module):
         num_classes: int = 10,
         pretrained: bool = False,
         model_args: Mapping[str, Any] | None = None,
+        image_size: int | None = None,
         mixing: SpatialMixingArgs = DEFAULT_MIXING,
     ) -> None:
         super().__init__()
         timm = import_timm()
         # A build on the meta device (config checks, --dry-run, the memory estimate) is shapes only: it
-        # never fetches weights.
+        # never fetches weights. Weights come from the local cache, or the network once it is known to answer.
         pretrained = pretrained and torch.get_default_device().type != "meta"
+        weights = timm_weights.pretrained_kwargs(timm, name) if pretrained else None
         self.normalize = mixing.normalize(in_chans)
-        try:
-            self.model = timm.create_model(
-                name, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes, **(model_args or {})
-            )
-        except (TypeError, ValueError, IndexError, KeyError, AssertionError) as exc:  # arguments it refuses
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise ConfigError(f"timm model '{name}' does not build with these arguments ({reason})") from None
-        except (OSError, RuntimeError) as exc:  # no weights for this name, or no network to fetch them
-            if not pretrained:
-                raise
-            reason = str(exc).split("\n")[0]
-            raise ConfigError(
-                f"timm model '{name}': could not load its pretrained weights ({reason}); they are "
-                "downloaded from the Hugging Face Hub, so this needs the network (or a filled HF cache)"
-            ) from None
-        model_args = dict(model_args or {}, in_chans=in_chans, num_classes=num_classes)
-        tag_roles(self.model, token_mixers=token_mixing_linears(timm, name, self.model, model_args))
+        args = dict(model_args or {}, in_chans=in_chans, num_classes=num_classes)
+        self.model, args = _create(timm, name, args, image_size, weights)
+        tag_roles(self.model, token_mixers=token_mixing_linears(timm, name, self.model, args))
         mixing.finish(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.normalize(x))
+
+
+def _create(
+    timm: ModuleType, name: str, args: dict[str, Any], image_size: int | None, weights: dict[str, Any] | None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """``timm.create_model(name, **args)`` with ``img_size=image_size`` where the model takes one (a model
+    that does not is built again without it), loading ``weights`` (:func:`.timm_weights.pretrained_kwargs`)
+    when given; returns the model and the arguments that built it. A refusal is a :class:`TimmBuildError`,
+    a failed download or load one ConfigError line."""
+    sized = dict(args, img_size=image_size) if image_size and "img_size" not in args else args
+    pretrained = weights is not None
+    try:
+        with timm_weights.quiet_downloads():
+            try:
+                return timm.create_model(name, pretrained=pretrained, **(weights or {}), **sized), sized
+            except TypeError as exc:  # "unexpected keyword argument 'img_size'": a size-agnostic model
+                if sized is args or "'img_size'" not in str(exc):
+                    raise
+            return timm.create_model(name, pretrained=pretrained, **(weights or {}), **args), args
+    except BUILD_ERRORS as exc:
+        if not pretrained or isinstance(exc, (TypeError, AssertionError)):
+            raise TimmBuildError(name, one_line(exc)) from None
+        reason = one_line(exc)
+    except OSError as exc:  # a download that broke off, a cached file that cannot be read
+        if not pretrained:
+            raise
+        reason = one_line(exc)
+    raise ConfigError(
+        f"timm model '{name}': could not load its pretrained weights ({reason}); they come from the local "
+        "cache or, once, from the network"
+    )
 
 
 @contextmanager

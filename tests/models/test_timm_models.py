@@ -14,6 +14,7 @@ from torch import nn
 from spatialmix_cli import TrainConfig, adapt_model, create_model, load_checkpoint, param_report, train
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.layers.roles import filter_bank_layers, role_counts
+from spatialmix_cli.models import timm_weights
 
 from conftest import json_lines
 
@@ -352,8 +353,10 @@ def test_convmixer_preset_matches_timm_registered_model() -> None:
 
 def fake_pretrained(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """timm.create_model that, asked for pretrained weights, sets every depthwise filter to 0.5 instead of
-    downloading (tests never touch the network); returns the pretrained flags it was called with."""
+    downloading (tests never touch the network), as if the weights were at hand; returns the pretrained
+    flags it was called with."""
     real, calls = timm.create_model, []
+    monkeypatch.setattr(timm_weights, "pretrained_kwargs", lambda timm, name: {})
 
     def create(name: str, pretrained: bool = False, **kwargs):
         calls.append(pretrained)
@@ -395,11 +398,15 @@ def test_pretrained_filters_stay_frozen_or_are_redrawn(
 
 
 def test_pretrained_weights_offline_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download that breaks off after the network answered (not cached, no HF_HUB_OFFLINE, the probe
+    passed): one ConfigError line. (Offline from the start: tests/reliability/test_timm_doors.py.)"""
+
     def offline(name: str, pretrained: bool = False, **kwargs):
         raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
 
+    monkeypatch.setattr(timm_weights, "pretrained_kwargs", lambda timm, name: {})
     monkeypatch.setattr(timm, "create_model", offline)
-    with pytest.raises(ConfigError, match="could not load its pretrained weights.*needs the network"):
+    with pytest.raises(ConfigError, match="could not load its pretrained weights.*from the network"):
         create_model("timm:mobilenetv3_small_050", pretrained=True)
 
 
