@@ -74,7 +74,7 @@ def load_sample(
             batch_size=250,
             device=torch.device("cpu"),
             subset=n,
-            workers=4,
+            workers=None,  # the machine's default (loader_workers): no worker-count warning on 2 cores
         )
         pairs = list(batches)
         images, labels = torch.cat([b[0] for b in pairs]), torch.cat([b[1] for b in pairs])
