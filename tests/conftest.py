@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,26 @@ def make_folder(root: Path, classes: int = 3, per_class: int = 8) -> None:
             for i in range(n):
                 pixels = (torch.rand(40, 48, 3, generator=g) * 80 + 60 * c).clamp(0, 255).to(torch.uint8)
                 Image.fromarray(pixels.numpy()).save(folder / f"{i}.jpg")
+
+
+def disk_snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` (dotfiles too) with a hash of its content and its mtime: equal
+    snapshots before and after a refused command mean it changed nothing on disk."""
+    return {
+        str(p.relative_to(root)): "dir"
+        if p.is_dir()
+        else f"{hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_mtime_ns}"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture
+def sigterm_guard():
+    """Were SIGTERM not caught by the command, it would end the test run; here it fails the test instead."""
+
+    def caught_by_the_test(signum, frame):  # noqa: ANN001
+        raise RuntimeError("SIGTERM was not handled by the command")
+
+    before = signal.signal(signal.SIGTERM, caught_by_the_test)
+    yield
+    signal.signal(signal.SIGTERM, before)

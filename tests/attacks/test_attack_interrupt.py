@@ -29,18 +29,6 @@ def _recipe(tmp_path: Path) -> Path:
     return recipe
 
 
-@pytest.fixture
-def sigterm_guard():
-    """Were SIGTERM not caught by the command, it would end the test run; here it fails the test instead."""
-
-    def caught_by_the_test(signum, frame):  # noqa: ANN001
-        raise RuntimeError("SIGTERM was not handled by the command")
-
-    before = signal.signal(signal.SIGTERM, caught_by_the_test)
-    yield
-    signal.signal(signal.SIGTERM, before)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_an_interrupted_recipe_attack_keeps_finished_rows_and_says_how_to_go_on(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum, sigterm_guard

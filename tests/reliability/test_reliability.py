@@ -6,7 +6,6 @@ Each case here is a row of docs/reliability.md: keep the two in step.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -23,7 +22,7 @@ from safetensors.torch import save_file
 from spatialmix_cli.store.checkpoint import load_model, read_metadata
 from spatialmix_cli.training.loop import train
 
-from conftest import tiny_config
+from conftest import disk_snapshot, tiny_config
 
 # --------------------------------------------------------------------------------------------------------
 # Bad input: one line on stderr naming the problem and the fix, exit code 2, no traceback, nothing changed.
@@ -35,18 +34,6 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("good") / "run"
     train(tiny_config(epochs=1, learn="chans"), run_dir)
     return run_dir
-
-
-def _snapshot(root: Path) -> dict[str, str]:
-    """Every file and folder under ``root`` with a hash of its content and its mtime."""
-    seen = {}
-    for path in sorted(root.rglob("*")):
-        key = str(path.relative_to(root))
-        if path.is_dir():
-            seen[key] = "dir"
-        else:
-            seen[key] = f"{hashlib.sha256(path.read_bytes()).hexdigest()} {path.stat().st_mtime_ns}"
-    return seen
 
 
 def _recipe(tmp: Path, text: str) -> list[str]:
@@ -191,14 +178,14 @@ def test_bad_input(cli, tmp_path: Path, good_run: Path, case: str) -> None:
 
 
 def _assert_refused(cli, tmp_path: Path, args: list, message: str) -> None:
-    before = _snapshot(tmp_path)
+    before = disk_snapshot(tmp_path)
     result = cli(*args)
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert message in lines[0], lines[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
-    assert _snapshot(tmp_path) == before, "a refused command changed files on disk"
+    assert disk_snapshot(tmp_path) == before, "a refused command changed files on disk"
 
 
 def test_unwritable_output_folder(cli, tmp_path: Path) -> None:

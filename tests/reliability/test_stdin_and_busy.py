@@ -5,7 +5,6 @@ another process is training fails (exit 1, one line); a sweep still skips the bu
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,7 +21,7 @@ from spatialmix_cli.config.limits import MAX_STDIN_LINE_BYTES, MAX_STDIN_LINES
 from spatialmix_cli.store.lock import claim
 from spatialmix_cli.training.loop import train
 
-from conftest import json_lines, tiny_config
+from conftest import disk_snapshot, json_lines, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +30,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("stdin") / "rún é"
     train(tiny_config(epochs=1, subset=64, test_subset=32), run_dir)
     return run_dir
-
-
-def _snapshot(root: Path) -> dict[str, str]:
-    """Every file and folder under ``root`` (dotfiles too) with a hash of its content and its mtime."""
-    return {
-        str(p.relative_to(root)): "dir"
-        if p.is_dir()
-        else f"{hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_mtime_ns}"
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def _invoke(args: list[str], stdin: bytes | None = None):
@@ -85,9 +74,9 @@ def test_stdin_that_is_not_paths_is_one_error_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     stdin, message = BAD_STDIN[case]
-    before = _snapshot(tmp_path)
+    before = disk_snapshot(tmp_path)
     _assert_one_error(_invoke([command, "-"], stdin), 2, message)
-    assert _snapshot(tmp_path) == before
+    assert disk_snapshot(tmp_path) == before
 
 
 class _Endless(io.BufferedIOBase):
@@ -184,7 +173,7 @@ def test_fuzzed_stdin_works_or_is_one_error_line_exit_2(
     stdin = _stdin(lines, run, ending)
     if command == "attack":  # a real checkpoint would run an attack: attack sees only the rest
         stdin = stdin.replace(str(run).encode(), b"nope")
-    before = _snapshot(tmp_path), _snapshot(run)
+    before = disk_snapshot(tmp_path), disk_snapshot(run)
     result = _invoke([command, "-", "--json"], stdin)
     assert result.exit_code in (0, 2), result.stderr
     assert "Traceback" not in result.stderr
@@ -192,7 +181,7 @@ def test_fuzzed_stdin_works_or_is_one_error_line_exit_2(
         lines_out = result.stderr.strip().splitlines()
         assert len(lines_out) == 1 and lines_out[0].startswith("error: "), result.stderr
         assert result.stdout == ""
-    assert (_snapshot(tmp_path), _snapshot(run)) == before
+    assert (disk_snapshot(tmp_path), disk_snapshot(run)) == before
 
 
 # --- a single run whose folder another process is training -------------------------------------------------
@@ -209,12 +198,12 @@ def test_a_single_run_whose_folder_is_claimed_fails_with_one_line(
     """Not "skipped" and exit 0: the run asked for was not done. Exit 1, not 2: nothing in the input is
     wrong (the same command succeeds once the other process has ended)."""
     with claim(tmp_path / "busy"):  # held by this process, as another worker would
-        before = _snapshot(tmp_path)
+        before = disk_snapshot(tmp_path)
         result = cli("train", *_TINY, "--out", "busy", *extra)
         _assert_one_error(result, 1, _HELD)
         assert "run the same command again once it has ended, or give another --out" in result.stderr
         assert "skipped" not in result.stderr
-        assert _snapshot(tmp_path) == before
+        assert disk_snapshot(tmp_path) == before
     done = cli("train", *_TINY, "--out", "busy", "--json")  # the claim released: the same command trains
     assert done.exit_code == 0 and json_lines(done.stdout)[-1]["run_dir"] == "busy", done.stderr
 

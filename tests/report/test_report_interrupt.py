@@ -54,18 +54,6 @@ def previous(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return before
 
 
-@pytest.fixture
-def sigterm_guard():
-    """Were SIGTERM not caught by the command, it would end the test run; here it fails the test instead."""
-
-    def caught_by_the_test(signum, frame):  # noqa: ANN001
-        raise RuntimeError("SIGTERM was not handled by the command")
-
-    before = signal.signal(signal.SIGTERM, caught_by_the_test)
-    yield
-    signal.signal(signal.SIGTERM, before)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_signal_while_the_report_is_written_leaves_the_previous_report_whole(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, previous: dict[str, bytes], signum, sigterm_guard

@@ -6,7 +6,6 @@ written. The estimates stay within 2x of what is really allocated; idx and YAML 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import struct
 import time
@@ -24,7 +23,7 @@ from spatialmix_cli.store.checkpoint import load_model, read_metadata
 from spatialmix_cli.training import memory
 from spatialmix_cli.training.loop import train
 
-from conftest import tiny_config
+from conftest import disk_snapshot, tiny_config
 
 TINY = ["--dataset", "synthetic", "--device", "cpu", "--width", "16", "--depth", "2", "--set", "kernel=3",
         "--set", "patch=4", "--epochs", "1", "--set", "subset=64", "--set", "test_subset=32",
@@ -44,18 +43,9 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def _snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): "dir"
-        if p.is_dir()
-        else f"{hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_mtime_ns}"
-        for p in sorted(root.rglob("*"))
-    }
-
-
 def _refused(cli, tmp_path: Path, args: list, *messages: str) -> str:
     """Run ``args``; assert the one-line refusal (exit 2, nothing on stdout, no file changed), fast."""
-    before = _snapshot(tmp_path)
+    before = disk_snapshot(tmp_path)
     started = time.perf_counter()
     result = cli(*args)
     seconds = time.perf_counter() - started
@@ -65,7 +55,7 @@ def _refused(cli, tmp_path: Path, args: list, *messages: str) -> str:
     for message in messages:
         assert message in lines[0], lines[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
-    assert _snapshot(tmp_path) == before, "a refused command changed files on disk"
+    assert disk_snapshot(tmp_path) == before, "a refused command changed files on disk"
     assert seconds < 5, f"the refusal took {seconds:.1f} s: something was allocated or computed first"
     return lines[0]
 
