@@ -3,6 +3,7 @@ CLI's help can name them."""
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
+STEPS_FILE = "steps.jsonl"  # one line per logged step: step, fractional epoch, running train metrics, lr
 LAST_FILE = "last.safetensors"
 MODEL_FILE = "model.safetensors"
 ATTACKS_FILE = "attacks.jsonl"  # appended to by `spatialmix attack`
@@ -12,6 +13,7 @@ GRID_FILE = "reconstructions.png"  # written by `spatialmix unshuffle`
 RUN_FILES = (
     CONFIG_FILE,
     METRICS_FILE,
+    STEPS_FILE,
     LAST_FILE,
     MODEL_FILE,
     RESULT_FILE,

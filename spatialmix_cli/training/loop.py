@@ -64,6 +64,7 @@ from .state import (
     save_state,
     stored_result,
 )
+from .steplog import with_step_log
 
 # re-exported: callers catch it from here
 from .stopping import TrainingInterrupted
@@ -213,8 +214,9 @@ def open_run(
     check_model(cfg)  # a bad model argument fails before anything is written
     dist = distributed.from_env()
     main = dist is None or dist.main
-    # only rank 0 reports progress and logs metrics; a logger's missing package fails here, before any write
-    callbacks = with_loggers(callbacks, cfg) if main else Callbacks()
+    # only rank 0 reports progress, logs metrics and records the logged steps (steps.jsonl, whatever the
+    # logger); a logger's missing package fails here, before any write
+    callbacks = with_step_log(with_loggers(callbacks, cfg), cfg) if main else Callbacks()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     distributed.check_batch(dist, cfg.batch_size)
     device = distributed.device_for(dist, resolve_device(cfg.device))
