@@ -1,5 +1,6 @@
-"""steps.jsonl: a line per logged step of every run (whatever the logger), with the fractional epoch; a
-resume drops the lines after the step it starts from; an overwrite starts the file again."""
+"""steps.jsonl: a line per logged step of every run (whatever the logger), with the fractional epoch and
+the loss and metric over the images since the previous logged step; a resume drops the lines after the
+step it starts from; an overwrite starts the file again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from spatialmix_cli.config.runfiles import METRICS_FILE, RUN_FILES, STEPS_FILE
 from spatialmix_cli.training.loop import TrainingInterrupted, lr_at, train, warmup_steps
-from spatialmix_cli.training.steplog import StepLog, keep_until
+from spatialmix_cli.training.steplog import StepLog, keep_until, window
 
 from conftest import json_lines, tiny_config
 
@@ -28,20 +29,30 @@ def test_a_line_per_logged_step_with_the_fractional_epoch(tmp_path: Path) -> Non
     assert [r["epoch"] for r in rows] == pytest.approx([r["step"] / per_epoch for r in rows])
     warmup = warmup_steps(cfg, per_epoch)
     for row in rows:
-        assert set(row) == {"step", "epoch", "train_loss", "train_acc", "lr"}
+        assert set(row) == {"step", "epoch", "train_loss", "train_acc", "lr", "images"}
         expected = lr_at(row["step"] - 1, total=total, warmup=warmup, peak=cfg.lr, schedule=cfg.schedule)
         assert row["lr"] == pytest.approx(expected)
 
 
-def test_an_epochs_last_logged_step_is_its_metrics_line(tmp_path: Path) -> None:
+def test_an_epochs_windows_add_up_to_its_metrics_line(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(tiny_config(epochs=2, log_every=2), run)  # 4 steps an epoch: steps 4 and 8 end the epochs
-    by_step = {r["step"]: r for r in lines(run)}
+    train(tiny_config(epochs=2, log_every=2), run)  # 4 steps an epoch of 64 images: windows of 2 steps
+    rows = lines(run)
+    assert [r["images"] for r in rows] == [128] * 4  # each window starts at the previous logged step
     for record in lines(run, METRICS_FILE):
-        row = by_step[record["step"]]
-        assert row["epoch"] == record["epoch"]
-        assert row["train_loss"] == pytest.approx(record["train_loss"])
-        assert row["train_acc"] == pytest.approx(record["train_acc"])
+        mine = [r for r in rows if record["epoch"] - 1 < r["epoch"] <= record["epoch"]]
+        assert len(mine) == 2 and mine[-1]["step"] == record["step"]
+        images = sum(r["images"] for r in mine)
+        for key in ("train_loss", "train_acc"):
+            assert sum(r[key] * r["images"] for r in mine) / images == pytest.approx(record[key])
+    assert rows[2]["train_loss"] != pytest.approx(rows[1]["train_loss"])  # the epochs do not run on
+
+
+def test_a_window_of_psnr_is_that_of_its_mean_squared_error() -> None:
+    before = {"loss": 2.0, "score": 0.02, "count": 2.0}
+    found = window({"loss": 5.0, "score": 0.05, "count": 5.0, "train_psnr": 0.0}, before)
+    assert found == pytest.approx({"train_loss": 1.0, "train_psnr": 20.0, "images": 3})
+    assert window({"loss": 4.0, "score": 3.0, "count": 4.0, "train_acc": 0.75}, {})["train_acc"] == 0.75
 
 
 def test_a_resume_drops_the_lines_after_the_saved_step(tmp_path: Path) -> None:
@@ -87,15 +98,16 @@ def test_keep_until_drops_later_and_torn_lines_and_rewrites_only_then(tmp_path: 
 def test_lines_wait_for_the_epochs_end_or_close_and_are_appended(tmp_path: Path) -> None:
     log = StepLog(epochs=2, flush_seconds=3600.0)
     log.on_start(run_dir=tmp_path, total_steps=8, done_steps=0, params={})
-    log.on_step(global_step=1, epoch=0, metrics={"train_loss": 1.0, "lr": 0.1, "images_per_s": 5.0})
+    sums = {"loss": 2.0, "score": 1.0, "count": 2.0, "train_acc": 0.5, "lr": 0.1, "images_per_s": 5.0}
+    log.on_step(global_step=1, epoch=0, metrics=sums)
     log.on_step(global_step=2, epoch=0, metrics=None)  # not a log step
     assert not (tmp_path / STEPS_FILE).exists()
     log.on_epoch_end({})
     inode = (tmp_path / STEPS_FILE).stat().st_ino
-    log.on_step(global_step=6, epoch=1, metrics={"train_loss": 0.5, "lr": 0.05})
+    log.on_step(global_step=6, epoch=1, metrics={**sums, "loss": 1.0, "lr": 0.05})  # a new epoch's sums
     log.close()
     assert (tmp_path / STEPS_FILE).stat().st_ino == inode  # appended to, not rewritten
     assert lines(tmp_path) == [
-        {"step": 1, "epoch": 0.25, "train_loss": 1.0, "lr": 0.1},
-        {"step": 6, "epoch": 1.5, "train_loss": 0.5, "lr": 0.05},
+        {"step": 1, "epoch": 0.25, "train_loss": 1.0, "train_acc": 0.5, "images": 2, "lr": 0.1},
+        {"step": 6, "epoch": 1.5, "train_loss": 0.5, "train_acc": 0.5, "images": 2, "lr": 0.05},
     ]
