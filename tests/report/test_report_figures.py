@@ -105,8 +105,8 @@ def test_curves_figure_is_drawn_when_runs_logged_metrics(
     runs, _ = load_runs([runs_root])
     chans = [r for r in runs if r.config.learn == "chans"]
     c = curve(chans, "train_acc")
-    assert c.epochs == [1, 2] and c.n == [2, 2] and c.mean[1] == pytest.approx(0.63)
-    assert curve(chans, "test_acc").epochs == [2]  # logged at the last epoch only
+    assert c.x == [1, 2] and c.n == [2, 2] and c.mean[1] == pytest.approx(0.63)
+    assert curve(chans, "test_acc").x == [2]  # logged at the last epoch only
     bare = tmp_path / "bare"
     make_run(bare, "full", 0, metrics=False)
     assert training_curves(load_runs([bare])[0], tmp_path) == []
