@@ -24,9 +24,10 @@ from spatialmix_cli.analysis.reporting.curves import (
     settings,
     step_rows,
     train_curve,
+    y_limits,
 )
 
-from conftest import tiny_config
+from conftest import json_lines, tiny_config
 
 PER_EPOCH = 8  # steps an epoch; logged every 2 steps
 
@@ -125,3 +126,23 @@ def test_panels_read_from_zero_with_whole_epochs_legible_type_and_shared_y(
     assert sizes and min(sizes) >= 8
     markers = {line.get_marker() for line in axes[1].lines}
     assert "o" in markers  # the older record's per-epoch points are marked
+
+
+def test_shared_limits_hold_the_means_and_bands_with_a_margin() -> None:
+    assert y_limits([10.0, 20.0], log=False) == pytest.approx((9.5, 20.5))
+    lo, hi = y_limits([1e-3, 1e-1, -1.0], log=True)  # a log axis: decades, non-positive values left out
+    assert lo == pytest.approx(1e-3 / 10**0.1) and hi == pytest.approx(1e-1 * 10**0.1)
+    assert y_limits([], log=False) is None
+
+
+def test_a_wide_test_error_bar_does_not_set_the_shared_limits(tmp_path: Path) -> None:
+    make_run(tmp_path, "chans", 0)
+    make_run(tmp_path, "chans", 1)
+    make_run(tmp_path, "chans", 0, width=32)
+    outlier = make_run(tmp_path, "chans", 1, width=32)
+    lines = json_lines((outlier / "metrics.jsonl").read_text())
+    lines[-1]["test_acc"] = 0.0  # one seed's test point far off: a wide error bar in that panel
+    (outlier / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    axes = draw_curves(settings(load_runs([tmp_path])[0]), "metric").axes
+    low = axes[1].get_ylim()[0]
+    assert axes[0].get_ylim()[0] == low and 0 < low < 30  # the bar (30 % ± 42) runs out below the frame

@@ -12,7 +12,8 @@ range it covers (seeds of one setting log the same steps, so usually nothing is 
 Reading: x runs from 0 to the setting's epochs with integer ticks; a series with a single point is a
 marker, never an invisible line (and per-epoch train points are marked: there is nothing between them).
 Panels of the same task and dataset share their y limits (they are compared side by side: the same
-quantity on the same data); those of another task or dataset keep their own. Type is ≥ 8 pt at the
+quantity on the same data), fitted to the means and train bands they draw (a test error bar wider than
+all of them may run out of the frame); those of another task or dataset keep their own. Type is ≥ 8 pt at the
 saved size (100 dpi), legends included.
 """
 
@@ -145,28 +146,31 @@ def settings(runs: list[Run]) -> list[list[Run]]:
     return [found[k] for k in sorted(found, key=lambda k: describe(found[k][0], ("learn",)))]
 
 
-def draw_train(ax: Any, c: Curve, colour: str, scale: float) -> None:
+def draw_train(ax: Any, c: Curve, colour: str, scale: float) -> list[float]:
     """The training curve: a line at the mean with a ± std band where two or more seeds have the point;
-    a marker on every point where they are epochs (nothing lies between them) or there is one point."""
+    a marker on every point where they are epochs (nothing lies between them) or there is one point.
+    Returns the y values drawn (means and band edges)."""
     if not c.x:
-        return
+        return []
     ys = [m * scale for m in c.mean]
     marker = "o" if len(c.x) == 1 or not c.per_step else ""
     ax.plot(c.x, ys, "-", marker=marker, color=colour, lw=1.3, ms=3.5)
     lo = [y - s * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     hi = [y + s * scale if s is not None else math.nan for y, s in zip(ys, c.std, strict=True)]
     ax.fill_between(c.x, lo, hi, color=colour, alpha=0.2, lw=0)
+    return [y for y in ys + lo + hi if math.isfinite(y)]
 
 
-def draw_test(ax: Any, c: Curve, colour: str, scale: float) -> None:
+def draw_test(ax: Any, c: Curve, colour: str, scale: float) -> list[float]:
     """The test points: a white-edged marker each (an error bar of ± std where two or more seeds have
-    it), joined by a dashed line where there are several."""
+    it), joined by a dashed line where there are several. Returns the means drawn."""
     if not c.x:
-        return
+        return []
     ys = [m * scale for m in c.mean]
     yerr = [s * scale if s is not None else math.nan for s in c.std]
     style = dict(color=colour, marker="D", ms=5, mec="white", mew=0.8, capsize=2.5, lw=1.0, zorder=3)
     ax.errorbar(c.x, ys, yerr=yerr, ls="--" if len(c.x) > 1 else "none", **style)
+    return ys
 
 
 def _quantity(run: Run, quantity: str) -> tuple[str, float, str]:
@@ -196,10 +200,11 @@ def _legend(ax: Any, entries: list[tuple[str, str]], per_step: bool) -> None:
     )
 
 
-def _panel(ax: Any, runs: list[Run], quantity: str, rows: Rows, steps: Steps) -> None:
+def _panel(ax: Any, runs: list[Run], quantity: str, rows: Rows, steps: Steps) -> list[float]:
+    """One setting's curves on ``ax``; returns the y values that its limits must hold."""
     first = runs[0]
     name, scale, unit = _quantity(first, quantity)
-    entries, per_step = [], True
+    entries, per_step, ys = [], True, []
     for learn in LEARN_MODES:
         rs = [r for r in runs if r.config.learn == learn]
         if not rs:
@@ -207,8 +212,8 @@ def _panel(ax: Any, runs: list[Run], quantity: str, rows: Rows, steps: Steps) ->
         colour = _COLOURS.get(learn, "tab:gray")
         train = train_curve(rs, f"train_{name}", steps, rows)
         per_step = per_step and train.per_step
-        draw_train(ax, train, colour, scale)
-        draw_test(ax, curve(rs, f"test_{name}", rows), colour, scale)
+        ys += draw_train(ax, train, colour, scale)
+        ys += draw_test(ax, curve(rs, f"test_{name}", rows), colour, scale)
         entries.append((f"{learn} (n={len({r.config.seed for r in rs})})", colour))
     ax.set_title(panel_title(describe(first, ("learn",)), TITLE_CHARS), fontsize=FONT + 1)
     epochs = max(r.config.epochs for r in runs)
@@ -221,22 +226,43 @@ def _panel(ax: Any, runs: list[Run], quantity: str, rows: Rows, steps: Steps) ->
     ax.tick_params(labelsize=FONT)
     ax.grid(alpha=0.3)
     _legend(ax, entries, per_step)
+    return ys
+
+
+def y_limits(values: list[float], log: bool) -> tuple[float, float] | None:
+    """Limits that hold ``values`` with a 5 % margin (of the decades, on a log axis); None without any."""
+    values = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    if log:
+        margin = (hi / lo) ** 0.05 if hi > lo else 2.0
+        return lo / margin, hi * margin
+    margin = 0.05 * (hi - lo) or 0.05 * abs(hi) or 1.0
+    return lo - margin, hi + margin
 
 
 def draw_curves(found: list[list[Run]], quantity: str) -> Figure:
-    """The figure of ``quantity`` (``metric`` or ``loss``): one panel per setting of ``found``; panels of
-    the same task and dataset share their y axis."""
+    """The figure of ``quantity`` (``metric`` or ``loss``): one panel per setting of ``found``. Panels of
+    the same task and dataset share their y axis, its limits fitted to their means and train bands: a test
+    error bar far wider than the data (one seed's outlier) runs out of the frame instead of squeezing
+    every panel of the group."""
     rows: Rows = {id(r): epoch_rows(r) for rs in found for r in rs}
     steps: Steps = {id(r): step_rows(r) for rs in found for r in rs}
     cols = min(len(found), COLUMNS)
     n_rows = math.ceil(len(found) / cols)
     fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * n_rows), layout="constrained")
     shared: dict[tuple[str, str], Any] = {}
+    values: dict[tuple[str, str], list[float]] = {}
     for i, rs in enumerate(found):
         group = (rs[0].config.task, rs[0].config.dataset)
         ax = fig.add_subplot(n_rows, cols, i + 1, sharey=shared.get(group))
         shared.setdefault(group, ax)
-        _panel(ax, rs, quantity, rows, steps)
+        values.setdefault(group, []).extend(_panel(ax, rs, quantity, rows, steps))
+    for group, ax in shared.items():
+        limits = y_limits(values[group], ax.get_yscale() == "log")
+        if limits is not None:
+            ax.set_ylim(*limits)
     return fig
 
 
@@ -265,4 +291,5 @@ __all__ = [
     "step_rows",
     "train_curve",
     "training_curves",
+    "y_limits",
 ]
