@@ -46,6 +46,16 @@ def report_command(
             "image did not load."
         ),
     ] = None,
+    fig9_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--fig9-run",
+            help="Run directory (one of RUNS, a ConvMixer learning full or chans, with weights) whose "
+            "filters Fig. 9 draws, beside its full/chans twin of the same setting and seed. Default: the "
+            "chans random-bank run with the highest test accuracy and its full twin.",
+            show_default=False,
+        ),
+    ] = None,
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
@@ -63,7 +73,7 @@ def report_command(
     err = console()
     try:
         with signals_raise():  # SIGTERM too: the staged files are removed, the previous report stays
-            report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
+            report = build_report(list(run_dirs), out, fmt=format_, draws=draws, fig9_run=fig9_run)
     except Interrupted as exc:
         err.print(_interrupted(exc, out), markup=False)
         raise typer.Exit(exc.exit_code) from None
@@ -73,7 +83,11 @@ def report_command(
         err.print(f"wrote {path}")
     if screenshot is not None:
         html_path, seen = screenshot_report(report.files, screenshot)
-        err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
+        err.print(
+            f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot} "
+            f"({seen.shot_height} px tall"
+            + (f", cut: the page is {seen.page_height} px)" if seen.cut else ", the whole page)")
+        )
         if seen.broken:
             print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
             raise typer.Exit(1)
