@@ -197,6 +197,7 @@ def test_page_height_is_read_from_the_dumped_dom_and_capped() -> None:
     assert not BrowserCheck(1, 0, None, page_height=14321, shot_height=14321).cut
 
 
+@pytest.mark.slow  # starts Chromium twice; fast: test_page_height_is_read_from_the_dumped_dom_and_capped
 @pytest.mark.skipif(find_chromium() is None, reason="Chromium not installed (apt-get install chromium)")
 def test_screenshot_covers_a_page_taller_than_the_old_fixed_height(tmp_path: Path) -> None:
     from spatialmix_cli.analysis.reporting.render import IMAGE_CHECK_SCRIPT

@@ -86,7 +86,7 @@ def _mark_single(ax: Any, xs: Sequence[float], ys: Sequence[float], stats: Seque
     """Write ``n=1`` beside every point that is one run (it has no error bar)."""
     for x, y, s in zip(xs, ys, stats, strict=True):
         if s.n == 1:
-            ax.annotate("n=1", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
+            ax.annotate("n=1", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.3")
 
 
 LABEL_PT = 8.0  # value labels on bars, at the saved size
@@ -141,24 +141,35 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     for ax, g in zip(axes, found, strict=True):
         first = next(iter(g.values()))[0]
         scale, label = _scale(first)
+        drawn: list[Stat] = []
         for learn in LEARN_MODES:
             xs = sorted(v for (lm, v) in g if lm == learn and v is not None)
             if not xs:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
+            drawn += stats
             color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
             ys = [s.mean * scale for s in stats]
             ax.errorbar(
                 xs, ys, yerr=error_bars(stats, scale), label=learn, color=color, marker=marker, capsize=3
             )
             _mark_single(ax, xs, ys, stats)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
+        _sweep_ticks(ax, sorted({v for (_, v) in g if v is not None}))
         ax.set_xlabel(x)
         ax.set_ylabel(label)
-        _set_title(ax, describe(first, ("learn", x)))
+        _set_title(ax, f"{describe(first, ('learn', x))}, {seeds_text(drawn)}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return [_save(fig, out / f"{name}.png")]
+
+
+def _sweep_ticks(ax: Any, values: list[Any], most: int = 10) -> None:
+    """Ticks at the swept values (64 and 128, not 72, 80, …), or whole numbers where there are many."""
+    if len(values) <= most:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
 
 
 def _plain_chans(run: Run) -> bool:
@@ -301,8 +312,8 @@ def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     _eps_legend(fig, handles)
     datasets = sorted({r.config.dataset for r in attacked})
     fig.suptitle(
-        f"{', '.join(datasets)}: robust accuracy vs ε, {len(lines)} setting(s) (legend headings); "
-        "mean ± std over n seeds",
+        f"{', '.join(datasets)}: robust accuracy vs ε for {len(lines)} setting(s) (legend headings); "
+        "mean ± std over n seeds (n per line)",
         fontsize=10,
     )
     return [_save(fig, out / "fig7-robust-vs-eps.png")]
@@ -322,6 +333,8 @@ def _eps_legend(fig: Any, handles: dict[str, list[tuple[Any, str]]]) -> None:
     ]
     if not items:
         return
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + 0.2 * (rows if side else len(items)))  # the panels keep their height
     legend = fig.legend(
         [h for h, _ in items],
         [label for _, label in items],
