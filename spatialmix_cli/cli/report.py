@@ -30,8 +30,8 @@ Fig9Run = Annotated[
     typer.Option(
         "--fig9-run",
         help="Run directory (one of RUNS, a ConvMixer learning full or chans, with weights) whose "
-        "filters Fig. 9 draws, beside its full/chans twin of the same setting and seed. Default: the "
-        "chans random-bank run with the highest test accuracy and its full twin.",
+        "filters Fig. 9 draws, beside its full/chans twin of the same setting and seed. Default: of the "
+        "chans random-bank runs with a full twin, the one with the highest test accuracy.",
         show_default=False,
     ),
 ]

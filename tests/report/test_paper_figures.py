@@ -152,23 +152,25 @@ def test_fig9_default_rule_takes_the_best_chans_random_run_and_its_full_twin(tmp
         ("d-chans", 0.95, "chans", "random", 2, False),  # the best, but its weights were not kept
         ("e-full", 0.90, "full", "random", 0, True),
         ("f-full", 0.85, "full", "random", 1, True),
+        ("g-chans", 0.90, "chans", "random", 3, True),  # better, but no full twin to contrast it with
     ):
         make_run(root, name, acc, weights=weights, attacks=False, learn=learn, filters=filters, seed=seed)
     runs, _ = load_runs([root])
     choice = fig9_runs(runs)
     assert (choice.chans.path.name, choice.full.path.name) == ("c-chans", "f-full")
-    assert "c-chans" in choice.why and "80.0%" in choice.why and "default rule" in choice.why
-    assert "same setting and seed" in choice.notes["full"]
+    assert "80.0%" in choice.notes["chans"] and "2 with a full twin" in choice.notes["chans"]
+    assert choice.caption("chans").endswith(f"c-chans ({choice.notes['chans']})")
+    assert choice.notes["full"] == "the full run of its setting and seed"
     picked = fig9_runs(runs, root / "b-chans")
     assert (picked.chans.path.name, picked.full.path.name) == ("b-chans", "e-full")
-    assert "chosen with --fig9-run" in picked.why
+    assert picked.notes == {"chans": "chosen with --fig9-run", "full": "the full run of its setting and seed"}
     picked = fig9_runs(runs, root / "e-full")  # a full run picked: its chans twin beside it
     assert (picked.chans.path.name, picked.full.path.name) == ("b-chans", "e-full")
     with pytest.raises(ConfigError, match="has no weights"):
         fig9_runs(runs, root / "d-chans")
     with pytest.raises(ConfigError, match="not one of the reported run directories"):
         fig9_runs(runs, tmp_path)
-    assert fig9_runs([]).why == ""
+    assert fig9_runs([]).caption("chans") == ""
 
 
 def test_fig9_run_that_is_not_a_reported_run_is_one_error_line(tmp_path: Path, cli: Any) -> None:

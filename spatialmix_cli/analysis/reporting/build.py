@@ -258,7 +258,8 @@ def _figures(
         made = [Path(p) for p in make()]
         for p in made:
             text = f"{caption} — {p.stem}" if len(made) > 1 else caption
-            figures.append((f"{text}. {choice.why}" if p.stem.startswith("fig9-") else text, p))
+            learn = p.stem.removeprefix("fig9-envelopes-")
+            figures.append((f"{text}: {choice.caption(learn)}" if p.stem != learn else text, p))
     return figures
 
 

@@ -1,5 +1,5 @@
 """Which two checkpoints Fig. 9 draws (one learned, one frozen-random ConvMixer), chosen by a stated rule
-or by the user (``spatialmix report --fig9-run``), and a sentence saying which and why."""
+or by the user (``spatialmix report --fig9-run``), each with a few words on why."""
 
 from __future__ import annotations
 
@@ -12,31 +12,25 @@ from ...store.rundir import has_weights
 from .collect import Run, shown
 
 RULE = (
-    "the chans ConvMixer run with frozen random banks and the highest test accuracy (ties: the first by "
-    "path), and the full run of its setting and seed"
+    "a chans ConvMixer run with frozen random banks beside the full run of its setting and seed: of the "
+    "chans runs with such a twin, the one with the highest test accuracy (ties: the first by path); where "
+    "none has one, the best chans run and the best full run"
 )
 
 
 @dataclass(frozen=True)
 class Fig9Choice:
     """The full and chans runs Fig. 9 draws (None: not among the runs), each with a few words on why it
-    was taken (for its figure's title), and the sentence the report prints."""
+    was taken (its figure's title and caption say them)."""
 
     full: Run | None
     chans: Run | None
     notes: dict[str, str] = field(default_factory=dict)  # learn mode -> why, in a few words
 
-    @property
-    def why(self) -> str:
-        """``Fig. 9 draws runs/a (…) and runs/b (…); rule: …`` — empty where it draws nothing."""
-        drawn = [
-            f"{shown(r.path)} ({self.notes[lm]})"
-            for lm, r in (("chans", self.chans), ("full", self.full))
-            if r
-        ]
-        if not drawn:
-            return ""
-        return f"Fig. 9 draws {' and '.join(drawn)}; default rule: {RULE}; --fig9-run picks another."
+    def caption(self, learn: str) -> str:
+        """``runs/x/seed-0 (why)`` for the ``learn`` figure; empty where it draws none."""
+        run = self.full if learn == "full" else self.chans
+        return f"{shown(run.path)} ({self.notes[learn]})" if run is not None else ""
 
 
 def _best(runs: list[Run]) -> Run | None:
@@ -86,16 +80,23 @@ def fig9_runs(runs: list[Run], chosen: Path | None = None) -> Fig9Choice:
         run = _picked(runs, chosen)
         other = "full" if run.config.learn == "chans" else "chans"
         pair = {run.config.learn: run, other: _twin(run, candidates, other)}
-        notes = {run.config.learn: "chosen with --fig9-run", other: "its twin: same setting and seed"}
+        notes = {
+            run.config.learn: "chosen with --fig9-run",
+            other: f"the {other} run of its setting and seed",
+        }
         return Fig9Choice(pair["full"], pair["chans"], notes)
     pool = [r for r in candidates if r.config.learn == "chans" and r.config.filters == "random"]
     full_pool = [r for r in candidates if r.config.learn == "full"]
-    chans = _best(pool)
+    paired = [r for r in pool if _twin(r, full_pool, "full") is not None]
+    chans = _best(paired or pool)
     twin = _twin(chans, full_pool, "full") if chans else None
     acc = f"{chans.metric * 100:.1f}%" if chans is not None and chans.metric is not None else "none"
+    among = f"{len(paired)} with a full twin" if paired else f"{len(pool)}, none with a full twin"
     notes = {
-        "chans": f"best test accuracy, {acc}, of {len(pool)} chans random runs",
-        "full": "its twin: same setting and seed" if twin else "best test accuracy of the full runs",
+        "chans": f"the highest test accuracy, {acc}, of the chans random-bank runs with weights, {among}",
+        "full": "the full run of its setting and seed"
+        if twin
+        else "the full run with the highest test accuracy",
     }
     return Fig9Choice(twin or _best(full_pool), chans, notes)
 
