@@ -158,7 +158,10 @@ def test_fig9_default_rule_takes_the_best_chans_random_run_and_its_full_twin(tmp
     runs, _ = load_runs([root])
     choice = fig9_runs(runs)
     assert (choice.chans.path.name, choice.full.path.name) == ("c-chans", "f-full")
-    assert "80.0%" in choice.notes["chans"] and "2 with a full twin" in choice.notes["chans"]
+    assert (
+        "80.0%" in choice.notes["chans"]
+        and "highest of the 2 chans random-bank runs with weights and a full twin" in choice.notes["chans"]
+    )
     assert choice.caption("chans").endswith(f"c-chans ({choice.notes['chans']})")
     assert choice.notes["full"] == "the full run of its setting and seed"
     picked = fig9_runs(runs, root / "b-chans")

@@ -91,9 +91,13 @@ def fig9_runs(runs: list[Run], chosen: Path | None = None) -> Fig9Choice:
     chans = _best(paired or pool)
     twin = _twin(chans, full_pool, "full") if chans else None
     acc = f"{chans.metric * 100:.1f}%" if chans is not None and chans.metric is not None else "none"
-    among = f"{len(paired)} with a full twin" if paired else f"{len(pool)}, none with a full twin"
+    among = (
+        f"{len(paired)} chans random-bank runs with weights and a full twin"
+        if paired
+        else f"{len(pool)} chans random-bank runs with weights (none has a full twin)"
+    )
     notes = {
-        "chans": f"the highest test accuracy, {acc}, of the chans random-bank runs with weights, {among}",
+        "chans": f"test accuracy {acc}, the highest of the {among}",
         "full": "the full run of its setting and seed"
         if twin
         else "the full run with the highest test accuracy",
