@@ -160,10 +160,11 @@ def test_fig9_default_rule_takes_the_best_chans_random_run_and_its_full_twin(tmp
     assert (choice.chans.path.name, choice.full.path.name) == ("c-chans", "f-full")
     assert (
         "80.0%" in choice.notes["chans"]
-        and "highest of the 2 chans random-bank runs with weights and a full twin" in choice.notes["chans"]
+        and "80.0%; 2 of the 3 chans random-bank runs with weights have one" in choice.notes["chans"]
     )
     assert choice.caption("chans").endswith(f"c-chans ({choice.notes['chans']})")
     assert choice.notes["full"] == "the full run of its setting and seed"
+    assert choice.title("chans") == "best test accuracy among chans runs with a full twin"
     picked = fig9_runs(runs, root / "b-chans")
     assert (picked.chans.path.name, picked.full.path.name) == ("b-chans", "e-full")
     assert picked.notes == {"chans": "chosen with --fig9-run", "full": "the full run of its setting and seed"}

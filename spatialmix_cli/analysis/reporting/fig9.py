@@ -25,7 +25,11 @@ class Fig9Choice:
 
     full: Run | None
     chans: Run | None
-    notes: dict[str, str] = field(default_factory=dict)  # learn mode -> why, in a few words
+    notes: dict[str, str] = field(default_factory=dict)  # learn mode -> why (the report's caption)
+
+    def title(self, learn: str) -> str:
+        """Why, in the few words a figure's title holds: the note up to its first comma."""
+        return self.notes[learn].split(", ")[0]
 
     def caption(self, learn: str) -> str:
         """``runs/x/seed-0 (why)`` for the ``learn`` figure; empty where it draws none."""
@@ -92,12 +96,12 @@ def fig9_runs(runs: list[Run], chosen: Path | None = None) -> Fig9Choice:
     twin = _twin(chans, full_pool, "full") if chans else None
     acc = f"{chans.metric * 100:.1f}%" if chans is not None and chans.metric is not None else "none"
     among = (
-        f"{len(paired)} chans random-bank runs with weights and a full twin"
+        f"{len(paired)} of the {len(pool)} chans random-bank runs with weights have one"
         if paired
-        else f"{len(pool)} chans random-bank runs with weights (none has a full twin)"
+        else f"none of the {len(pool)} chans random-bank runs with weights has a full twin"
     )
     notes = {
-        "chans": f"test accuracy {acc}, the highest of the {among}",
+        "chans": f"best test accuracy among chans runs{' with a full twin' if paired else ''}, {acc}; {among}",
         "full": "the full run of its setting and seed"
         if twin
         else "the full run with the highest test accuracy",

@@ -358,7 +358,7 @@ def envelopes(
     for learn, run in (("full", choice.full), ("chans", choice.chans)):
         if run is not None:
             spectra = spectra_banks.checkpoint_spectra(run.path, pad=pad, level=level)
-            name = f"{checkpoint_name(spectra.checkpoint)} ({choice.notes[learn]})"
+            name = f"{checkpoint_name(spectra.checkpoint)} ({choice.title(learn)})"
             target = out / f"fig9-envelopes-{learn}.png"
             paths.append(Path(plot_checkpoint(spectra, target, pad=pad, level=level, name=name)))
     return paths
