@@ -96,7 +96,7 @@ def fig9_runs(runs: list[Run], chosen: Path | None = None) -> Fig9Choice:
     twin = _twin(chans, full_pool, "full") if chans else None
     acc = f"{chans.metric * 100:.1f}%" if chans is not None and chans.metric is not None else "none"
     among = (
-        f"{len(paired)} of the {len(pool)} chans random-bank runs with weights have one"
+        f"{len(paired)} of the {len(pool)} chans random-bank runs with weights {'has' if len(paired) == 1 else 'have'} one"
         if paired
         else f"none of the {len(pool)} chans random-bank runs with weights has a full twin"
     )
