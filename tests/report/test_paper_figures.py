@@ -50,7 +50,7 @@ def make_run(root: Path, name: str, acc: float, *, weights: bool = False, attack
     if weights:
         (run / "model.safetensors").write_bytes(b"")
     if attacks:
-        lines = [attack_line(m, e / 255, acc, acc - 0.05 * e) for m in ("fgsm", "pgd") for e in EPS]
+        lines = [attack_line(m, e / 255, acc, acc * (1 - 0.1 * e)) for m in ("fgsm", "pgd") for e in EPS]
         (run / "attacks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return run
 
@@ -66,7 +66,8 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 @pytest.fixture
 def attacked(tmp_path: Path) -> list[Any]:
     root = tmp_path / "runs"
-    for learn, seed, acc in (("full", 0, 0.97), ("full", 1, 0.93), ("chans", 0, 0.90), ("chans", 1, 0.80)):
+    # chans's bars are too short to hold their labels: those go above the error bars, full's inside the bars
+    for learn, seed, acc in (("full", 0, 0.97), ("full", 1, 0.93), ("chans", 0, 0.25), ("chans", 1, 0.20)):
         make_run(root, f"{learn}-{seed}", acc, learn=learn, seed=seed)
     return load_runs([root])[0]
 
@@ -110,8 +111,10 @@ def test_fig6_value_labels_are_legible_and_clear_of_the_error_bars(
             (x0, y0), (x1, y1) = ax.transData.transform(seg)
             crosses_x = box.x0 <= x0 <= box.x1
             assert not (crosses_x and box.y0 < max(y0, y1) and min(y0, y1) < box.y1), text.get_text()
-    lowest_label = min(t.get_window_extent(renderer).y0 for t in labels)
-    assert lowest_label > ax.transData.transform((0, 0))[1]  # inside the axes, not under the bars
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    axes_box = ax.get_window_extent(renderer)
+    assert all(axes_box.y0 < b.y0 and b.y1 < axes_box.y1 for b in boxes)  # inside the axes
+    assert {t.get_color() for t in labels} == {"white", "black"}  # inside the tall bars, above the short
     title = ax.get_title()
     assert len(title.split("\n")) <= 2 and "ε = 1/255" in title and "2 seeds" in title
 
