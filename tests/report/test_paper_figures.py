@@ -173,6 +173,9 @@ def test_fig9_default_rule_takes_the_best_chans_random_run_and_its_full_twin(tmp
     assert picked.notes == {"chans": "chosen with --fig9-run", "full": "the full run of its setting and seed"}
     picked = fig9_runs(runs, root / "e-full")  # a full run picked: its chans twin beside it
     assert (picked.chans.path.name, picked.full.path.name) == ("b-chans", "e-full")
+    alone = fig9_runs(runs, root / "g-chans")
+    assert alone.full is None and alone.title("chans") == "chosen with --fig9-run"
+    assert alone.notes["chans"].endswith("no full run of its setting and seed with weights")
     with pytest.raises(ConfigError, match="has no weights"):
         fig9_runs(runs, root / "d-chans")
     with pytest.raises(ConfigError, match="not one of the reported run directories"):

@@ -85,7 +85,8 @@ def fig9_runs(runs: list[Run], chosen: Path | None = None) -> Fig9Choice:
         other = "full" if run.config.learn == "chans" else "chans"
         pair = {run.config.learn: run, other: _twin(run, candidates, other)}
         notes = {
-            run.config.learn: "chosen with --fig9-run",
+            run.config.learn: "chosen with --fig9-run"
+            + ("" if pair[other] else f", no {other} run of its setting and seed with weights"),
             other: f"the {other} run of its setting and seed",
         }
         return Fig9Choice(pair["full"], pair["chans"], notes)
