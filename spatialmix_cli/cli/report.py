@@ -25,6 +25,17 @@ EXAMPLES = opt.examples(
     "spatialmix report runs/fig2 runs/fig3 --out report --format html --screenshot report.png",
 )  # the --help epilog
 
+Fig9Run = Annotated[
+    Path | None,
+    typer.Option(
+        "--fig9-run",
+        help="Run directory (one of RUNS, a ConvMixer learning full or chans, with weights) whose "
+        "filters Fig. 9 draws, beside its full/chans twin of the same setting and seed. Default: of the "
+        "chans random-bank runs with a full twin, the one with the highest test accuracy.",
+        show_default=False,
+    ),
+]
+
 
 @opt.with_panels()
 def report_command(
@@ -46,13 +57,13 @@ def report_command(
             "image did not load."
         ),
     ] = None,
+    fig9_run: Fig9Run = None,
     json_: opt.Json = False,
     debug: opt.Debug = False,
 ) -> None:
     """Figures (training curves included), tables (mean ± std over seeds), the numbers as runs.csv /
     settings.csv, and a verdict on each of the paper's claims."""
     from ..analysis.reporting import build_report
-    from ..analysis.reporting.browser import screenshot_report
 
     if draws < 1:
         raise ConfigError(f"--draws must be >= 1, got {draws}")
@@ -63,7 +74,7 @@ def report_command(
     err = console()
     try:
         with signals_raise():  # SIGTERM too: the staged files are removed, the previous report stays
-            report = build_report(list(run_dirs), out, fmt=format_, draws=draws)
+            report = build_report(list(run_dirs), out, fmt=format_, draws=draws, fig9_run=fig9_run)
     except Interrupted as exc:
         err.print(_interrupted(exc, out), markup=False)
         raise typer.Exit(exc.exit_code) from None
@@ -72,13 +83,25 @@ def report_command(
     for path in report.files:
         err.print(f"wrote {path}")
     if screenshot is not None:
-        html_path, seen = screenshot_report(report.files, screenshot)
-        err.print(f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot}")
-        if seen.broken:
-            print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
-            raise typer.Exit(1)
+        _screenshot(report.files, screenshot)
     if json_:
         emit_json(report.summary())
+
+
+def _screenshot(files: list[Path], screenshot: Path) -> None:
+    """``--screenshot``: report.html rendered in headless Chromium, the whole page saved as a PNG (up to
+    browser.MAX_HEIGHT px, said where cut); exit 1 if an image did not load."""
+    from ..analysis.reporting.browser import screenshot_report
+
+    html_path, seen = screenshot_report(files, screenshot)
+    console().print(
+        f"Chromium: {seen.images} images loaded, {seen.broken} broken; wrote {seen.screenshot} "
+        f"({seen.shot_height} px tall"
+        + (f", cut: the page is {seen.page_height} px)" if seen.cut else ", the whole page)")
+    )
+    if seen.broken:
+        print_error(f"{seen.broken} image(s) in {html_path} did not load in Chromium")
+        raise typer.Exit(1)
 
 
 def _interrupted(exc: Interrupted, out: Path) -> str:

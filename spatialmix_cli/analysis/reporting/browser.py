@@ -2,7 +2,8 @@
 (``spatialmix report --screenshot``).
 
 report.html carries a small inline script that, once the page has loaded, writes how many ``<img>`` elements
-loaded and how many are broken onto ``<body>`` (``data-images-loaded`` / ``data-images-broken``). Chromium's
+loaded and how many are broken onto ``<body>`` (``data-images-loaded`` / ``data-images-broken``), and the
+page's height (``data-page-height``), which sets the screenshot's: the whole page, up to MAX_HEIGHT px. Chromium's
 ``--dump-dom`` prints the DOM after the script ran, so the count comes from the browser itself, not from a
 parse of our own HTML. Chromium is driven through its command line rather than Playwright/Selenium: the two
 flags we need (``--dump-dom``, ``--screenshot``) are enough, and no extra package is needed.
@@ -35,11 +36,39 @@ CHROMIUM_FLAGS = (
 )
 
 
+MAX_HEIGHT = 32000  # px: the tallest screenshot taken (Chromium's own limit on one capture is near this)
+FALLBACK_HEIGHT = 6000  # px: the screenshot's height when the page did not say its own
+
+
 @dataclass(frozen=True)
 class BrowserCheck:
     images: int  # <img> elements that loaded
     broken: int  # <img> elements that did not
     screenshot: Path | None
+    page_height: int | None = None  # px, at the screenshot's width, as the page measured itself
+    shot_height: int | None = None  # px, the screenshot's height: the page's, or MAX_HEIGHT where it is cut
+
+    @property
+    def cut(self) -> bool:
+        """Whether the screenshot stops before the page's end."""
+        return (
+            self.page_height is not None
+            and self.shot_height is not None
+            and self.shot_height < self.page_height
+        )
+
+
+def page_height(dom: str) -> int | None:
+    """The page's height in px that report.html's script wrote onto ``<body>`` (``data-page-height``) in
+    the DOM Chromium dumped, or None where it is missing."""
+    found = re.search(r'data-page-height="(\d+)"', dom)
+    return int(found.group(1)) if found else None
+
+
+def shot_height(height: int | None, cap: int = MAX_HEIGHT) -> int:
+    """The screenshot's height for a page ``height`` px tall: all of it up to ``cap``; FALLBACK_HEIGHT
+    where the page did not say."""
+    return FALLBACK_HEIGHT if height is None else max(1, min(height, cap))
 
 
 def find_chromium() -> str | None:
@@ -63,15 +92,18 @@ def check_html(
     *,
     chromium: str | None = None,
     width: int = 1280,
-    height: int = 6000,
+    max_height: int = MAX_HEIGHT,
     timeout: float = 120.0,
 ) -> BrowserCheck:
-    """Load ``html_path`` in headless Chromium; return image counts and (optionally) write a PNG screenshot."""
+    """Load ``html_path`` in headless Chromium; return image counts and (optionally) write a PNG screenshot
+    of the whole page (``width`` px wide, as tall as the page measured itself in the same load that
+    counted the images, at most ``max_height``)."""
     binary = chromium or find_chromium()
     if binary is None:
         raise ExternalToolError("no Chromium found on PATH (Debian: apt-get install chromium)")
     url = Path(html_path).resolve().as_uri()
-    dom = _chromium(binary, ["--virtual-time-budget=10000", "--dump-dom", url], timeout)
+    size = f"--window-size={width},{FALLBACK_HEIGHT}"  # the same width as the screenshot: the same layout
+    dom = _chromium(binary, [size, "--virtual-time-budget=10000", "--dump-dom", url], timeout)
     loaded = re.search(r'data-images-loaded="(\d+)"', dom.stdout)
     broken = re.search(r'data-images-broken="(\d+)"', dom.stdout)
     if loaded is None or broken is None:
@@ -79,6 +111,8 @@ def check_html(
             f"Chromium did not run the report's image check (exit {dom.returncode}): {dom.stderr.strip()[-500:]}"
         )
     shot: Path | None = None
+    tall = page_height(dom.stdout)
+    height = shot_height(tall, max_height)
     if screenshot is not None:
         screenshot = Path(screenshot).resolve()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +128,13 @@ def check_html(
                 f"Chromium wrote no screenshot (exit {done.returncode}): {done.stderr.strip()[-500:]}"
             )
         shot = screenshot
-    return BrowserCheck(images=int(loaded.group(1)), broken=int(broken.group(1)), screenshot=shot)
+    return BrowserCheck(
+        images=int(loaded.group(1)),
+        broken=int(broken.group(1)),
+        screenshot=shot,
+        page_height=tall,
+        shot_height=height if shot is not None else None,
+    )
 
 
 def screenshot_report(files: list[Path], screenshot: Path) -> tuple[Path, BrowserCheck]:

@@ -21,6 +21,7 @@ from . import curves, numbers, plots
 from .claims import all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe
+from .fig9 import Fig9Choice, fig9_runs
 from .render import render_html, render_markdown
 from .report import Report, Table
 
@@ -134,9 +135,16 @@ def own_bank_coverage(runs: list[Run], pad: int, limit: int = 8) -> dict[str, di
 
 
 def build_report(
-    roots: list[Path], out: Path, *, fmt: str = "both", pad: int = 512, draws: int = 8
+    roots: list[Path],
+    out: Path,
+    *,
+    fmt: str = "both",
+    pad: int = 512,
+    draws: int = 8,
+    fig9_run: Path | None = None,
 ) -> Report:
-    """Walk ``roots`` for finished runs and write the report into ``out``."""
+    """Walk ``roots`` for finished runs and write the report into ``out``; Fig. 9 draws ``fig9_run``
+    (a run directory among them) and its twin, else the runs :data:`fig9.RULE` takes."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     runs, skipped = load_runs(roots)
@@ -146,13 +154,14 @@ def build_report(
             "result.json and model.safetensors); train some with `spatialmix train` first"
             + (f"; skipped {len(skipped)} folder(s), e.g. {skipped[0]}" if skipped else "")
         )
+    choice = fig9_runs(runs, fig9_run)  # a bad --fig9-run fails here, before minutes of figures
     figures_dir = out / "figures"
     _check_out(out, figures_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".report-", suffix=".tmp", dir=out))
     try:
-        report = _build(Report(stage, runs, skipped), pad, draws)
+        report = _build(Report(stage, runs, skipped), pad, draws, choice)
         _write(report, fmt)
         _put_in_place(report, out)
     except BaseException:
@@ -164,7 +173,7 @@ def build_report(
     return report
 
 
-def _build(report: Report, pad: int, draws: int) -> Report:
+def _build(report: Report, pad: int, draws: int, choice: Fig9Choice) -> Report:
     """The claims, tables and figures (into ``report.out``/figures) of ``report.runs``."""
     runs = report.runs
 
@@ -196,7 +205,7 @@ def _build(report: Report, pad: int, draws: int) -> Report:
             ],
         )
     )
-    report.figures = _figures(runs, report.out / "figures", banks, pad)
+    report.figures = _figures(runs, report.out / "figures", banks, pad, choice)
     return report
 
 
@@ -211,8 +220,10 @@ def _check_out(out: Path, figures_dir: Path) -> None:
                     check_target(entry, out)  # refuses the link, naming it
 
 
-def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> list[tuple[str, Path]]:
-    """Every figure the runs cover, as (caption, path)."""
+def _figures(
+    runs: list[Run], figures_dir: Path, banks: list[Any], pad: int, choice: Fig9Choice
+) -> list[tuple[str, Path]]:
+    """Every figure the runs cover, as (caption, path); Fig. 9's captions say which runs it draws and why."""
     captions = (
         (
             "Training curves per setting (mean ± std band over seeds)",
@@ -235,7 +246,7 @@ def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> 
         ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
         (
             "Spectral envelopes (Figs. 1, 8, 9)",
-            lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL),
+            lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL, choice),
         ),
         (
             "Un-shuffling reconstructions (Figs. 11, B.2, B.3)",
@@ -245,7 +256,10 @@ def _figures(runs: list[Run], figures_dir: Path, banks: list[Any], pad: int) -> 
     figures: list[tuple[str, Path]] = []
     for caption, make in captions:
         made = [Path(p) for p in make()]
-        figures.extend((f"{caption} — {p.stem}" if len(made) > 1 else caption, p) for p in made)
+        for p in made:
+            text = f"{caption} — {p.stem}" if len(made) > 1 else caption
+            learn = p.stem.removeprefix("fig9-envelopes-")
+            figures.append((f"{text}: {choice.caption(learn)}" if p.stem != learn else text, p))
     return figures
 
 

@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure  # no pyplot: no global figure state
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ...attacks.registry import ATTACKS, GRADIENT_ATTACKS
 from ...config.banks import parse_bank
 from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_bytes, atomic_write_figure, read_bytes
-from ...store.rundir import has_weights
 from ..spectra import banks as spectra_banks
-from ..spectra.plot import plot_checkpoint, plot_drawn
+from ..spectra.plot import checkpoint_name, plot_checkpoint, plot_drawn
 from .collect import Run
 from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
+from .fig9 import Fig9Choice, fig9_runs
 
 _LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
 _OTHER_STYLE = (
@@ -38,15 +39,41 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
 
 
 TITLE_CHARS = 52  # a 4.2-inch panel holds about this many characters of a 9-point title
+TITLE_LINES = 2  # a panel's title is at most this many lines
 
 
 def panel_title(text: str, width: int = TITLE_CHARS) -> str:
-    """``text`` wrapped onto lines of at most ``width`` characters (at word breaks), so a panel's title
-    neither runs off the figure's edge nor into its neighbour's."""
+    """``text`` wrapped onto at most TITLE_LINES lines of about ``width`` characters (at word breaks), so
+    a panel's title neither runs off the figure's edge nor into its neighbour's; a text too long for that
+    is wrapped at a larger width (set it at a smaller size: :func:`title_size`)."""
     cut = text.rfind(" (")  # keep a trailing "(4000 img × 3 ep)" on one line: no-break spaces inside it
     kept = text if cut < 0 else text[:cut] + " " + text[cut + 1 :].replace(" ", "\u00a0")
     lines = textwrap.wrap(kept, width, break_on_hyphens=False)
+    while len(lines) > TITLE_LINES:
+        width += 4
+        lines = textwrap.wrap(kept, width, break_on_hyphens=False)
     return "\n".join(lines).replace("\u00a0", " ") or text
+
+
+def title_size(title: str, width: int = TITLE_CHARS, size: float = 9.0) -> float:
+    """The font size (pt) at which ``title``'s longest line fits where ``width`` characters of ``size``
+    fit, never below 8 pt."""
+    longest = max((len(line) for line in title.split("\n")), default=0)
+    return max(8.0, min(size, size * width / max(longest, 1)))
+
+
+def _set_title(ax: Any, text: str, width: int = TITLE_CHARS) -> None:
+    title = panel_title(text, width)
+    ax.set_title(title, fontsize=title_size(title, width))
+
+
+def seeds_text(stats: Sequence[Stat]) -> str:
+    """``3 seeds`` (or ``2–3 seeds`` where cells differ) over the cells of ``stats`` that have runs."""
+    ns = sorted({s.n for s in stats if s.n})
+    if not ns:
+        return "no runs"
+    count = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    return f"{count} seed" + ("" if ns == [1] else "s")
 
 
 def error_bars(stats: Sequence[Stat], scale: float = 1.0) -> list[float]:
@@ -59,16 +86,38 @@ def _mark_single(ax: Any, xs: Sequence[float], ys: Sequence[float], stats: Seque
     """Write ``n=1`` beside every point that is one run (it has no error bar)."""
     for x, y, s in zip(xs, ys, stats, strict=True):
         if s.n == 1:
-            ax.annotate("n=1", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
+            ax.annotate("n=1", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.3")
 
 
-def _bar_labels(ax: Any, bars: Any, stats: Sequence[Stat]) -> None:
-    """Each bar's value on top of it, with ``n=1`` where it is a single run (drawn without an error bar)."""
-    labels = [
-        f"{b.get_height():.1f}" + ("\nn=1" if s.n == 1 else "") if s.n else ""
-        for b, s in zip(bars, stats, strict=True)
-    ]
-    ax.bar_label(bars, labels, fontsize=6, padding=2)
+LABEL_PT = 8.0  # value labels on bars, at the saved size
+INSIDE_FROM = (
+    0.3  # a label goes inside its bar when the bar's part below its error bar is this share of the axis
+)
+
+
+def _bar_labels(ax: Any, bars: Any, stats: Sequence[Stat], scale: float) -> None:
+    """Each bar's value (with ``n=1`` where it is a single run, drawn without an error bar), written
+    upright inside the bar below its error bar's low end, or, on a bar too short to hold it, above its
+    error bar's top: never across an error bar."""
+    top = ax.get_ylim()[1]
+    for bar, s, err in zip(bars, stats, error_bars(stats, scale), strict=True):
+        if not s.n:
+            continue
+        err = 0.0 if math.isnan(err) else err
+        value, x = bar.get_height(), bar.get_x() + bar.get_width() / 2
+        text = f"{value:.1f}" + (" n=1" if s.n == 1 else "")
+        inside = value - err >= INSIDE_FROM * top
+        ax.annotate(
+            text,
+            (x, value - err if inside else value + err),
+            textcoords="offset points",
+            xytext=(0, -3 if inside else 3),
+            ha="center",
+            va="top" if inside else "bottom",
+            rotation=90,
+            fontsize=LABEL_PT,
+            color="white" if inside else "black",
+        )
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -92,24 +141,35 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
     for ax, g in zip(axes, found, strict=True):
         first = next(iter(g.values()))[0]
         scale, label = _scale(first)
+        drawn: list[Stat] = []
         for learn in LEARN_MODES:
             xs = sorted(v for (lm, v) in g if lm == learn and v is not None)
             if not xs:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
+            drawn += stats
             color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
             ys = [s.mean * scale for s in stats]
             ax.errorbar(
                 xs, ys, yerr=error_bars(stats, scale), label=learn, color=color, marker=marker, capsize=3
             )
             _mark_single(ax, xs, ys, stats)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
+        _sweep_ticks(ax, sorted({v for (_, v) in g if v is not None}))
         ax.set_xlabel(x)
         ax.set_ylabel(label)
-        ax.set_title(panel_title(describe(first, ("learn", x))), fontsize=9)
+        _set_title(ax, f"{describe(first, ('learn', x))}, {seeds_text(drawn)}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return [_save(fig, out / f"{name}.png")]
+
+
+def _sweep_ticks(ax: Any, values: list[Any], most: int = 10) -> None:
+    """Ticks at the swept values (64 and 128, not 72, 80, …), or whole numbers where there are many."""
+    if len(values) <= most:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth / width / kernel are whole numbers
 
 
 def _plain_chans(run: Run) -> bool:
@@ -128,10 +188,11 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
         first = next(iter(g.values()))[0]
         kinds = [f for f in order if (f,) in g]
         stats = [metric_stat(g[(f,)]) for f in kinds]
+        ax.set_ylim(0, 100)  # bars start at 0: their heights compare honestly
         bars = ax.bar(
             kinds, [s.mean * 100 for s in stats], yerr=error_bars(stats, 100), color="tab:orange", capsize=3
         )
-        _bar_labels(ax, bars, stats)
+        _bar_labels(ax, bars, stats, 100)
         full = [
             r
             for r in runs
@@ -139,11 +200,20 @@ def filter_bars(runs: list[Run], out: Path) -> list[Path]:
         ]
         if full:
             ax.axhline(metric_stat(full).mean * 100, color="tab:blue", ls="--", label="full (learned)")
-            ax.legend(fontsize=8)
-        ax.set_ylim(0, 105)  # bars start at 0: their heights compare honestly
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(panel_title(describe(first, ("filters",)) + ", chans"), fontsize=9)
+        _set_title(ax, f"{describe(first, ('filters',))}, chans, {seeds_text(stats)}")
+    _figure_legend(fig, axes)
     return [_save(fig, out / "fig3-filter-structure.png")]
+
+
+def _figure_legend(fig: Any, axes: Sequence[Any], ncols: int = 4) -> None:
+    """One legend below the panels for every label any panel draws (in the order first drawn)."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=ncols, fontsize=9)
 
 
 def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
@@ -164,93 +234,133 @@ def attack_bars(runs: list[Run], out: Path, eps: float = 1 / 255) -> list[Path]:
         kinds: list[str | None] = [None, *attacks]
         learns = [lm for lm in LEARN_MODES if (lm,) in g]
         width = 0.8 / len(kinds)
+        ax.set_ylim(0, 100)  # bars start at 0 (the gaps are a few points: the value labels give them)
+        drawn: list[Stat] = []
         for i, attack in enumerate(kinds):
             stats = [
                 attack_clean_stat(g[(lm,)], eps) if attack is None else robust_stat(g[(lm,)], attack, eps)[0]
                 for lm in learns
             ]
-            vals = [s.mean * 100 if s.n else 0.0 for s in stats]
+            drawn += stats
             bars = ax.bar(
                 [j + i * width for j in range(len(learns))],
-                vals,
+                [s.mean * 100 if s.n else 0.0 for s in stats],
                 width,
                 yerr=error_bars(stats, 100),
                 capsize=2,
                 label="clean" if attack is None else attack,
             )
-            _bar_labels(ax, bars, stats)
+            _bar_labels(ax, bars, stats, 100)
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(learns))], learns)
-        ax.set_ylim(
-            0, 118
-        )  # bars start at 0 (the gaps are a few points: the value labels give them); room for the legend
         ax.set_ylabel("accuracy (%) on the attacked sample")
-        title = panel_title(describe(g[(learns[0],)][0], ("learn",)))
-        ax.set_title(f"{title}\nε = {eps * 255:g}/255", fontsize=8)
-        ax.legend(fontsize=7, loc="upper center", ncols=len(kinds))
+        setting = describe(g[(learns[0],)][0], ("learn",))
+        _set_title(ax, f"{setting}, ε = {eps * 255:g}/255, {seeds_text(drawn)}")
+    _figure_legend(fig, axes)
     return [_save(fig, out / "fig6-adversarial.png")]
+
+
+EPS_SCALE = {"base": 2, "linthresh": 1, "linscale": 0.5}  # ε 0, 1, 2, 4, 8 (× 1/255) evenly spaced:
+# linscale 1 - 1/base gives 0…1 the width of one doubling
+
+
+def _model_lines(attacked: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    """The attacked runs per setting (dataset, arch, sizes, budget) and, within it, per model (learn mode,
+    bank, adversarial training): one line of Fig. 7 each."""
+    lines: dict[str, dict[str, list[Run]]] = {}
+    for r in attacked:
+        model = f"{r.config.learn}, {parse_bank(r.config.filters).label}" + (
+            f", {r.config.adv}-trained" if r.config.adv != "none" else ""
+        )
+        setting = describe(r, ("learn", "filters", "adv"))
+        lines.setdefault(setting, {}).setdefault(model, []).append(r)
+    return {k: dict(sorted(v.items())) for k, v in sorted(lines.items())}
 
 
 def robust_vs_eps(runs: list[Run], out: Path) -> list[Path]:
     """Fig. 7: robust accuracy vs ε, one line per model (setting, learn mode, bank and σ), one panel per
-    attack (named exactly: steps, step size, random start); error bars: std over seeds."""
+    attack (named exactly: steps, step size, random start); error bars: std over seeds. ε in units of
+    1/255 on a symmetric-log axis (0, 1, 2, 4, 8 evenly spaced), ticks at the attacked ε."""
     attacked = [r for r in runs if r.config.task == "classify" and len({a["eps"] for a in r.attacks}) >= 2]
     names = sorted({a for a, _ in attack_points(attacked, tuple(ATTACKS))})
     if not names:
         return []
     fig, axes = _figure(len(names))
+    lines = _model_lines(attacked)
+    handles: dict[str, list[tuple[Any, str]]] = {}
     for ax, attack in zip(axes, names, strict=True):
-        by_model: dict[str, list[Run]] = {}
-        for r in attacked:
-            label = f"{r.config.learn}, {parse_bank(r.config.filters).label}" + (
-                f", {r.config.adv}-trained" if r.config.adv != "none" else ""
-            )
-            by_model.setdefault(f"{describe(r, ('learn', 'filters', 'adv'))}: {label}", []).append(r)
-        short = [label.split(": ", 1)[1] for label in by_model]  # the model alone, where that names one line
-        for label, rs in sorted(by_model.items()):
-            eps = sorted({e for a, e in attack_points(rs, tuple(ATTACKS)) if a == attack})
-            if not eps:
-                continue
-            stats = [attack_clean_stat(rs, eps[0]), *[robust_stat(rs, attack, e)[0] for e in eps]]
-            xs = [0.0, *[e * 255 for e in eps]]
-            ys = [s.mean * 100 for s in stats]
-            model = label.split(": ", 1)[1]
-            name = model if short.count(model) == 1 else f"{model} ({label.split(': ', 1)[0]})"
-            ax.errorbar(xs, ys, yerr=error_bars(stats, 100), marker="o", capsize=2, label=name)
-            _mark_single(ax, xs, ys, stats)
+        ticks: set[float] = {0.0}
+        for setting, models in lines.items():
+            for model, rs in models.items():
+                eps = sorted({e for a, e in attack_points(rs, tuple(ATTACKS)) if a == attack})
+                if not eps:
+                    continue
+                stats = [attack_clean_stat(rs, eps[0]), *[robust_stat(rs, attack, e)[0] for e in eps]]
+                xs = [0.0, *[e * 255 for e in eps]]
+                ys = [s.mean * 100 for s in stats]
+                line = ax.errorbar(xs, ys, yerr=error_bars(stats, 100), marker="o", capsize=2)
+                _mark_single(ax, xs, ys, stats)
+                ticks.update(xs)
+                if ax is axes[0]:
+                    handles.setdefault(setting, []).append((line, f"{model}, n={stats[0].n}"))
+        ax.set_xscale("symlog", **EPS_SCALE)
+        ax.set_xticks(sorted(ticks), [f"{t:g}" for t in sorted(ticks)])
+        ax.minorticks_off()
         ax.set_xlabel("ε (× 1/255)")
         ax.set_ylabel("robust accuracy (%)")
-        ax.set_title(panel_title(attack), fontsize=9)
+        _set_title(ax, attack)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()  # every panel draws the same models
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7)
+    _eps_legend(fig, handles)
+    datasets = sorted({r.config.dataset for r in attacked})
+    fig.suptitle(
+        f"{', '.join(datasets)}: robust accuracy vs ε for {len(lines)} setting(s) (legend headings); "
+        "mean ± std over n seeds (n per line)",
+        fontsize=10,
+    )
     return [_save(fig, out / "fig7-robust-vs-eps.png")]
 
 
-def envelopes(runs: list[Run], out: Path, banks: list[Any], pad: int, level: float) -> list[Path]:
-    """Figs. 1 / 8: fresh random vs smoothed banks (``banks``: DrawnSpectrum list); Fig. 9: the layers of
-    one learned (full) and one frozen (chans) ConvMixer checkpoint among the runs."""
-    paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, level=level))]
-    # Fig. 9 contrasts learned filters with frozen *random* ones: a chans run with random banks, and the
-    # full run of the same setting and seed where there is one (else any full ConvMixer run).
-    with_weights = [
-        r
-        for r in runs
-        if r.config.task == "classify"
-        and r.config.arch.startswith("convmixer")
-        and r.config.filters == "random"
-        and has_weights(r.path)
+def _eps_legend(fig: Any, handles: dict[str, list[tuple[Any, str]]]) -> None:
+    """Fig. 7's legend below the panels: each setting a heading over its models' lines; two settings side
+    by side (a column each), more one under the other."""
+    blank = Patch(visible=False)
+    columns = [[(blank, setting), *entries] for setting, entries in handles.items()]
+    rows = max((len(c) for c in columns), default=0)
+    side = len(columns) <= 2
+    items = [
+        item
+        for c in columns
+        for item in (c + [(blank, "")] * (rows - len(c)) if side else c)  # pad: a column each
     ]
-    chans = [r for r in with_weights if r.config.learn == "chans"]
-    full = [r for r in with_weights if r.config.learn == "full"]
-    if chans:
-        twin = [r for r in full if r.key(("learn",)) == chans[0].key(("learn",))]
-        full = twin or full
-    for learn, candidates in (("full", full), ("chans", chans)):
-        if candidates:
-            spectra = spectra_banks.checkpoint_spectra(candidates[0].path, pad=pad, level=level)
-            paths.append(
-                Path(plot_checkpoint(spectra, out / f"fig9-envelopes-{learn}.png", pad=pad, level=level))
-            )
+    if not items:
+        return
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + 0.2 * (rows if side else len(items)))  # the panels keep their height
+    legend = fig.legend(
+        [h for h, _ in items],
+        [label for _, label in items],
+        loc="outside lower center",
+        ncols=len(columns) if side else 1,
+        fontsize=8,
+    )
+    for text in legend.get_texts():
+        if text.get_text() in handles:
+            text.set_fontweight("bold")
+
+
+def envelopes(
+    runs: list[Run], out: Path, banks: list[Any], pad: int, level: float, choice: Fig9Choice | None = None
+) -> list[Path]:
+    """Figs. 1 / 8: fresh random vs smoothed banks (``banks``: DrawnSpectrum list); Fig. 9: the layers of
+    one learned (full) and one frozen (chans) ConvMixer checkpoint among the runs, those of ``choice``
+    (default: :func:`fig9.fig9_runs`' rule), each titled with its run and why it was taken."""
+    paths = [Path(plot_drawn(banks, out / "fig1-fig8-envelopes.png", pad=pad, level=level))]
+    choice = choice or fig9_runs(runs)
+    for learn, run in (("full", choice.full), ("chans", choice.chans)):
+        if run is not None:
+            spectra = spectra_banks.checkpoint_spectra(run.path, pad=pad, level=level)
+            name = f"{checkpoint_name(spectra.checkpoint)} ({choice.title(learn)})"
+            target = out / f"fig9-envelopes-{learn}.png"
+            paths.append(Path(plot_checkpoint(spectra, target, pad=pad, level=level, name=name)))
     return paths
 
 

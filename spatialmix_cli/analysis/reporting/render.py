@@ -108,12 +108,13 @@ def _html_table(table: Table) -> str:
     return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>"
 
 
-# After load, record on <body> how many images loaded and how many are broken, so a headless browser
-# (reporting/browser.py) can tell from the DOM it dumps. Inline, no network: the page stays offline.
+# After load, record on <body> how many images loaded and how many are broken, and how tall the page is
+# (px), so a headless browser (reporting/browser.py) can tell from the DOM it dumps. Inline, no network: the page stays offline.
 IMAGE_CHECK_SCRIPT = (
     "<script>window.addEventListener('load',function(){var i=Array.from(document.images);"
     "var bad=i.filter(function(x){return !x.complete||x.naturalWidth===0}).length;"
-    "document.body.dataset.imagesLoaded=i.length-bad;document.body.dataset.imagesBroken=bad;});</script>"
+    "document.body.dataset.imagesLoaded=i.length-bad;document.body.dataset.imagesBroken=bad;"
+    "document.body.dataset.pageHeight=Math.ceil(document.documentElement.scrollHeight);});</script>"
 )
 
 

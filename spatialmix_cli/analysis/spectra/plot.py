@@ -89,7 +89,7 @@ def plot_grid(
             ax.set_title(name, fontsize=9)
             ax.set_xticks([-0.5, 0, 0.5])
             ax.set_yticks([-0.5, 0, 0.5])
-            ax.tick_params(labelsize=7)
+            ax.tick_params(labelsize=8)
             if r == n_rows - 1:
                 ax.set_xlabel("fx (cycles/sample)", fontsize=8)
             if c == 0:
