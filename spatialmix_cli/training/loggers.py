@@ -5,24 +5,61 @@ The config key ``logger`` (a runtime key: it does not change what a run is) name
 ``none``. A sink whose package is missing is one :class:`ConfigError` naming the ``pip install`` that fixes
 it, raised before the run directory is touched. Only rank 0 gets a logger (the trainer's rule for every
 callback). A resumed run appends: each writer purges the events after the step it starts from (those a
-killed process logged after its last save, or an overwritten run's), so the curves join without overlap.
+killed process logged after its last save), so the curves join without overlap; a run that starts from
+step 0 first removes the event files already there (an overwritten run's).
+
+TensorBoard also gets the run's hparams (:func:`hparams_of`): one session per run directory, written when
+the run starts from step 0 (or when a resumed run's files have none), so the HParams tab lists each run
+with its config and the last value of each scalar (``test/acc``, ``train/loss``, ...) as its metrics.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from ..config.train import TrainConfig, logger_names
+from ..config.keys import TRAIN, specs
+from ..config.train import RUNTIME_KEYS, TrainConfig, logger_names
 from ..errors import ConfigError
 from .callbacks import Callbacks
 
 EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
 MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
+HPARAMS_METADATA = "tensorboard.plugins.hparams.metadata"  # what the HParams tab reads a session with
+EVENT_LOADER = "tensorboard.backend.event_processing.event_file_loader"
+SESSION_TAG = "_hparams_/session_start_info"  # HPARAMS_METADATA's SESSION_START_INFO_TAG
+SIZE_KEYS = ("params_trainable", "params_total")  # the model's size, from the trainer's parameter report
+HParam = str | int | float | bool
+
+
+def hparam_value(value: Any) -> HParam:
+    """A config value as TensorBoard's hparams take it: a number, a bool or a string (``None`` is
+    ``"none"``, a sequence its text)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def hparams_of(cfg: TrainConfig, params: dict[str, Any]) -> dict[str, HParam]:
+    """What the HParams tab shows of a run: every key of what a run is (not a runtime key) that
+    ``spatialmix train --help`` lists (arch, learn, filters, the model's size keys, dataset, subset,
+    epochs, lr, batch size, seed...), then every other such key whose value is not its default (a
+    sweep's varying keys), then the model's parameter counts."""
+    defaults = TrainConfig().to_dict()
+    shown = {
+        name: value
+        for name, value in cfg.to_dict().items()
+        if name not in RUNTIME_KEYS and (TRAIN in specs(TrainConfig)[name].flags or value != defaults[name])
+    }
+    shown.update({key: params[key] for key in SIZE_KEYS if key in params})
+    return {name: hparam_value(value) for name, value in shown.items()}
 
 
 class Sink(Protocol):
@@ -32,10 +69,19 @@ class Sink(Protocol):
 
 
 class TensorBoardSink:
-    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int) -> None:
+    def __init__(
+        self, tensorboard: ModuleType, run_dir: Path, done_steps: int, hparams: dict[str, HParam]
+    ) -> None:
+        if done_steps == 0:  # a new (or overwritten) run: no earlier curves or hparams session may linger
+            for path in _event_files(run_dir):
+                path.unlink(missing_ok=True)
+        write_session = done_steps == 0 or not _has_session(run_dir)
         # Earlier events after the step this process starts from (a killed process's steps after its last
-        # save; an overwritten run's curves when starting from 0) are dropped when TensorBoard reads them.
+        # save) are dropped when TensorBoard reads them.
         self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
+        if write_session:  # at step 0, which no resume purges: TensorBoard keeps a tag's first session
+            self.writer.file_writer.add_summary(session_summary(hparams))
+            self.writer.flush()
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -44,6 +90,42 @@ class TensorBoardSink:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def session_summary(hparams: dict[str, HParam]) -> Any:
+    """An hparams session as the Summary proto TensorBoard's HParams tab reads (``hparams.summary``'s
+    ``session_start_pb`` without the TensorFlow it imports); no experiment summary: TensorBoard builds
+    one from every run's session (each run's keys, string values as discrete domains) and takes each
+    scalar tag of a session's run directory as a metric."""
+    metadata = importlib.import_module(HPARAMS_METADATA)
+    start = metadata.plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
+    for name, value in hparams.items():
+        field = {bool: "bool_value", str: "string_value"}.get(type(value), "number_value")
+        setattr(start.hparams[name], field, value)
+    data = metadata.plugin_data_pb2.HParamsPluginData(session_start_info=start)
+    summary = metadata.summary_pb2.Summary()
+    summary.value.add(tag=SESSION_TAG, metadata=metadata.create_summary_metadata(data))
+    return summary
+
+
+def _event_files(run_dir: Path) -> list[Path]:
+    """The run directory's own TensorBoard event files (regular files or links, never folders)."""
+    return sorted(p for p in run_dir.glob(EVENTS_GLOB) if p.is_symlink() or p.is_file())
+
+
+def _has_session(run_dir: Path, first: int = 4) -> bool:
+    """Whether an event file of ``run_dir`` holds an hparams session (written among a file's ``first``
+    events, so only those are read)."""
+    loader = importlib.import_module(EVENT_LOADER)
+    for path in _event_files(run_dir):
+        if path.is_symlink():
+            continue
+        for count, event in enumerate(loader.EventFileLoader(str(path)).Load()):
+            if any(value.tag == SESSION_TAG for value in event.summary.value):
+                return True
+            if count + 1 >= first:
+                break
+    return False
 
 
 class WandbSink:
@@ -111,7 +193,9 @@ class MetricLogger(Callbacks):
     def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
         self.close()
         build = {
-            "tensorboard": lambda module: TensorBoardSink(module, run_dir, done_steps),
+            "tensorboard": lambda module: TensorBoardSink(
+                module, run_dir, done_steps, hparams_of(self.cfg, params)
+            ),
             "wandb": lambda module: WandbSink(module, run_dir, self.cfg),
             "mlflow": lambda module: MlflowSink(module, run_dir, self.cfg),
         }
