@@ -16,50 +16,31 @@ with its config and the last value of each scalar (``test/acc``, ``train/loss``,
 from __future__ import annotations
 
 import importlib
-import time
 import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from ..config.keys import TRAIN, specs
-from ..config.train import RUNTIME_KEYS, TrainConfig, logger_names
+from ..config.train import TrainConfig, logger_names
 from ..errors import ConfigError
 from .callbacks import Callbacks
+from .hparams import event_files, has_session, hparams_of, hparams_summaries
 
-EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
 MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
-HPARAMS_METADATA = "tensorboard.plugins.hparams.metadata"  # what the HParams tab reads a session with
-EVENT_LOADER = "tensorboard.backend.event_processing.event_file_loader"
-SESSION_TAG = "_hparams_/session_start_info"  # HPARAMS_METADATA's SESSION_START_INFO_TAG
-SIZE_KEYS = ("params_trainable", "params_total")  # the model's size, from the trainer's parameter report
-HParam = str | int | float | bool
+STEP_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # train/loss, train/acc, ...
+EPOCH_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # epoch/train_loss, ...
+TEST_METRICS = ("acc", "psnr", "loss")  # test/acc, ...: the record's test_acc, ...
 
 
-def hparam_value(value: Any) -> HParam:
-    """A config value as TensorBoard's hparams take it: a number, a bool or a string (``None`` is
-    ``"none"``, a sequence its text)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def hparams_of(cfg: TrainConfig, params: dict[str, Any]) -> dict[str, HParam]:
-    """What the HParams tab shows of a run: every key of what a run is (not a runtime key) that
-    ``spatialmix train --help`` lists (arch, learn, filters, the model's size keys, dataset, subset,
-    epochs, lr, batch size, seed...), then every other such key whose value is not its default (a
-    sweep's varying keys), then the model's parameter counts."""
-    defaults = TrainConfig().to_dict()
-    shown = {
-        name: value
-        for name, value in cfg.to_dict().items()
-        if name not in RUNTIME_KEYS and (TRAIN in specs(TrainConfig)[name].flags or value != defaults[name])
-    }
-    shown.update({key: params[key] for key in SIZE_KEYS if key in params})
-    return {name: hparam_value(value) for name, value in shown.items()}
+def metric_tags(task: str) -> list[str]:
+    """The scalar tags :class:`MetricLogger` writes for ``task``, the test score first (the HParams tab
+    shows the first five of a run's metrics)."""
+    other = "psnr" if task == "classify" else "acc"
+    tags = [f"test/{k}" for k in TEST_METRICS]
+    tags += [f"train/{k.removeprefix('train_')}" for k in STEP_METRICS]
+    tags += [f"epoch/{k}" for k in EPOCH_METRICS]
+    return [tag for tag in tags if not tag.endswith(other)]
 
 
 class Sink(Protocol):
@@ -69,18 +50,18 @@ class Sink(Protocol):
 
 
 class TensorBoardSink:
-    def __init__(
-        self, tensorboard: ModuleType, run_dir: Path, done_steps: int, hparams: dict[str, HParam]
-    ) -> None:
+    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int, hparams: list[Any]) -> None:
+        """``hparams``: the summaries of :func:`hparams_summaries`."""
         if done_steps == 0:  # a new (or overwritten) run: no earlier curves or hparams session may linger
-            for path in _event_files(run_dir):
+            for path in event_files(run_dir):
                 path.unlink(missing_ok=True)
-        write_session = done_steps == 0 or not _has_session(run_dir)
+        write_session = done_steps == 0 or not has_session(run_dir)
         # Earlier events after the step this process starts from (a killed process's steps after its last
         # save) are dropped when TensorBoard reads them.
         self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
         if write_session:  # at step 0, which no resume purges: TensorBoard keeps a tag's first session
-            self.writer.file_writer.add_summary(session_summary(hparams))
+            for summary in hparams:
+                self.writer.file_writer.add_summary(summary)
             self.writer.flush()
 
     def scalars(self, values: dict[str, float], step: int) -> None:
@@ -90,42 +71,6 @@ class TensorBoardSink:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def session_summary(hparams: dict[str, HParam]) -> Any:
-    """An hparams session as the Summary proto TensorBoard's HParams tab reads (``hparams.summary``'s
-    ``session_start_pb`` without the TensorFlow it imports); no experiment summary: TensorBoard builds
-    one from every run's session (each run's keys, string values as discrete domains) and takes each
-    scalar tag of a session's run directory as a metric."""
-    metadata = importlib.import_module(HPARAMS_METADATA)
-    start = metadata.plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
-    for name, value in hparams.items():
-        field = {bool: "bool_value", str: "string_value"}.get(type(value), "number_value")
-        setattr(start.hparams[name], field, value)
-    data = metadata.plugin_data_pb2.HParamsPluginData(session_start_info=start)
-    summary = metadata.summary_pb2.Summary()
-    summary.value.add(tag=SESSION_TAG, metadata=metadata.create_summary_metadata(data))
-    return summary
-
-
-def _event_files(run_dir: Path) -> list[Path]:
-    """The run directory's own TensorBoard event files (regular files or links, never folders)."""
-    return sorted(p for p in run_dir.glob(EVENTS_GLOB) if p.is_symlink() or p.is_file())
-
-
-def _has_session(run_dir: Path, first: int = 4) -> bool:
-    """Whether an event file of ``run_dir`` holds an hparams session (written among a file's ``first``
-    events, so only those are read)."""
-    loader = importlib.import_module(EVENT_LOADER)
-    for path in _event_files(run_dir):
-        if path.is_symlink():
-            continue
-        for count, event in enumerate(loader.EventFileLoader(str(path)).Load()):
-            if any(value.tag == SESSION_TAG for value in event.summary.value):
-                return True
-            if count + 1 >= first:
-                break
-    return False
 
 
 class WandbSink:
@@ -193,26 +138,27 @@ class MetricLogger(Callbacks):
     def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
         self.close()
         build = {
-            "tensorboard": lambda module: TensorBoardSink(
-                module, run_dir, done_steps, hparams_of(self.cfg, params)
-            ),
+            "tensorboard": lambda module: TensorBoardSink(module, run_dir, done_steps, self.hparams(params)),
             "wandb": lambda module: WandbSink(module, run_dir, self.cfg),
             "mlflow": lambda module: MlflowSink(module, run_dir, self.cfg),
         }
         self.sinks = [build[name](self.modules[name]) for name in self.names]
 
+    def hparams(self, params: dict[str, Any]) -> list[Any]:
+        """The run's hparams summaries, its metrics the tags this logger writes."""
+        return hparams_summaries(hparams_of(self.cfg, params), metric_tags(self.cfg.task))
+
     def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
         if metrics is None:
             return
-        keys = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")
         self.write(
-            {f"train/{k.removeprefix('train_')}": metrics[k] for k in keys if k in metrics}, global_step
+            {f"train/{k.removeprefix('train_')}": metrics[k] for k in STEP_METRICS if k in metrics},
+            global_step,
         )
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
-        values = {f"epoch/{k}": record.get(k) for k in ("train_loss", "train_acc", "train_psnr", "lr")}
-        values["epoch/images_per_s"] = record.get("images_per_s")
-        values.update({f"test/{k}": record.get(f"test_{k}") for k in ("loss", "acc", "psnr")})
+        values = {f"epoch/{k}": record.get(k) for k in EPOCH_METRICS}
+        values.update({f"test/{k}": record.get(f"test_{k}") for k in TEST_METRICS})
         self.write({k: v for k, v in values.items() if v is not None}, record["step"])
 
     def write(self, values: dict[str, float], step: int) -> None:

@@ -18,7 +18,7 @@ from spatialmix_cli.cli import progress
 from spatialmix_cli.cli.progress import PROGRESS_ENV, PassProgress, duration, line_interval
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.training.loggers import EVENTS_GLOB
+from spatialmix_cli.training.hparams import EVENTS_GLOB
 from spatialmix_cli.training.loop import TrainingInterrupted, lr_at, train, warmup_steps
 
 from conftest import tiny_config
