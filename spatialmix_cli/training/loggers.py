@@ -8,7 +8,7 @@ callback). A resumed run appends: each writer purges the events after the step i
 killed process logged after its last save), so the curves join without overlap; a run that starts from
 step 0 first removes the event files already there (an overwritten run's).
 
-TensorBoard also gets the run's hparams (:func:`hparams_of`): one session per run directory, written when
+TensorBoard also gets the run's hparams (:mod:`.hparams`): one session per run directory, written when
 the run starts from step 0 (or when a resumed run's files have none), so the HParams tab lists each run
 with its config and the last value of each scalar (``test/acc``, ``train/loss``, ...) as its metrics.
 """
@@ -24,23 +24,13 @@ from typing import Any, Protocol
 from ..config.train import TrainConfig, logger_names
 from ..errors import ConfigError
 from .callbacks import Callbacks
-from .hparams import event_files, has_session, hparams_of, hparams_summaries
+from .hparams import event_files, has_session, hparams_of, session_summary
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
 MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
 STEP_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # train/loss, train/acc, ...
 EPOCH_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # epoch/train_loss, ...
 TEST_METRICS = ("acc", "psnr", "loss")  # test/acc, ...: the record's test_acc, ...
-
-
-def metric_tags(task: str) -> list[str]:
-    """The scalar tags :class:`MetricLogger` writes for ``task``, the test score first (the HParams tab
-    shows the first five of a run's metrics)."""
-    other = "psnr" if task == "classify" else "acc"
-    tags = [f"test/{k}" for k in TEST_METRICS]
-    tags += [f"train/{k.removeprefix('train_')}" for k in STEP_METRICS]
-    tags += [f"epoch/{k}" for k in EPOCH_METRICS]
-    return [tag for tag in tags if not tag.endswith(other)]
 
 
 class Sink(Protocol):
@@ -50,8 +40,8 @@ class Sink(Protocol):
 
 
 class TensorBoardSink:
-    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int, hparams: list[Any]) -> None:
-        """``hparams``: the summaries of :func:`hparams_summaries`."""
+    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int, session: Any) -> None:
+        """``session``: the run's hparams (:func:`hparams.session_summary`)."""
         if done_steps == 0:  # a new (or overwritten) run: no earlier curves or hparams session may linger
             for path in event_files(run_dir):
                 path.unlink(missing_ok=True)
@@ -60,8 +50,7 @@ class TensorBoardSink:
         # save) are dropped when TensorBoard reads them.
         self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
         if write_session:  # at step 0, which no resume purges: TensorBoard keeps a tag's first session
-            for summary in hparams:
-                self.writer.file_writer.add_summary(summary)
+            self.writer.file_writer.add_summary(session)
             self.writer.flush()
 
     def scalars(self, values: dict[str, float], step: int) -> None:
@@ -138,15 +127,13 @@ class MetricLogger(Callbacks):
     def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
         self.close()
         build = {
-            "tensorboard": lambda module: TensorBoardSink(module, run_dir, done_steps, self.hparams(params)),
+            "tensorboard": lambda module: TensorBoardSink(
+                module, run_dir, done_steps, session_summary(hparams_of(self.cfg, params))
+            ),
             "wandb": lambda module: WandbSink(module, run_dir, self.cfg),
             "mlflow": lambda module: MlflowSink(module, run_dir, self.cfg),
         }
         self.sinks = [build[name](self.modules[name]) for name in self.names]
-
-    def hparams(self, params: dict[str, Any]) -> list[Any]:
-        """The run's hparams summaries, its metrics the tags this logger writes."""
-        return hparams_summaries(hparams_of(self.cfg, params), metric_tags(self.cfg.task))
 
     def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
         if metrics is None:

@@ -1,7 +1,6 @@
 """TensorBoard hparams: each run directory holds one hparams session (the config keys a run is, its
-model size) next to its scalars, and the same experiment summary (columns, choice domains, the logged
-scalar tags as metrics), read back the way the HParams tab reads them; a resumed run keeps its one
-session, an overwritten run gets a new one."""
+model size) next to its scalars, read back the way the HParams tab reads them (its metrics: the scalar
+tags the run logs); a resumed run keeps its one session, an overwritten run gets a new one."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer as mul
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment, metadata
 
-from spatialmix_cli.config.names import LEARN_MODES
 from spatialmix_cli.config.train import RUNTIME_KEYS, TrainConfig
 from spatialmix_cli.training.hparams import EVENTS_GLOB, hparams_of
 from spatialmix_cli.training.loop import TrainingInterrupted, train
@@ -59,17 +57,17 @@ def test_each_run_has_one_session_with_its_config_and_size(tmp_path: Path) -> No
     for key in ("arch", "learn", "filters", "width", "depth", "kernel", "patch", "dataset", "seed", "lr"):
         assert key in found  # the core every run has
     assert found["learn"] == "chans" and found["width"] == cfg.width and found["lr"] == pytest.approx(cfg.lr)
-    assert found["mixup"] == pytest.approx(0.1)  # a sweep's varying key
+    assert found["mixup"] == pytest.approx(0.1)  # not its default: a sweep's varying key
+    assert "label_smoothing" not in found  # at its default and not an everyday option
     assert not RUNTIME_KEYS & set(found)  # logger, device, log_every... do not change what a run is
-    assert set(TrainConfig.keys()) - RUNTIME_KEYS <= set(found)
-    assert found["image_size"] == "none" and found["pretrained"] is False  # as TensorBoard takes them
+    assert found["image_size"] == "none"  # None, as TensorBoard takes it
     assert found["params_trainable"] == result.params_trainable
 
 
 def test_hparams_values_are_what_tensorboard_takes() -> None:
     shown = hparams_of(TrainConfig.from_dict({"hflip": True}), {"params_trainable": 7, "by_type": {}})
-    assert shown["hflip"] is True and shown["grad_clip"] == "none" and shown["params_trainable"] == 7
-    assert "by_type" not in shown
+    assert shown["hflip"] is True and shown["params_trainable"] == 7 and "by_type" not in shown
+    assert "grad_clip" not in shown  # at its default
     assert all(isinstance(v, str | int | float | bool) for v in shown.values())
 
 
@@ -78,16 +76,13 @@ def test_the_hparams_tab_compares_chans_and_full_on_the_logged_scalars(tmp_path:
         train(tiny_config(epochs=1, learn=learn, logger="tensorboard"), tmp_path / learn)
     found = experiment(tmp_path)
     infos = {info.name: info for info in found.hparam_infos}
-    assert list(infos["learn"].domain_discrete) == list(LEARN_MODES)  # the key's declared choices
-    assert (
-        infos["mixup"].type == api_pb2.DATA_TYPE_FLOAT64
-        and infos["pretrained"].type == api_pb2.DATA_TYPE_BOOL
-    )
-    tags = [m.name.tag for m in found.metric_infos]
-    assert tags[0] == "test/acc" and {"test/loss", "train/loss", "epoch/train_loss"} <= set(tags)
+    assert sorted(infos["learn"].domain_discrete) == ["chans", "full"] and infos["learn"].differs
+    assert infos["lr"].type == api_pb2.DATA_TYPE_FLOAT64 and not infos["arch"].differs
+    assert found.hparam_infos[0].name in {"learn", "params_trainable"}  # what differs is listed first
+    metrics = {(m.name.tag, m.name.group) for m in found.metric_infos}
+    assert {("test/acc", ""), ("test/loss", ""), ("train/loss", ""), ("epoch/train_loss", "")} <= metrics
     logged = set().union(*(scalar_tags(tmp_path / learn) for learn in ("chans", "full")))
-    assert set(tags) == logged  # each metric is a scalar the runs log, of the run directory itself
-    assert all(m.name.group == "" for m in found.metric_infos)  # not a timestamped sub-run
+    assert metrics == {(tag, "") for tag in logged}  # the run directory's own scalars, no sub-run
 
 
 @pytest.mark.slow  # fast: the one-session test
