@@ -73,6 +73,16 @@ def event_files(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.glob(EVENTS_GLOB) if p.is_symlink() or p.is_file())
 
 
+def after_existing_files(run_dir: Path) -> None:
+    """Wait (at most a second) until the clock is past the second the newest event file of ``run_dir`` was
+    made in. TensorBoard reads a run's files in name order and a name starts with that second
+    (``events.out.tfevents.SECONDS.host.pid.N``): a file made in the same second could sort before the
+    older one (by pid, or N 10 after 9), and its steps would then be dropped as out of order."""
+    seconds = [int(part) for p in event_files(run_dir) if (part := p.name.split(".")[3]).isdigit()]
+    if seconds:
+        time.sleep(max(0.0, max(seconds) + 1 - time.time()))
+
+
 def has_session(run_dir: Path) -> bool:
     """Whether an event file of ``run_dir`` holds an hparams session. A writer puts it before its first
     scalar, so each file is read only up to that."""

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from ..config.train import TrainConfig, logger_names
 from ..errors import ConfigError
 from .callbacks import Callbacks
-from .hparams import event_files, has_session, hparams_of, session_summary
+from .hparams import after_existing_files, event_files, has_session, hparams_of, session_summary
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
 MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
@@ -46,6 +46,7 @@ class TensorBoardSink:
             for path in event_files(run_dir):
                 path.unlink(missing_ok=True)
         write_session = done_steps == 0 or not has_session(run_dir)
+        after_existing_files(run_dir)  # this writer's file must sort after them
         # Earlier events after the step this process starts from (a killed process's steps after its last
         # save) are dropped when TensorBoard reads them.
         self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
