@@ -10,7 +10,8 @@ as its discrete domain, the keys whose values differ first) and takes each scala
 directory (``test/acc``, ``train/loss``, ...) as a metric, showing its last value. A blank cell is a key
 at its default in that run.
 
-TensorBoard's own ``hparams.summary`` imports TensorFlow; the session is built from its protos.
+TensorBoard's own ``hparams.summary`` imports TensorFlow; the session is built from its protos. The run's
+event files are listed here too (to clear an overwritten run's, find a session, order a new file).
 """
 
 from __future__ import annotations
