@@ -1,5 +1,6 @@
 """Progress on stderr for the trainer's callbacks and for attack passes: a rich bar in a terminal; outside
-one (a SLURM log, a pipe) one plain line every ``SPATIALMIX_PROGRESS_SECONDS`` seconds (default 30)."""
+one (a SLURM log, a pipe) one plain line every ``SPATIALMIX_PROGRESS_SECONDS`` seconds (default 30); a
+training line at the first log step after that (its loss and accuracy are that step's)."""
 
 from __future__ import annotations
 
@@ -122,7 +123,9 @@ class TrainProgress(Callbacks):
             )
         self.progress.update(self.task, completed=global_step, **fields)
         self.last = metrics or self.last
-        if self.plain is not None and self.plain.due():
+        # A plain line waits for a log step (``log_every``): printed at another step, it repeated the loss
+        # of the last log step as if it were this step's.
+        if self.plain is not None and metrics is not None and self.plain.due():
             line = self.plain_line(global_step, epoch, self.plain.eta(global_step, self.total))
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 

@@ -5,7 +5,12 @@ The config key ``logger`` (a runtime key: it does not change what a run is) name
 ``none``. A sink whose package is missing is one :class:`ConfigError` naming the ``pip install`` that fixes
 it, raised before the run directory is touched. Only rank 0 gets a logger (the trainer's rule for every
 callback). A resumed run appends: each writer purges the events after the step it starts from (those a
-killed process logged after its last save, or an overwritten run's), so the curves join without overlap.
+killed process logged after its last save), so the curves join without overlap; a run that starts from
+step 0 first removes the event files already there (an overwritten run's).
+
+TensorBoard also gets the run's hparams (:mod:`.hparams`): one session per run directory, written when
+the run starts from step 0 (or when a resumed run's files have none), so the HParams tab lists each run
+with its config and the last value of each scalar (``test/acc``, ``train/loss``, ...) as its metrics.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from typing import Any, Protocol
 from ..config.train import TrainConfig, logger_names
 from ..errors import ConfigError
 from .callbacks import Callbacks
+from .hparams import after_existing_files, event_files, has_session, hparams_of, session_summary
 
-EVENTS_GLOB = "events.out.tfevents.*"  # in the run directory: ``tensorboard --logdir runs/`` names each run
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what pip installs
 MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # what a sink uses
+STEP_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # train/loss, train/acc, ...
+EPOCH_METRICS = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")  # epoch/train_loss, ...
+TEST_METRICS = ("acc", "psnr", "loss")  # test/acc, ...: the record's test_acc, ...
 
 
 class Sink(Protocol):
@@ -32,10 +40,19 @@ class Sink(Protocol):
 
 
 class TensorBoardSink:
-    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int) -> None:
+    def __init__(self, tensorboard: ModuleType, run_dir: Path, done_steps: int, session: Any) -> None:
+        """``session``: the run's hparams (:func:`hparams.session_summary`)."""
+        if done_steps == 0:  # a new (or overwritten) run: no earlier curves or hparams session may linger
+            for path in event_files(run_dir):
+                path.unlink(missing_ok=True)
+        write_session = done_steps == 0 or not has_session(run_dir)
+        after_existing_files(run_dir)  # this writer's file must sort after them
         # Earlier events after the step this process starts from (a killed process's steps after its last
-        # save; an overwritten run's curves when starting from 0) are dropped when TensorBoard reads them.
+        # save) are dropped when TensorBoard reads them.
         self.writer = tensorboard.SummaryWriter(str(run_dir), purge_step=done_steps + 1)
+        if write_session:  # at step 0, which no resume purges: TensorBoard keeps a tag's first session
+            self.writer.file_writer.add_summary(session)
+            self.writer.flush()
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -111,7 +128,9 @@ class MetricLogger(Callbacks):
     def on_start(self, *, run_dir: Path, total_steps: int, done_steps: int, params: dict[str, Any]) -> None:
         self.close()
         build = {
-            "tensorboard": lambda module: TensorBoardSink(module, run_dir, done_steps),
+            "tensorboard": lambda module: TensorBoardSink(
+                module, run_dir, done_steps, session_summary(hparams_of(self.cfg, params))
+            ),
             "wandb": lambda module: WandbSink(module, run_dir, self.cfg),
             "mlflow": lambda module: MlflowSink(module, run_dir, self.cfg),
         }
@@ -120,15 +139,14 @@ class MetricLogger(Callbacks):
     def on_step(self, *, global_step: int, epoch: int, metrics: dict[str, float] | None) -> None:
         if metrics is None:
             return
-        keys = ("train_loss", "train_acc", "train_psnr", "lr", "images_per_s")
         self.write(
-            {f"train/{k.removeprefix('train_')}": metrics[k] for k in keys if k in metrics}, global_step
+            {f"train/{k.removeprefix('train_')}": metrics[k] for k in STEP_METRICS if k in metrics},
+            global_step,
         )
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
-        values = {f"epoch/{k}": record.get(k) for k in ("train_loss", "train_acc", "train_psnr", "lr")}
-        values["epoch/images_per_s"] = record.get("images_per_s")
-        values.update({f"test/{k}": record.get(f"test_{k}") for k in ("loss", "acc", "psnr")})
+        values = {f"epoch/{k}": record.get(k) for k in EPOCH_METRICS}
+        values.update({f"test/{k}": record.get(f"test_{k}") for k in TEST_METRICS})
         self.write({k: v for k, v in values.items() if v is not None}, record["step"])
 
     def write(self, values: dict[str, float], step: int) -> None:

@@ -18,7 +18,7 @@ from spatialmix_cli.cli import progress
 from spatialmix_cli.cli.progress import PROGRESS_ENV, PassProgress, duration, line_interval
 from spatialmix_cli.config.train import TrainConfig
 from spatialmix_cli.errors import ConfigError
-from spatialmix_cli.training.loggers import EVENTS_GLOB
+from spatialmix_cli.training.hparams import EVENTS_GLOB
 from spatialmix_cli.training.loop import TrainingInterrupted, lr_at, train, warmup_steps
 
 from conftest import tiny_config
@@ -219,3 +219,24 @@ def test_a_bad_progress_interval_is_refused(monkeypatch, raw: str) -> None:
 
 def test_durations_read_as_people_write_them() -> None:
     assert [duration(s) for s in (4.4, 65, 3725)] == ["4s", "1m05s", "1h02m"]
+
+
+def test_each_plain_training_line_carries_its_own_steps_loss(monkeypatch) -> None:
+    monkeypatch.setenv(PROGRESS_ENV, "0.5")
+    fake_clock(monkeypatch)  # every step is past the interval
+    out = io.StringIO()
+    bar = progress.TrainProgress(Console(file=out, force_terminal=False, width=200), "run", epochs=1)
+    with bar:
+        params = {"params_trainable": 1, "params_frozen": 0}
+        bar.on_start(run_dir=Path("run"), total_steps=8, done_steps=0, params=params)
+        losses = {}
+        for step in range(1, 9):  # log_every=4: the trainer reads the metrics at steps 4 and 8 only
+            metrics = None
+            if step % 4 == 0:
+                losses[step] = 1.0 / step
+                metrics = {"train_loss": losses[step], "train_acc": 0.5, "lr": 0.01, "images_per_s": 9.0}
+            bar.on_step(global_step=step, epoch=0, metrics=metrics)
+    lines = [line for line in out.getvalue().splitlines() if ": step " in line]
+    printed = {int(line.split("step ")[1].split("/")[0]): line.split("loss ")[1].split()[0] for line in lines}
+    # one line per log step, with that step's loss (not step 5's repeat of step 4's)
+    assert printed == {step: f"{loss:.4f}" for step, loss in losses.items()}
