@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo reproduce-cpu report-cpu report-screenshot timm-cpu timm-report bench lint clean
+.PHONY: setup test test-fast demo reproduce-cpu report-cpu report-screenshot timm-cpu timm-report ladder-cpu ladder-report bench lint clean
 
 ## setup: create .venv and install spatialmix with its dependencies (torch pinned by constraints.txt)
 setup:
@@ -70,6 +70,21 @@ timm-cpu:
 ## timm-report: the timm-cpu report from its committed run records (no training)
 timm-report:
 	$(BIN)/spatialmix report $(TIMM_OUT)/runs --out $(TIMM_OUT) --format both --draws 32
+
+## ladder-cpu: the learn-mode ladder beyond the paper (recipes/ladder-cpu.yaml): the fig5-cpu ConvMixer under
+## head / norm / chans / full / space and an MLP-Mixer under full / chans / space on real Fashion-MNIST, 3 seeds;
+## resumable like the twins. Records land in docs/ladder-cpu/runs (committed), then the report in docs/ladder-cpu.
+LADDER_OUT ?= docs/ladder-cpu
+ladder-cpu:
+	@mkdir -p $(LADDER_OUT)/runs; start=$$(date +%s); \
+	$(BIN)/spatialmix run recipes/ladder-cpu.yaml --out $(LADDER_OUT)/runs/ladder-cpu --json > $(LADDER_OUT)/runs/ladder-cpu.jsonl; \
+	echo "{\"target\": \"ladder-cpu\", \"seconds\": $$(( $$(date +%s) - start )), \"date\": \"$$(date -u +%FT%TZ)\"}" \
+	  | tee -a $(LADDER_OUT)/times.jsonl
+	@$(MAKE) --no-print-directory ladder-report
+
+## ladder-report: the ladder-cpu report from its committed run records (no training)
+ladder-report:
+	$(BIN)/spatialmix report $(LADDER_OUT)/runs --out $(LADDER_OUT) --format both --draws 32
 
 ## bench: training / eval / PGD-2 throughput of the project's paths vs plain PyTorch (ConvMixer-256/8, full and
 ## chans, CIFAR-shaped random data); writes docs/bench/bench.json

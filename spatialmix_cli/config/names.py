@@ -17,7 +17,14 @@ TASK_NOTES: dict[str, str] = {
     "classify": "",
     "unshuffle": "restore pixel-permuted images; arch convmixer_unshuffle",
 }
-LEARN_NOTES: dict[str, str] = {"full": "", "chans": "spatial frozen", "space": "channel mixing frozen"}
+# In the order of what they train (the report's order): head ⊂ norm ⊂ chans ⊂ full, then space.
+LEARN_NOTES: dict[str, str] = {
+    "head": "only the classifier learns",
+    "norm": "only norms and the classifier learn",
+    "chans": "spatial frozen",
+    "full": "",
+    "space": "channel mixing frozen",
+}
 DATASET_NOTES: dict[str, str] = {
     "mnist": "",
     "fashion-mnist": "",
@@ -30,6 +37,8 @@ DATASET_NOTES: dict[str, str] = {
 TASKS: tuple[str, ...] = tuple(TASK_NOTES)
 LEARN_MODES: tuple[str, ...] = tuple(LEARN_NOTES)
 DATASET_NAMES: tuple[str, ...] = tuple(DATASET_NOTES)
+# spatialmix models whose weights depend on the image size (token-mixing MLPs): given the data's image_size.
+IMAGE_SIZED_MODELS = frozenset({"mlp_mixer"})
 # Streamed from an ImageFolder tree (data/imagefolder.py) rather than loaded as tensors.
 STREAMED = frozenset({"imagenet", "folder"})
 
@@ -42,6 +51,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "convmixer_512_16_k8_p7",
     "convmixer_768_32_k7_p7",
     "convmixer_unshuffle",
+    "mlp_mixer",
     "resnet",
     "resnet18_imagenet",
     "resnet20",

@@ -42,6 +42,7 @@ from .limits import (
 from .names import (
     DATASET_NAMES,
     DATASET_NOTES,
+    IMAGE_SIZED_MODELS,
     LEARN_MODES,
     LEARN_NOTES,
     MODEL_NAMES,
@@ -472,8 +473,10 @@ class TrainConfig:
                 "mean": list(info.mean),
                 "std": list(info.std),
             }
+        sized = {"image_size": self.image_size or info.image_size} if self.arch in IMAGE_SIZED_MODELS else {}
         return {
             **{name: getattr(self, name) for name in ARCH_ARGS},
+            **sized,
             "in_chans": info.in_chans,
             "num_classes": info.num_classes if self.task == "classify" else None,
             **{name: getattr(self, name) for name in COMMON_ARGS},

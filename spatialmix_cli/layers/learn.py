@@ -3,8 +3,12 @@
 Cazenavette et al. 2025, Sec. 3: ``full`` learns everything; ``chans`` freezes every spatial-mixing
 layer at its init (depthwise filters, the ConvMixer patch stem, token-mixing Linears); ``space`` freezes
 every channel-mixing layer (pointwise 1×1 convs, per-position Linears). Norm layers and the classifier
-head always learn. Frozen parameters get ``requires_grad=False``, so autograd computes no gradient for
-them and the trainer leaves them out of the optimizer.
+head always learn. Two controls below them, beyond the paper: ``norm`` learns only the normalisation
+layers' affine parameters and the head (Frankle, Schwab & Morcos, ICLR 2021), and ``head`` only the
+classifier (an extreme learning machine, Huang et al. 2006: for un-shuffling models, the final 1×1
+projection); every other parameter, positional embeddings and conv biases included, stays at its init.
+So the ladder is head ⊂ norm ⊂ chans ⊂ full. Frozen parameters get ``requires_grad=False``, so autograd
+computes no gradient for them and the trainer leaves them out of the optimizer.
 
 ``chans`` refuses a model whose only spatial-mixing weights would be a conv on a 1-channel input (a
 grayscale stem): freezing that alone is not the paper's experiment. Attention (ViT, DeiT, Swin) and
@@ -24,6 +28,8 @@ from .filter_banks import init_filter_banks
 from .roles import is_one_channel_conv, weightless_mixers
 
 _FROZEN_ROLE = {"chans": "spatial", "space": "channel"}
+# The layer types (layer_type below) that learn under the modes that freeze everything else.
+_ONLY = {"norm": frozenset({"norm", "head"}), "head": frozenset({"head"})}
 # How a token mixer without weights of its own mixes (roles.weightless_mixers' kinds), for the chans refusal.
 _WEIGHTLESS = {
     "attention": "attention, whose mixing weights are computed from the data",
@@ -58,6 +64,9 @@ def apply_learn_mode(model: nn.Module, learn: str) -> None:
     check_choice("learn mode", learn, LEARN_MODES)
     if learn == "full":
         return
+    if learn in _ONLY:
+        _train_only(model, learn)
+        return
     role = _FROZEN_ROLE[learn]
     frozen = {name: m for name, m in model.named_modules() if getattr(m, "role", None) == role}
     if learn == "chans":
@@ -69,6 +78,24 @@ def apply_learn_mode(model: nn.Module, learn: str) -> None:
         )
     for module in frozen.values():
         module.requires_grad_(False)
+
+
+def _train_only(model: nn.Module, learn: str) -> None:
+    """``norm`` / ``head``: freeze every parameter but those of the layer types :data:`_ONLY` names; a
+    ConfigError where the model has none of a type the mode is about (``norm`` without norm layers would be
+    ``head``)."""
+    kinds = {layer_type(m) for m in model.modules() if next(m.parameters(recurse=False), None) is not None}
+    wanted = "head" if learn == "head" else "norm"
+    if wanted not in kinds:
+        what = "a classifier head" if wanted == "head" else "normalisation layers with affine parameters"
+        raise ConfigError(
+            f"learn mode '{learn}' trains {what}, but {type(model).__name__} has none; "
+            f"use another learn mode ({', '.join(m for m in LEARN_MODES if m != learn)})"
+        )
+    for module in model.modules():
+        if layer_type(module) not in _ONLY[learn]:
+            for param in module.parameters(recurse=False):
+                param.requires_grad_(False)
 
 
 def _check_spatial_weights(model: nn.Module, spatial: dict[str, nn.Module]) -> None:

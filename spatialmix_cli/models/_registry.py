@@ -91,6 +91,7 @@ def _size_limits() -> dict[str, float]:
     keys = {name: s.upper() for name, s in specs(TrainConfig).items() if s.model == "arch"}
     return {
         **{k: v for k, v in keys.items() if v is not None},
+        "image_size": specs(TrainConfig)["image_size"].upper(),
         "in_chans": MAX_CHANNELS,
         "num_classes": MAX_CLASSES,
     }

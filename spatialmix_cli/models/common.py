@@ -20,7 +20,7 @@ from ..layers import Normalize, configure_spatial_mixing
 
 @dataclass(frozen=True)
 class SpatialMixingArgs:
-    """``learn``: full | chans | space; ``filters``: a filter-bank spec (``random``, ``smooth:1.5``, see
+    """``learn``: head | norm | chans | full | space; ``filters``: a filter-bank spec (``random``, ``smooth:1.5``, see
     :mod:`spatialmix_cli.layers.filter_banks`); ``seed`` of the banks; ``mean``/``std`` normalise inside
     the model (images come in [0, 1]; None: 0 and 1 for every channel)."""
 

@@ -54,7 +54,10 @@ def test_a_key_given_by_its_option_name_and_errors_naming_options() -> None:
 def test_help_lists_a_registrys_values_with_their_notes() -> None:
     assert choices_help({"full": "", "chans": "spatial frozen"}) == "full | chans (spatial frozen)"
     learn = next(row for row in describe_keys(TrainConfig) if row["key"] == "learn")
-    assert learn["help"] == "full | chans (spatial frozen) | space (channel mixing frozen)."
+    assert learn["help"] == (
+        "head (only the classifier learns) | norm (only norms and the classifier learn) | "
+        "chans (spatial frozen) | full | space (channel mixing frozen)."
+    )
     methods = next(row for row in describe_keys(AttackPlan) if row["key"] == "methods")
     assert methods["type"] == "list of str" and methods["default"] == ["fgsm"]
 

@@ -72,7 +72,7 @@ def test_report_from_real_runs_writes_md_html_json_and_every_image_exists(
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(images)
     summary = json.loads((out / "summary.json").read_text())
-    assert [c["id"] for c in summary["claims"]] == list(range(1, 10))
+    assert [c["id"] for c in summary["claims"]] == list(range(1, 12))
     assert summary["runs"] == 8 and summary["machine"]["torch"]
     assert "| 9 | random-bank spectral coverage grows" in md
     assert "n=1" in md  # the number of runs behind each cell is shown
@@ -286,7 +286,7 @@ def test_report_cli_json_and_errors(cli, real_runs: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.stderr
     (summary,) = json_lines(result.stdout)
-    assert summary["runs"] == 6 and len(summary["claims"]) == 9
+    assert summary["runs"] == 6 and len(summary["claims"]) == 11
     assert (tmp_path / "rep" / "report.md").is_file() and not (tmp_path / "rep" / "report.html").exists()
     assert "claims from 6 runs" in result.stderr
     empty = tmp_path / "empty"
@@ -368,7 +368,7 @@ def test_a_report_rebuilds_from_run_records_without_weights(real_runs: Path, tmp
     assert len(runs) == 6 and not skipped
     assert any(r.attacks for r in runs)
     report = build_report([records], tmp_path / "rep", fmt="md", draws=2)
-    assert len(report.claims) == 9 and (tmp_path / "rep" / "report.md").is_file()
+    assert len(report.claims) == 11 and (tmp_path / "rep" / "report.md").is_file()
 
 
 def test_coverage_claim_counts_banks_and_shows_three_decimals() -> None:

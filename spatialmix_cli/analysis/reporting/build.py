@@ -17,7 +17,7 @@ from ...errors import ConfigError
 from ...safefiles import atomic_write_text, check_target, resolve_inside
 from ...training.stopping import Interrupted, signals_held
 from ..spectra.banks import disjoint_subset_coverage, drawn_spectrum, initial_banks
-from . import curves, numbers, plots
+from . import curves, ladder, numbers, plots
 from .claims import all_claims
 from .collect import Run, load_runs
 from .compare import Stat, describe
@@ -244,6 +244,10 @@ def _figures(
         ("Frozen filter structure (Fig. 3)", lambda: plots.filter_bars(runs, figures_dir)),
         ("Adversarial accuracy per learn mode (Fig. 6)", lambda: plots.attack_bars(runs, figures_dir)),
         ("Robust accuracy vs ε (Fig. 7)", lambda: plots.robust_vs_eps(runs, figures_dir)),
+        (
+            "The learn-mode ladder: test accuracy vs trainable parameters (beyond the paper)",
+            lambda: ladder.ladder_figure(runs, figures_dir),
+        ),
         (
             "Spectral envelopes (Figs. 1, 8, 9)",
             lambda: plots.envelopes(runs, figures_dir, banks, pad, DEFAULT_LEVEL, choice),

@@ -327,6 +327,43 @@ def chans_unshuffles(runs: list[Run], max_gap: float = 2.0) -> Claim:
     return claim
 
 
+def gap_recovered_by_seed(head: list[Run], chans: list[Run], full: list[Run]) -> dict[int, float]:
+    """``(chans − head) / (full − head)`` of each seed that all three have: the share of the accuracy that
+    training everything adds to a trained head alone which learning the channel mixing recovers. A seed
+    whose full run is no better than its head gives no share (a ratio over no gap means nothing)."""
+    h, c, f = metric_by_seed(head), metric_by_seed(chans), metric_by_seed(full)
+    return {s: (c[s] - h[s]) / (f[s] - h[s]) for s in sorted(set(h) & set(c) & set(f)) if f[s] > h[s]}
+
+
+def chans_recovers_the_gap(runs: list[Run], min_share: float = 0.75) -> Claim:
+    claim = Claim(
+        10,
+        "beyond the paper: chans recovers most of what training everything adds to the head alone",
+        f"every setting run with head, chans and full: (chans − head) / (full − head) test accuracy, per "
+        f"seed, > {min_share:g}; 95% CI: t over the seeds' shares",
+    )
+    verdicts = []
+    for g in groups(runs, ("learn",), _clean):
+        if all((m,) in g for m in ("head", "chans", "full")):
+            shares = gap_recovered_by_seed(g[("head",)], g[("chans",)], g[("full",)])
+            interval = paired_interval(shares, dict.fromkeys(shares, 0.0))
+            setting = describe(g[("chans",)][0], ("learn",))
+            quantity = "(chans − head) / (full − head)"
+            verdicts.append(claim.compare(setting, quantity, interval, Region(low=min_share), 1.0, "", 2))
+    claim.verdict = all_of(verdicts)
+    return claim
+
+
+def chans_beats_norm(runs: list[Run]) -> Claim:
+    claim = Claim(
+        11,
+        "beyond the paper: learning the channel mixing beats learning only the norms (and head)",
+        "every setting run with both: chans − norm test accuracy > 0 points",
+    )
+    claim.verdict = all_of(_pair(claim, runs, "learn", "chans", "norm", Region(low=0.0), _clean))
+    return claim
+
+
 CoverageDraws = dict[int, list[float]]  # N -> coverage of independent banks of N filters
 
 
@@ -364,6 +401,8 @@ def all_claims(
         smoothing_helps(runs),
         chans_unshuffles(runs),
         coverage_grows(fresh, own),
+        chans_recovers_the_gap(runs),
+        chans_beats_norm(runs),
     ]
 
 

@@ -36,9 +36,8 @@ from ...layers.learn import LEARN_MODES
 from ...safefiles import atomic_write_figure, read_jsonl
 from .collect import Run
 from .compare import describe
-from .plots import panel_title
+from .plots import LEARN_STYLE, OTHER_STYLE, panel_title
 
-_COLOURS = {"full": "tab:blue", "chans": "tab:orange", "space": "tab:green"}
 COLUMNS = 4
 PANEL_SIZE = (4.0, 3.1)  # inches at 100 dpi: room for 8-9 pt type
 FONT = 8  # points: ticks, axis labels and legends; titles one more
@@ -209,7 +208,7 @@ def _panel(ax: Any, runs: list[Run], quantity: str, rows: Rows, steps: Steps) ->
         rs = [r for r in runs if r.config.learn == learn]
         if not rs:
             continue
-        colour = _COLOURS.get(learn, "tab:gray")
+        colour = LEARN_STYLE.get(learn, OTHER_STYLE)[0]
         train = train_curve(rs, f"train_{name}", steps, rows)
         per_step = per_step and train.per_step
         ys += draw_train(ax, train, colour, scale)

@@ -23,11 +23,14 @@ from .collect import Run
 from .compare import Stat, attack_clean_stat, attack_points, describe, groups, metric_stat, robust_stat
 from .fig9 import Fig9Choice, fig9_runs
 
-_LEARN_STYLE = {"full": ("tab:blue", "o"), "chans": ("tab:orange", "s"), "space": ("tab:green", "^")}
-_OTHER_STYLE = (
-    "tab:gray",
-    "D",
-)  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
+LEARN_STYLE = {
+    "head": ("tab:purple", "v"),
+    "norm": ("tab:brown", "P"),
+    "chans": ("tab:orange", "s"),
+    "full": ("tab:blue", "o"),
+    "space": ("tab:green", "^"),
+}
+OTHER_STYLE = ("tab:gray", "D")  # a learn mode added to LEARN_MODES is drawn too, before it has its own style
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
@@ -148,7 +151,7 @@ def sweep(runs: list[Run], x: str, out: Path, name: str) -> list[Path]:
                 continue
             stats = [metric_stat(g[(learn, v)]) for v in xs]
             drawn += stats
-            color, marker = _LEARN_STYLE.get(learn, _OTHER_STYLE)
+            color, marker = LEARN_STYLE.get(learn, OTHER_STYLE)
             ys = [s.mean * scale for s in stats]
             ax.errorbar(
                 xs, ys, yerr=error_bars(stats, scale), label=learn, color=color, marker=marker, capsize=3
