@@ -129,8 +129,10 @@ def test_only_rank_0_writes_and_reports(ddp_run) -> None:
     events = [f for f in files if f.startswith("events.out.tfevents.")]
     assert len(events) == 1  # TensorBoard's event file: one writer, rank 0
     assert [f for f in files if f not in events] == [".lock", "config.yaml", "last.safetensors", "metrics.jsonl",
-                                                      "model.safetensors", "result.json"]  # fmt: skip
+                                                      "model.safetensors", "result.json", "steps.jsonl"]  # fmt: skip
     assert len((root / "run" / "metrics.jsonl").read_text().splitlines()) == 3  # one line per epoch, once
+    steps = [json.loads(line)["step"] for line in (root / "run" / "steps.jsonl").read_text().splitlines()]
+    assert steps and steps == sorted(set(steps))  # each logged step once: rank 0 alone writes them
 
 
 @pytest.mark.slow
