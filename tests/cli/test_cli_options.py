@@ -112,8 +112,8 @@ def test_attack_training_options_need_a_recipe(cli, args: list[str]) -> None:
 @pytest.mark.parametrize(
     ("command", "option", "values"),
     [
-        ("train", "learn", ["chans", "full", "space"]),
-        ("unshuffle", "learn", ["chans", "full", "space"]),
+        ("train", "learn", ["head", "norm", "chans", "full", "space"]),
+        ("unshuffle", "learn", ["head", "norm", "chans", "full", "space"]),
         (
             "train",
             "dataset",

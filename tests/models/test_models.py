@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spatialmix_cli.config.names import IMAGE_SIZED_MODELS
 from spatialmix_cli.errors import ConfigError
 from spatialmix_cli.layers import param_report
 from spatialmix_cli.models import create_model, list_models
@@ -17,6 +18,8 @@ def test_every_registered_model_builds_and_runs(name: str) -> None:
     size = 64 if imagenet else 32
     pixels = name == "convmixer_unshuffle"  # outputs an image, not class scores
     kwargs = {"in_chans": 3} if pixels else {"in_chans": 3, "num_classes": 7}
+    if name in IMAGE_SIZED_MODELS:  # its token MLPs are sized to the images
+        kwargs["image_size"] = size
     with torch.device("meta"):  # shapes only: the big presets would not fit a test's time budget
         model = create_model(name, **kwargs)
         out = model(torch.empty(2, 3, size, size))
@@ -31,6 +34,7 @@ def test_every_registered_model_builds_and_runs(name: str) -> None:
         ("resnet", dict(depth=8, width=4), 28),
         ("sep_resnet_imagenet", dict(depth=10, width=4), 48),
         ("resnet_imagenet", dict(depth=10, width=4), 48),
+        ("mlp_mixer", dict(width=16, depth=2, patch=4, image_size=28), 28),
     ],
 )
 def test_small_models_forward_on_cpu(name: str, kwargs: dict, size: int) -> None:
