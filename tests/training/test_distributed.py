@@ -187,7 +187,9 @@ def poisoned(self, output, targets, label_smoothing=0.0):  # rank 1's training l
 
 tasks.Classify.loss = poisoned
 rows["nan"] = outcome("diverged")
-print(json.dumps({"rank": rank, **rows}))
+# One write per line: with PYTHONUNBUFFERED, print() writes the text and its newline separately, and the two
+# ranks' lines could interleave on the shared pipe; a single write under PIPE_BUF bytes cannot.
+sys.stdout.write(json.dumps({"rank": rank, **rows}) + "\\n")
 """
 
 
