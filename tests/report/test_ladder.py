@@ -72,7 +72,7 @@ def test_the_ladder_figure_puts_each_mode_at_its_trainable_parameters(tmp_path: 
         "space": [0.75, 0.74],
     }
     runs = cells(accs) + cells({k: v[:1] for k, v in accs.items() if k != "space"}, width=32)
-    (settings,) = [ladder_settings(runs)]
+    settings = ladder_settings(runs)
     assert len(settings) == 2
     (path,) = ladder_figure(runs, tmp_path)
     assert imread(path).shape[:2] == (460, 700)  # 7 × 4.6 in at 100 dpi
